@@ -1,0 +1,106 @@
+import { ClawmeshError } from './errors.ts';
+import { newId, randomHex } from './ids.ts';
+
+/**
+ * What travels with every call, across every hop and transport: who asked, the trace it
+ * belongs to, and an absolute deadline that each hop passes on (never a fresh timeout).
+ */
+export interface CallContext {
+  /** One id per inbound request, shared by every hop it causes. */
+  readonly requestId: string;
+  /** W3C trace context: `00-<trace id>-<parent span id>-<flags>`. */
+  readonly traceparent: string;
+  /** Absolute deadline, epoch milliseconds. */
+  readonly deadline: number;
+  readonly conversationId?: string;
+  readonly userId?: string;
+  readonly channel?: string;
+  readonly agentId?: string;
+}
+
+/** Fields a new context may start with. */
+export interface NewContextOptions {
+  /** Time budget from now, in milliseconds (default 30 s). */
+  timeoutMs?: number;
+  requestId?: string;
+  /** An incoming `traceparent` to continue; a new trace starts when absent or malformed. */
+  traceparent?: string;
+  conversationId?: string;
+  userId?: string;
+  channel?: string;
+  agentId?: string;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** Starts a call context at the edge (an HTTP request, a CLI line, a channel update). */
+export function createCallContext(options: NewContextOptions = {}): CallContext {
+  const { timeoutMs = 30_000, traceparent, requestId, ...rest } = options;
+  const incoming = traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined;
+  return {
+    ...rest,
+    requestId: requestId ?? newId(),
+    traceparent: incoming ? childTraceparent(incoming) : `00-${randomHex(16)}-${randomHex(8)}-01`,
+    deadline: Date.now() + timeoutMs,
+  };
+}
+
+/** A context for the next hop: same trace and deadline, a new span, optional extra fields. */
+export function childContext(ctx: CallContext, patch: Partial<Omit<CallContext, 'deadline'>> = {}): CallContext {
+  return { ...ctx, ...patch, traceparent: patch.traceparent ?? childTraceparent(ctx.traceparent) };
+}
+
+/** The same context with a deadline no later than `timeoutMs` from now. */
+export function withTimeout(ctx: CallContext, timeoutMs: number): CallContext {
+  const deadline = Math.min(ctx.deadline, Date.now() + timeoutMs);
+  return deadline === ctx.deadline ? ctx : { ...ctx, deadline };
+}
+
+/** Milliseconds left before the deadline (never negative). */
+export function remainingMs(ctx: CallContext): number {
+  return Math.max(0, ctx.deadline - Date.now());
+}
+
+/** Throws `DEADLINE_EXCEEDED` when the deadline has passed. */
+export function assertNotExpired(ctx: CallContext, what = 'call'): void {
+  if (Date.now() >= ctx.deadline) {
+    throw new ClawmeshError('DEADLINE_EXCEEDED', `deadline passed before the ${what} could run`);
+  }
+}
+
+/** The trace id (32 hex) of a context, for logs. */
+export function traceIdOf(ctx: CallContext): string {
+  return ctx.traceparent.slice(3, 35);
+}
+
+function childTraceparent(parent: string): string {
+  const match = TRACEPARENT.exec(parent);
+  if (!match) return `00-${randomHex(16)}-${randomHex(8)}-01`;
+  return `00-${match[1]}-${randomHex(8)}-${match[3]}`;
+}
+
+/**
+ * Runs `work` under the context's deadline: rejects with `DEADLINE_EXCEEDED` when the deadline
+ * passes first. The signal given to `work` aborts at that moment, so it can stop early.
+ */
+export async function runWithDeadline<T>(
+  ctx: CallContext,
+  what: string,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  assertNotExpired(ctx, what);
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new ClawmeshError('DEADLINE_EXCEEDED', `${what} did not finish before its deadline`);
+      controller.abort(err);
+      reject(err);
+    }, remainingMs(ctx));
+  });
+  try {
+    return await Promise.race([work(controller.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

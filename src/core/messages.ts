@@ -1,0 +1,43 @@
+import { z } from 'zod';
+
+/** A tool call the model asked for. `name` is the qualified tool name `<skill>__<tool>`. */
+export const ToolCallSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** The arguments as the model wrote them: a JSON text, possibly malformed. */
+  arguments: z.string(),
+});
+export type ToolCall = z.infer<typeof ToolCallSchema>;
+
+/** One message of a conversation or of a model request. */
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant', 'tool']),
+  content: z.string(),
+  /** On assistant messages: the tools the model called. */
+  toolCalls: z.array(ToolCallSchema).optional(),
+  /** On tool messages: the call this result answers. */
+  toolCallId: z.string().optional(),
+  /** On tool messages: the qualified tool name. */
+  name: z.string().optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageSchema>;
+
+/** A tool as the model sees it: a qualified name, a description and a JSON Schema. */
+export const ToolSpecSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+export type ToolSpec = z.infer<typeof ToolSpecSchema>;
+
+/** Joins a skill and a tool name into the one name the model sees. */
+export function qualifiedToolName(skill: string, tool: string): string {
+  return `${skill}__${tool}`;
+}
+
+/** Splits a qualified tool name; `undefined` when it is not one. */
+export function splitToolName(name: string): { skill: string; tool: string } | undefined {
+  const at = name.indexOf('__');
+  if (at <= 0 || at + 2 >= name.length) return undefined;
+  return { skill: name.slice(0, at), tool: name.slice(at + 2) };
+}

@@ -1,0 +1,85 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The Prometheus metrics of one Clawmesh process. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Turns finished, by agent and outcome (`ok`, `dropped`, `error`). */
+  readonly turns: Counter<'agent' | 'outcome'>;
+  /** Turn duration in seconds, by agent. */
+  readonly turnDuration: Histogram<'agent'>;
+  /** Turns running now. */
+  readonly activeTurns: Gauge;
+  /** Service calls through a transport, by service, method and result code (`OK` or an error code). */
+  readonly rpcDuration: Histogram<'service' | 'method' | 'code'>;
+  /** Tool calls, by skill, tool and outcome (`ok`, `error`). */
+  readonly toolCalls: Counter<'skill' | 'tool' | 'outcome'>;
+  /** Model tokens, by model and direction (`input`, `output`). */
+  readonly modelTokens: Counter<'model' | 'direction'>;
+  /** Plugin hooks that threw or timed out, by plugin, hook and reason (`error`, `timeout`). */
+  readonly pluginFailures: Counter<'plugin' | 'hook' | 'reason'>;
+  /** Events published, by topic and outcome (`ok`, `retry`). */
+  readonly eventsPublished: Counter<'topic' | 'outcome'>;
+  /** HTTP API requests, by route and status. */
+  readonly httpRequests: Counter<'route' | 'status'>;
+}
+
+const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * Creates the metrics in a registry of their own (never the global one), so several Clawmesh
+ * instances can live in one process, as they do in tests.
+ */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'clawmesh_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    turns: new Counter({ name: 'clawmesh_turns_total', help: 'Turns finished', labelNames: ['agent', 'outcome'], registers }),
+    turnDuration: new Histogram({
+      name: 'clawmesh_turn_duration_seconds',
+      help: 'Duration of a turn, from accepted to reply',
+      labelNames: ['agent'],
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+    activeTurns: new Gauge({ name: 'clawmesh_active_turns', help: 'Turns running now', registers }),
+    rpcDuration: new Histogram({
+      name: 'clawmesh_rpc_duration_seconds',
+      help: 'Duration of service calls, per service, method and result code',
+      labelNames: ['service', 'method', 'code'],
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+    toolCalls: new Counter({
+      name: 'clawmesh_tool_calls_total',
+      help: 'Tool calls, per skill, tool and outcome',
+      labelNames: ['skill', 'tool', 'outcome'],
+      registers,
+    }),
+    modelTokens: new Counter({
+      name: 'clawmesh_model_tokens_total',
+      help: 'Model tokens, per model and direction',
+      labelNames: ['model', 'direction'],
+      registers,
+    }),
+    pluginFailures: new Counter({
+      name: 'clawmesh_plugin_failures_total',
+      help: 'Plugin hooks that threw or timed out (contained)',
+      labelNames: ['plugin', 'hook', 'reason'],
+      registers,
+    }),
+    eventsPublished: new Counter({
+      name: 'clawmesh_events_published_total',
+      help: 'Events published on the bus',
+      labelNames: ['topic', 'outcome'],
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'clawmesh_http_requests_total',
+      help: 'HTTP API requests, per route and status',
+      labelNames: ['route', 'status'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,55 @@
+import type { CallMiddleware, Client, Contract, Handlers, Invoke } from '../core/contract.ts';
+import { clientFromInvoke } from '../core/contract.ts';
+import { assertNotExpired, type CallContext } from '../core/context.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { formatZodError } from '../core/validation.ts';
+import type { Registration, Transport } from './types.ts';
+
+type Served = { contract: Contract; handlers: Record<string, (input: unknown, ctx: CallContext) => Promise<unknown>> };
+
+/**
+ * The monolith's transport: a direct function call, no serialization. Inputs are still parsed
+ * by the contract's schema, so handlers see the same values (defaults applied) as over HTTP.
+ */
+export function createLocalTransport(): Transport {
+  const services = new Map<string, Served>();
+
+  const invokerFor = (service: string): Invoke => {
+    return async (method, input, ctx) => {
+      const served = services.get(service);
+      if (!served) throw new ClawmeshError('UNAVAILABLE', `no instance of service "${service}" is running`);
+      const spec = served.contract.methods[method];
+      const handler = served.handlers[method];
+      if (!spec || !handler) throw new ClawmeshError('NOT_FOUND', `service "${service}" has no method "${method}"`);
+      assertNotExpired(ctx, `${service}.${method}`);
+      const parsed = spec.input.safeParse(input);
+      if (!parsed.success) {
+        throw new ClawmeshError('INVALID_ARGUMENT', `${service}.${method}: ${formatZodError(parsed.error)}`);
+      }
+      return handler(parsed.data, ctx);
+    };
+  };
+
+  return {
+    kind: 'local',
+    async serve<C extends Contract>(contract: C, handlers: Handlers<C>): Promise<Registration> {
+      if (services.has(contract.name)) {
+        throw new ClawmeshError('CONFLICT', `service "${contract.name}" is already served in this process`);
+      }
+      services.set(contract.name, { contract, handlers: handlers as Served['handlers'] });
+      return {
+        async close() {
+          services.delete(contract.name);
+        },
+      };
+    },
+    client<C extends Contract>(contract: C, middleware: readonly CallMiddleware[] = []): Client<C> {
+      let invoke = invokerFor(contract.name);
+      for (const wrap of [...middleware].reverse()) invoke = wrap(contract.name, invoke);
+      return clientFromInvoke(contract, invoke);
+    },
+    async close() {
+      services.clear();
+    },
+  };
+}
