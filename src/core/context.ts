@@ -46,7 +46,10 @@ export function createCallContext(options: NewContextOptions = {}): CallContext 
 }
 
 /** A context for the next hop: same trace and deadline, a new span, optional extra fields. */
-export function childContext(ctx: CallContext, patch: Partial<Omit<CallContext, 'deadline'>> = {}): CallContext {
+export function childContext(
+  ctx: CallContext,
+  patch: Partial<Omit<CallContext, 'deadline'>> = {},
+): CallContext {
   return { ...ctx, ...patch, traceparent: patch.traceparent ?? childTraceparent(ctx.traceparent) };
 }
 

@@ -31,11 +31,17 @@ const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
  */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'clawmesh_process_' });
+  if (options.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, prefix: 'clawmesh_process_' });
   const registers = [registry];
   return {
     registry,
-    turns: new Counter({ name: 'clawmesh_turns_total', help: 'Turns finished', labelNames: ['agent', 'outcome'], registers }),
+    turns: new Counter({
+      name: 'clawmesh_turns_total',
+      help: 'Turns finished',
+      labelNames: ['agent', 'outcome'],
+      registers,
+    }),
     turnDuration: new Histogram({
       name: 'clawmesh_turn_duration_seconds',
       help: 'Duration of a turn, from accepted to reply',

@@ -54,8 +54,12 @@ export interface PluginError {
   stage: string;
 }
 
-/** A value a transforming hook may return. `undefined` keeps the value as it was. */
-export type HookResult<T> = T | string | null | undefined | Promise<T | string | null | undefined>;
+/** What a hook that only observes returns: nothing. */
+// biome-ignore lint/suspicious/noConfusingVoidType: lets a hook without a `return` type-check.
+type Nothing = void | undefined;
+
+/** A value a transforming hook may return. Nothing (`undefined`) keeps the value as it was. */
+export type HookResult<T> = T | string | null | Nothing | Promise<T | string | null | Nothing>;
 
 /**
  * A Clawmesh plugin. The classic shape is an object with `name`, `version` and hooks, as

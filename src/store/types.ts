@@ -39,7 +39,12 @@ export interface AppendOptions {
 export interface ConversationStore {
   readonly kind: string;
   /** Creates the conversation when it does not exist yet; returns the stored record either way. */
-  ensure(conversation: { id: string; agentId: string; channel: string; peer: string }): Promise<ConversationRecord>;
+  ensure(conversation: {
+    id: string;
+    agentId: string;
+    channel: string;
+    peer: string;
+  }): Promise<ConversationRecord>;
   /** The conversation, or `undefined`. */
   get(id: string): Promise<ConversationRecord | undefined>;
   /** Appends the messages of one turn atomically, in order; returns them with seq and time. */
@@ -54,10 +59,7 @@ export interface ConversationStore {
 }
 
 /** What {@link DedupeStore.claim} found. */
-export type ClaimResult =
-  | { state: 'claimed' }
-  | { state: 'pending' }
-  | { state: 'done'; value: unknown };
+export type ClaimResult = { state: 'claimed' } | { state: 'pending' } | { state: 'done'; value: unknown };
 
 /**
  * The dedupe store port: remembers platform message ids and idempotency keys, with the reply

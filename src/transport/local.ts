@@ -1,11 +1,14 @@
+import { assertNotExpired, type CallContext } from '../core/context.ts';
 import type { CallMiddleware, Client, Contract, Handlers, Invoke } from '../core/contract.ts';
 import { clientFromInvoke } from '../core/contract.ts';
-import { assertNotExpired, type CallContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { formatZodError } from '../core/validation.ts';
 import type { Registration, Transport } from './types.ts';
 
-type Served = { contract: Contract; handlers: Record<string, (input: unknown, ctx: CallContext) => Promise<unknown>> };
+type Served = {
+  contract: Contract;
+  handlers: Record<string, (input: unknown, ctx: CallContext) => Promise<unknown>>;
+};
 
 /**
  * The monolith's transport: a direct function call, no serialization. Inputs are still parsed
@@ -20,7 +23,8 @@ export function createLocalTransport(): Transport {
       if (!served) throw new ClawmeshError('UNAVAILABLE', `no instance of service "${service}" is running`);
       const spec = served.contract.methods[method];
       const handler = served.handlers[method];
-      if (!spec || !handler) throw new ClawmeshError('NOT_FOUND', `service "${service}" has no method "${method}"`);
+      if (!spec || !handler)
+        throw new ClawmeshError('NOT_FOUND', `service "${service}" has no method "${method}"`);
       assertNotExpired(ctx, `${service}.${method}`);
       const parsed = spec.input.safeParse(input);
       if (!parsed.success) {

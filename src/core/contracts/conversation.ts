@@ -53,7 +53,10 @@ export const conversationContract = defineContract({
   methods: {
     handle: { input: InboundMessageSchema, output: TurnReplySchema, description: 'Runs one turn' },
     history: {
-      input: z.object({ conversationId: z.string(), limit: z.number().int().positive().max(1000).default(100) }),
+      input: z.object({
+        conversationId: z.string(),
+        limit: z.number().int().positive().max(1000).default(100),
+      }),
       output: z.object({ conversationId: z.string(), messages: z.array(ChatMessageSchema) }),
       description: 'The stored messages of a conversation, oldest first',
     },

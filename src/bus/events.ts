@@ -1,0 +1,63 @@
+import type { CallContext } from '../core/context.ts';
+import { newId } from '../core/ids.ts';
+import type { BusEvent } from './types.ts';
+
+/** The event topics Clawmesh publishes, with the shape of each one's data (version 1). */
+export interface EventTopics {
+  'message.received': {
+    conversationId: string;
+    agentId: string;
+    channel: string;
+    userId: string;
+    text: string;
+    messageId?: string;
+  };
+  'response.generated': {
+    conversationId: string;
+    agentId: string;
+    channel: string;
+    userId: string;
+    text: string;
+    toolCalls: number;
+    steps: number;
+    durationMs: number;
+    model?: string;
+  };
+  'skill.invoked': {
+    conversationId: string;
+    skill: string;
+    tool: string;
+    ok: boolean;
+    durationMs: number;
+    error?: string;
+  };
+  'model.completed': {
+    conversationId?: string;
+    model: string;
+    inputTokens: number;
+    outputTokens: number;
+    latencyMs: number;
+    cached: boolean;
+    fallbackUsed: boolean;
+  };
+}
+
+/** A topic name. */
+export type Topic = keyof EventTopics;
+
+/** Builds a version-1 event with a fresh id, carrying the context's trace. */
+export function createEvent<T extends Topic>(
+  type: T,
+  data: EventTopics[T],
+  ctx?: CallContext,
+): BusEvent<EventTopics[T]> {
+  const event: BusEvent<EventTopics[T]> = {
+    id: newId(),
+    type,
+    version: 1,
+    time: new Date().toISOString(),
+    data,
+  };
+  if (ctx) event.traceparent = ctx.traceparent;
+  return event;
+}

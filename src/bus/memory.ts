@@ -1,0 +1,106 @@
+import type { Logger } from '../observability/logger.ts';
+import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
+
+/** Options of the in-process bus. */
+export interface MemoryBusOptions {
+  /** Tries before an event goes to `<topic>.dead-letter` (default 3). */
+  maxAttempts?: number;
+  /** Delay before a retry, in milliseconds, doubled each time (default 10). */
+  retryDelayMs?: number;
+  /** Event ids each group remembers to drop duplicates (default 10,000). */
+  dedupeWindow?: number;
+  logger?: Logger;
+}
+
+type Member = { handler: EventHandler; closed: boolean };
+type Group = { topic: string; name: string; members: Member[]; next: number; seen: Set<string> };
+
+/** The suffix of the topic an event goes to after `maxAttempts` failures. */
+export const DEAD_LETTER_SUFFIX = '.dead-letter';
+
+/**
+ * The in-process bus, the monolith's default. Delivery happens after `publish` returns (on a
+ * later tick), so no consumer can slow a turn. Each group gets every event once, handled by
+ * one of its members in turn; a failing handler is retried, then the event is dead-lettered.
+ */
+export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
+  const maxAttempts = options.maxAttempts ?? 3;
+  const retryDelayMs = options.retryDelayMs ?? 10;
+  const dedupeWindow = options.dedupeWindow ?? 10_000;
+  const groups = new Map<string, Group>();
+  let inFlight = 0;
+  let idle: Array<() => void> = [];
+
+  const settle = () => {
+    inFlight -= 1;
+    if (inFlight === 0) {
+      const waiters = idle;
+      idle = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
+
+  const deliver = async (group: Group, event: BusEvent): Promise<void> => {
+    for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
+      const live = group.members.filter((member) => !member.closed);
+      if (live.length === 0) return;
+      const member = live[group.next++ % live.length]!;
+      try {
+        await member.handler(event);
+        return;
+      } catch (err) {
+        options.logger?.warn({ err, topic: event.type, group: group.name, attempt }, 'event handler failed');
+        if (attempt < maxAttempts) await new Promise((r) => setTimeout(r, retryDelayMs * 2 ** (attempt - 1)));
+      }
+    }
+    if (!event.type.endsWith(DEAD_LETTER_SUFFIX)) {
+      dispatch({ ...event, type: `${event.type}${DEAD_LETTER_SUFFIX}` });
+    }
+  };
+
+  const dispatch = (event: BusEvent): void => {
+    for (const group of groups.values()) {
+      if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX)))
+        continue;
+      if (group.seen.has(event.id)) continue;
+      group.seen.add(event.id);
+      if (group.seen.size > dedupeWindow) group.seen.delete(group.seen.values().next().value as string);
+      inFlight += 1;
+      setImmediate(() => {
+        deliver(group, event).finally(settle);
+      });
+    }
+  };
+
+  return {
+    kind: 'memory',
+    async publish(event) {
+      dispatch(event);
+    },
+    async subscribe(topic, groupName, handler): Promise<Subscription> {
+      const key = `${topic}\u0000${groupName}`;
+      let group = groups.get(key);
+      if (!group) {
+        group = { topic, name: groupName, members: [], next: 0, seen: new Set() };
+        groups.set(key, group);
+      }
+      const member: Member = { handler, closed: false };
+      group.members.push(member);
+      const owner = group;
+      return {
+        async close() {
+          member.closed = true;
+          owner.members = owner.members.filter((m) => m !== member);
+        },
+      };
+    },
+    drain() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idle.push(resolve));
+    },
+    async close() {
+      await this.drain();
+      groups.clear();
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { CallContext } from '../core/context.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { createEvent, type EventTopics, type Topic } from './events.ts';
+import type { Bus } from './types.ts';
+
+/** Publishes events without ever blocking or failing the caller. */
+export interface EventPublisher {
+  emit<T extends Topic>(type: T, data: EventTopics[T], ctx?: CallContext): void;
+}
+
+/** An {@link EventPublisher} over a bus: a publish failure is logged and counted, never thrown. */
+export function createEventPublisher(bus: Bus, logger: Logger, metrics?: Metrics): EventPublisher {
+  return {
+    emit(type, data, ctx) {
+      const event = createEvent(type, data, ctx);
+      bus.publish(event).then(
+        () => metrics?.eventsPublished.inc({ topic: type, outcome: 'ok' }),
+        (err: unknown) => {
+          metrics?.eventsPublished.inc({ topic: type, outcome: 'error' });
+          logger.error({ err, topic: type, eventId: event.id }, 'could not publish event');
+        },
+      );
+    },
+  };
+}

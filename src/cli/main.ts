@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ClawmeshError } from '../core/errors.ts';
+import { runChat } from './chat.ts';
+import { runDoctor } from './doctor.ts';
+import { runStart } from './start.ts';
+import { VERSION } from './version.ts';
+
+const HELP = `clawmesh ${VERSION}: an AI-agent platform for messaging channels
+
+Usage:
+  clawmesh start [--config FILE]                 run every service in one process (port from PORT or the config, default 8080)
+  clawmesh chat [--url URL] [--user ID] [-m TEXT] chat with a running server, or in-process when none answers
+  clawmesh doctor [--config FILE]                validate the config and check its dependencies
+  clawmesh --version | --help
+
+Options:
+  -c, --config FILE   the config file (default: CLAWMESH_CONFIG, then ./clawmesh.config.yaml if present)
+  --url URL           chat: the server to talk to (default http://127.0.0.1:$PORT)
+  --user ID           chat: your user id (default: cli-user)
+  --agent ID          chat: the agent to talk to
+  --conversation ID   chat: continue this conversation
+  -m, --message TEXT  chat: send one message, print the reply and exit
+  --local             chat: run in-process even when a server answers
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      url: { type: 'string' },
+      user: { type: 'string' },
+      agent: { type: 'string' },
+      conversation: { type: 'string' },
+      message: { type: 'string', short: 'm' },
+      local: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(HELP);
+    return values.help ? 0 : 2;
+  }
+  const configFile = values.config;
+  switch (command) {
+    case 'start':
+      if (rest.length > 0) {
+        throw new ClawmeshError(
+          'INVALID_ARGUMENT',
+          `roles (${rest.join(', ')}) are not supported yet: "clawmesh start" runs every service in one process`,
+        );
+      }
+      return runStart({ configFile });
+    case 'chat':
+      return runChat({
+        configFile,
+        url: values.url,
+        user: values.user,
+        agent: values.agent,
+        conversation: values.conversation,
+        message: values.message,
+        local: values.local ?? false,
+      });
+    case 'doctor':
+      return runDoctor({ configFile });
+    default:
+      process.stderr.write(`clawmesh: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // A server that has stopped exits now, whatever timers libraries left behind.
+    if (process.argv.includes('start')) process.exit(code);
+  },
+  (err: unknown) => {
+    const message =
+      err instanceof ClawmeshError || (err instanceof Error && 'code' in err) ? err.message : String(err);
+    process.stderr.write(`clawmesh: ${message}\n`);
+    process.exitCode = err instanceof ClawmeshError && err.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  },
+);

@@ -1,0 +1,91 @@
+/** Where an overridden key came from, by dotted path, to name it in errors. */
+export type EnvSources = Map<string, string>;
+
+type Tree = Record<string, unknown>;
+
+/** Environment variables that set one key directly (or add to a list), beside `CLAWMESH_<PATH>`. */
+const SHORTCUTS: Record<string, { path: string[]; list?: boolean; append?: boolean }> = {
+  PORT: { path: ['gateway', 'port'] },
+  CLAWMESH_API_KEYS: { path: ['gateway', 'apiKeys'], list: true },
+  CLAWMESH_PLUGINS: { path: ['plugins'], list: true, append: true },
+  CLAWMESH_STORE: { path: ['store', 'kind'] },
+  CLAWMESH_SQLITE_PATH: { path: ['store', 'path'] },
+  CLAWMESH_BUS: { path: ['bus', 'kind'] },
+  LOG_LEVEL: { path: ['log', 'level'] },
+  OPENAI_API_KEY: { path: ['models', 'openai', 'apiKey'] },
+  OPENAI_BASE_URL: { path: ['models', 'openai', 'baseUrl'] },
+  OPENAI_MODEL: { path: ['models', 'openai', 'model'] },
+};
+
+/** Variables with the prefix that are not config keys. */
+const NOT_KEYS = new Set(['CLAWMESH_CONFIG', 'CLAWMESH_TRANSPORT']);
+
+/**
+ * Applies environment overrides to a raw config tree (before validation): the shortcuts, and
+ * `CLAWMESH_<KEY>__<KEY>…` for any key (`CLAWMESH_GATEWAY__RATE_LIMIT__POINTS=10`,
+ * `CLAWMESH_AGENTS__0__MODEL=openai/gpt-4o`). Values are read as JSON when they parse, else
+ * as strings. Returns the tree and which variable set each key.
+ */
+export function applyEnvOverrides(raw: Tree, env: NodeJS.ProcessEnv): { tree: Tree; sources: EnvSources } {
+  const tree = structuredClone(raw);
+  const sources: EnvSources = new Map();
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === '') continue;
+    const shortcut = SHORTCUTS[name];
+    if (shortcut) {
+      const items = value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean);
+      let next: unknown = shortcut.list ? items : parseValue(value);
+      if (shortcut.append) {
+        const current = getPath(tree, shortcut.path);
+        next = [...(Array.isArray(current) ? current : []), ...items];
+      }
+      setPath(tree, shortcut.path, next);
+      sources.set(shortcut.path.join('.'), name);
+      continue;
+    }
+    if (!name.startsWith('CLAWMESH_') || NOT_KEYS.has(name)) continue;
+    const path = name.slice('CLAWMESH_'.length).split('__').map(camelCase);
+    if (path.some((segment) => segment === '')) continue;
+    setPath(tree, path, parseValue(value));
+    sources.set(path.join('.'), name);
+  }
+  return { tree, sources };
+}
+
+function parseValue(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function camelCase(segment: string): string {
+  if (/^\d+$/.test(segment)) return segment;
+  return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function getPath(tree: Tree, path: string[]): unknown {
+  let node: unknown = tree;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Tree)[key];
+  }
+  return node;
+}
+
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let node: Tree = tree;
+  path.forEach((key, index) => {
+    if (index === path.length - 1) {
+      node[key] = value;
+      return;
+    }
+    const nextIsIndex = /^\d+$/.test(path[index + 1] ?? '');
+    if (node[key] === null || typeof node[key] !== 'object') node[key] = nextIsIndex ? [] : {};
+    node = node[key] as Tree;
+  });
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+
+/** One agent: who it is, which model and skills it uses, and how it runs turns. */
+export const AgentConfigSchema = z.object({
+  /** Unique id; messages route to it by `agentId`. */
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits or . _ -'),
+  /** The display name the agent uses for itself. */
+  name: z.string().default('Clawmesh'),
+  /** The system prompt, first in every model request. */
+  systemPrompt: z
+    .string()
+    .default('You are a helpful assistant. Use the tools you are given when they help answer the question.'),
+  /** `provider/model` or a bare provider; the models default when absent. */
+  model: z.string().optional(),
+  /** Names of the skills this agent may use; all loaded skills when absent. */
+  skills: z.array(z.string()).optional(),
+  /** The most model ↔ tool round trips of one turn. */
+  maxSteps: z.number().int().min(1).max(50).default(6),
+  /** Token budget of the context window sent to the model. */
+  contextTokens: z.number().int().min(256).default(8000),
+  /** The whole turn's time budget, in milliseconds. */
+  turnTimeoutMs: z.number().int().positive().default(60_000),
+});
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/** A plugin entry: a path or package name, or an object with overrides. */
+export const PluginEntrySchema = z.union([
+  z.string().min(1),
+  z.object({
+    path: z.string().min(1),
+    priority: z.number().optional(),
+    timeoutMs: z.number().int().positive().optional(),
+    options: z.record(z.string(), z.unknown()).optional(),
+  }),
+]);
+
+/**
+ * The whole configuration (`clawmesh.config.yaml`). Every key can be overridden from the
+ * environment: `CLAWMESH_<PATH>` with `__` between levels (`CLAWMESH_GATEWAY__PORT=9000`),
+ * plus the shortcuts listed in `docs/configuration.md` (`PORT`, `OPENAI_API_KEY`, …).
+ */
+export const ConfigSchema = z.object({
+  gateway: z
+    .object({
+      /** HTTP port of the API, health and metrics. */
+      port: z.number().int().min(0).max(65535).default(8080),
+      /** Interface to listen on; forced to 127.0.0.1 while no API key is configured. */
+      host: z.string().default('0.0.0.0'),
+      /** Bearer keys accepted by the HTTP API. None: the API is open, on loopback only. */
+      apiKeys: z.array(z.string().min(8, 'an API key needs at least 8 characters')).default([]),
+      /** Largest request body, in bytes (413 above it). */
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024),
+      /** Per-user rate limit: `points` messages per `durationSeconds`. */
+      rateLimit: z
+        .object({
+          points: z.number().int().positive().default(60),
+          durationSeconds: z.number().int().positive().default(60),
+        })
+        .prefault({}),
+      /** How long an `Idempotency-Key` and its reply are remembered, in seconds. */
+      idempotencyTtlSeconds: z
+        .number()
+        .int()
+        .positive()
+        .default(24 * 3600),
+    })
+    .prefault({}),
+  agents: z
+    .array(AgentConfigSchema)
+    .min(1)
+    .default([{ id: 'default' }].map((agent) => AgentConfigSchema.parse(agent))),
+  /** The agent a message goes to when it names none; the first agent when absent. */
+  defaultAgent: z.string().optional(),
+  skills: z
+    .object({
+      /** Skills to load: built-in example names (`inventory`, `support`), paths or package names. */
+      load: z.array(z.string().min(1)).default(['inventory', 'support']),
+      /** Default timeout of one tool call, in milliseconds. */
+      timeoutMs: z.number().int().positive().default(10_000),
+      /** Secrets per skill, by skill name; each skill also reads its declared names from the environment. */
+      secrets: z.record(z.string(), z.record(z.string(), z.string())).default({}),
+    })
+    .prefault({}),
+  models: z
+    .object({
+      /** `provider/model` used when an agent names none. `openai` when OPENAI_API_KEY is set, else `local`. */
+      default: z.string().optional(),
+      openai: z
+        .object({
+          apiKey: z.string().optional(),
+          baseUrl: z.string().url().optional(),
+          model: z.string().default('gpt-4o-mini'),
+          timeoutMs: z.number().int().positive().default(60_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  /** Plugins to load, in addition to `CLAWMESH_PLUGINS`. */
+  plugins: z.array(PluginEntrySchema).default([]),
+  /** Default timeout of one plugin hook, in milliseconds. */
+  pluginTimeoutMs: z.number().int().positive().default(1000),
+  store: z
+    .object({
+      kind: z.enum(['memory', 'sqlite']).default('sqlite'),
+      /** The SQLite file. */
+      path: z.string().default('./data/clawmesh.db'),
+    })
+    .prefault({}),
+  bus: z.object({ kind: z.enum(['memory']).default('memory') }).prefault({}),
+  audit: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** JSON lines file the audit consumer appends every event to. */
+      path: z.string().default('./data/audit.jsonl'),
+    })
+    .prefault({}),
+  log: z
+    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+  /** On SIGTERM, how long turns in flight may take to finish, in milliseconds. */
+  shutdownTimeoutMs: z.number().int().positive().default(30_000),
+});
+
+/** The validated configuration. */
+export type Config = z.infer<typeof ConfigSchema>;
+/** The configuration as written, before defaults. */
+export type ConfigInput = z.input<typeof ConfigSchema>;

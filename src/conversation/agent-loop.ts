@@ -1,0 +1,98 @@
+import type { CallContext } from '../core/context.ts';
+import type { Client } from '../core/contract.ts';
+import type { ToolCallReport } from '../core/contracts/conversation.ts';
+import type { modelsContract } from '../core/contracts/models.ts';
+import type { ChatMessage, ToolSpec } from '../core/messages.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { HookScope } from './hook-scope.ts';
+import { runToolCall, type ToolCallDeps } from './tool-calls.ts';
+
+/** What the agent loop needs beyond running tools. */
+export interface AgentLoopDeps extends ToolCallDeps {
+  models: Client<typeof modelsContract>;
+  metrics?: Metrics;
+}
+
+/** One agent loop's task. */
+export interface AgentLoopInput {
+  model?: string;
+  /** The context window: system prompt, history, the new message. */
+  messages: ChatMessage[];
+  tools: ToolSpec[];
+  maxSteps: number;
+}
+
+/** What the loop produced: the answer, the messages to store after the user's, and the tool calls. */
+export interface AgentLoopResult {
+  text: string;
+  messages: ChatMessage[];
+  toolCalls: ToolCallReport[];
+  steps: number;
+  model?: string;
+}
+
+/**
+ * The agent loop: ask the model; when it calls tools, run them in parallel (each under the
+ * turn's deadline) and ask again; stop at a final answer or at the step limit.
+ */
+export async function runAgentLoop(
+  input: AgentLoopInput,
+  deps: AgentLoopDeps,
+  ctx: CallContext,
+  scope: HookScope,
+): Promise<AgentLoopResult> {
+  let messages = input.messages;
+  const produced: ChatMessage[] = [];
+  const toolCalls: ToolCallReport[] = [];
+  let model: string | undefined;
+  for (let step = 1; step <= input.maxSteps; step += 1) {
+    let request = { model: input.model, messages, tools: input.tools };
+    if (deps.hooks.has('onModelCall')) {
+      const changed = await deps.hooks.run('onModelCall', scope, request);
+      if (changed) request = { model: changed.model, messages: changed.messages, tools: changed.tools ?? [] };
+    }
+    const response = await deps.models.complete(
+      {
+        messages: request.messages,
+        ...(request.model ? { model: request.model } : {}),
+        ...(request.tools.length ? { tools: request.tools } : {}),
+      },
+      ctx,
+    );
+    model = response.model;
+    deps.metrics?.modelTokens.inc({ model: response.model, direction: 'input' }, response.usage.inputTokens);
+    deps.metrics?.modelTokens.inc(
+      { model: response.model, direction: 'output' },
+      response.usage.outputTokens,
+    );
+    deps.events.emit(
+      'model.completed',
+      {
+        conversationId: scope.conversationId,
+        model: response.model,
+        inputTokens: response.usage.inputTokens,
+        outputTokens: response.usage.outputTokens,
+        latencyMs: response.latencyMs,
+        cached: false,
+        fallbackUsed: false,
+      },
+      ctx,
+    );
+    if (response.toolCalls.length === 0) {
+      produced.push({ role: 'assistant', content: response.content });
+      return { text: response.content, messages: produced, toolCalls, steps: step, model };
+    }
+    const asked: ChatMessage = {
+      role: 'assistant',
+      content: response.content,
+      toolCalls: response.toolCalls,
+    };
+    const results = await Promise.all(response.toolCalls.map((call) => runToolCall(call, deps, ctx, scope)));
+    produced.push(asked, ...results.map((r) => r.message));
+    toolCalls.push(...results.map((r) => r.report));
+    messages = [...messages, asked, ...results.map((r) => r.message)];
+  }
+  const text = `I could not finish this within ${input.maxSteps} steps. Please try a simpler request.`;
+  produced.push({ role: 'assistant', content: text });
+  return { text, messages: produced, toolCalls, steps: input.maxSteps, model };
+}

@@ -1,0 +1,236 @@
+import type { EventPublisher } from '../bus/publisher.ts';
+import type { AgentConfig } from '../config/schema.ts';
+import { type CallContext, childContext, withTimeout } from '../core/context.ts';
+import type { Client, Handlers } from '../core/contract.ts';
+import type { conversationContract, InboundMessage, TurnReply } from '../core/contracts/conversation.ts';
+import type { modelsContract } from '../core/contracts/models.ts';
+import type { skillsContract } from '../core/contracts/skills.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { sessionConversationId } from '../core/ids.ts';
+import type { ChatMessage } from '../core/messages.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { HookRunner } from '../plugins/types.ts';
+import type { ConversationStore } from '../store/types.ts';
+import { runAgentLoop } from './agent-loop.ts';
+import { buildContextWindow } from './context-window.ts';
+import { hookScopeOf } from './hook-scope.ts';
+import { createToolCatalog } from './tool-catalog.ts';
+import { createKeyedQueue } from './turn-queue.ts';
+
+/** What the Conversation Manager is built from. */
+export interface ConversationServiceDeps {
+  agents: readonly AgentConfig[];
+  defaultAgentId: string;
+  store: ConversationStore;
+  models: Client<typeof modelsContract>;
+  skills: Client<typeof skillsContract>;
+  hooks: HookRunner;
+  events: EventPublisher;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Stored messages loaded per turn before the token budget trims them (default 200). */
+  historyLimit?: number;
+}
+
+/** The Conversation Manager: its contract handlers, and a way to wait for turns in flight. */
+export interface ConversationService {
+  handlers: Handlers<typeof conversationContract>;
+  /** Turns running or waiting now. */
+  readonly inFlight: number;
+  /** Resolves when no turn is running or waiting. */
+  drain(): Promise<void>;
+}
+
+/** Creates the Conversation Manager: one turn at a time per conversation, the agent loop, hooks, events. */
+export function createConversationService(deps: ConversationServiceDeps): ConversationService {
+  const agents = new Map(deps.agents.map((agent) => [agent.id, agent]));
+  const queue = createKeyedQueue();
+  const catalog = createToolCatalog(deps.skills);
+  const historyLimit = deps.historyLimit ?? 200;
+  let inFlight = 0;
+  let idle: Array<() => void> = [];
+
+  const agentFor = (id: string | undefined): AgentConfig => {
+    const agent = agents.get(id ?? deps.defaultAgentId);
+    if (!agent)
+      throw new ClawmeshError(
+        'NOT_FOUND',
+        `no agent named "${id}" (agents: ${[...agents.keys()].join(', ')})`,
+      );
+    return agent;
+  };
+
+  const runTurn = async (
+    message: InboundMessage,
+    agent: AgentConfig,
+    conversationId: string,
+    ctx: CallContext,
+  ) => {
+    const started = performance.now();
+    const scope = hookScopeOf(ctx, { conversationId, agentId: agent.id });
+    const log = deps.logger.child({ requestId: ctx.requestId, conversationId, agentId: agent.id });
+    deps.metrics?.activeTurns.inc();
+    try {
+      const record = await deps.store.ensure({
+        id: conversationId,
+        agentId: agent.id,
+        channel: message.channel,
+        peer: message.userId,
+      });
+      if (
+        record.peer !== message.userId ||
+        record.channel !== message.channel ||
+        record.agentId !== agent.id
+      ) {
+        throw new ClawmeshError('NOT_FOUND', `no conversation "${conversationId}" for this user`);
+      }
+      let text = message.text;
+      if (deps.hooks.has('onMessageReceived')) {
+        const changed = await deps.hooks.run('onMessageReceived', scope, {
+          text,
+          userId: message.userId,
+          channel: message.channel,
+          agentId: agent.id,
+          conversationId,
+          ...(message.messageId ? { messageId: message.messageId } : {}),
+          ...(message.metadata ? { metadata: message.metadata } : {}),
+        });
+        if (changed === null) {
+          deps.metrics?.turns.inc({ agent: agent.id, outcome: 'dropped' });
+          log.info('message dropped by a plugin');
+          return { conversationId, text: '', toolCalls: [], dropped: true };
+        }
+        text = changed.text;
+      }
+      deps.events.emit(
+        'message.received',
+        {
+          conversationId,
+          agentId: agent.id,
+          channel: message.channel,
+          userId: message.userId,
+          text,
+          ...(message.messageId ? { messageId: message.messageId } : {}),
+        },
+        ctx,
+      );
+      const userMessage: ChatMessage = { role: 'user', content: text };
+      const [history, tools] = await Promise.all([
+        deps.store.messages(conversationId, historyLimit),
+        catalog.toolsFor(agent, ctx),
+      ]);
+      const window = buildContextWindow({
+        systemPrompt: agent.systemPrompt,
+        history,
+        message: userMessage,
+        budgetTokens: agent.contextTokens,
+        reservedTokens: tools.reservedTokens,
+      });
+      const loop = await runAgentLoop(
+        {
+          messages: window,
+          tools: tools.specs,
+          maxSteps: agent.maxSteps,
+          ...(agent.model ? { model: agent.model } : {}),
+        },
+        { ...deps, ...(tools.allowed ? { allowedSkills: tools.allowed } : {}) },
+        ctx,
+        scope,
+      );
+      let reply: TurnReply = {
+        conversationId,
+        text: loop.text,
+        toolCalls: loop.toolCalls,
+        ...(loop.model ? { model: loop.model } : {}),
+      };
+      if (deps.hooks.has('onResponseGenerated')) {
+        const changed = await deps.hooks.run('onResponseGenerated', scope, {
+          text: reply.text,
+          conversationId,
+          toolCalls: reply.toolCalls,
+        });
+        reply = changed === null ? { ...reply, text: '', dropped: true } : { ...reply, text: changed.text };
+      }
+      const final = loop.messages.at(-1);
+      if (final) final.content = reply.text;
+      await deps.store.append(conversationId, [userMessage, ...loop.messages]);
+      const durationMs = performance.now() - started;
+      deps.events.emit(
+        'response.generated',
+        {
+          conversationId,
+          agentId: agent.id,
+          channel: message.channel,
+          userId: message.userId,
+          text: reply.text,
+          toolCalls: loop.toolCalls.length,
+          steps: loop.steps,
+          durationMs,
+          ...(loop.model ? { model: loop.model } : {}),
+        },
+        ctx,
+      );
+      deps.metrics?.turns.inc({ agent: agent.id, outcome: 'ok' });
+      deps.metrics?.turnDuration.observe({ agent: agent.id }, durationMs / 1000);
+      log.debug({ durationMs, steps: loop.steps, toolCalls: loop.toolCalls.length }, 'turn finished');
+      return reply;
+    } catch (err) {
+      const error = ClawmeshError.from(err);
+      deps.metrics?.turns.inc({ agent: agent.id, outcome: 'error' });
+      log.warn({ code: error.code, err: error.message }, 'turn failed');
+      if (deps.hooks.has('onError'))
+        await deps.hooks.notifyError(scope, { code: error.code, message: error.message, stage: 'turn' });
+      throw error;
+    } finally {
+      deps.metrics?.activeTurns.dec();
+    }
+  };
+
+  const settle = () => {
+    inFlight -= 1;
+    if (inFlight === 0) {
+      const waiters = idle;
+      idle = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
+
+  return {
+    handlers: {
+      async handle(message, ctx) {
+        const agent = agentFor(message.agentId);
+        const conversationId =
+          message.conversationId ?? sessionConversationId(agent.id, message.channel, message.userId);
+        const turnCtx = withTimeout(
+          childContext(ctx, {
+            conversationId,
+            agentId: agent.id,
+            userId: message.userId,
+            channel: message.channel,
+          }),
+          agent.turnTimeoutMs,
+        );
+        inFlight += 1;
+        try {
+          return await queue.run(conversationId, () => runTurn(message, agent, conversationId, turnCtx));
+        } finally {
+          settle();
+        }
+      },
+      async history({ conversationId, limit }) {
+        const record = await deps.store.get(conversationId);
+        if (!record) throw new ClawmeshError('NOT_FOUND', `no conversation "${conversationId}"`);
+        const messages = await deps.store.messages(conversationId, limit);
+        return { conversationId, messages: messages.map(({ seq: _seq, at: _at, ...message }) => message) };
+      },
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    drain() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => idle.push(resolve));
+    },
+  };
+}

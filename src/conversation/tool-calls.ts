@@ -1,0 +1,98 @@
+import type { EventPublisher } from '../bus/publisher.ts';
+import type { CallContext } from '../core/context.ts';
+import type { Client } from '../core/contract.ts';
+import type { ToolCallReport } from '../core/contracts/conversation.ts';
+import type { InvokeResult, skillsContract } from '../core/contracts/skills.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { type ChatMessage, splitToolName, type ToolCall } from '../core/messages.ts';
+import type { HookRunner } from '../plugins/types.ts';
+import type { HookScope } from './hook-scope.ts';
+
+/** What running one tool call needs. */
+export interface ToolCallDeps {
+  skills: Client<typeof skillsContract>;
+  hooks: HookRunner;
+  events: EventPublisher;
+  /** Skills this agent may use; `undefined` means every loaded skill. */
+  allowedSkills?: ReadonlySet<string>;
+}
+
+/** Runs one tool call the model asked for; every failure becomes a tool error for the model. */
+export async function runToolCall(
+  call: ToolCall,
+  deps: ToolCallDeps,
+  ctx: CallContext,
+  scope: HookScope,
+): Promise<{ message: ChatMessage; report: ToolCallReport }> {
+  const started = performance.now();
+  const target = splitToolName(call.name);
+  let args: unknown = parseArguments(call.arguments);
+  let outcome: InvokeResult;
+  if (!target) {
+    outcome = failure('NOT_FOUND', `no tool named "${call.name}"`, started);
+  } else if (deps.allowedSkills && !deps.allowedSkills.has(target.skill)) {
+    outcome = failure('PERMISSION_DENIED', `this agent may not use skill "${target.skill}"`, started);
+  } else {
+    let refused = false;
+    if (deps.hooks.has('onSkillCall')) {
+      const changed = await deps.hooks.run('onSkillCall', scope, { ...target, arguments: args });
+      if (changed === null) refused = true;
+      else args = changed.arguments;
+    }
+    outcome = refused
+      ? failure('PERMISSION_DENIED', 'a plugin refused this tool call', started)
+      : await invoke(deps.skills, { ...target, arguments: args, callId: call.id }, ctx, started);
+  }
+  const skill = target?.skill ?? '';
+  const tool = target?.tool ?? call.name;
+  deps.events.emit(
+    'skill.invoked',
+    {
+      conversationId: scope.conversationId,
+      skill,
+      tool,
+      ok: outcome.ok,
+      durationMs: outcome.durationMs,
+      ...(outcome.error ? { error: outcome.error.message } : {}),
+    },
+    ctx,
+  );
+  const report: ToolCallReport = {
+    skill,
+    tool,
+    arguments: args,
+    ok: outcome.ok,
+    durationMs: outcome.durationMs,
+  };
+  if (outcome.ok) report.result = outcome.result;
+  else report.error = outcome.error?.message ?? 'tool failed';
+  const content = JSON.stringify(outcome.ok ? (outcome.result ?? null) : { error: outcome.error });
+  return { message: { role: 'tool', content, toolCallId: call.id, name: call.name }, report };
+}
+
+async function invoke(
+  skills: ToolCallDeps['skills'],
+  request: { skill: string; tool: string; arguments: unknown; callId: string },
+  ctx: CallContext,
+  started: number,
+): Promise<InvokeResult> {
+  try {
+    return await skills.invoke(request, ctx);
+  } catch (err) {
+    const error = ClawmeshError.from(err);
+    return failure(error.code, error.message, started);
+  }
+}
+
+function failure(code: string, message: string, started: number): InvokeResult {
+  return { ok: false, error: { code, message }, durationMs: performance.now() - started };
+}
+
+function parseArguments(text: string): unknown {
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { createCallContext } from '../core/context.ts';
+import type { Client } from '../core/contract.ts';
+import {
+  ConversationIdSchema,
+  type conversationContract,
+  type TurnReply,
+} from '../core/contracts/conversation.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { parseOrThrow } from '../core/validation.ts';
+import type { ApiKeyCheck } from './auth.ts';
+import type { Idempotency } from './idempotency.ts';
+import type { RateLimit } from './rate-limit.ts';
+
+/** The body of `POST /v1/messages`. */
+export const MessageRequestSchema = z.object({
+  userId: z.string().min(1).max(256),
+  text: z.string().min(1).max(32_000),
+  conversationId: ConversationIdSchema.optional(),
+  agentId: z.string().min(1).max(64).optional(),
+});
+
+/** What the HTTP API channel needs. */
+export interface ApiRouteDeps {
+  conversation: Client<typeof conversationContract>;
+  auth: ApiKeyCheck;
+  rateLimit: RateLimit;
+  idempotency: Idempotency;
+  /** The time budget of one request, in milliseconds. */
+  requestTimeoutMs: number;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** `POST /v1/messages`: one message in, the agent's reply out. */
+export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): void {
+  app.post('/v1/messages', async (request, reply) => {
+    const keyId = deps.auth.verify(request.headers.authorization);
+    const body = parseOrThrow(MessageRequestSchema, request.body ?? undefined, 'invalid request body');
+    const idempotencyKey = header(request.headers['idempotency-key']);
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new ClawmeshError('INVALID_ARGUMENT', 'Idempotency-Key must be 1-255 visible ASCII characters');
+    }
+    await deps.rateLimit.take(`${keyId}:${body.userId}`);
+    const traceparent = header(request.headers.traceparent);
+    const ctx = createCallContext({
+      timeoutMs: deps.requestTimeoutMs,
+      requestId: request.id,
+      userId: body.userId,
+      channel: 'api',
+      ...(traceparent ? { traceparent } : {}),
+    });
+    const run = () =>
+      deps.conversation.handle(
+        {
+          channel: 'api',
+          userId: body.userId,
+          text: body.text,
+          ...(body.conversationId ? { conversationId: body.conversationId } : {}),
+          ...(body.agentId ? { agentId: body.agentId } : {}),
+        },
+        ctx,
+      );
+    reply.header('x-request-id', request.id);
+    if (idempotencyKey === undefined) return toResponse(await run());
+    const result = await deps.idempotency.run(`idem:${keyId}:${body.userId}:${idempotencyKey}`, body, run);
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    return toResponse(result.value);
+  });
+}
+
+function toResponse(turn: TurnReply) {
+  return {
+    conversationId: turn.conversationId,
+    text: turn.text,
+    toolCalls: turn.toolCalls,
+    ...(turn.dropped ? { dropped: true } : {}),
+  };
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,30 @@
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { ClawmeshError } from '../core/errors.ts';
+
+/** A per-key limit of `points` per `durationSeconds`. */
+export interface RateLimit {
+  /** Takes one point for `key`; throws `RATE_LIMITED` with `retryAfterSeconds` when none is left. */
+  take(key: string): Promise<void>;
+}
+
+/** An in-process rate limit (rate-limiter-flexible's memory limiter). */
+export function createRateLimit(options: { points: number; durationSeconds: number }): RateLimit {
+  const limiter = new RateLimiterMemory({ points: options.points, duration: options.durationSeconds });
+  return {
+    async take(key) {
+      try {
+        await limiter.consume(key);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw ClawmeshError.from(err);
+        const retryAfterSeconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+        throw new ClawmeshError(
+          'RATE_LIMITED',
+          `rate limit reached: ${options.points} messages per ${options.durationSeconds}s`,
+          {
+            details: { retryAfterSeconds },
+          },
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,162 @@
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+  OpenAIError,
+} from 'openai';
+import type {
+  ChatCompletion,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
+import { ClawmeshError } from '../../../core/errors.ts';
+import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
+import type { ProviderResponse } from '../../types.ts';
+
+/** Our messages in the chat-completions wire shape. */
+export function toOpenAIMessages(messages: readonly ChatMessage[]): ChatCompletionMessageParam[] {
+  return messages.map((message): ChatCompletionMessageParam => {
+    switch (message.role) {
+      case 'system':
+        return { role: 'system', content: message.content };
+      case 'user':
+        return { role: 'user', content: message.content };
+      case 'assistant': {
+        const calls = message.toolCalls ?? [];
+        if (calls.length === 0) return { role: 'assistant', content: message.content };
+        return {
+          role: 'assistant',
+          content: message.content || null,
+          tool_calls: calls.map((call) => ({
+            id: call.id,
+            type: 'function',
+            function: { name: call.name, arguments: call.arguments },
+          })),
+        };
+      }
+      case 'tool':
+        if (!message.toolCallId) {
+          throw new ClawmeshError('INVALID_ARGUMENT', 'a tool message needs the toolCallId it answers');
+        }
+        return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+      default:
+        throw new ClawmeshError('INVALID_ARGUMENT', `unknown message role ${String(message.role)}`);
+    }
+  });
+}
+
+/** Our tool specs as function tools. */
+export function toOpenAITools(tools: readonly ToolSpec[]): ChatCompletionTool[] {
+  return tools.map((tool) => ({
+    type: 'function',
+    function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+  }));
+}
+
+const FINISH_REASONS: Record<string, ProviderResponse['finishReason']> = {
+  stop: 'stop',
+  length: 'length',
+  tool_calls: 'tool_calls',
+  function_call: 'tool_calls',
+  content_filter: 'content_filter',
+};
+
+function malformed(what: string, cause?: unknown): ClawmeshError {
+  return new ClawmeshError('UNAVAILABLE', `openai: malformed response: ${what}`, { cause });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function tokens(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : 0;
+}
+
+/** A chat completion as our response; anything not shaped like one is `UNAVAILABLE`. */
+export function fromOpenAICompletion(
+  completion: ChatCompletion | string | null | undefined,
+): ProviderResponse {
+  if (!isRecord(completion)) throw malformed('not a JSON object');
+  const choice: unknown = Array.isArray(completion.choices) ? completion.choices[0] : undefined;
+  if (!isRecord(choice) || !isRecord(choice.message)) throw malformed('no choices[0].message');
+  const message = choice.message;
+  const toolCalls: ToolCall[] = [];
+  for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
+    if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== 'string') continue;
+    const args = call.function.arguments;
+    toolCalls.push({
+      id: typeof call.id === 'string' ? call.id : `call_${toolCalls.length + 1}`,
+      name: call.function.name,
+      arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+    });
+  }
+  const reason = typeof choice.finish_reason === 'string' ? FINISH_REASONS[choice.finish_reason] : undefined;
+  const usage = isRecord(completion.usage) ? completion.usage : {};
+  return {
+    content: typeof message.content === 'string' ? message.content : '',
+    toolCalls,
+    finishReason: reason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
+    usage: { inputTokens: tokens(usage.prompt_tokens), outputTokens: tokens(usage.completion_tokens) },
+  };
+}
+
+/** Milliseconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date). */
+export function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms') ?? Number.NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers?.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** How an SDK call ended, besides the error: whether our own deadline cut it short. */
+export interface FailureContext {
+  /** The signal the caller passed; its reason wins when it aborted. */
+  signal?: AbortSignal | undefined;
+  /** Whether the SDK timeout was the call context's deadline rather than the provider's own. */
+  deadlineBound: boolean;
+}
+
+/** Maps what the SDK threw onto a `ClawmeshError`, keeping the original as `cause`. */
+export function toClawmeshError(err: unknown, context: FailureContext): ClawmeshError {
+  if (err instanceof ClawmeshError) return err;
+  if (err instanceof APIUserAbortError) {
+    const reason: unknown = context.signal?.reason;
+    if (reason instanceof ClawmeshError) return reason;
+    return new ClawmeshError('DEADLINE_EXCEEDED', 'openai: the request was aborted', {
+      cause: err,
+      retryable: false,
+    });
+  }
+  if (err instanceof APIConnectionTimeoutError) {
+    return context.deadlineBound
+      ? new ClawmeshError('DEADLINE_EXCEEDED', 'openai: no answer before the deadline', { cause: err })
+      : new ClawmeshError('UNAVAILABLE', 'openai: the request timed out', { cause: err });
+  }
+  if (err instanceof APIConnectionError) {
+    return new ClawmeshError('UNAVAILABLE', `openai: ${err.message}`, { cause: err });
+  }
+  if (err instanceof APIError && typeof err.status === 'number') {
+    const { status } = err;
+    const message = `openai: ${err.message}`;
+    const details: Record<string, unknown> = { status };
+    if (status === 429) {
+      const wait = retryAfterMs(err.headers);
+      if (wait !== undefined) details.retryAfterMs = wait;
+      return new ClawmeshError('RATE_LIMITED', message, { cause: err, details });
+    }
+    if (status === 401) return new ClawmeshError('UNAUTHENTICATED', message, { cause: err, details });
+    if (status === 403) return new ClawmeshError('PERMISSION_DENIED', message, { cause: err, details });
+    if (status >= 500) return new ClawmeshError('UNAVAILABLE', message, { cause: err, details });
+    return new ClawmeshError('INVALID_ARGUMENT', message, { cause: err, details, retryable: false });
+  }
+  if (err instanceof SyntaxError) return malformed('invalid JSON', err);
+  if (err instanceof OpenAIError)
+    return new ClawmeshError('UNAVAILABLE', `openai: ${err.message}`, { cause: err });
+  return ClawmeshError.from(err);
+}

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { createCallContext } from '../core/context.ts';
+import type { ModelRequest } from '../core/contracts/models.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { createLocalProvider } from './providers/local/provider.ts';
+import { type CompletionInfo, createModelsService } from './service.ts';
+import type { ModelProvider, ProviderRequest } from './types.ts';
+
+/** A provider that records the model names it was asked for and answers with them. */
+function recordingProvider(name: string, defaultModel: string): ModelProvider & { seen: string[] } {
+  const seen: string[] = [];
+  return {
+    name,
+    defaultModel,
+    seen,
+    async complete(request: ProviderRequest) {
+      seen.push(request.model);
+      return {
+        content: `${name}:${request.model}`,
+        toolCalls: [],
+        finishReason: 'stop',
+        usage: { inputTokens: 1, outputTokens: 2 },
+      };
+    },
+  };
+}
+
+/** A provider that never answers unless its signal aborts. */
+const hangingProvider: ModelProvider = {
+  name: 'slow',
+  defaultModel: 'forever',
+  complete: (_request, _ctx, signal) =>
+    new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason))),
+};
+
+const ask = (model?: string): ModelRequest => ({
+  ...(model ? { model } : {}),
+  messages: [{ role: 'user', content: 'hello' }],
+});
+
+describe('models service', () => {
+  const openai = recordingProvider('openai', 'gpt-4o-mini');
+  const other = recordingProvider('other', 'big');
+  const completed: CompletionInfo[] = [];
+  const service = createModelsService({
+    providers: [openai, other, createLocalProvider(), hangingProvider],
+    defaultModel: 'local',
+    onCompleted: (info) => completed.push(info),
+  });
+  const ctx = createCallContext();
+
+  it('routes provider/model to that provider with that model', async () => {
+    const response = await service.complete(ask('openai/gpt-4.1'), ctx);
+    expect(openai.seen.at(-1)).toBe('gpt-4.1');
+    expect(response.model).toBe('openai/gpt-4.1');
+    expect(response.content).toBe('openai:gpt-4.1');
+    expect(response.latencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('keeps slashes after the provider as part of the model name', async () => {
+    await service.complete(ask('other/meta-llama/llama-3-8b'), ctx);
+    expect(other.seen.at(-1)).toBe('meta-llama/llama-3-8b');
+  });
+
+  it("uses the provider's default model for a bare provider name", async () => {
+    const response = await service.complete(ask('other'), ctx);
+    expect(response.model).toBe('other/big');
+  });
+
+  it('uses the default model when the request names none', async () => {
+    const response = await service.complete(ask(), ctx);
+    expect(response.model).toBe('local/default');
+    expect(response.finishReason).toBe('stop');
+  });
+
+  it('rejects an unknown provider with NOT_FOUND naming the known ones', async () => {
+    const err = await service.complete(ask('nope/x'), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClawmeshError);
+    expect((err as ClawmeshError).code).toBe('NOT_FOUND');
+    expect((err as ClawmeshError).message).toContain('nope');
+    expect((err as ClawmeshError).message).toContain('openai, other, local');
+  });
+
+  it('reports each completion to onCompleted', async () => {
+    completed.length = 0;
+    await service.complete(ask('openai'), ctx);
+    expect(completed).toHaveLength(1);
+    expect(completed[0]).toMatchObject({
+      model: 'openai/gpt-4o-mini',
+      usage: { inputTokens: 1, outputTokens: 2 },
+    });
+  });
+
+  it('aborts the provider at the call deadline', async () => {
+    const started = Date.now();
+    const err = await service
+      .complete(ask('slow'), createCallContext({ timeoutMs: 50 }))
+      .catch((e: unknown) => e);
+    expect((err as ClawmeshError).code).toBe('DEADLINE_EXCEEDED');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('lists the default and each provider default model', async () => {
+    expect(await service.list({}, ctx)).toEqual({
+      default: 'local',
+      models: ['openai/gpt-4o-mini', 'other/big', 'local/default', 'slow/forever'],
+    });
+  });
+
+  it('refuses a default model whose provider is missing', () => {
+    expect(() =>
+      createModelsService({ providers: [createLocalProvider()], defaultModel: 'openai/gpt' }),
+    ).toThrow(/defaultModel/);
+  });
+});

@@ -1,0 +1,126 @@
+import type { FastifyInstance } from 'fastify';
+import { type LoadConfigOptions, loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type { Client } from '../core/contract.ts';
+import { conversationContract } from '../core/contracts/conversation.ts';
+import { registerApiRoutes } from '../gateway/api-routes.ts';
+import { createApiKeyCheck } from '../gateway/auth.ts';
+import { createIdempotency } from '../gateway/idempotency.ts';
+import { createRateLimit } from '../gateway/rate-limit.ts';
+import { registerOpsRoutes } from '../http/ops-routes.ts';
+import { createHttpServer } from '../http/server.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { createMetrics, type Metrics } from '../observability/metrics.ts';
+import { rpcMetrics } from '../observability/rpc-metrics.ts';
+import { buildServices, type ServiceExtras, type Services } from './services.ts';
+
+/** Options of {@link createClawmesh}. */
+export interface ClawmeshOptions {
+  /** A validated config; loaded with {@link loadConfig} from `configOptions` when absent. */
+  config?: Config;
+  configOptions?: LoadConfigOptions;
+  /** Where relative paths resolve from (default: the config file's directory, or the cwd). */
+  baseDir?: string;
+  logger?: Logger;
+  /** Skills given as objects (made with `defineSkill`), served beside the configured ones. */
+  skills?: ServiceExtras['skills'];
+  /** Plugins given as objects, run beside the configured ones. */
+  plugins?: ServiceExtras['plugins'];
+}
+
+/** A running (or ready to run) Clawmesh process. */
+export interface Clawmesh {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly services: Services;
+  /** A client of the Conversation Manager, for in-process use (the CLI chat, tests). */
+  readonly conversation: Client<typeof conversationContract>;
+  /** The HTTP server (API, health, metrics); not listening until {@link Clawmesh.listen}. */
+  readonly http: FastifyInstance;
+  /** Starts listening; resolves with the base URL. */
+  listen(): Promise<string>;
+  /** Stops taking requests, lets turns in flight finish, then releases everything. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds a Clawmesh monolith: the four services over the local transport and the HTTP API.
+ *
+ * @example
+ * const app = await createClawmesh();
+ * const url = await app.listen();
+ */
+export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Clawmesh> {
+  const loaded = options.config ? undefined : loadConfig(options.configOptions);
+  const config = options.config ?? loaded!.config;
+  const baseDir = options.baseDir ?? loaded?.baseDir ?? process.cwd();
+  const logger = options.logger ?? createLogger({ level: config.log.level, service: 'clawmesh' });
+  const metrics = createMetrics();
+  const services = await buildServices(config, baseDir, logger, metrics, {
+    ...(options.skills ? { skills: options.skills } : {}),
+    ...(options.plugins ? { plugins: options.plugins } : {}),
+  });
+  const conversation = services.transport.client(conversationContract, [rpcMetrics(metrics)]);
+
+  const gateway = config.gateway;
+  const auth = createApiKeyCheck(gateway.apiKeys);
+  const http = createHttpServer({ logger, metrics, bodyLimitBytes: gateway.bodyLimitBytes });
+  registerOpsRoutes(http, {
+    metrics,
+    checks: [{ name: `store:${services.conversations.kind}`, check: () => services.conversations.ping() }],
+  });
+  const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));
+  registerApiRoutes(http, {
+    conversation,
+    auth,
+    rateLimit: createRateLimit(gateway.rateLimit),
+    idempotency: createIdempotency(services.dedupe, gateway.idempotencyTtlSeconds * 1000),
+    requestTimeoutMs: longestTurn + 5000,
+  });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    metrics,
+    services,
+    conversation,
+    http,
+    async listen() {
+      const host = auth.enabled ? gateway.host : '127.0.0.1';
+      if (!auth.enabled) {
+        logger.warn(
+          'no API keys configured (gateway.apiKeys or CLAWMESH_API_KEYS): the HTTP API is open, so it listens on 127.0.0.1 only',
+        );
+      }
+      await http.listen({ port: gateway.port, host });
+      const address = http.server.address();
+      const port = typeof address === 'object' && address ? address.port : gateway.port;
+      const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      logger.info(
+        { url, store: config.store.kind, model: config.models.default },
+        `Clawmesh listening on ${url}`,
+      );
+      return url;
+    },
+    stop() {
+      stopping ??= (async () => {
+        const closed = http.close();
+        await withTimeout(services.conversation.drain(), config.shutdownTimeoutMs);
+        http.server.closeIdleConnections();
+        await closed;
+        await services.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

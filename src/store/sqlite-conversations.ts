@@ -1,0 +1,197 @@
+import { ClawmeshError } from '../core/errors.ts';
+import type { ChatMessage, ToolCall } from '../core/messages.ts';
+import { attachSqlite, guarded, type SqliteSource } from './sqlite.ts';
+import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS conversations (
+  id TEXT PRIMARY KEY,
+  agent_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  message_count INTEGER NOT NULL DEFAULT 0,
+  fence INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS conversations_updated_at ON conversations (updated_at DESC);
+CREATE TABLE IF NOT EXISTS messages (
+  conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+  content TEXT NOT NULL,
+  tool_calls TEXT,
+  tool_call_id TEXT,
+  name TEXT,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (conversation_id, seq)
+) STRICT, WITHOUT ROWID;
+`;
+
+/** A conversation as selected: the record plus the highest fence written to it. */
+type ConversationRow = ConversationRecord & { fence: number | null };
+
+const RECORD_COLUMNS = `id, agent_id AS agentId, channel, peer, created_at AS createdAt, updated_at AS updatedAt,
+  message_count AS messageCount, fence`;
+
+interface MessageRow {
+  seq: number;
+  role: ChatMessage['role'];
+  content: string;
+  tool_calls: string | null;
+  tool_call_id: string | null;
+  name: string | null;
+  at: number;
+}
+
+type NewConversation = Parameters<ConversationStore['ensure']>[0];
+
+/**
+ * The SQLite conversation store (the default on disk). Each `append` is one immediate
+ * transaction, so writers in other processes on the same file serialize on it.
+ *
+ * @example
+ * const conversations = createSqliteConversationStore({ path: './data/clawmesh.db' });
+ */
+export function createSqliteConversationStore(source: SqliteSource): ConversationStore {
+  const { db, owned } = attachSqlite(source);
+  guarded('create conversation schema', () => db.exec(SCHEMA));
+
+  const selectOne = db.prepare<[string], ConversationRow>(
+    `SELECT ${RECORD_COLUMNS} FROM conversations WHERE id = ?`,
+  );
+  const insertOne = db.prepare<[NewConversation & { now: number }]>(
+    `INSERT INTO conversations (id, agent_id, channel, peer, created_at, updated_at)
+     VALUES (@id, @agentId, @channel, @peer, @now, @now) ON CONFLICT (id) DO NOTHING`,
+  );
+  const insertMessage = db.prepare<[Omit<MessageRow, 'role'> & { role: string; id: string }]>(
+    `INSERT INTO messages (conversation_id, seq, role, content, tool_calls, tool_call_id, name, at)
+     VALUES (@id, @seq, @role, @content, @tool_calls, @tool_call_id, @name, @at)`,
+  );
+  const updateOne = db.prepare<[{ id: string; now: number; count: number; fence: number | null }]>(
+    `UPDATE conversations SET updated_at = MAX(updated_at, @now), message_count = @count, fence = @fence
+     WHERE id = @id`,
+  );
+  const selectMessages = db.prepare<[string, number], MessageRow>(
+    `SELECT seq, role, content, tool_calls, tool_call_id, name, at FROM messages
+     WHERE conversation_id = ? ORDER BY seq DESC LIMIT ?`,
+  );
+  const selectRecent = db.prepare<[number], ConversationRow>(
+    `SELECT ${RECORD_COLUMNS} FROM conversations ORDER BY updated_at DESC, id LIMIT ?`,
+  );
+  const selectOneValue = db.prepare('SELECT 1');
+
+  const ensureTx = db.transaction((conversation: NewConversation, now: number): ConversationRow => {
+    const { id, agentId, channel, peer } = conversation;
+    insertOne.run({ id, agentId, channel, peer, now });
+    return selectOne.get(id)!;
+  });
+
+  const appendTx = db.transaction(
+    (id: string, messages: readonly ChatMessage[], fence: number | undefined): StoredMessage[] => {
+      const row = selectOne.get(id);
+      if (!row) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
+      if (fence !== undefined && row.fence !== null && fence < row.fence)
+        throw staleFence(id, fence, row.fence);
+      const at = Date.now();
+      const stored = messages.map((message, i) => toStored(message, row.messageCount + i + 1, at));
+      for (const m of stored) insertMessage.run({ ...toRow(m), id });
+      updateOne.run({
+        id,
+        now: stored.length > 0 ? at : row.updatedAt,
+        count: row.messageCount + stored.length,
+        fence: fence === undefined ? row.fence : Math.max(fence, row.fence ?? fence),
+      });
+      return stored;
+    },
+  );
+
+  let closed = false;
+  const run = <T>(what: string, fn: () => T): T => {
+    if (closed) throw new ClawmeshError('UNAVAILABLE', `${what}: the store is closed`, { retryable: false });
+    return guarded(what, fn);
+  };
+
+  return {
+    kind: 'sqlite',
+    async ensure(conversation) {
+      return toRecord(run('ensure conversation', () => ensureTx.immediate(conversation, Date.now())));
+    },
+    async get(id) {
+      const row = run('get conversation', () => selectOne.get(id));
+      return row ? toRecord(row) : undefined;
+    },
+    async append(id, messages, options: AppendOptions = {}) {
+      checkFence(options.fence);
+      return run('append messages', () => appendTx.immediate(id, messages, options.fence));
+    },
+    async messages(id, limit) {
+      checkLimit(limit);
+      const rows = run('read messages', () => selectMessages.all(id, limit ?? -1));
+      return rows.reverse().map(fromRow);
+    },
+    async recent(limit) {
+      checkLimit(limit);
+      return run('read recent conversations', () => selectRecent.all(limit)).map(toRecord);
+    },
+    async ping() {
+      run('ping', () => selectOneValue.get());
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (owned) db.close();
+    },
+  };
+}
+
+function staleFence(id: string, fence: number, storedFence: number): ClawmeshError {
+  return new ClawmeshError('CONFLICT', `stale fence ${fence} < ${storedFence} on "${id}"`, {
+    details: { conversationId: id, fence, storedFence },
+  });
+}
+
+function checkFence(fence: number | undefined): void {
+  if (fence !== undefined && !Number.isSafeInteger(fence)) {
+    throw new ClawmeshError('INVALID_ARGUMENT', `fence must be an integer, got ${fence}`);
+  }
+}
+
+function checkLimit(limit: number | undefined): void {
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
+    throw new ClawmeshError('INVALID_ARGUMENT', `limit must be a non-negative integer, got ${limit}`);
+  }
+}
+
+/** Copies the known fields of a message, leaving absent optional fields absent. */
+function toStored(message: ChatMessage, seq: number, at: number): StoredMessage {
+  const stored: StoredMessage = { role: message.role, content: message.content, seq, at };
+  if (message.toolCalls !== undefined) stored.toolCalls = message.toolCalls.map((call) => ({ ...call }));
+  if (message.toolCallId !== undefined) stored.toolCallId = message.toolCallId;
+  if (message.name !== undefined) stored.name = message.name;
+  return stored;
+}
+
+function toRow(m: StoredMessage): MessageRow {
+  return {
+    seq: m.seq,
+    role: m.role,
+    content: m.content,
+    tool_calls: m.toolCalls === undefined ? null : JSON.stringify(m.toolCalls),
+    tool_call_id: m.toolCallId ?? null,
+    name: m.name ?? null,
+    at: m.at,
+  };
+}
+
+function fromRow(row: MessageRow): StoredMessage {
+  const stored: StoredMessage = { role: row.role, content: row.content, seq: row.seq, at: row.at };
+  if (row.tool_calls !== null) stored.toolCalls = JSON.parse(row.tool_calls) as ToolCall[];
+  if (row.tool_call_id !== null) stored.toolCallId = row.tool_call_id;
+  if (row.name !== null) stored.name = row.name;
+  return stored;
+}
+
+function toRecord({ fence: _fence, ...record }: ConversationRow): ConversationRecord {
+  return record;
+}

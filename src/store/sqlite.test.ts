@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeConversationStore, describeDedupeStore } from './conformance.ts';
+import { createStores } from './index.ts';
+import { openSqlite } from './sqlite.ts';
+import { createSqliteConversationStore } from './sqlite-conversations.ts';
+import { createSqliteDedupeStore } from './sqlite-dedupe.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'clawmesh-store-'));
+const file = join(dir, 'nested', 'clawmesh.db');
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describeConversationStore('sqlite file', () => createSqliteConversationStore({ path: file }));
+describeConversationStore('sqlite :memory:', () => createSqliteConversationStore({ path: ':memory:' }));
+describeDedupeStore('sqlite file', () => createSqliteDedupeStore({ path: file }));
+describeDedupeStore('sqlite :memory:', () => createSqliteDedupeStore({ path: ':memory:' }));
+
+describe('sqlite stores', () => {
+  it('creates the parent directory and keeps data across close and reopen', async () => {
+    const path = join(dir, randomUUID(), 'deeper', 'state.db');
+    const first = createStores({ kind: 'sqlite', path });
+    expect(existsSync(path)).toBe(true);
+    const record = await first.conversations.ensure({ id: 'c1', agentId: 'a', channel: 'web', peer: 'p' });
+    const written = await first.conversations.append(
+      'c1',
+      [
+        { role: 'assistant', content: '', toolCalls: [{ id: 't1', name: 's__t', arguments: '{}' }] },
+        { role: 'tool', content: 'ok', toolCallId: 't1', name: 's__t' },
+      ],
+      { fence: 3 },
+    );
+    await first.dedupe.claim('k1', 60_000);
+    await first.dedupe.complete('k1', { reply: 'hi' }, 60_000);
+    await first.close();
+
+    const second = createStores({ kind: 'sqlite', path });
+    expect(await second.conversations.get('c1')).toEqual({
+      ...record,
+      updatedAt: written[0]!.at,
+      messageCount: 2,
+    });
+    expect(await second.conversations.messages('c1')).toStrictEqual(written);
+    await expect(
+      second.conversations.append('c1', [{ role: 'user', content: 'stale' }], { fence: 2 }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await second.dedupe.claim('k1', 60_000)).toEqual({ state: 'done', value: { reply: 'hi' } });
+    await second.close();
+  });
+
+  it('leaves a database it was given open on close', async () => {
+    const db = openSqlite(':memory:');
+    const store = createSqliteConversationStore({ db });
+    await store.close();
+    expect(db.open).toBe(true);
+    await expect(store.ping()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    db.close();
+  });
+
+  it('deletes expired dedupe rows as claims arrive', async () => {
+    const db = openSqlite(':memory:');
+    const dedupe = createSqliteDedupeStore({ db, cleanupIntervalMs: 0 });
+    for (let i = 0; i < 10; i++) await dedupe.claim(`old-${i}`, 20);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await dedupe.claim('fresh', 60_000);
+    expect(db.prepare('SELECT key FROM dedupe').pluck().all()).toEqual(['fresh']);
+    await dedupe.close();
+    db.close();
+  });
+
+  it('rejects an unknown store kind with INVALID_ARGUMENT naming it', () => {
+    const make = () => createStores({ kind: 'redis' as 'memory' });
+    expect(make).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('redis') }),
+    );
+  });
+});

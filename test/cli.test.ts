@@ -1,0 +1,132 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CliProcess, spawnCli } from './support/process.ts';
+
+const SLOW_SKILL = fileURLToPath(new URL('./fixtures/slow-skill.mjs', import.meta.url));
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'clawmesh-cli-'));
+}
+
+const running: CliProcess[] = [];
+afterEach(() => {
+  for (const p of running.splice(0)) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+});
+
+function start(dir: string, env: Record<string, string> = {}): CliProcess {
+  const p = spawnCli(['start'], { cwd: dir, env: { PORT: '0', ...env } });
+  running.push(p);
+  return p;
+}
+
+describe('clawmesh start', () => {
+  it('serves /healthz and a turn, and says it listens on loopback only without API keys', async () => {
+    const dir = tempDir();
+    const p = start(dir);
+    const warning = await p.waitForLog(/no API keys configured/);
+    expect(warning.msg).toMatch(/127\.0\.0\.1 only/);
+    const { url } = (await p.waitForLog(/^Clawmesh listening/)) as { url: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const response = await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'u1', text: 'how many red shirts are in stock?' }),
+    });
+    const body = (await response.json()) as { toolCalls: Array<{ skill: string }> };
+    expect(body.toolCalls[0]?.skill).toBe('inventory');
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
+  it('finishes a turn in flight on SIGTERM, then exits 0', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'clawmesh.config.yaml'), `skills:\n  load: ['${SLOW_SKILL}']\n`);
+    const p = start(dir, { SLOW_SKILL_MS: '700' });
+    const { url } = (await p.waitForLog(/^Clawmesh listening/)) as { url: string };
+    const inFlight = fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'u1', text: 'pause for message 7' }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    p.child.kill('SIGTERM');
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { toolCalls: Array<{ result: { n: number } }> };
+    expect(body.toolCalls[0]?.result.n).toBe(7);
+    expect(await p.exited).toBe(0);
+    expect(p.stdout()).toMatch(/shutting down/);
+  });
+
+  it('stops with a message naming the bad key when the config is invalid', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'clawmesh.config.yaml'), 'gateway:\n  port: eighty\n');
+    const p = spawnCli(['start'], { cwd: dir });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/gateway\.port/);
+  });
+
+  it('names the environment variable that set a bad key', async () => {
+    const p = spawnCli(['start'], { cwd: tempDir(), env: { CLAWMESH_STORE__KIND: 'mongo' } });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/store\.kind.*CLAWMESH_STORE__KIND/);
+  });
+});
+
+describe('clawmesh doctor', () => {
+  it('passes on the defaults and checks the store', async () => {
+    const p = spawnCli(['doctor'], { cwd: tempDir() });
+    expect(await p.exited).toBe(0);
+    expect(p.stdout()).toMatch(/✓ store: sqlite/);
+    expect(p.stdout()).toMatch(/all checks passed/);
+  });
+
+  it('fails naming the key of an invalid config', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'clawmesh.config.yaml'), 'agents:\n  - id: "bad id!"\n');
+    const p = spawnCli(['doctor'], { cwd: dir });
+    expect(await p.exited).toBe(1);
+    expect(p.stdout()).toMatch(/✗ config: .*agents\.0\.id/s);
+  });
+
+  it('fails when a plugin cannot be loaded', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'clawmesh.config.yaml'), 'plugins:\n  - ./missing-plugin.js\n');
+    const p = spawnCli(['doctor'], { cwd: dir });
+    expect(await p.exited).toBe(1);
+    expect(p.stdout()).toMatch(/✗ plugins: .*missing-plugin/);
+  });
+});
+
+describe('clawmesh chat', () => {
+  it('answers in-process when no server runs', async () => {
+    const p = spawnCli(['chat', '--url', 'http://127.0.0.1:9', '-m', 'how many red shirts are in stock?'], {
+      cwd: tempDir(),
+    });
+    expect(await p.exited).toBe(0);
+    expect(p.stderr()).toMatch(/in-process/);
+    expect(p.stdout()).toMatch(/tool inventory\.lookupStock ok/);
+    expect(p.stdout()).toMatch(/red shirt/i);
+  });
+
+  it('talks to a running server, one line at a time from stdin', async () => {
+    const dir = tempDir();
+    const server = start(dir);
+    const { url } = (await server.waitForLog(/^Clawmesh listening/)) as { url: string };
+    const chat = spawnCli(['chat', '--url', url, '--user', 'terminal'], { cwd: tempDir() });
+    chat.child.stdin?.end('hello\nhow many blue shirts are in stock?\n/exit\n');
+    expect(await chat.exited).toBe(0);
+    expect(chat.stderr()).toMatch(new RegExp(`connected to ${url}`));
+    expect(chat.stdout()).toMatch(/blue shirt/i);
+  });
+
+  it('rejects an unknown command with a usage message', async () => {
+    const p = spawnCli(['frobnicate']);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/unknown command "frobnicate"/);
+  });
+});

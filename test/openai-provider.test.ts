@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type CallContext, createCallContext, runWithDeadline } from '../src/core/context.ts';
+import { ClawmeshError } from '../src/core/errors.ts';
+import type { ChatMessage, ToolSpec } from '../src/core/messages.ts';
+import { createOpenAIProvider } from '../src/models/providers/openai/provider.ts';
+import type { ModelProvider, ProviderRequest } from '../src/models/types.ts';
+import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+
+const stockTool: ToolSpec = {
+  name: 'inventory__lookupStock',
+  description: 'How many units of an item are in stock',
+  parameters: { type: 'object', properties: { item: { type: 'string' } }, required: ['item'] },
+};
+
+let fake: FakeOpenAI;
+let provider: ModelProvider;
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+  provider = createOpenAIProvider({ apiKey: 'sk-test', baseURL: fake.url, model: 'gpt-test' });
+});
+
+afterAll(async () => {
+  await fake.close();
+});
+
+beforeEach(() => {
+  fake.requests.length = 0;
+});
+
+function request(messages: ChatMessage[], tools?: ToolSpec[]): ProviderRequest {
+  return { model: 'gpt-test', messages, ...(tools ? { tools } : {}) };
+}
+
+async function failure(promise: Promise<unknown>): Promise<ClawmeshError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ClawmeshError);
+  return err as ClawmeshError;
+}
+
+const hello = (ctx: CallContext = createCallContext()) =>
+  provider.complete(request([{ role: 'user', content: 'hello' }]), ctx);
+
+describe('openai provider against a fake chat-completions server', () => {
+  it('is named openai with the configured default model', () => {
+    expect(provider.name).toBe('openai');
+    expect(provider.defaultModel).toBe('gpt-test');
+  });
+
+  it('returns a text reply with usage mapped', async () => {
+    fake.enqueue({ type: 'text', content: 'Hi there', usage: { prompt_tokens: 12, completion_tokens: 3 } });
+    const response = await hello();
+    expect(response).toEqual({
+      content: 'Hi there',
+      toolCalls: [],
+      finishReason: 'stop',
+      usage: { inputTokens: 12, outputTokens: 3 },
+    });
+    const sent = fake.requests[0];
+    expect(sent?.path).toBe('/v1/chat/completions');
+    expect(sent?.headers.authorization).toBe('Bearer sk-test');
+    expect(sent?.body).toMatchObject({ model: 'gpt-test', messages: [{ role: 'user', content: 'hello' }] });
+    expect(sent?.body).not.toHaveProperty('tools');
+  });
+
+  it('round-trips a tool call: tools sent, tool_calls mapped, tool_call_id sent back', async () => {
+    fake.enqueue({
+      type: 'toolCalls',
+      calls: [{ id: 'call_abc', name: stockTool.name, arguments: { item: 'hats' } }],
+    });
+    const ctx = createCallContext();
+    const first = await provider.complete(
+      request([{ role: 'user', content: 'hats in stock?' }], [stockTool]),
+      ctx,
+    );
+    expect(first.finishReason).toBe('tool_calls');
+    expect(first.content).toBe('');
+    expect(first.toolCalls).toEqual([{ id: 'call_abc', name: stockTool.name, arguments: '{"item":"hats"}' }]);
+    expect(fake.requests[0]?.body).toMatchObject({
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: stockTool.name,
+            description: stockTool.description,
+            parameters: stockTool.parameters,
+          },
+        },
+      ],
+    });
+
+    fake.enqueue({ type: 'text', content: 'There are 42 hats.' });
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'hats in stock?' },
+      { role: 'assistant', content: '', toolCalls: first.toolCalls },
+      { role: 'tool', toolCallId: 'call_abc', name: stockTool.name, content: '{"units":42}' },
+    ];
+    const second = await provider.complete(request(messages, [stockTool]), ctx);
+    expect(second.content).toBe('There are 42 hats.');
+    expect((fake.requests[1]!.body as { messages: unknown }).messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'hats in stock?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id: 'call_abc',
+            type: 'function',
+            function: { name: stockTool.name, arguments: '{"item":"hats"}' },
+          },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_abc', content: '{"units":42}' },
+    ]);
+  });
+
+  it('maps a 500 to a retryable UNAVAILABLE and keeps the cause', async () => {
+    fake.enqueue({ type: 'status', status: 500 });
+    const err = await failure(hello());
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.retryable).toBe(true);
+    expect(err.cause).toBeInstanceOf(Error);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('maps a 429 with retry-after to RATE_LIMITED with retryAfterMs', async () => {
+    fake.enqueue({ type: 'status', status: 429, headers: { 'retry-after': '2' } });
+    const err = await failure(hello());
+    expect(err.code).toBe('RATE_LIMITED');
+    expect(err.retryable).toBe(true);
+    expect(err.details?.retryAfterMs).toBe(2000);
+  });
+
+  it('maps a 401 to UNAUTHENTICATED, a 403 to PERMISSION_DENIED and a 400 to INVALID_ARGUMENT', async () => {
+    fake.enqueue(
+      { type: 'status', status: 401 },
+      { type: 'status', status: 403 },
+      { type: 'status', status: 400 },
+    );
+    const unauthenticated = await failure(hello());
+    expect([unauthenticated.code, unauthenticated.retryable]).toEqual(['UNAUTHENTICATED', false]);
+    expect((await failure(hello())).code).toBe('PERMISSION_DENIED');
+    const invalid = await failure(hello());
+    expect([invalid.code, invalid.retryable]).toEqual(['INVALID_ARGUMENT', false]);
+  });
+
+  it('maps a malformed JSON body to UNAVAILABLE', async () => {
+    fake.enqueue({ type: 'malformed' });
+    const err = await failure(hello());
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.retryable).toBe(true);
+  });
+
+  it('gives up promptly on a hung server when the deadline is short', async () => {
+    fake.enqueue({ type: 'hang' });
+    const started = Date.now();
+    const err = await failure(hello(createCallContext({ timeoutMs: 150 })));
+    expect(err.code).toBe('DEADLINE_EXCEEDED');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('stops when the caller signal aborts under runWithDeadline', async () => {
+    fake.enqueue({ type: 'hang' });
+    const ctx = createCallContext({ timeoutMs: 100 });
+    const err = await failure(
+      runWithDeadline(ctx, 'completion', (signal) =>
+        provider.complete(request([{ role: 'user', content: 'x' }]), ctx, signal),
+      ),
+    );
+    expect(err.code).toBe('DEADLINE_EXCEEDED');
+  });
+
+  it('maps an unreachable server to a retryable UNAVAILABLE', async () => {
+    const closed = await startFakeOpenAI();
+    await closed.close();
+    const offline = createOpenAIProvider({ apiKey: 'sk-test', baseURL: closed.url });
+    const err = await failure(
+      offline.complete(request([{ role: 'user', content: 'hi' }]), createCallContext()),
+    );
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.retryable).toBe(true);
+  });
+
+  it('refuses to start without an api key', () => {
+    expect(() => createOpenAIProvider({ apiKey: '' })).toThrow(ClawmeshError);
+  });
+});
