@@ -15,6 +15,7 @@ import type { ConversationStore } from '../store/types.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { buildContextWindow } from './context-window.ts';
 import { hookScopeOf } from './hook-scope.ts';
+import { createHistoryCache } from './history-cache.ts';
 import { createToolCatalog } from './tool-catalog.ts';
 import { createKeyedQueue } from './turn-queue.ts';
 
@@ -31,6 +32,8 @@ export interface ConversationServiceDeps {
   metrics?: Metrics;
   /** Stored messages loaded per turn before the token budget trims them (default 200). */
   historyLimit?: number;
+  /** Conversations whose recent history is kept in memory between turns (default 1000; 0 turns it off). */
+  historyCacheSize?: number;
 }
 
 /** The Conversation Manager: its contract handlers, and a way to wait for turns in flight. */
@@ -48,6 +51,20 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   const queue = createKeyedQueue();
   const catalog = createToolCatalog(deps.skills);
   const historyLimit = deps.historyLimit ?? 200;
+  const historyCache = createHistoryCache({
+    conversations: deps.historyCacheSize ?? 1000,
+    perConversation: historyLimit,
+  });
+
+  /** The newest stored messages, from the cache when it is current for the store's message count. */
+  const loadHistory = async (conversationId: string, messageCount: number): Promise<ChatMessage[]> => {
+    const cached = historyCache.get(conversationId, messageCount);
+    if (cached) return cached;
+    const stored = await deps.store.messages(conversationId, historyLimit);
+    const messages = stored.map(({ seq: _seq, at: _at, ...message }) => message);
+    historyCache.set(conversationId, messageCount, messages);
+    return messages;
+  };
   let inFlight = 0;
   let idle: Array<() => void> = [];
 
@@ -72,12 +89,14 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     const log = deps.logger.child({ requestId: ctx.requestId, conversationId, agentId: agent.id });
     deps.metrics?.activeTurns.inc();
     try {
-      const record = await deps.store.ensure({
-        id: conversationId,
-        agentId: agent.id,
-        channel: message.channel,
-        peer: message.userId,
-      });
+      const record =
+        (await deps.store.get(conversationId)) ??
+        (await deps.store.ensure({
+          id: conversationId,
+          agentId: agent.id,
+          channel: message.channel,
+          peer: message.userId,
+        }));
       if (
         record.peer !== message.userId ||
         record.channel !== message.channel ||
@@ -117,7 +136,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       );
       const userMessage: ChatMessage = { role: 'user', content: text };
       const [history, tools] = await Promise.all([
-        deps.store.messages(conversationId, historyLimit),
+        loadHistory(conversationId, record.messageCount),
         catalog.toolsFor(agent, ctx),
       ]);
       const window = buildContextWindow({
@@ -154,7 +173,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       }
       const final = loop.messages.at(-1);
       if (final) final.content = reply.text;
-      await deps.store.append(conversationId, [userMessage, ...loop.messages]);
+      const written = [userMessage, ...loop.messages];
+      await deps.store.append(conversationId, written);
+      historyCache.append(conversationId, record.messageCount, written);
       const durationMs = performance.now() - started;
       deps.events.emit(
         'response.generated',

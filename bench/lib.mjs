@@ -1,0 +1,101 @@
+// Shared pieces of the benchmarks: a keep-alive HTTP client, percentiles, process helpers.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+
+/** A keep-alive POST of a JSON body; resolves with the status and the body text. */
+export function makeClient(base, maxSockets) {
+  const url = new URL(base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  return (path, body) =>
+    new Promise((resolve, reject) => {
+      const payload = JSON.stringify(body);
+      const req = http.request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          path,
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+}
+
+/** The p-th percentile (0-100) of a list of numbers. */
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Resident set size of a process, in MB (Linux /proc). */
+export function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+/** Spawns a node script; resolves once `ready(line)` returns a value from a stdout line. */
+export function spawnNode(args, { env = {}, cwd, ready }) {
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk.toString();
+      let newline = buffer.indexOf('\n');
+      while (newline >= 0) {
+        const value = ready(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+        if (value !== undefined) {
+          child.stdout.resume();
+          child.stdout.removeAllListeners('data');
+          child.stdout.on('data', () => {});
+          resolve({ child, value, spawnedAt: started });
+          return;
+        }
+        newline = buffer.indexOf('\n');
+      }
+    });
+  });
+}
+
+/** Polls `url` until it answers 200; resolves with the time it took since `since`. */
+export async function waitHealthy(url, since) {
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return performance.now() - since;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Runs `total` calls of `fn` with `concurrency` workers; resolves with per-call latencies (ms) and the wall time. */
+export async function load(fn, { total, concurrency }) {
+  const latencies = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t0 = performance.now();
+        await fn(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { latencies, wallMs: performance.now() - started };
+}

@@ -1,0 +1,62 @@
+import type { ChatMessage } from '../core/messages.ts';
+
+/** The newest messages of a conversation as of a known message count. */
+interface Entry {
+  messageCount: number;
+  messages: ChatMessage[];
+}
+
+/**
+ * Keeps the newest messages of recently active conversations, so a turn need not read its
+ * history back from the store. An entry is used only while its message count equals the
+ * store's, so a write by another process (or a lost write) makes it miss, never lie.
+ * Bounded by conversations (least recently used go first) and by messages per conversation.
+ */
+export interface HistoryCache {
+  /** The cached history when it is current for `messageCount`; `undefined` on a miss. */
+  get(conversationId: string, messageCount: number): ChatMessage[] | undefined;
+  /** Records the history as of `messageCount`. */
+  set(conversationId: string, messageCount: number, messages: readonly ChatMessage[]): void;
+  /** Adds a turn's messages to a current entry (or drops a stale one). */
+  append(conversationId: string, previousCount: number, added: readonly ChatMessage[]): void;
+}
+
+/** Creates a {@link HistoryCache} of at most `conversations` entries of `perConversation` messages. */
+export function createHistoryCache(options: {
+  conversations: number;
+  perConversation: number;
+}): HistoryCache {
+  const entries = new Map<string, Entry>();
+  const touch = (id: string, entry: Entry) => {
+    entries.delete(id);
+    entries.set(id, entry);
+    if (entries.size > options.conversations) entries.delete(entries.keys().next().value as string);
+  };
+  const trim = (messages: ChatMessage[]) =>
+    messages.length > options.perConversation
+      ? messages.slice(messages.length - options.perConversation)
+      : messages;
+  return {
+    get(id, messageCount) {
+      const entry = entries.get(id);
+      if (!entry || entry.messageCount !== messageCount) return undefined;
+      touch(id, entry);
+      return entry.messages;
+    },
+    set(id, messageCount, messages) {
+      if (options.conversations > 0) touch(id, { messageCount, messages: trim([...messages]) });
+    },
+    append(id, previousCount, added) {
+      const entry = entries.get(id);
+      if (!entry) return;
+      if (entry.messageCount !== previousCount) {
+        entries.delete(id);
+        return;
+      }
+      touch(id, {
+        messageCount: previousCount + added.length,
+        messages: trim([...entry.messages, ...added]),
+      });
+    },
+  };
+}
