@@ -15,10 +15,21 @@ export interface AuditLog {
 export async function startAuditLog(bus: Bus, path: string): Promise<AuditLog> {
   mkdirSync(dirname(path), { recursive: true });
   const stream = createWriteStream(path, { flags: 'a' });
+  // Lines of the events handled in one tick go out in one write, and share one acknowledgement.
+  let lines: string[] = [];
+  let written: Promise<void> | undefined;
+  const flush = (done: (err?: Error | null) => void) => {
+    const chunk = lines.join('');
+    lines = [];
+    written = undefined;
+    stream.write(chunk, done);
+  };
   const subscription: Subscription = await bus.subscribe('*', 'audit', (event) => {
-    return new Promise<void>((resolve, reject) => {
-      stream.write(`${JSON.stringify(event)}\n`, (err) => (err ? reject(err) : resolve()));
+    lines.push(`${JSON.stringify(event)}\n`);
+    written ??= new Promise<void>((resolve, reject) => {
+      setImmediate(flush, (err?: Error | null) => (err ? reject(err) : resolve()));
     });
+    return written;
   });
   return {
     path,

@@ -58,17 +58,24 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     }
   };
 
+  // Deliveries wait in one queue, drained on the next turn of the event loop: publishing costs
+  // a push, and every event published in one tick is handed out together.
+  let ready: Array<{ group: Group; event: BusEvent }> = [];
+  const deliverReady = () => {
+    const batch = ready;
+    ready = [];
+    for (const { group, event } of batch) deliver(group, event).finally(settle);
+  };
+
   const dispatch = (event: BusEvent): void => {
     for (const group of groups.values()) {
-      if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX)))
-        continue;
+      if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX))) continue;
       if (group.seen.has(event.id)) continue;
       group.seen.add(event.id);
       if (group.seen.size > dedupeWindow) group.seen.delete(group.seen.values().next().value as string);
       inFlight += 1;
-      setImmediate(() => {
-        deliver(group, event).finally(settle);
-      });
+      if (ready.length === 0) setImmediate(deliverReady);
+      ready.push({ group, event });
     }
   };
 

@@ -1,7 +1,8 @@
 import type { CallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
-import type { modelsContract } from '../core/contracts/models.ts';
+import { ModelRequestSchema, type modelsContract } from '../core/contracts/models.ts';
+import { parseOrThrow } from '../core/validation.ts';
 import type { ChatMessage, ToolSpec } from '../core/messages.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookScope } from './hook-scope.ts';
@@ -31,6 +32,16 @@ export interface AgentLoopResult {
   model?: string;
 }
 
+/** A model request a plugin changed, checked against the contract: the local transport does not parse. */
+function checkedModelCall(changed: { model?: string; messages: ChatMessage[]; tools?: ToolSpec[] }) {
+  const parsed = parseOrThrow(
+    ModelRequestSchema,
+    { messages: changed.messages, ...(changed.model ? { model: changed.model } : {}), ...(changed.tools ? { tools: changed.tools } : {}) },
+    'a plugin returned an invalid model request from onModelCall',
+  );
+  return { model: parsed.model, messages: parsed.messages, tools: parsed.tools ?? [] };
+}
+
 /**
  * The agent loop: ask the model; when it calls tools, run them in parallel (each under the
  * turn's deadline) and ask again; stop at a final answer or at the step limit.
@@ -49,7 +60,7 @@ export async function runAgentLoop(
     let request = { model: input.model, messages, tools: input.tools };
     if (deps.hooks.has('onModelCall')) {
       const changed = await deps.hooks.run('onModelCall', scope, request);
-      if (changed) request = { model: changed.model, messages: changed.messages, tools: changed.tools ?? [] };
+      if (changed && changed !== request) request = checkedModelCall(changed);
     }
     const response = await deps.models.complete(
       {

@@ -1,11 +1,19 @@
 import type { ChatMessage } from '../core/messages.ts';
 
-/** A rough token count: about four characters a token, plus a little per message. */
+const estimates = new WeakMap<ChatMessage, number>();
+
+/**
+ * A rough token count: about four characters a token, plus a little per message. Remembered
+ * per message object, since the same history is measured again on every turn.
+ */
 export function estimateTokens(message: ChatMessage): number {
+  const known = estimates.get(message);
+  if (known !== undefined) return known;
   let chars = message.content.length;
-  if (message.toolCalls)
-    for (const call of message.toolCalls) chars += call.name.length + call.arguments.length;
-  return Math.ceil(chars / 4) + 4;
+  if (message.toolCalls) for (const call of message.toolCalls) chars += call.name.length + call.arguments.length;
+  const tokens = Math.ceil(chars / 4) + 4;
+  estimates.set(message, tokens);
+  return tokens;
 }
 
 /** Inputs of {@link buildContextWindow}. */
@@ -28,24 +36,22 @@ export interface ContextWindowInput {
  */
 export function buildContextWindow(input: ContextWindowInput): ChatMessage[] {
   const system: ChatMessage = { role: 'system', content: input.systemPrompt };
-  let left =
-    input.budgetTokens - (input.reservedTokens ?? 0) - estimateTokens(system) - estimateTokens(input.message);
-  const kept: ChatMessage[][] = [];
-  let turn: ChatMessage[] = [];
+  const { history } = input;
+  let left = input.budgetTokens - (input.reservedTokens ?? 0) - estimateTokens(system) - estimateTokens(input.message);
+  // Walk back from the newest message; `start` is the first message of the oldest whole turn that fits.
+  let start = history.length;
   let turnTokens = 0;
-  for (let i = input.history.length - 1; i >= 0 && left > 0; i -= 1) {
-    const message = input.history[i]!;
-    turn.push(message);
+  for (let i = history.length - 1; i >= 0; i -= 1) {
+    const message = history[i]!;
     turnTokens += estimateTokens(message);
     if (message.role !== 'user') continue;
     if (turnTokens > left) break;
     left -= turnTokens;
-    kept.push(turn.reverse());
-    turn = [];
     turnTokens = 0;
+    start = i;
   }
   const window: ChatMessage[] = [system];
-  for (let i = kept.length - 1; i >= 0; i -= 1) window.push(...kept[i]!);
+  for (let i = start; i < history.length; i += 1) window.push(history[i]!);
   window.push(input.message);
   return window;
 }

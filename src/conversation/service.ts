@@ -242,7 +242,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       async history({ conversationId, limit }) {
         const record = await deps.store.get(conversationId);
         if (!record) throw new ClawmeshError('NOT_FOUND', `no conversation "${conversationId}"`);
-        const messages = await deps.store.messages(conversationId, limit);
+        const messages = await deps.store.messages(conversationId, limit ?? 100);
         return { conversationId, messages: messages.map(({ seq: _seq, at: _at, ...message }) => message) };
       },
     },

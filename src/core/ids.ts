@@ -1,13 +1,23 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 
 /** A new random request or event id (UUID v4). */
 export function newId(): string {
   return randomUUID();
 }
 
-/** `n` random bytes as lowercase hex. */
+// Random bytes are drawn 4 KiB at a time: one system call per few hundred ids, not one per id.
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
+
+/** `bytes` random bytes (at most 256) as lowercase hex. */
 export function randomHex(bytes: number): string {
-  return randomBytes(bytes).toString('hex');
+  if (poolOffset + bytes > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
 }
 
 /**

@@ -119,7 +119,8 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
     return finish(entry, started, await runToolCall(entry, call));
   };
 
-  const list = async ({ skills: names }: { skills?: string[] }) => {
+  const list = async (input: { skills?: string[] } | undefined) => {
+    const names = input?.skills;
     if (!names) return { tools: [...all] };
     const tools: ToolDescriptor[] = [];
     for (const name of new Set(names)) {

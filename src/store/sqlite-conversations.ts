@@ -1,6 +1,7 @@
 import { ClawmeshError } from '../core/errors.ts';
 import type { ChatMessage, ToolCall } from '../core/messages.ts';
 import { attachSqlite, guarded, type SqliteSource } from './sqlite.ts';
+import { createGroupCommit } from './sqlite-batch.ts';
 import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
 
 const SCHEMA = `
@@ -106,6 +107,13 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     },
   );
 
+  const groupAppend = createGroupCommit(
+    db,
+    (write: { id: string; messages: readonly ChatMessage[]; fence: number | undefined }) =>
+      appendTx(write.id, write.messages, write.fence),
+    (fn) => guarded('append messages', fn),
+  );
+
   let closed = false;
   const run = <T>(what: string, fn: () => T): T => {
     if (closed) throw new ClawmeshError('UNAVAILABLE', `${what}: the store is closed`, { retryable: false });
@@ -123,7 +131,8 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     },
     async append(id, messages, options: AppendOptions = {}) {
       checkFence(options.fence);
-      return run('append messages', () => appendTx.immediate(id, messages, options.fence));
+      if (closed) throw new ClawmeshError('UNAVAILABLE', 'append messages: the store is closed', { retryable: false });
+      return groupAppend({ id, messages, fence: options.fence });
     },
     async messages(id, limit) {
       checkLimit(limit);

@@ -10,11 +10,20 @@ type Served = {
   handlers: Record<string, (input: unknown, ctx: CallContext) => Promise<unknown>>;
 };
 
-/**
- * The monolith's transport: a direct function call, no serialization. Inputs are still parsed
- * by the contract's schema, so handlers see the same values (defaults applied) as over HTTP.
- */
-export function createLocalTransport(): Transport {
+/** Options of {@link createLocalTransport}. */
+export interface LocalTransportOptions {
+  /**
+   * Parse every input with the contract's schema, as the http and nats transports do. Off by
+   * default: in one process the caller is type-checked code, and parsing a model request's
+   * whole history on every step would double the cost of a turn. Contracts therefore put no
+   * defaults in input schemas; handlers apply their own.
+   */
+  validate?: boolean;
+}
+
+/** The monolith's transport: a direct function call, no serialization. */
+export function createLocalTransport(options: LocalTransportOptions = {}): Transport {
+  const validate = options.validate ?? false;
   const services = new Map<string, Served>();
 
   const invokerFor = (service: string): Invoke => {
@@ -26,6 +35,7 @@ export function createLocalTransport(): Transport {
       if (!spec || !handler)
         throw new ClawmeshError('NOT_FOUND', `service "${service}" has no method "${method}"`);
       assertNotExpired(ctx, `${service}.${method}`);
+      if (!validate) return handler(input, ctx);
       const parsed = spec.input.safeParse(input);
       if (!parsed.success) {
         throw new ClawmeshError('INVALID_ARGUMENT', `${service}.${method}: ${formatZodError(parsed.error)}`);

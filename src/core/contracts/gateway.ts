@@ -17,7 +17,7 @@ export const gatewayContract = defineContract({
       description: 'Sends a message out through a channel',
     },
     channels: {
-      input: z.object({}).default({}),
+      input: z.object({}).optional(),
       output: z.object({ channels: z.array(z.object({ name: z.string(), ready: z.boolean() })) }),
       description: 'The channels this gateway runs',
     },

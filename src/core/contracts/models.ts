@@ -39,7 +39,7 @@ export const modelsContract = defineContract({
   methods: {
     complete: { input: ModelRequestSchema, output: ModelResponseSchema, description: 'One completion' },
     list: {
-      input: z.object({}).default({}),
+      input: z.object({}).optional(),
       output: z.object({ default: z.string(), models: z.array(z.string()) }),
       description: 'The models this gateway can route to',
     },

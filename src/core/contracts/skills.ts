@@ -37,7 +37,7 @@ export const skillsContract = defineContract({
   version: '1.0.0',
   methods: {
     list: {
-      input: z.object({ skills: z.array(z.string()).optional() }).default({}),
+      input: z.object({ skills: z.array(z.string()).optional() }).optional(),
       output: z.object({ tools: z.array(ToolDescriptorSchema) }),
       description: 'The tools of the served skills (all, or the named ones)',
     },
