@@ -3,7 +3,11 @@
 import http from 'node:http';
 
 const size = Number(process.env.BODY_BYTES ?? 400);
-const body = JSON.stringify({ conversationId: 'c_0', text: 'x'.repeat(Math.max(0, size - 60)), toolCalls: [] });
+const body = JSON.stringify({
+  conversationId: 'c_0',
+  text: 'x'.repeat(Math.max(0, size - 60)),
+  toolCalls: [],
+});
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));

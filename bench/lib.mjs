@@ -46,7 +46,11 @@ export function rssMb(pid) {
 /** Spawns a node script; resolves once `ready(line)` returns a value from a stdout line. */
 export function spawnNode(args, { env = {}, cwd, ready }) {
   const started = performance.now();
-  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let buffer = '';
     child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));

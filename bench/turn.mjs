@@ -17,7 +17,10 @@ const question = (i) => ({ userId: `bench-${i % 100}`, text: 'how many red shirt
 
 async function startClawmesh() {
   const dir = mkdtempSync(join(tmpdir(), 'clawmesh-bench-'));
-  writeFileSync(join(dir, 'clawmesh.config.yaml'), 'gateway:\n  rateLimit: { points: 1000000000, durationSeconds: 1 }\n');
+  writeFileSync(
+    join(dir, 'clawmesh.config.yaml'),
+    'gateway:\n  rateLimit: { points: 1000000000, durationSeconds: 1 }\n',
+  );
   const spawnedAt = performance.now();
   const { child, value: url } = await spawnNode([CLI, 'start'], {
     cwd: dir,
@@ -41,18 +44,25 @@ const fmt = (n) => n.toFixed(3);
 const clawmesh = await startClawmesh();
 const probe = await makeClient(clawmesh.url, 1)('/v1/messages', question(0));
 const reply = JSON.parse(probe.body);
-if (probe.status !== 200 || reply.toolCalls?.[0]?.skill !== 'inventory') throw new Error(`unexpected reply: ${probe.body}`);
+if (probe.status !== 200 || reply.toolCalls?.[0]?.skill !== 'inventory')
+  throw new Error(`unexpected reply: ${probe.body}`);
 const bare = await startBare(Buffer.byteLength(probe.body));
 await new Promise((r) => setTimeout(r, 1000));
 const idleRss = rssMb(clawmesh.child.pid);
 
 const results = {};
-for (const [name, server] of [['clawmesh', clawmesh], ['bare', bare]]) {
+for (const [name, server] of [
+  ['clawmesh', clawmesh],
+  ['bare', bare],
+]) {
   const one = makeClient(server.url, 1);
   await load((i) => one('/v1/messages', question(i)), { total: 300, concurrency: 1 }); // warm-up
   const seq = await load((i) => one('/v1/messages', question(i)), { total: SEQUENTIAL, concurrency: 1 });
   const many = makeClient(server.url, CONCURRENCY);
-  const par = await load((i) => many('/v1/messages', question(i)), { total: CONCURRENT, concurrency: CONCURRENCY });
+  const par = await load((i) => many('/v1/messages', question(i)), {
+    total: CONCURRENT,
+    concurrency: CONCURRENCY,
+  });
   results[name] = {
     p50: percentile(seq.latencies, 50),
     p99: percentile(seq.latencies, 99),
@@ -73,12 +83,23 @@ bare.child.kill('SIGTERM');
 
 const c = results.clawmesh;
 const b = results.bare;
-console.log(`bench/turn — node ${process.version}, ${SEQUENTIAL} sequential + ${CONCURRENT} at concurrency ${CONCURRENCY} per server`);
+console.log(
+  `bench/turn — node ${process.version}, ${SEQUENTIAL} sequential + ${CONCURRENT} at concurrency ${CONCURRENCY} per server`,
+);
 console.log('');
-console.log('| server | p50 ms (c=1) | p99 ms (c=1) | turns/s (c=%d) | p50 ms (c=%d) | p99 ms (c=%d) |', CONCURRENCY, CONCURRENCY, CONCURRENCY);
+console.log(
+  '| server | p50 ms (c=1) | p99 ms (c=1) | turns/s (c=%d) | p50 ms (c=%d) | p99 ms (c=%d) |',
+  CONCURRENCY,
+  CONCURRENCY,
+  CONCURRENCY,
+);
 console.log('|---|---|---|---|---|---|');
-console.log(`| clawmesh (stock question, 1 tool call) | ${fmt(c.p50)} | ${fmt(c.p99)} | ${c.rps.toFixed(0)} | ${fmt(c.p50c)} | ${fmt(c.p99c)} |`);
-console.log(`| bare node:http (same-sized JSON) | ${fmt(b.p50)} | ${fmt(b.p99)} | ${b.rps.toFixed(0)} | ${fmt(b.p50c)} | ${fmt(b.p99c)} |`);
+console.log(
+  `| clawmesh (stock question, 1 tool call) | ${fmt(c.p50)} | ${fmt(c.p99)} | ${c.rps.toFixed(0)} | ${fmt(c.p50c)} | ${fmt(c.p99c)} |`,
+);
+console.log(
+  `| bare node:http (same-sized JSON) | ${fmt(b.p50)} | ${fmt(b.p99)} | ${b.rps.toFixed(0)} | ${fmt(b.p50c)} | ${fmt(b.p99c)} |`,
+);
 console.log('');
 console.log(`throughput ratio clawmesh/bare: ${((c.rps / b.rps) * 100).toFixed(1)}%  (target >= 25%)`);
 console.log(`start to healthy /healthz: ${clawmesh.healthyMs.toFixed(0)} ms  (target <= 1000 ms)`);

@@ -1,3 +1,4 @@
+import { createRecentKeys, type RecentKeys } from '../core/bounded.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -12,8 +13,8 @@ export interface MemoryBusOptions {
   logger?: Logger;
 }
 
-type Member = { handler: EventHandler; closed: boolean };
-type Group = { topic: string; name: string; members: Member[]; next: number; seen: Set<string> };
+type Member = { handler: EventHandler };
+type Group = { topic: string; name: string; members: Member[]; next: number; seen: RecentKeys };
 
 /** The suffix of the topic an event goes to after `maxAttempts` failures. */
 export const DEAD_LETTER_SUFFIX = '.dead-letter';
@@ -42,9 +43,10 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
 
   const deliver = async (group: Group, event: BusEvent): Promise<void> => {
     for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
-      const live = group.members.filter((member) => !member.closed);
-      if (live.length === 0) return;
-      const member = live[group.next++ % live.length]!;
+      // Closed members leave `members` at once, so every member here is live.
+      const { members } = group;
+      if (members.length === 0) return;
+      const member = members[group.next++ % members.length]!;
       try {
         await member.handler(event);
         return;
@@ -69,10 +71,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
 
   const dispatch = (event: BusEvent): void => {
     for (const group of groups.values()) {
-      if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX))) continue;
-      if (group.seen.has(event.id)) continue;
-      group.seen.add(event.id);
-      if (group.seen.size > dedupeWindow) group.seen.delete(group.seen.values().next().value as string);
+      if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX)))
+        continue;
+      if (!group.seen.add(event.id)) continue;
       inFlight += 1;
       if (ready.length === 0) setImmediate(deliverReady);
       ready.push({ group, event });
@@ -88,15 +89,14 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       const key = `${topic}\u0000${groupName}`;
       let group = groups.get(key);
       if (!group) {
-        group = { topic, name: groupName, members: [], next: 0, seen: new Set() };
+        group = { topic, name: groupName, members: [], next: 0, seen: createRecentKeys(dedupeWindow) };
         groups.set(key, group);
       }
-      const member: Member = { handler, closed: false };
+      const member: Member = { handler };
       group.members.push(member);
       const owner = group;
       return {
         async close() {
-          member.closed = true;
           owner.members = owner.members.filter((m) => m !== member);
         },
       };

@@ -2,8 +2,8 @@ import type { CallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import { ModelRequestSchema, type modelsContract } from '../core/contracts/models.ts';
-import { parseOrThrow } from '../core/validation.ts';
 import type { ChatMessage, ToolSpec } from '../core/messages.ts';
+import { parseOrThrow } from '../core/validation.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookScope } from './hook-scope.ts';
 import { runToolCall, type ToolCallDeps } from './tool-calls.ts';
@@ -36,7 +36,11 @@ export interface AgentLoopResult {
 function checkedModelCall(changed: { model?: string; messages: ChatMessage[]; tools?: ToolSpec[] }) {
   const parsed = parseOrThrow(
     ModelRequestSchema,
-    { messages: changed.messages, ...(changed.model ? { model: changed.model } : {}), ...(changed.tools ? { tools: changed.tools } : {}) },
+    {
+      messages: changed.messages,
+      ...(changed.model ? { model: changed.model } : {}),
+      ...(changed.tools ? { tools: changed.tools } : {}),
+    },
     'a plugin returned an invalid model request from onModelCall',
   );
   return { model: parsed.model, messages: parsed.messages, tools: parsed.tools ?? [] };

@@ -9,7 +9,11 @@ function turns(count: number, size: number): ChatMessage[] {
   const history: ChatMessage[] = [];
   for (let i = 1; i <= count; i += 1) {
     history.push(user(`q${i} ${'x'.repeat(size)}`));
-    history.push({ role: 'assistant', content: '', toolCalls: [{ id: `c${i}`, name: 's__t', arguments: '{}' }] });
+    history.push({
+      role: 'assistant',
+      content: '',
+      toolCalls: [{ id: `c${i}`, name: 's__t', arguments: '{}' }],
+    });
     history.push({ role: 'tool', content: `result ${i}`, toolCallId: `c${i}`, name: 's__t' });
     history.push(assistant(`a${i}`));
   }
@@ -19,7 +23,12 @@ function turns(count: number, size: number): ChatMessage[] {
 describe('buildContextWindow', () => {
   it('keeps everything when it fits, in order, between the system prompt and the new message', () => {
     const history = turns(3, 10);
-    const window = buildContextWindow({ systemPrompt: 'sys', history, message: user('new'), budgetTokens: 10_000 });
+    const window = buildContextWindow({
+      systemPrompt: 'sys',
+      history,
+      message: user('new'),
+      budgetTokens: 10_000,
+    });
     expect(window[0]).toEqual({ role: 'system', content: 'sys' });
     expect(window.slice(1, -1)).toEqual(history);
     expect(window.at(-1)).toEqual(user('new'));
@@ -27,7 +36,12 @@ describe('buildContextWindow', () => {
 
   it('drops the oldest whole turns first and never splits a turn', () => {
     const history = turns(10, 400);
-    const window = buildContextWindow({ systemPrompt: 'sys', history, message: user('new'), budgetTokens: 600 });
+    const window = buildContextWindow({
+      systemPrompt: 'sys',
+      history,
+      message: user('new'),
+      budgetTokens: 600,
+    });
     const kept = window.slice(1, -1);
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.length % 4).toBe(0);
@@ -50,7 +64,13 @@ describe('buildContextWindow', () => {
   it('counts the reserved tokens against the budget', () => {
     const history = turns(4, 40);
     const roomy = buildContextWindow({ systemPrompt: 's', history, message: user('n'), budgetTokens: 400 });
-    const tight = buildContextWindow({ systemPrompt: 's', history, message: user('n'), budgetTokens: 400, reservedTokens: 300 });
+    const tight = buildContextWindow({
+      systemPrompt: 's',
+      history,
+      message: user('n'),
+      budgetTokens: 400,
+      reservedTokens: 300,
+    });
     expect(tight.length).toBeLessThan(roomy.length);
   });
 });

@@ -1,19 +1,11 @@
 import type { ChatMessage } from '../core/messages.ts';
 
-const estimates = new WeakMap<ChatMessage, number>();
-
-/**
- * A rough token count: about four characters a token, plus a little per message. Remembered
- * per message object, since the same history is measured again on every turn.
- */
+/** A rough token count: about four characters a token, plus a little per message. */
 export function estimateTokens(message: ChatMessage): number {
-  const known = estimates.get(message);
-  if (known !== undefined) return known;
   let chars = message.content.length;
-  if (message.toolCalls) for (const call of message.toolCalls) chars += call.name.length + call.arguments.length;
-  const tokens = Math.ceil(chars / 4) + 4;
-  estimates.set(message, tokens);
-  return tokens;
+  if (message.toolCalls)
+    for (const call of message.toolCalls) chars += call.name.length + call.arguments.length;
+  return Math.ceil(chars / 4) + 4;
 }
 
 /** Inputs of {@link buildContextWindow}. */
@@ -21,6 +13,8 @@ export interface ContextWindowInput {
   systemPrompt: string;
   /** Stored history, oldest first. */
   history: readonly ChatMessage[];
+  /** The token estimate of each history message, when known (computed when absent). */
+  historyTokens?: readonly number[];
   /** The message this turn answers. */
   message: ChatMessage;
   /** Total budget, in estimated tokens. */
@@ -36,14 +30,15 @@ export interface ContextWindowInput {
  */
 export function buildContextWindow(input: ContextWindowInput): ChatMessage[] {
   const system: ChatMessage = { role: 'system', content: input.systemPrompt };
-  const { history } = input;
-  let left = input.budgetTokens - (input.reservedTokens ?? 0) - estimateTokens(system) - estimateTokens(input.message);
+  const { history, historyTokens } = input;
+  let left =
+    input.budgetTokens - (input.reservedTokens ?? 0) - estimateTokens(system) - estimateTokens(input.message);
   // Walk back from the newest message; `start` is the first message of the oldest whole turn that fits.
   let start = history.length;
   let turnTokens = 0;
   for (let i = history.length - 1; i >= 0; i -= 1) {
     const message = history[i]!;
-    turnTokens += estimateTokens(message);
+    turnTokens += historyTokens?.[i] ?? estimateTokens(message);
     if (message.role !== 'user') continue;
     if (turnTokens > left) break;
     left -= turnTokens;

@@ -1,9 +1,16 @@
+import { trimOldest } from '../core/bounded.ts';
 import type { ChatMessage } from '../core/messages.ts';
+import { estimateTokens } from './context-window.ts';
+
+/** Messages with their estimated token counts, index for index. */
+export interface History {
+  messages: ChatMessage[];
+  tokens: number[];
+}
 
 /** The newest messages of a conversation as of a known message count. */
-interface Entry {
+interface Entry extends History {
   messageCount: number;
-  messages: ChatMessage[];
 }
 
 /**
@@ -14,7 +21,7 @@ interface Entry {
  */
 export interface HistoryCache {
   /** The cached history when it is current for `messageCount`; `undefined` on a miss. */
-  get(conversationId: string, messageCount: number): ChatMessage[] | undefined;
+  get(conversationId: string, messageCount: number): History | undefined;
   /** Records the history as of `messageCount`. */
   set(conversationId: string, messageCount: number, messages: readonly ChatMessage[]): void;
   /** Adds a turn's messages to a current entry (or drops a stale one). */
@@ -30,21 +37,24 @@ export function createHistoryCache(options: {
   const touch = (id: string, entry: Entry) => {
     entries.delete(id);
     entries.set(id, entry);
-    if (entries.size > options.conversations) entries.delete(entries.keys().next().value as string);
+    trimOldest(entries, options.conversations);
   };
-  const trim = (messages: ChatMessage[]) =>
-    messages.length > options.perConversation
-      ? messages.slice(messages.length - options.perConversation)
-      : messages;
+  const keep = (messageCount: number, messages: ChatMessage[], tokens: number[]): Entry => {
+    const drop = Math.max(0, messages.length - options.perConversation);
+    return drop === 0
+      ? { messageCount, messages, tokens }
+      : { messageCount, messages: messages.slice(drop), tokens: tokens.slice(drop) };
+  };
   return {
     get(id, messageCount) {
       const entry = entries.get(id);
       if (!entry || entry.messageCount !== messageCount) return undefined;
       touch(id, entry);
-      return entry.messages;
+      return entry;
     },
     set(id, messageCount, messages) {
-      if (options.conversations > 0) touch(id, { messageCount, messages: trim([...messages]) });
+      if (options.conversations > 0)
+        touch(id, keep(messageCount, [...messages], messages.map(estimateTokens)));
     },
     append(id, previousCount, added) {
       const entry = entries.get(id);
@@ -53,10 +63,11 @@ export function createHistoryCache(options: {
         entries.delete(id);
         return;
       }
-      touch(id, {
-        messageCount: previousCount + added.length,
-        messages: trim([...entry.messages, ...added]),
-      });
+      const messages = [...entry.messages, ...added];
+      touch(
+        id,
+        keep(previousCount + added.length, messages, [...entry.tokens, ...added.map(estimateTokens)]),
+      );
     },
   };
 }

@@ -13,9 +13,9 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { ConversationStore } from '../store/types.ts';
 import { runAgentLoop } from './agent-loop.ts';
-import { buildContextWindow } from './context-window.ts';
+import { buildContextWindow, estimateTokens } from './context-window.ts';
+import { createHistoryCache, type History } from './history-cache.ts';
 import { hookScopeOf } from './hook-scope.ts';
-import { createHistoryCache } from './history-cache.ts';
 import { createToolCatalog } from './tool-catalog.ts';
 import { createKeyedQueue } from './turn-queue.ts';
 
@@ -57,13 +57,13 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   });
 
   /** The newest stored messages, from the cache when it is current for the store's message count. */
-  const loadHistory = async (conversationId: string, messageCount: number): Promise<ChatMessage[]> => {
+  const loadHistory = async (conversationId: string, messageCount: number): Promise<History> => {
     const cached = historyCache.get(conversationId, messageCount);
     if (cached) return cached;
     const stored = await deps.store.messages(conversationId, historyLimit);
     const messages = stored.map(({ seq: _seq, at: _at, ...message }) => message);
     historyCache.set(conversationId, messageCount, messages);
-    return messages;
+    return { messages, tokens: messages.map(estimateTokens) };
   };
   let inFlight = 0;
   let idle: Array<() => void> = [];
@@ -141,7 +141,8 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       ]);
       const window = buildContextWindow({
         systemPrompt: agent.systemPrompt,
-        history,
+        history: history.messages,
+        historyTokens: history.tokens,
         message: userMessage,
         budgetTokens: agent.contextTokens,
         reservedTokens: tools.reservedTokens,

@@ -1,14 +1,17 @@
+import { ClawmeshError } from '../core/errors.ts';
 import type { SqliteDatabase } from './sqlite.ts';
 
 type Pending<I, O> = { item: I; resolve: (value: O) => void; reject: (err: unknown) => void };
+type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
 /**
  * Group commit: writes that arrive in the same turn of the event loop share one SQLite
- * transaction (one WAL commit), each in its own savepoint so one failing write (a stale
- * fence, say) leaves the others whole. Each caller's promise settles after the commit.
+ * transaction (one WAL commit). `apply` must do all its checks before its first write and
+ * throw a `ClawmeshError` when one fails: that write is refused and the others commit. Any
+ * other failure rolls the batch back, and each write is then retried in a transaction of its
+ * own, so one broken write never takes the others with it. Each promise settles after commit.
  *
- * @param apply a `db.transaction(...)` function; called inside the outer one it nests as a savepoint.
- * @param guard maps a failure of the outer transaction (a busy database) to the error callers get.
+ * @param guard maps a failure of the transaction itself (a busy database) to the error callers get.
  */
 export function createGroupCommit<I, O>(
   db: SqliteDatabase,
@@ -16,28 +19,41 @@ export function createGroupCommit<I, O>(
   guard: <T>(fn: () => T) => T,
 ): (item: I) => Promise<O> {
   let queue: Array<Pending<I, O>> = [];
-  const commit = db.transaction((batch: Array<Pending<I, O>>) =>
-    batch.map(({ item }) => {
-      try {
-        return { ok: true as const, value: apply(item) };
-      } catch (error) {
-        return { ok: false as const, error };
-      }
-    }),
+  const applyRefusable = (item: I): Outcome<O> => {
+    try {
+      return { ok: true, value: apply(item) };
+    } catch (error) {
+      if (error instanceof ClawmeshError) return { ok: false, error };
+      throw error;
+    }
+  };
+  const commitBatch = db.transaction((batch: Array<Pending<I, O>>) =>
+    batch.map(({ item }) => applyRefusable(item)),
   );
+  const commitOne = db.transaction((item: I) => applyRefusable(item));
+  const settle = (pending: Pending<I, O>, outcome: Outcome<O>) =>
+    outcome.ok ? pending.resolve(outcome.value) : pending.reject(outcome.error);
+
   const flush = () => {
     const batch = queue;
     queue = [];
+    let outcomes: Array<Outcome<O>> | undefined;
     try {
-      const results = guard(() => commit.immediate(batch));
-      results.forEach((result, i) => {
-        const pending = batch[i]!;
-        if (result.ok) pending.resolve(result.value);
-        else pending.reject(result.error);
-      });
-    } catch (err) {
-      for (const pending of batch) pending.reject(err);
+      outcomes = guard(() => commitBatch.immediate(batch));
+    } catch {
+      // Rolled back: find the broken write by committing each on its own.
     }
+    batch.forEach((pending, i) => {
+      if (outcomes) return settle(pending, outcomes[i]!);
+      try {
+        settle(
+          pending,
+          guard(() => commitOne.immediate(pending.item)),
+        );
+      } catch (err) {
+        pending.reject(err);
+      }
+    });
   };
   return (item) =>
     new Promise<O>((resolve, reject) => {

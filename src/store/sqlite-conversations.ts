@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import { ClawmeshError } from '../core/errors.ts';
 import type { ChatMessage, ToolCall } from '../core/messages.ts';
 import { attachSqlite, guarded, type SqliteSource } from './sqlite.ts';
@@ -65,10 +66,19 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     `INSERT INTO conversations (id, agent_id, channel, peer, created_at, updated_at)
      VALUES (@id, @agentId, @channel, @peer, @now, @now) ON CONFLICT (id) DO NOTHING`,
   );
-  const insertMessage = db.prepare<[Omit<MessageRow, 'role'> & { role: string; id: string }]>(
-    `INSERT INTO messages (conversation_id, seq, role, content, tool_calls, tool_call_id, name, at)
-     VALUES (@id, @seq, @role, @content, @tool_calls, @tool_call_id, @name, @at)`,
-  );
+  // One multi-row INSERT per append, prepared once for each row count seen.
+  const insertMessages = new Map<number, Database.Statement<unknown[]>>();
+  const insertStatement = (rows: number) => {
+    let statement = insertMessages.get(rows);
+    if (!statement) {
+      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      statement = db.prepare(
+        `INSERT INTO messages (conversation_id, seq, role, content, tool_calls, tool_call_id, name, at) VALUES ${values}`,
+      );
+      insertMessages.set(rows, statement);
+    }
+    return statement;
+  };
   const updateOne = db.prepare<[{ id: string; now: number; count: number; fence: number | null }]>(
     `UPDATE conversations SET updated_at = MAX(updated_at, @now), message_count = @count, fence = @fence
      WHERE id = @id`,
@@ -88,29 +98,48 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     return selectOne.get(id)!;
   });
 
-  const appendTx = db.transaction(
-    (id: string, messages: readonly ChatMessage[], fence: number | undefined): StoredMessage[] => {
-      const row = selectOne.get(id);
-      if (!row) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
-      if (fence !== undefined && row.fence !== null && fence < row.fence)
-        throw staleFence(id, fence, row.fence);
-      const at = Date.now();
-      const stored = messages.map((message, i) => toStored(message, row.messageCount + i + 1, at));
-      for (const m of stored) insertMessage.run({ ...toRow(m), id });
-      updateOne.run({
-        id,
-        now: stored.length > 0 ? at : row.updatedAt,
-        count: row.messageCount + stored.length,
-        fence: fence === undefined ? row.fence : Math.max(fence, row.fence ?? fence),
-      });
-      return stored;
-    },
-  );
+  /**
+   * One append: every check comes before the first write, so a refused append (unknown
+   * conversation, stale fence) writes nothing and its batch can go on without a savepoint.
+   */
+  const applyAppend = (
+    id: string,
+    messages: readonly ChatMessage[],
+    fence: number | undefined,
+  ): StoredMessage[] => {
+    const row = selectOne.get(id);
+    if (!row) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
+    if (fence !== undefined && row.fence !== null && fence < row.fence)
+      throw staleFence(id, fence, row.fence);
+    const at = Date.now();
+    const stored = messages.map((message, i) => toStored(message, row.messageCount + i + 1, at));
+    if (stored.length > 0) {
+      const values: unknown[] = [];
+      for (const m of stored) {
+        values.push(
+          id,
+          m.seq,
+          m.role,
+          m.content,
+          m.toolCalls === undefined ? null : JSON.stringify(m.toolCalls),
+        );
+        values.push(m.toolCallId ?? null, m.name ?? null, m.at);
+      }
+      insertStatement(stored.length).run(values);
+    }
+    updateOne.run({
+      id,
+      now: stored.length > 0 ? at : row.updatedAt,
+      count: row.messageCount + stored.length,
+      fence: fence === undefined ? row.fence : Math.max(fence, row.fence ?? fence),
+    });
+    return stored;
+  };
 
   const groupAppend = createGroupCommit(
     db,
     (write: { id: string; messages: readonly ChatMessage[]; fence: number | undefined }) =>
-      appendTx(write.id, write.messages, write.fence),
+      applyAppend(write.id, write.messages, write.fence),
     (fn) => guarded('append messages', fn),
   );
 
@@ -131,7 +160,8 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     },
     async append(id, messages, options: AppendOptions = {}) {
       checkFence(options.fence);
-      if (closed) throw new ClawmeshError('UNAVAILABLE', 'append messages: the store is closed', { retryable: false });
+      if (closed)
+        throw new ClawmeshError('UNAVAILABLE', 'append messages: the store is closed', { retryable: false });
       return groupAppend({ id, messages, fence: options.fence });
     },
     async messages(id, limit) {
@@ -179,18 +209,6 @@ function toStored(message: ChatMessage, seq: number, at: number): StoredMessage 
   if (message.toolCallId !== undefined) stored.toolCallId = message.toolCallId;
   if (message.name !== undefined) stored.name = message.name;
   return stored;
-}
-
-function toRow(m: StoredMessage): MessageRow {
-  return {
-    seq: m.seq,
-    role: m.role,
-    content: m.content,
-    tool_calls: m.toolCalls === undefined ? null : JSON.stringify(m.toolCalls),
-    tool_call_id: m.toolCallId ?? null,
-    name: m.name ?? null,
-    at: m.at,
-  };
 }
 
 function fromRow(row: MessageRow): StoredMessage {

@@ -70,6 +70,28 @@ describe('sqlite stores', () => {
     db.close();
   });
 
+  it('commits the appends of one tick together, refusing only the bad ones', async () => {
+    const store = createSqliteConversationStore({ path: ':memory:' });
+    await store.ensure({ id: 'a', agentId: 'x', channel: 'c', peer: 'p' });
+    await store.ensure({ id: 'b', agentId: 'x', channel: 'c', peer: 'q' });
+    await store.append('b', [{ role: 'user', content: 'fenced' }], { fence: 5 });
+    const results = await Promise.allSettled([
+      store.append('a', [{ role: 'user', content: 'one' }]),
+      store.append('missing', [{ role: 'user', content: 'lost' }]),
+      store.append('b', [{ role: 'user', content: 'stale' }], { fence: 4 }),
+      store.append('a', [{ role: 'assistant', content: 'two' }]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.code).toBe('NOT_FOUND');
+    expect((results[2] as PromiseRejectedResult).reason.code).toBe('CONFLICT');
+    expect((await store.messages('a')).map((m) => [m.seq, m.content])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+    ]);
+    expect((await store.messages('b')).map((m) => m.content)).toEqual(['fenced']);
+    await store.close();
+  });
+
   it('rejects an unknown store kind with INVALID_ARGUMENT naming it', () => {
     const make = () => createStores({ kind: 'redis' as 'memory' });
     expect(make).toThrow(

@@ -26,10 +26,11 @@ export interface TestResponse {
 export async function startTestApp(
   overrides: Record<string, unknown> = {},
   extras: Pick<ClawmeshOptions, 'skills' | 'plugins'> = {},
+  env: NodeJS.ProcessEnv = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'clawmesh-test-'));
   const { config } = loadConfig({
-    env: {},
+    env,
     cwd: dir,
     overrides: {
       gateway: { port: 0 },

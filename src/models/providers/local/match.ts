@@ -53,10 +53,8 @@ function indexOf(tool: ToolSpec): IndexedTool {
   let indexed = byText.get(key);
   if (!indexed) {
     indexed = buildIndex(tool);
-    if (byText.size >= MAX_CACHED) {
-      const oldest = byText.keys().next().value;
-      if (oldest !== undefined) byText.delete(oldest);
-    }
+    // Tool sets repeat, so a full cache means churn: start over rather than evict one by one.
+    if (byText.size >= MAX_CACHED) byText.clear();
     byText.set(key, indexed);
   }
   byObject.set(tool, indexed);

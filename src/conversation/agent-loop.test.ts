@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { EventPublisher } from '../bus/publisher.ts';
+import { createCallContext } from '../core/context.ts';
+import type { Client } from '../core/contract.ts';
+import type { ModelRequest, ModelResponse, modelsContract } from '../core/contracts/models.ts';
+import type { InvokeRequest, skillsContract } from '../core/contracts/skills.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { createHookRunner } from '../plugins/hooks.ts';
+import { runAgentLoop } from './agent-loop.ts';
+
+const scope = {
+  requestId: 'r',
+  traceId: 't',
+  conversationId: 'c',
+  agentId: 'a',
+  channel: 'test',
+  userId: 'u',
+};
+const events: EventPublisher = { emit() {} };
+
+function response(partial: Partial<ModelResponse>): ModelResponse {
+  return {
+    content: '',
+    toolCalls: [],
+    finishReason: 'stop',
+    usage: { inputTokens: 1, outputTokens: 1 },
+    model: 'test/m',
+    latencyMs: 0,
+    ...partial,
+  };
+}
+
+function deps(answer: (request: ModelRequest, step: number) => ModelResponse, invoked: InvokeRequest[] = []) {
+  let step = 0;
+  const models = {
+    complete: async (request: ModelRequest) => answer(request, ++step),
+    list: async () => ({ default: 'test/m', models: ['test/m'] }),
+  } as unknown as Client<typeof modelsContract>;
+  const skills = {
+    list: async () => ({ tools: [] }),
+    invoke: async (request: InvokeRequest) => {
+      invoked.push(request);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return { ok: true, result: { echoed: request.arguments }, durationMs: 30 };
+    },
+  } as unknown as Client<typeof skillsContract>;
+  return { models, skills, events, hooks: createHookRunner({ plugins: [], logger: silentLogger() }) };
+}
+
+const call = (id: string, args: unknown = {}) => ({ id, name: 'echo__say', arguments: JSON.stringify(args) });
+
+describe('runAgentLoop', () => {
+  it('runs the tools the model asks for, in parallel, then returns the final answer', async () => {
+    const invoked: InvokeRequest[] = [];
+    const d = deps(
+      (_request, step) =>
+        step === 1
+          ? response({ toolCalls: [call('a', { n: 1 }), call('b', { n: 2 })], finishReason: 'tool_calls' })
+          : response({ content: 'done' }),
+      invoked,
+    );
+    const started = performance.now();
+    const result = await runAgentLoop(
+      { messages: [{ role: 'user', content: 'hi' }], tools: [], maxSteps: 5 },
+      d,
+      createCallContext(),
+      scope,
+    );
+    expect(performance.now() - started).toBeLessThan(55); // two 30 ms tools side by side
+    expect(result.text).toBe('done');
+    expect(result.steps).toBe(2);
+    expect(invoked.map((r) => r.arguments)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(result.messages.map((m) => m.role)).toEqual(['assistant', 'tool', 'tool', 'assistant']);
+    expect(result.toolCalls.map((c) => c.ok)).toEqual([true, true]);
+  });
+
+  it('stops at the step limit when the model keeps calling tools', async () => {
+    const d = deps(() => response({ toolCalls: [call('x')], finishReason: 'tool_calls' }));
+    const result = await runAgentLoop(
+      { messages: [{ role: 'user', content: 'loop' }], tools: [], maxSteps: 3 },
+      d,
+      createCallContext(),
+      scope,
+    );
+    expect(result.steps).toBe(3);
+    expect(result.toolCalls).toHaveLength(3);
+    expect(result.text).toMatch(/within 3 steps/);
+  });
+
+  it('turns a call of an unknown or malformed tool name into a tool error for the model', async () => {
+    let seen: ModelRequest | undefined;
+    const d = deps((request, step) => {
+      seen = request;
+      return step === 1
+        ? response({
+            toolCalls: [{ id: 'q', name: 'no-such-tool', arguments: '{' }],
+            finishReason: 'tool_calls',
+          })
+        : response({ content: 'ok' });
+    });
+    const result = await runAgentLoop(
+      { messages: [{ role: 'user', content: 'x' }], tools: [], maxSteps: 3 },
+      d,
+      createCallContext(),
+      scope,
+    );
+    expect(result.toolCalls[0]).toMatchObject({ ok: false });
+    const toolMessage = seen?.messages.find((m) => m.role === 'tool');
+    expect(JSON.parse(toolMessage!.content).error.code).toBe('NOT_FOUND');
+  });
+});
