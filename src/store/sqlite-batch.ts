@@ -44,7 +44,10 @@ export function createGroupCommit<I, O>(
       // Rolled back: find the broken write by committing each on its own.
     }
     batch.forEach((pending, i) => {
-      if (outcomes) return settle(pending, outcomes[i]!);
+      if (outcomes) {
+        settle(pending, outcomes[i]!);
+        return;
+      }
       try {
         settle(
           pending,
