@@ -123,3 +123,23 @@ describe('startAuditLog', () => {
     expect(readFileSync(path, 'utf8')).not.toContain(DEAD_LETTER_SUFFIX);
   });
 });
+
+describe('startAuditLog on close', () => {
+  it('writes the lines still pending when it is closed at once', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'audit-close-')), 'audit.jsonl');
+    const bus = createMemoryBus();
+    const audit = await startAuditLog(bus, path);
+    let closing: Promise<void> | undefined;
+    await bus.subscribe('*', 'closer', () => {
+      closing ??= audit.close();
+    });
+    await bus.publish(
+      createEvent('skill.invoked', { conversationId: 'c', skill: 's', tool: 't', ok: true, durationMs: 1 }),
+    );
+    await bus.drain();
+    await closing;
+    const lines = readFileSync(path, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!).type).toBe('skill.invoked');
+  });
+});

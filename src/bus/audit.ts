@@ -5,36 +5,50 @@ import type { Bus, Subscription } from './types.ts';
 /** The audit consumer: one JSON line per event, appended to a file. */
 export interface AuditLog {
   readonly path: string;
+  /** Stops consuming, writes what is pending and closes the file. */
   close(): Promise<void>;
 }
 
 /**
  * Subscribes the audit log to every topic (group `audit`) and appends each event as one JSON
- * line. It is an ordinary consumer: the turn never waits for it.
+ * line. It is an ordinary consumer: the turn never waits for it. The lines of the events
+ * handled in one tick go out in one write and share one acknowledgement.
  */
 export async function startAuditLog(bus: Bus, path: string): Promise<AuditLog> {
   mkdirSync(dirname(path), { recursive: true });
   const stream = createWriteStream(path, { flags: 'a' });
-  // Lines of the events handled in one tick go out in one write, and share one acknowledgement.
   let lines: string[] = [];
-  let written: Promise<void> | undefined;
-  const flush = (done: (err?: Error | null) => void) => {
+  let batch: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
+
+  const flush = () => {
+    const pending = batch;
+    if (!pending) return;
     const chunk = lines.join('');
     lines = [];
-    written = undefined;
-    stream.write(chunk, done);
+    batch = undefined;
+    stream.write(chunk, (err) => (err ? pending.reject(err) : pending.resolve()));
   };
+
   const subscription: Subscription = await bus.subscribe('*', 'audit', (event) => {
     lines.push(`${JSON.stringify(event)}\n`);
-    written ??= new Promise<void>((resolve, reject) => {
-      setImmediate(flush, (err?: Error | null) => (err ? reject(err) : resolve()));
-    });
-    return written;
+    if (!batch) {
+      let resolve!: () => void;
+      let reject!: (err: Error) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = { promise, resolve, reject };
+      setImmediate(flush);
+    }
+    return batch.promise;
   });
+
   return {
     path,
     async close() {
       await subscription.close();
+      flush();
       await new Promise<void>((resolve) => stream.end(resolve));
     },
   };

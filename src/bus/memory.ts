@@ -41,23 +41,35 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     }
   };
 
-  const deliver = async (group: Group, event: BusEvent): Promise<void> => {
-    for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
-      // Closed members leave `members` at once, so every member here is live.
-      const { members } = group;
-      if (members.length === 0) return;
-      const member = members[group.next++ % members.length]!;
-      try {
-        await member.handler(event);
-        return;
-      } catch (err) {
-        options.logger?.warn({ err, topic: event.type, group: group.name, attempt }, 'event handler failed');
-        if (attempt < maxAttempts) await new Promise((r) => setTimeout(r, retryDelayMs * 2 ** (attempt - 1)));
-      }
+  // Delivery is written with callbacks, not async/await: it runs for every event of every turn.
+  const attempt = (group: Group, event: BusEvent, tries: number): void => {
+    // Closed members leave `members` at once, so every member here is live.
+    const { members } = group;
+    if (members.length === 0) return settle();
+    const member = members[group.next++ % members.length]!;
+    let result: Promise<void> | void;
+    try {
+      result = member.handler(event);
+    } catch (err) {
+      return failed(group, event, tries, err);
     }
-    if (!event.type.endsWith(DEAD_LETTER_SUFFIX)) {
+    if (result && typeof result.then === 'function')
+      result.then(settle, (err: unknown) => failed(group, event, tries, err));
+    else settle();
+  };
+
+  const failed = (group: Group, event: BusEvent, tries: number, err: unknown): void => {
+    options.logger?.warn(
+      { err, topic: event.type, group: group.name, attempt: tries },
+      'event handler failed',
+    );
+    if (tries < maxAttempts) {
+      setTimeout(attempt, retryDelayMs * 2 ** (tries - 1), group, event, tries + 1);
+      return;
+    }
+    if (!event.type.endsWith(DEAD_LETTER_SUFFIX))
       dispatch({ ...event, type: `${event.type}${DEAD_LETTER_SUFFIX}` });
-    }
+    settle();
   };
 
   // Deliveries wait in one queue, drained on the next turn of the event loop: publishing costs
@@ -66,7 +78,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const deliverReady = () => {
     const batch = ready;
     ready = [];
-    for (const { group, event } of batch) deliver(group, event).finally(settle);
+    for (const { group, event } of batch) attempt(group, event, 1);
   };
 
   const dispatch = (event: BusEvent): void => {

@@ -11,28 +11,15 @@ export interface EventPublisher {
 
 /** An {@link EventPublisher} over a bus: a publish failure is logged and counted, never thrown. */
 export function createEventPublisher(bus: Bus, logger: Logger, metrics?: Metrics): EventPublisher {
-  // One counter child per topic and outcome, looked up once rather than on every event.
-  const counters = new Map<string, { inc(): void }>();
-  const count = (topic: string, outcome: 'ok' | 'error') => {
-    if (!metrics) return;
-    const key = `${topic}\u0000${outcome}`;
-    let counter = counters.get(key);
-    if (!counter) {
-      counter = metrics.eventsPublished.labels({ topic, outcome });
-      counters.set(key, counter);
-    }
-    counter.inc();
-  };
+  const published = metrics?.eventCounts;
   return {
     emit(type, data, ctx) {
       const event = createEvent(type, data, ctx);
-      bus.publish(event).then(
-        () => count(type, 'ok'),
-        (err: unknown) => {
-          count(type, 'error');
-          logger.error({ err, topic: type, eventId: event.id }, 'could not publish event');
-        },
-      );
+      if (published) published.set(type, (published.get(type) ?? 0) + 1);
+      bus.publish(event).catch((err: unknown) => {
+        metrics?.eventsPublished.inc({ topic: type, outcome: 'error' });
+        logger.error({ err, topic: type, eventId: event.id }, 'could not publish event');
+      });
     },
   };
 }

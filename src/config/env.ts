@@ -4,8 +4,8 @@ export type EnvSources = Map<string, string>;
 type Tree = Record<string, unknown>;
 
 /** Environment variables that set one key directly (or add to a list), beside `CLAWMESH_<PATH>`. */
-const SHORTCUTS: Record<string, { path: string[]; list?: boolean; append?: boolean }> = {
-  PORT: { path: ['gateway', 'port'] },
+const SHORTCUTS: Record<string, { path: string[]; list?: boolean; append?: boolean; json?: boolean }> = {
+  PORT: { path: ['gateway', 'port'], json: true },
   CLAWMESH_API_KEYS: { path: ['gateway', 'apiKeys'], list: true },
   CLAWMESH_PLUGINS: { path: ['plugins'], list: true, append: true },
   CLAWMESH_STORE: { path: ['store', 'kind'] },
@@ -37,7 +37,8 @@ export function applyEnvOverrides(raw: Tree, env: NodeJS.ProcessEnv): { tree: Tr
         .split(',')
         .map((part) => part.trim())
         .filter(Boolean);
-      let next: unknown = shortcut.list ? items : parseValue(value);
+      // Keys, URLs, names and paths stay strings even when they look like numbers.
+      let next: unknown = shortcut.list ? items : shortcut.json ? parseValue(value) : value;
       if (shortcut.append) {
         const current = getPath(tree, shortcut.path);
         next = [...(Array.isArray(current) ? current : []), ...items];
@@ -47,8 +48,10 @@ export function applyEnvOverrides(raw: Tree, env: NodeJS.ProcessEnv): { tree: Tr
       continue;
     }
     if (!name.startsWith('CLAWMESH_') || NOT_KEYS.has(name)) continue;
-    const path = name.slice('CLAWMESH_'.length).split('__').map(camelCase);
+    const path = keyPath(name.slice('CLAWMESH_'.length).split('__'));
     if (path.some((segment) => segment === '')) continue;
+    // An override inside the agent list starts from the default agent, not from nothing.
+    if (path[0] === 'agents' && !Array.isArray(tree.agents)) tree.agents = [{ id: 'default' }];
     setPath(tree, path, parseValue(value));
     sources.set(path.join('.'), name);
   }
@@ -61,6 +64,20 @@ function parseValue(value: string): unknown {
   } catch {
     return value;
   }
+}
+
+/**
+ * Config keys from variable name segments. Under `skills.secrets` the skill name is lower-cased
+ * and the secret's own name is kept as written (`STORE_API_KEY`), since skills declare it so.
+ */
+function keyPath(segments: string[]): string[] {
+  const path = segments.map(camelCase);
+  if (path[0] === 'skills' && path[1] === 'secrets') {
+    if (segments[2] !== undefined) path[2] = segments[2].toLowerCase();
+    if (segments[3] !== undefined) path[3] = segments.slice(3).join('__');
+    return path.slice(0, 4);
+  }
+  return path;
 }
 
 function camelCase(segment: string): string {

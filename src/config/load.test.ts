@@ -354,3 +354,23 @@ describe('loadConfig cross-key checks and overrides', () => {
     expect(err.message).toContain('log.level');
   });
 });
+
+describe('environment overrides, edge cases', () => {
+  it('keeps a numeric-looking API key a string', () => {
+    const { config } = loadConfig({ env: { OPENAI_API_KEY: '12345678' }, cwd: tmpdir() });
+    expect(config.models.openai.apiKey).toBe('12345678');
+  });
+
+  it('sets a skill secret by its declared name', () => {
+    const { config } = loadConfig({
+      env: { CLAWMESH_SKILLS__SECRETS__INVENTORY__STORE_API_KEY: 'k-1' },
+      cwd: tmpdir(),
+    });
+    expect(config.skills.secrets).toEqual({ inventory: { STORE_API_KEY: 'k-1' } });
+  });
+
+  it('overrides a field of the default agent when the file has no agents', () => {
+    const { config } = loadConfig({ env: { CLAWMESH_AGENTS__0__MODEL: 'openai/gpt-4o' }, cwd: tmpdir() });
+    expect(config.agents[0]).toMatchObject({ id: 'default', model: 'openai/gpt-4o' });
+  });
+});

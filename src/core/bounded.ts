@@ -11,7 +11,8 @@ export interface RecentKeys {
 }
 
 /** A {@link RecentKeys} over a ring buffer: the oldest key leaves when a new one comes. */
-export function createRecentKeys(capacity: number): RecentKeys {
+export function createRecentKeys(size: number): RecentKeys {
+  const capacity = Math.max(1, Math.floor(size));
   const held = new Set<string>();
   const ring: Array<string | undefined> = new Array(capacity);
   let next = 0;

@@ -95,11 +95,15 @@ export async function runWithDeadline<T>(
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new ClawmeshError('DEADLINE_EXCEEDED', `${what} did not finish before its deadline`);
-      controller.abort(err);
-      reject(err);
-    }, remainingMs(ctx));
+    timer = setTimeout(
+      () => {
+        const err = new ClawmeshError('DEADLINE_EXCEEDED', `${what} did not finish before its deadline`);
+        controller.abort(err);
+        reject(err);
+        // setTimeout holds at most 2^31-1 ms (about 24.8 days); a later deadline waits that long.
+      },
+      Math.min(remainingMs(ctx), 2_147_483_647),
+    );
   });
   try {
     return await Promise.race([work(controller.signal), expired]);

@@ -237,3 +237,30 @@ describe('createIdempotency', () => {
     ]);
   });
 });
+
+describe('createIdempotency, repeats in the same tick', () => {
+  it('runs once for repeats that arrive before the first claim resolves', async () => {
+    const idem = createIdempotency(createMemoryDedupeStore(), 60_000);
+    let runs = 0;
+    const work = async () => {
+      runs += 1;
+      return 'v';
+    };
+    const results = await Promise.all([idem.run('k', { a: 1 }, work), idem.run('k', { a: 1 }, work)]);
+    expect(runs).toBe(1);
+    expect(results).toEqual([
+      { value: 'v', replayed: false },
+      { value: 'v', replayed: true },
+    ]);
+  });
+
+  it('releases the key when the work throws synchronously', async () => {
+    const idem = createIdempotency(createMemoryDedupeStore(), 60_000);
+    await expect(
+      idem.run('k', {}, () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await expect(idem.run('k', {}, async () => 'ok')).resolves.toEqual({ value: 'ok', replayed: false });
+  });
+});

@@ -14,41 +14,55 @@ export interface Idempotency {
 }
 
 type Stored = { fingerprint: string; value: unknown };
+type Running = { fingerprint: string; execution: Promise<IdempotentResult<unknown>> };
 
 /** Creates the idempotency guard over a dedupe store, which makes it hold across restarts and processes. */
 export function createIdempotency(store: DedupeStore, ttlMs: number): Idempotency {
-  const running = new Map<string, { fingerprint: string; promise: Promise<unknown> }>();
+  // Runs in this process, registered before the first await so a repeat in the same tick joins it.
+  const running = new Map<string, Running>();
+
+  const execute = async <T>(
+    key: string,
+    fingerprint: string,
+    work: () => Promise<T>,
+  ): Promise<IdempotentResult<T>> => {
+    const claim = await store.claim(key, ttlMs);
+    if (claim.state === 'done') {
+      const stored = claim.value as Stored;
+      assertSameRequest(stored.fingerprint, fingerprint);
+      return { value: stored.value as T, replayed: true };
+    }
+    if (claim.state === 'pending') {
+      throw new ClawmeshError(
+        'CONFLICT',
+        'a request with this Idempotency-Key is still being processed; retry later',
+      );
+    }
+    try {
+      const value = await work();
+      await store.complete(key, { fingerprint, value } satisfies Stored, ttlMs);
+      return { value, replayed: false };
+    } catch (err) {
+      await store.release(key).catch(() => undefined);
+      throw err;
+    }
+  };
+
   return {
-    async run<T>(key: string, fingerprintOf: unknown, work: () => Promise<T>): Promise<IdempotentResult<T>> {
-      const fingerprint = createHash('sha256').update(JSON.stringify(fingerprintOf)).digest('hex');
+    async run<T>(key: string, request: unknown, work: () => Promise<T>): Promise<IdempotentResult<T>> {
+      const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
       const local = running.get(key);
       if (local) {
         assertSameRequest(local.fingerprint, fingerprint);
-        return { value: (await local.promise) as T, replayed: true };
+        const first = await local.execution;
+        return { value: first.value as T, replayed: true };
       }
-      const claim = await store.claim(key, ttlMs);
-      if (claim.state === 'done') {
-        const stored = claim.value as Stored;
-        assertSameRequest(stored.fingerprint, fingerprint);
-        return { value: stored.value as T, replayed: true };
-      }
-      if (claim.state === 'pending') {
-        throw new ClawmeshError(
-          'CONFLICT',
-          'a request with this Idempotency-Key is still being processed; retry later',
-        );
-      }
-      const promise = work();
-      running.set(key, { fingerprint, promise });
+      const entry: Running = { fingerprint, execution: execute(key, fingerprint, work) };
+      running.set(key, entry);
       try {
-        const value = await promise;
-        await store.complete(key, { fingerprint, value } satisfies Stored, ttlMs);
-        return { value, replayed: false };
-      } catch (err) {
-        await store.release(key).catch(() => undefined);
-        throw err;
+        return (await entry.execution) as IdempotentResult<T>;
       } finally {
-        running.delete(key);
+        if (running.get(key) === entry) running.delete(key);
       }
     },
   };

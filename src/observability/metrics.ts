@@ -17,8 +17,10 @@ export interface Metrics {
   readonly modelTokens: Counter<'model' | 'direction'>;
   /** Plugin hooks that threw or timed out, by plugin, hook and reason (`error`, `timeout`). */
   readonly pluginFailures: Counter<'plugin' | 'hook' | 'reason'>;
-  /** Events published, by topic and outcome (`ok`, `retry`). */
+  /** Events published, by topic and outcome (`ok`, `error`); `ok` is read from {@link Metrics.eventCounts}. */
   readonly eventsPublished: Counter<'topic' | 'outcome'>;
+  /** Events handed to the bus, by topic: a plain map the hot path bumps, read at scrape time. */
+  readonly eventCounts: Map<string, number>;
   /** HTTP API requests, by route and status. */
   readonly httpRequests: Counter<'route' | 'status'>;
 }
@@ -34,7 +36,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   if (options.defaultMetrics ?? true)
     collectDefaultMetrics({ register: registry, prefix: 'clawmesh_process_' });
   const registers = [registry];
+  const eventCounts = new Map<string, number>();
+  const okSeen = new Map<string, number>();
   return {
+    eventCounts,
     registry,
     turns: new Counter({
       name: 'clawmesh_turns_total',
@@ -80,6 +85,15 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'Events published on the bus',
       labelNames: ['topic', 'outcome'],
       registers,
+      collect() {
+        for (const [topic, count] of eventCounts) {
+          const current = this.labels({ topic, outcome: 'ok' });
+          // A counter only goes up: add what was published since the last scrape.
+          const seen = okSeen.get(topic) ?? 0;
+          if (count > seen) current.inc(count - seen);
+          okSeen.set(topic, count);
+        }
+      },
     }),
     httpRequests: new Counter({
       name: 'clawmesh_http_requests_total',

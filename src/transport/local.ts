@@ -30,8 +30,10 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     return async (method, input, ctx) => {
       const served = services.get(service);
       if (!served) throw new ClawmeshError('UNAVAILABLE', `no instance of service "${service}" is running`);
-      const spec = served.contract.methods[method];
-      const handler = served.handlers[method];
+      const spec = Object.hasOwn(served.contract.methods, method)
+        ? served.contract.methods[method]
+        : undefined;
+      const handler = Object.hasOwn(served.handlers, method) ? served.handlers[method] : undefined;
       if (!spec || !handler)
         throw new ClawmeshError('NOT_FOUND', `service "${service}" has no method "${method}"`);
       assertNotExpired(ctx, `${service}.${method}`);
@@ -50,10 +52,11 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       if (services.has(contract.name)) {
         throw new ClawmeshError('CONFLICT', `service "${contract.name}" is already served in this process`);
       }
-      services.set(contract.name, { contract, handlers: handlers as Served['handlers'] });
+      const served: Served = { contract, handlers: handlers as Served['handlers'] };
+      services.set(contract.name, served);
       return {
         async close() {
-          services.delete(contract.name);
+          if (services.get(contract.name) === served) services.delete(contract.name);
         },
       };
     },
