@@ -45,13 +45,17 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const attempt = (group: Group, event: BusEvent, tries: number): void => {
     // Closed members leave `members` at once, so every member here is live.
     const { members } = group;
-    if (members.length === 0) return settle();
+    if (members.length === 0) {
+      settle();
+      return;
+    }
     const member = members[group.next++ % members.length]!;
     let result: Promise<void> | void;
     try {
       result = member.handler(event);
     } catch (err) {
-      return failed(group, event, tries, err);
+      failed(group, event, tries, err);
+      return;
     }
     if (result && typeof result.then === 'function')
       result.then(settle, (err: unknown) => failed(group, event, tries, err));
