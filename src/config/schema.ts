@@ -108,6 +108,8 @@ export const ConfigSchema = z.object({
       kind: z.enum(['memory', 'sqlite']).default('sqlite'),
       /** The SQLite file. */
       path: z.string().default('./data/clawmesh.db'),
+      /** Run SQLite in a worker thread, off the event loop (see docs/configuration.md). */
+      thread: z.boolean().default(false),
     })
     .prefault({}),
   bus: z.object({ kind: z.enum(['memory']).default('memory') }).prefault({}),

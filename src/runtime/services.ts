@@ -10,6 +10,7 @@ import { conversationContract } from '../core/contracts/conversation.ts';
 import { gatewayContract } from '../core/contracts/gateway.ts';
 import { modelsContract } from '../core/contracts/models.ts';
 import { skillsContract } from '../core/contracts/skills.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import { createGatewayHandlers } from '../gateway/service.ts';
 import { createLocalProvider } from '../models/providers/local/provider.ts';
 import { createModelsService } from '../models/service.ts';
@@ -57,7 +58,20 @@ export async function buildServices(
   metrics: Metrics,
   extras: ServiceExtras = {},
 ): Promise<Services> {
-  const stores = createStores({ kind: config.store.kind, path: resolve(baseDir, config.store.path) });
+  const stores = createStores({
+    kind: config.store.kind,
+    path: config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path),
+    thread: config.store.thread,
+  });
+  // Fail at start, naming the store, rather than on the first message.
+  await stores.conversations.ping().catch(async (err: unknown) => {
+    await stores.close().catch(() => undefined);
+    throw new ClawmeshError(
+      'UNAVAILABLE',
+      `the ${config.store.kind} store at ${config.store.path} is not usable: ${String((err as Error).message ?? err)}`,
+      { cause: err },
+    );
+  });
   const bus = createMemoryBus({ logger });
   const events = createEventPublisher(bus, logger, metrics);
   let audit: AuditLog | undefined;
