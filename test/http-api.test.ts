@@ -72,6 +72,7 @@ describe('HTTP API: POST /v1/messages', () => {
   it('rejects a body that fails the schema with 400 naming the field', async () => {
     const missing = await t.post('/v1/messages', { userId: 'u1' });
     expect(missing.status).toBe(400);
+    expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(missing.body.error.message).toMatch(/text/);
     const wrongType = await t.post('/v1/messages', { userId: 42, text: 'x' });
     expect(wrongType.status).toBe(400);

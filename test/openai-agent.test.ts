@@ -62,6 +62,20 @@ describe('the default agent with OPENAI_API_KEY set', () => {
     expect(JSON.parse(toolMessage!.content).error.code).toBe('INVALID_ARGUMENT');
   });
 
+  it('answers 503, not 401, when the model server rejects the gateway key', async () => {
+    fake.enqueue({ type: 'status', status: 401 });
+    const res = await t.post('/v1/messages', { userId: 'oa4', text: 'hello' });
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toMatch(/refused the request/);
+  });
+
+  it('passes a model rate limit on as 429 with Retry-After', async () => {
+    fake.enqueue({ type: 'status', status: 429, headers: { 'retry-after': '7' } });
+    const res = await t.post('/v1/messages', { userId: 'oa5', text: 'hello' });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+  });
+
   it('answers 503 UNAVAILABLE when the model server fails', async () => {
     fake.enqueue({ type: 'status', status: 500 });
     const res = await t.post('/v1/messages', { userId: 'oa3', text: 'hello' });

@@ -24,6 +24,9 @@ Options:
   --local             chat: run in-process even when a server answers
 `;
 
+/** Set once `start` runs: a stopped server exits at once. */
+let serving = false;
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -52,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
   const configFile = values.config;
   switch (command) {
     case 'start':
+      serving = true;
       if (rest.length > 0) {
         throw new ClawmeshError(
           'INVALID_ARGUMENT',
@@ -81,7 +85,7 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
     // A server that has stopped exits now, whatever timers libraries left behind.
-    if (process.argv.includes('start')) process.exit(code);
+    if (serving) process.exit(code);
   },
   (err: unknown) => {
     const message =

@@ -17,8 +17,21 @@ const SHORTCUTS: Record<string, { path: string[]; list?: boolean; append?: boole
   OPENAI_MODEL: { path: ['models', 'openai', 'model'] },
 };
 
-/** Variables with the prefix that are not config keys. */
-const NOT_KEYS = new Set(['CLAWMESH_CONFIG', 'CLAWMESH_TRANSPORT']);
+/** The top-level config keys a `CLAWMESH_<KEY>…` variable may set; other such variables are not config. */
+const TOP_LEVEL_KEYS = new Set([
+  'gateway',
+  'agents',
+  'defaultAgent',
+  'skills',
+  'models',
+  'plugins',
+  'pluginTimeoutMs',
+  'store',
+  'bus',
+  'audit',
+  'log',
+  'shutdownTimeoutMs',
+]);
 
 /**
  * Applies environment overrides to a raw config tree (before validation): the shortcuts, and
@@ -47,9 +60,9 @@ export function applyEnvOverrides(raw: Tree, env: NodeJS.ProcessEnv): { tree: Tr
       sources.set(shortcut.path.join('.'), name);
       continue;
     }
-    if (!name.startsWith('CLAWMESH_') || NOT_KEYS.has(name)) continue;
+    if (!name.startsWith('CLAWMESH_')) continue;
     const path = keyPath(name.slice('CLAWMESH_'.length).split('__'));
-    if (path.some((segment) => segment === '')) continue;
+    if (!TOP_LEVEL_KEYS.has(path[0] ?? '') || path.some((segment) => segment === '')) continue;
     // An override inside the agent list starts from the default agent, not from nothing.
     if (path[0] === 'agents' && !Array.isArray(tree.agents)) tree.agents = [{ id: 'default' }];
     setPath(tree, path, parseValue(value));

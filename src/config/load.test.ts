@@ -65,7 +65,7 @@ describe('loadConfig defaults', () => {
     });
     expect(config.plugins).toEqual([]);
     expect(config.pluginTimeoutMs).toBe(1000);
-    expect(config.store).toEqual({ kind: 'sqlite', path: './data/clawmesh.db' });
+    expect(config.store).toEqual({ kind: 'sqlite', path: './data/clawmesh.db', thread: false });
     expect(config.bus).toEqual({ kind: 'memory' });
     expect(config.audit).toEqual({ enabled: true, path: './data/audit.jsonl' });
     expect(config.log).toEqual({ level: 'info' });
@@ -372,5 +372,18 @@ describe('environment overrides, edge cases', () => {
   it('overrides a field of the default agent when the file has no agents', () => {
     const { config } = loadConfig({ env: { CLAWMESH_AGENTS__0__MODEL: 'openai/gpt-4o' }, cwd: tmpdir() });
     expect(config.agents[0]).toMatchObject({ id: 'default', model: 'openai/gpt-4o' });
+  });
+});
+
+describe('unknown keys', () => {
+  it('stops on a misspelt key, naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-typo-'));
+    writeFileSync(join(dir, DEFAULT_CONFIG_FILE), 'gatway:\n  port: 9000\n');
+    expect(() => loadConfig({ env: {}, cwd: dir })).toThrow(/gatway/);
+  });
+
+  it('ignores CLAWMESH_ variables that name no config key', () => {
+    const { config } = loadConfig({ env: { CLAWMESH_API_KEY: 'for-the-chat-client' }, cwd: tmpdir() });
+    expect(config.gateway.apiKeys).toEqual([]);
   });
 });

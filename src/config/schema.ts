@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** One agent: who it is, which model and skills it uses, and how it runs turns. */
-export const AgentConfigSchema = z.object({
+export const AgentConfigSchema = z.strictObject({
   /** Unique id; messages route to it by `agentId`. */
   id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits or . _ -'),
   /** The display name the agent uses for itself. */
@@ -26,7 +26,7 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 /** A plugin entry: a path or package name, or an object with overrides. */
 export const PluginEntrySchema = z.union([
   z.string().min(1),
-  z.object({
+  z.strictObject({
     path: z.string().min(1),
     priority: z.number().optional(),
     timeoutMs: z.number().int().positive().optional(),
@@ -39,9 +39,9 @@ export const PluginEntrySchema = z.union([
  * environment: `CLAWMESH_<PATH>` with `__` between levels (`CLAWMESH_GATEWAY__PORT=9000`),
  * plus the shortcuts listed in `docs/configuration.md` (`PORT`, `OPENAI_API_KEY`, …).
  */
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   gateway: z
-    .object({
+    .strictObject({
       /** HTTP port of the API, health and metrics. */
       port: z.number().int().min(0).max(65535).default(8080),
       /** Interface to listen on; forced to 127.0.0.1 while no API key is configured. */
@@ -56,7 +56,7 @@ export const ConfigSchema = z.object({
         .default(64 * 1024),
       /** Per-user rate limit: `points` messages per `durationSeconds`. */
       rateLimit: z
-        .object({
+        .strictObject({
           points: z.number().int().positive().default(60),
           durationSeconds: z.number().int().positive().default(60),
         })
@@ -76,7 +76,7 @@ export const ConfigSchema = z.object({
   /** The agent a message goes to when it names none; the first agent when absent. */
   defaultAgent: z.string().optional(),
   skills: z
-    .object({
+    .strictObject({
       /** Skills to load: built-in example names (`inventory`, `support`), paths or package names. */
       load: z.array(z.string().min(1)).default(['inventory', 'support']),
       /** Default timeout of one tool call, in milliseconds. */
@@ -86,11 +86,11 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   models: z
-    .object({
+    .strictObject({
       /** `provider/model` used when an agent names none. `openai` when OPENAI_API_KEY is set, else `local`. */
       default: z.string().optional(),
       openai: z
-        .object({
+        .strictObject({
           apiKey: z.string().optional(),
           baseUrl: z.string().url().optional(),
           model: z.string().default('gpt-4o-mini'),
@@ -104,7 +104,7 @@ export const ConfigSchema = z.object({
   /** Default timeout of one plugin hook, in milliseconds. */
   pluginTimeoutMs: z.number().int().positive().default(1000),
   store: z
-    .object({
+    .strictObject({
       kind: z.enum(['memory', 'sqlite']).default('sqlite'),
       /** The SQLite file. */
       path: z.string().default('./data/clawmesh.db'),
@@ -112,16 +112,18 @@ export const ConfigSchema = z.object({
       thread: z.boolean().default(false),
     })
     .prefault({}),
-  bus: z.object({ kind: z.enum(['memory']).default('memory') }).prefault({}),
+  bus: z.strictObject({ kind: z.enum(['memory']).default('memory') }).prefault({}),
   audit: z
-    .object({
+    .strictObject({
       enabled: z.boolean().default(true),
       /** JSON lines file the audit consumer appends every event to. */
       path: z.string().default('./data/audit.jsonl'),
     })
     .prefault({}),
   log: z
-    .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
     .prefault({}),
   /** On SIGTERM, how long turns in flight may take to finish, in milliseconds. */
   shutdownTimeoutMs: z.number().int().positive().default(30_000),

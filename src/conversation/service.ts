@@ -86,7 +86,12 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   ) => {
     const started = performance.now();
     const scope = hookScopeOf(ctx, { conversationId, agentId: agent.id });
-    const log = deps.logger.child({ requestId: ctx.requestId, conversationId, agentId: agent.id });
+    const log = deps.logger.child({
+      requestId: ctx.requestId,
+      traceId: scope.traceId,
+      conversationId,
+      agentId: agent.id,
+    });
     deps.metrics?.activeTurns.inc();
     try {
       const record =

@@ -62,7 +62,6 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
         },
         ctx,
       );
-    reply.header('x-request-id', request.id);
     if (idempotencyKey === undefined) return toResponse(await run());
     const result = await deps.idempotency.run(`idem:${keyId}:${body.userId}:${idempotencyKey}`, body, run);
     if (result.replayed) reply.header('idempotent-replayed', 'true');

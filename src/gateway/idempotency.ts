@@ -16,8 +16,16 @@ export interface Idempotency {
 type Stored = { fingerprint: string; value: unknown };
 type Running = { fingerprint: string; execution: Promise<IdempotentResult<unknown>> };
 
-/** Creates the idempotency guard over a dedupe store, which makes it hold across restarts and processes. */
-export function createIdempotency(store: DedupeStore, ttlMs: number): Idempotency {
+/**
+ * Creates the idempotency guard over a dedupe store, which makes it hold across restarts and
+ * processes. A reply is kept `ttlMs`; a claim whose run never finished (the process died) is
+ * held only `pendingTtlMs`, after which a repeat runs again.
+ */
+export function createIdempotency(
+  store: DedupeStore,
+  ttlMs: number,
+  pendingTtlMs = Math.min(ttlMs, 120_000),
+): Idempotency {
   // Runs in this process, registered before the first await so a repeat in the same tick joins it.
   const running = new Map<string, Running>();
 
@@ -26,7 +34,7 @@ export function createIdempotency(store: DedupeStore, ttlMs: number): Idempotenc
     fingerprint: string,
     work: () => Promise<T>,
   ): Promise<IdempotentResult<T>> => {
-    const claim = await store.claim(key, ttlMs);
+    const claim = await store.claim(key, pendingTtlMs);
     if (claim.state === 'done') {
       const stored = claim.value as Stored;
       assertSameRequest(stored.fingerprint, fingerprint);

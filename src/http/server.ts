@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import { ClawmeshError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -54,6 +55,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
     return503OnClosing: true,
   });
   // Every route takes JSON; a channel that needs another body type adds its parser in its own scope.
@@ -83,6 +85,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     reply
       .status(404)
       .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } });
+  });
+  // Every response names its request, errors included.
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
   });
   // While shutting down, a reply to a request that was already running closes its keep-alive
   // connection, so the server can finish closing once the turns in flight are answered.

@@ -78,7 +78,7 @@ export function createModelsService(options: ModelsServiceOptions): Handlers<typ
       const response = await runWithDeadline(ctx, `model ${qualified}`, (signal) =>
         provider.complete({ ...request, model }, ctx, signal),
       ).catch((err: unknown) => {
-        throw ClawmeshError.from(err);
+        throw asGatewayError(ClawmeshError.from(err), qualified);
       });
       const latencyMs = performance.now() - started;
       if (options.onCompleted) {
@@ -96,4 +96,35 @@ export function createModelsService(options: ModelsServiceOptions): Handlers<typ
       return { default: options.defaultModel, models };
     },
   };
+}
+
+/**
+ * A provider's refusal as the caller should see it. The caller's request was fine; the
+ * gateway's own credentials or request to the provider were not, so an upstream 401, 403 or
+ * 4xx is `UNAVAILABLE` here, never the caller's `UNAUTHENTICATED`. A 429 stays `RATE_LIMITED`
+ * with its delay in whole seconds.
+ */
+function asGatewayError(error: ClawmeshError, model: string): ClawmeshError {
+  switch (error.code) {
+    case 'UNAUTHENTICATED':
+    case 'PERMISSION_DENIED':
+    case 'INVALID_ARGUMENT':
+    case 'NOT_FOUND':
+      return new ClawmeshError('UNAVAILABLE', `model ${model} refused the request: ${error.message}`, {
+        cause: error,
+        retryable: false,
+        details: { upstreamCode: error.code },
+      });
+    case 'RATE_LIMITED': {
+      const retryAfterMs = error.details?.retryAfterMs;
+      const retryAfterSeconds =
+        typeof retryAfterMs === 'number' ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 1;
+      return new ClawmeshError('RATE_LIMITED', `model ${model} is rate limited: ${error.message}`, {
+        cause: error,
+        details: { ...error.details, retryAfterSeconds },
+      });
+    }
+    default:
+      return error;
+  }
 }

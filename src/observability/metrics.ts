@@ -33,8 +33,7 @@ const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
  */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true)
-    collectDefaultMetrics({ register: registry, prefix: 'clawmesh_process_' });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'clawmesh_' });
   const registers = [registry];
   const eventCounts = new Map<string, number>();
   const okSeen = new Map<string, number>();
@@ -82,7 +81,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     eventsPublished: new Counter({
       name: 'clawmesh_events_published_total',
-      help: 'Events published on the bus',
+      help: 'Events handed to the bus (ok) and events the bus refused (error)',
       labelNames: ['topic', 'outcome'],
       registers,
       collect() {

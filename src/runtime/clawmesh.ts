@@ -75,7 +75,11 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     conversation,
     auth,
     rateLimit: createRateLimit(gateway.rateLimit),
-    idempotency: createIdempotency(services.dedupe, gateway.idempotencyTtlSeconds * 1000),
+    idempotency: createIdempotency(
+      services.dedupe,
+      gateway.idempotencyTtlSeconds * 1000,
+      longestTurn + 10_000,
+    ),
     requestTimeoutMs: longestTurn + 5000,
   });
 
@@ -109,6 +113,9 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
         const closed = http.close();
         await withTimeout(services.conversation.drain(), config.shutdownTimeoutMs);
         http.server.closeIdleConnections();
+        // Past the shutdown timeout, connections still open are cut.
+        await withTimeout(closed, 1000);
+        http.server.closeAllConnections();
         await closed;
         await services.close();
       })();
