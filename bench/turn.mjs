@@ -1,7 +1,7 @@
 // bench/turn: the stock question through the HTTP API (local model, one tool call) against a
 // bare node:http server answering a same-sized JSON, in the same run. Also: start-to-healthy
 // time, idle RSS, and RSS after 10,000 turns. Run with `npm run bench:turn`.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,8 @@ import { load, makeClient, percentile, rssMb, spawnNode, waitHealthy } from './l
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-server.mjs', import.meta.url));
+const GC_PROBE = fileURLToPath(new URL('./gc-probe.cjs', import.meta.url));
+const gcFile = join(mkdtempSync(join(tmpdir(), 'clawmesh-bench-gc-')), 'gc.jsonl');
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
@@ -22,9 +24,9 @@ async function startClawmesh() {
     'gateway:\n  rateLimit: { points: 1000000000, durationSeconds: 1 }\n',
   );
   const spawnedAt = performance.now();
-  const { child, value: url } = await spawnNode([CLI, 'start'], {
+  const { child, value: url } = await spawnNode(['--expose-gc', '-r', GC_PROBE, CLI, 'start'], {
     cwd: dir,
-    env: { PORT: '0', LOG_LEVEL: 'info' },
+    env: { PORT: '0', LOG_LEVEL: 'info', BENCH_GC_FILE: gcFile },
     ready: (line) => (line.includes('Clawmesh listening') ? JSON.parse(line).url : undefined),
   });
   const healthyMs = await waitHealthy(`${url}/healthz`, spawnedAt);
@@ -41,6 +43,22 @@ async function startBare(bytes) {
 
 const fmt = (n) => n.toFixed(3);
 
+/** Live heap after a full GC in the server, in MB (see gc-probe.cjs). */
+async function liveHeapMb(pid) {
+  const before = readLines().length;
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 200 && readLines().length === before; i += 1)
+    await new Promise((r) => setTimeout(r, 10));
+  return JSON.parse(readLines().at(-1)).heapUsed / 1048576;
+}
+function readLines() {
+  try {
+    return readFileSync(gcFile, 'utf8').trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
 const clawmesh = await startClawmesh();
 const probe = await makeClient(clawmesh.url, 1)('/v1/messages', question(0));
 const reply = JSON.parse(probe.body);
@@ -49,6 +67,7 @@ if (probe.status !== 200 || reply.toolCalls?.[0]?.skill !== 'inventory')
 const bare = await startBare(Buffer.byteLength(probe.body));
 await new Promise((r) => setTimeout(r, 1000));
 const idleRss = rssMb(clawmesh.child.pid);
+const idleHeap = await liveHeapMb(clawmesh.child.pid);
 
 const results = {};
 for (const [name, server] of [
@@ -74,12 +93,18 @@ for (const [name, server] of [
 
 const soakClient = makeClient(clawmesh.url, CONCURRENCY);
 const before = rssMb(clawmesh.child.pid);
+const beforeHeap = await liveHeapMb(clawmesh.child.pid);
 await load((i) => soakClient('/v1/messages', question(i)), { total: SOAK, concurrency: CONCURRENCY });
 await new Promise((r) => setTimeout(r, 1000));
 const afterSoak = rssMb(clawmesh.child.pid);
+const afterHeap = await liveHeapMb(clawmesh.child.pid);
 
+const exited = [clawmesh.child, bare.child].map(
+  (child) => new Promise((resolve) => child.once('exit', resolve)),
+);
 clawmesh.child.kill('SIGTERM');
 bare.child.kill('SIGTERM');
+await Promise.all(exited);
 
 const c = results.clawmesh;
 const b = results.bare;
@@ -108,4 +133,7 @@ console.log(
   `RSS after warm-up (${300 + SEQUENTIAL + CONCURRENT} turns): ${before.toFixed(1)} MB; after ${SOAK} more turns: ${afterSoak.toFixed(1)} MB  (growth ${(((afterSoak - before) / before) * 100).toFixed(1)}%, target <= 10%)`,
 );
 console.log(`RSS growth from idle to the end: ${(((afterSoak - idleRss) / idleRss) * 100).toFixed(1)}%`);
+console.log(
+  `live heap after a full GC: idle ${idleHeap.toFixed(1)} MB, after warm-up ${beforeHeap.toFixed(1)} MB, after ${SOAK} more turns ${afterHeap.toFixed(1)} MB (growth ${(((afterHeap - beforeHeap) / beforeHeap) * 100).toFixed(1)}%)`,
+);
 process.exit(0);
