@@ -1,4 +1,5 @@
 import { createRecentKeys, type RecentKeys } from '../core/bounded.ts';
+import { createInFlight } from '../core/in-flight.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -29,17 +30,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const retryDelayMs = options.retryDelayMs ?? 10;
   const dedupeWindow = options.dedupeWindow ?? 10_000;
   const groups = new Map<string, Group>();
-  let inFlight = 0;
-  let idle: Array<() => void> = [];
-
-  const settle = () => {
-    inFlight -= 1;
-    if (inFlight === 0) {
-      const waiters = idle;
-      idle = [];
-      for (const resolve of waiters) resolve();
-    }
-  };
+  const inFlight = createInFlight();
+  const settle = () => inFlight.leave();
 
   // Delivery is written with callbacks, not async/await: it runs for every event of every turn.
   const attempt = (group: Group, event: BusEvent, tries: number): void => {
@@ -90,7 +82,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX)))
         continue;
       if (!group.seen.add(event.id)) continue;
-      inFlight += 1;
+      inFlight.enter();
       if (ready.length === 0) setImmediate(deliverReady);
       ready.push({ group, event });
     }
@@ -118,8 +110,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       };
     },
     drain() {
-      if (inFlight === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idle.push(resolve));
+      return inFlight.idle();
     },
     async close() {
       await this.drain();

@@ -7,6 +7,7 @@ import type { modelsContract } from '../core/contracts/models.ts';
 import type { skillsContract } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { sessionConversationId } from '../core/ids.ts';
+import { createInFlight } from '../core/in-flight.ts';
 import type { ChatMessage } from '../core/messages.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -65,8 +66,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     historyCache.set(conversationId, messageCount, messages);
     return { messages, tokens: messages.map(estimateTokens) };
   };
-  let inFlight = 0;
-  let idle: Array<() => void> = [];
+  const inFlight = createInFlight();
 
   const agentFor = (id: string | undefined): AgentConfig => {
     const agent = agents.get(id ?? deps.defaultAgentId);
@@ -214,15 +214,6 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     }
   };
 
-  const settle = () => {
-    inFlight -= 1;
-    if (inFlight === 0) {
-      const waiters = idle;
-      idle = [];
-      for (const resolve of waiters) resolve();
-    }
-  };
-
   return {
     handlers: {
       async handle(message, ctx) {
@@ -238,11 +229,11 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           }),
           agent.turnTimeoutMs,
         );
-        inFlight += 1;
+        inFlight.enter();
         try {
           return await queue.run(conversationId, () => runTurn(message, agent, conversationId, turnCtx));
         } finally {
-          settle();
+          inFlight.leave();
         }
       },
       async history({ conversationId, limit }) {
@@ -253,11 +244,8 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       },
     },
     get inFlight() {
-      return inFlight;
+      return inFlight.count;
     },
-    drain() {
-      if (inFlight === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idle.push(resolve));
-    },
+    drain: () => inFlight.idle(),
   };
 }

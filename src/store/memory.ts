@@ -1,5 +1,6 @@
 import { ClawmeshError } from '../core/errors.ts';
 import type { ChatMessage } from '../core/messages.ts';
+import { checkLimit, toStoredMessage } from './checks.ts';
 import type {
   ClaimResult,
   ConversationRecord,
@@ -61,20 +62,20 @@ export function createMemoryConversationStore(): ConversationStore {
       if (fence !== undefined) found.fence = Math.max(fence, found.fence ?? fence);
       const at = Date.now();
       const base = found.messages.length;
-      const stored = messages.map((message, i) => copyMessage(message, base + i + 1, at));
+      const stored = messages.map((message, i) => toStoredMessage(message, base + i + 1, at));
       if (stored.length > 0) {
         found.messages.push(...stored);
         found.record.messageCount = found.messages.length;
         found.record.updatedAt = Math.max(found.record.updatedAt, at);
       }
-      return stored.map((m) => copyMessage(m, m.seq, m.at));
+      return stored.map((m) => toStoredMessage(m, m.seq, m.at));
     },
     async messages(id, limit) {
       open('read messages');
       checkLimit(limit);
       const all = conversations.get(id)?.messages ?? [];
       const newest = limit === undefined ? all : limit === 0 ? [] : all.slice(-limit);
-      return newest.map((m) => copyMessage(m, m.seq, m.at));
+      return newest.map((m) => toStoredMessage(m, m.seq, m.at));
     },
     async recent(limit) {
       open('read recent conversations');
@@ -177,21 +178,6 @@ export function createMemoryDedupeStore(options: MemoryDedupeOptions = {}): Dedu
       entries.clear();
     },
   };
-}
-
-function checkLimit(limit: number | undefined): void {
-  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
-    throw new ClawmeshError('INVALID_ARGUMENT', `limit must be a non-negative integer, got ${limit}`);
-  }
-}
-
-/** Copies the known fields of a message, leaving absent optional fields absent. */
-function copyMessage(message: ChatMessage, seq: number, at: number): StoredMessage {
-  const stored: StoredMessage = { role: message.role, content: message.content, seq, at };
-  if (message.toolCalls !== undefined) stored.toolCalls = message.toolCalls.map((call) => ({ ...call }));
-  if (message.toolCallId !== undefined) stored.toolCallId = message.toolCallId;
-  if (message.name !== undefined) stored.name = message.name;
-  return stored;
 }
 
 function toJson(value: unknown): string | undefined {

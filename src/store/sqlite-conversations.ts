@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ClawmeshError } from '../core/errors.ts';
 import type { ChatMessage, ToolCall } from '../core/messages.ts';
+import { checkFence, checkLimit, toStoredMessage } from './checks.ts';
 import { attachSqlite, guarded, type SqliteSource } from './sqlite.ts';
 import { createGroupCommit } from './sqlite-batch.ts';
 import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
@@ -112,7 +113,7 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     if (fence !== undefined && row.fence !== null && fence < row.fence)
       throw staleFence(id, fence, row.fence);
     const at = Date.now();
-    const stored = messages.map((message, i) => toStored(message, row.messageCount + i + 1, at));
+    const stored = messages.map((message, i) => toStoredMessage(message, row.messageCount + i + 1, at));
     if (stored.length > 0) {
       const values: unknown[] = [];
       for (const m of stored) {
@@ -188,27 +189,6 @@ function staleFence(id: string, fence: number, storedFence: number): ClawmeshErr
   return new ClawmeshError('CONFLICT', `stale fence ${fence} < ${storedFence} on "${id}"`, {
     details: { conversationId: id, fence, storedFence },
   });
-}
-
-function checkFence(fence: number | undefined): void {
-  if (fence !== undefined && !Number.isSafeInteger(fence)) {
-    throw new ClawmeshError('INVALID_ARGUMENT', `fence must be an integer, got ${fence}`);
-  }
-}
-
-function checkLimit(limit: number | undefined): void {
-  if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
-    throw new ClawmeshError('INVALID_ARGUMENT', `limit must be a non-negative integer, got ${limit}`);
-  }
-}
-
-/** Copies the known fields of a message, leaving absent optional fields absent. */
-function toStored(message: ChatMessage, seq: number, at: number): StoredMessage {
-  const stored: StoredMessage = { role: message.role, content: message.content, seq, at };
-  if (message.toolCalls !== undefined) stored.toolCalls = message.toolCalls.map((call) => ({ ...call }));
-  if (message.toolCallId !== undefined) stored.toolCallId = message.toolCallId;
-  if (message.name !== undefined) stored.name = message.name;
-  return stored;
 }
 
 function fromRow(row: MessageRow): StoredMessage {
