@@ -86,12 +86,14 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   ) => {
     const started = performance.now();
     const scope = hookScopeOf(ctx, { conversationId, agentId: agent.id });
-    const log = deps.logger.child({
-      requestId: ctx.requestId,
-      traceId: scope.traceId,
-      conversationId,
-      agentId: agent.id,
-    });
+    // A child logger costs a serialization of its bindings: make it only when a line is written.
+    const turnLog = () =>
+      deps.logger.child({
+        requestId: ctx.requestId,
+        traceId: scope.traceId,
+        conversationId,
+        agentId: agent.id,
+      });
     deps.metrics?.activeTurns.inc();
     try {
       const record =
@@ -122,7 +124,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         });
         if (changed === null) {
           deps.metrics?.turns.inc({ agent: agent.id, outcome: 'dropped' });
-          log.info('message dropped by a plugin');
+          turnLog().info('message dropped by a plugin');
           return { conversationId, text: '', toolCalls: [], dropped: true };
         }
         text = changed.text;
@@ -200,12 +202,14 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       );
       deps.metrics?.turns.inc({ agent: agent.id, outcome: 'ok' });
       deps.metrics?.turnDuration.observe({ agent: agent.id }, durationMs / 1000);
-      log.debug({ durationMs, steps: loop.steps, toolCalls: loop.toolCalls.length }, 'turn finished');
+      if (deps.logger.isLevelEnabled('debug')) {
+        turnLog().debug({ durationMs, steps: loop.steps, toolCalls: loop.toolCalls.length }, 'turn finished');
+      }
       return reply;
     } catch (err) {
       const error = ClawmeshError.from(err);
       deps.metrics?.turns.inc({ agent: agent.id, outcome: 'error' });
-      log.warn({ code: error.code, err: error.message }, 'turn failed');
+      turnLog().warn({ code: error.code, err: error.message }, 'turn failed');
       if (deps.hooks.has('onError'))
         await deps.hooks.notifyError(scope, { code: error.code, message: error.message, stage: 'turn' });
       throw error;
