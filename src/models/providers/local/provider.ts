@@ -13,20 +13,18 @@ function estimateTokens(chars: number): number {
   return Math.ceil(chars / 4);
 }
 
-function inputChars(messages: readonly ChatMessage[]): number {
+/** The characters of the input and the tool calls in it, in one pass over the history. */
+function measure(messages: readonly ChatMessage[]): { chars: number; calls: number } {
   let chars = 0;
+  let calls = 0;
   for (const message of messages) {
     chars += message.content.length;
-    if (message.toolCalls)
-      for (const call of message.toolCalls) chars += call.name.length + call.arguments.length;
+    const toolCalls = message.toolCalls;
+    if (toolCalls === undefined) continue;
+    calls += toolCalls.length;
+    for (const call of toolCalls) chars += call.name.length + call.arguments.length;
   }
-  return chars;
-}
-
-function callsSoFar(messages: readonly ChatMessage[]): number {
-  let calls = 0;
-  for (const message of messages) calls += message.toolCalls?.length ?? 0;
-  return calls;
+  return { chars, calls };
 }
 
 function lastUserText(messages: readonly ChatMessage[]): string {
@@ -51,7 +49,7 @@ function textAnswer(content: string, input: number, maxTokens: number | undefine
 /** The local model's whole decision for one request; synchronous and allocation-light. */
 function answer(request: ProviderRequest): ProviderResponse {
   const { messages } = request;
-  const input = inputChars(messages);
+  const { chars: input, calls: callsSoFar } = measure(messages);
   if (messages[messages.length - 1]?.role === 'tool') {
     return textAnswer(summarizeToolResults(messages), input, request.maxTokens);
   }
@@ -63,7 +61,7 @@ function answer(request: ProviderRequest): ProviderResponse {
     if (match) {
       const args = extractArguments(match.tool.parameters, text, tokens, match.matched);
       const call: ToolCall = {
-        id: `call_${callsSoFar(messages) + 1}`,
+        id: `call_${callsSoFar + 1}`,
         name: match.tool.name,
         arguments: JSON.stringify(args),
       };
