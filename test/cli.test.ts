@@ -130,3 +130,26 @@ describe('clawmesh chat', () => {
     expect(p.stderr()).toMatch(/unknown command "frobnicate"/);
   });
 });
+
+describe('agent checks at start', () => {
+  it('stops naming an agent skill that is not loaded', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'clawmesh.config.yaml'),
+      'agents:\n  - id: shop\n    skills: [inventory, invetory]\n',
+    );
+    const p = spawnCli(['start'], { cwd: dir, env: { PORT: '0' } });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toMatch(/agents\.0\.skills: no skill named "invetory"/);
+  });
+
+  it('doctor names an agent model whose provider is not running', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'clawmesh.config.yaml'), 'agents:\n  - id: smart\n    model: openai/gpt-4o\n');
+    const p = spawnCli(['doctor'], { cwd: dir });
+    expect(await p.exited).toBe(1);
+    expect(p.stdout()).toMatch(
+      /✗ agents: .*agents\.0\.model: no model provider "openai" \(set OPENAI_API_KEY/s,
+    );
+  });
+});

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { loadPlugins } from '../plugins/loader.ts';
+import { checkAgents } from '../runtime/check-agents.ts';
 import { BUILTIN_SKILLS } from '../runtime/services.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
@@ -51,12 +52,18 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
       },
     },
     {
-      name: 'model',
+      name: 'agents',
       run: async () => {
+        const skills = await loadSkills(config.skills.load, { baseDir, builtinDir: BUILTIN_SKILLS });
+        const providers = ['local', ...(config.models.openai.apiKey ? ['openai'] : [])];
+        checkAgents(
+          config,
+          skills.map((skill) => skill.name),
+          providers,
+        );
         const model = config.models.default ?? 'local';
-        if (model.startsWith('openai') && !config.models.openai.apiKey)
-          throw new Error(`${model} needs OPENAI_API_KEY`);
-        return model === 'local' ? 'local (built-in; set OPENAI_API_KEY for a real model)' : model;
+        const note = model === 'local' ? ' (built-in; set OPENAI_API_KEY for a real model)' : '';
+        return `${config.agents.map((agent) => agent.id).join(', ')}; default model ${model}${note}`;
       },
     },
   ];

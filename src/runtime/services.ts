@@ -28,6 +28,7 @@ import { createStores } from '../store/index.ts';
 import type { ConversationStore, DedupeStore } from '../store/types.ts';
 import { createLocalTransport } from '../transport/local.ts';
 import type { Transport } from '../transport/types.ts';
+import { checkAgents } from './check-agents.ts';
 
 /** The built-in example skills, beside `src/` (or `dist/src/`) in the package. */
 export const BUILTIN_SKILLS = fileURLToPath(new URL('../../examples/skills', import.meta.url));
@@ -58,25 +59,6 @@ export async function buildServices(
   metrics: Metrics,
   extras: ServiceExtras = {},
 ): Promise<Services> {
-  const stores = createStores({
-    kind: config.store.kind,
-    path: config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path),
-    thread: config.store.thread,
-  });
-  // Fail at start, naming the store, rather than on the first message.
-  await stores.conversations.ping().catch(async (err: unknown) => {
-    await stores.close().catch(() => undefined);
-    throw new ClawmeshError(
-      'UNAVAILABLE',
-      `the ${config.store.kind} store at ${config.store.path} is not usable: ${String((err as Error).message ?? err)}`,
-      { cause: err },
-    );
-  });
-  const bus = createMemoryBus({ logger });
-  const events = createEventPublisher(bus, logger, metrics);
-  let audit: AuditLog | undefined;
-  if (config.audit.enabled) audit = await startAuditLog(bus, resolve(baseDir, config.audit.path));
-
   const skills = [
     ...(await loadSkills(config.skills.load, { baseDir, builtinDir: BUILTIN_SKILLS })),
     ...(extras.skills ?? []),
@@ -110,11 +92,36 @@ export async function buildServices(
       }),
     );
   }
+  checkAgents(
+    config,
+    skills.map((skill) => skill.name),
+    providers.map((provider) => provider.name),
+  );
   const models = createModelsService({ providers, defaultModel: config.models.default ?? 'local' });
 
   const plugins = [...(await loadPlugins(config.plugins, { baseDir, logger })), ...(extras.plugins ?? [])];
   const hooks = createHookRunner({ plugins, logger, metrics, defaultTimeoutMs: config.pluginTimeoutMs });
   if (plugins.length > 0) logger.info({ plugins: plugins.map((p) => p.name) }, 'plugins loaded');
+
+  // State last: nothing above can fail with a store or a file left open.
+  const stores = createStores({
+    kind: config.store.kind,
+    path: config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path),
+    thread: config.store.thread,
+  });
+  // Fail at start, naming the store, rather than on the first message.
+  await stores.conversations.ping().catch(async (err: unknown) => {
+    await stores.close().catch(() => undefined);
+    throw new ClawmeshError(
+      'UNAVAILABLE',
+      `the ${config.store.kind} store at ${config.store.path} is not usable: ${String((err as Error).message ?? err)}`,
+      { cause: err },
+    );
+  });
+  const bus = createMemoryBus({ logger });
+  const events = createEventPublisher(bus, logger, metrics);
+  let audit: AuditLog | undefined;
+  if (config.audit.enabled) audit = await startAuditLog(bus, resolve(baseDir, config.audit.path));
 
   const transport = createLocalTransport();
   const middleware = [rpcMetrics(metrics)];
