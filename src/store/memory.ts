@@ -1,5 +1,4 @@
 import { ClawmeshError } from '../core/errors.ts';
-import type { ChatMessage } from '../core/messages.ts';
 import { checkLimit, toStoredMessage } from './checks.ts';
 import type {
   ClaimResult,
