@@ -22,8 +22,8 @@ interface Entry extends History {
 export interface HistoryCache {
   /** The cached history when it is current for `messageCount`; `undefined` on a miss. */
   get(conversationId: string, messageCount: number): History | undefined;
-  /** Records the history as of `messageCount`. */
-  set(conversationId: string, messageCount: number, messages: readonly ChatMessage[]): void;
+  /** Records the history as of `messageCount`; returns it with its token estimates. */
+  set(conversationId: string, messageCount: number, messages: readonly ChatMessage[]): History;
   /** Adds a turn's messages to a current entry (or drops a stale one). */
   append(conversationId: string, previousCount: number, added: readonly ChatMessage[]): void;
 }
@@ -53,8 +53,9 @@ export function createHistoryCache(options: {
       return entry;
     },
     set(id, messageCount, messages) {
-      if (options.conversations > 0)
-        touch(id, keep(messageCount, [...messages], messages.map(estimateTokens)));
+      const entry = keep(messageCount, [...messages], messages.map(estimateTokens));
+      if (options.conversations > 0) touch(id, entry);
+      return entry;
     },
     append(id, previousCount, added) {
       const entry = entries.get(id);

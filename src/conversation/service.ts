@@ -14,7 +14,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { ConversationStore } from '../store/types.ts';
 import { runAgentLoop } from './agent-loop.ts';
-import { buildContextWindow, estimateTokens } from './context-window.ts';
+import { buildContextWindow } from './context-window.ts';
 import { createHistoryCache, type History } from './history-cache.ts';
 import { hookScopeOf } from './hook-scope.ts';
 import { createToolCatalog } from './tool-catalog.ts';
@@ -63,8 +63,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     if (cached) return cached;
     const stored = await deps.store.messages(conversationId, historyLimit);
     const messages = stored.map(({ seq: _seq, at: _at, ...message }) => message);
-    historyCache.set(conversationId, messageCount, messages);
-    return { messages, tokens: messages.map(estimateTokens) };
+    return historyCache.set(conversationId, messageCount, messages);
   };
   const inFlight = createInFlight();
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { settlesWithin } from '../core/wait.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
 /** A dependency `/readyz` checks: a name and a probe that rejects when it does not answer. */
@@ -20,7 +21,7 @@ export function registerOpsRoutes(
     const results = await Promise.all(
       options.checks.map(async ({ name, check }) => {
         try {
-          await withTimeout(check(), 2000);
+          if (!(await settlesWithin(check(), 2000))) throw new Error('no answer within 2000 ms');
           return { name, ok: true as const };
         } catch (err) {
           return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
@@ -34,12 +35,4 @@ export function registerOpsRoutes(
     const body = await options.metrics.registry.metrics();
     return reply.header('content-type', options.metrics.registry.contentType).send(body);
   });
-}
-
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -3,6 +3,7 @@ import { type LoadConfigOptions, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Client } from '../core/contract.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
+import { settlesWithin } from '../core/wait.ts';
 import { registerApiRoutes } from '../gateway/api-routes.ts';
 import { createApiKeyCheck } from '../gateway/auth.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
@@ -111,10 +112,10 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     stop() {
       stopping ??= (async () => {
         const closed = http.close();
-        await withTimeout(services.conversation.drain(), config.shutdownTimeoutMs);
+        await settlesWithin(services.conversation.drain(), config.shutdownTimeoutMs);
         http.server.closeIdleConnections();
         // Past the shutdown timeout, connections still open are cut.
-        await withTimeout(closed, 1000);
+        await settlesWithin(closed, 1000);
         http.server.closeAllConnections();
         await closed;
         await services.close();
@@ -122,12 +123,4 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       return stopping;
     },
   };
-}
-
-function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
