@@ -16,6 +16,11 @@ export interface CallContext {
   readonly userId?: string;
   readonly channel?: string;
   readonly agentId?: string;
+  /**
+   * Receives the final answer's text as it is generated (the web chat streams it). Only the
+   * `local` transport carries a function; remote transports deliver the whole reply at the end.
+   */
+  readonly onDelta?: (delta: string) => void;
 }
 
 /** Fields a new context may start with. */
@@ -29,6 +34,7 @@ export interface NewContextOptions {
   userId?: string;
   channel?: string;
   agentId?: string;
+  onDelta?: (delta: string) => void;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
