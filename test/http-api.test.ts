@@ -136,7 +136,7 @@ describe('HTTP API: Idempotency-Key', () => {
     expect(second.status).toBe(200);
     expect(second.body).toEqual(first.body);
     expect(second.headers.get('idempotent-replayed')).toBe('true');
-    const history = await t.app.services.conversations.messages(first.body.conversationId);
+    const history = await t.app.services.conversations!.messages(first.body.conversationId);
     expect(history.filter((m) => m.role === 'user')).toHaveLength(1);
   });
 
@@ -146,7 +146,7 @@ describe('HTTP API: Idempotency-Key', () => {
     const replies = await Promise.all([1, 2, 3, 4].map(() => t.post('/v1/messages', body, headers)));
     for (const reply of replies) expect(reply.status).toBe(200);
     expect(new Set(replies.map((r) => JSON.stringify(r.body))).size).toBe(1);
-    const history = await t.app.services.conversations.messages(replies[0]!.body.conversationId);
+    const history = await t.app.services.conversations!.messages(replies[0]!.body.conversationId);
     expect(history.filter((m) => m.role === 'user')).toHaveLength(1);
   });
 

@@ -76,7 +76,7 @@ describe('plugins over the HTTP API', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ dropped: true, text: '', toolCalls: [] });
     expect(calls).toEqual(['first:please drop me']);
-    expect(await t.app.services.conversations.messages(res.body.conversationId)).toEqual([]);
+    expect(await t.app.services.conversations!.messages(res.body.conversationId)).toEqual([]);
   });
 
   it('drops a message through the ESM moderation example', async () => {

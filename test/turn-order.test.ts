@@ -33,7 +33,7 @@ describe('one turn at a time per conversation', () => {
     const ends = log.ends.filter((e) => e.conversationId === conversationId);
     expect(starts.map((s) => s.n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     for (let i = 1; i < starts.length; i += 1) expect(starts[i]!.at).toBeGreaterThanOrEqual(ends[i - 1]!.at);
-    const stored = await t.app.services.conversations.messages(conversationId);
+    const stored = await t.app.services.conversations!.messages(conversationId);
     expect(stored.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(
       Array.from({ length: 10 }, (_, i) => `pause for message ${i + 1}`),
     );

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import type { Bus, BusEvent } from './types.ts';
@@ -14,6 +15,12 @@ type Make = () => Promise<Bus> | Bus;
 export interface DescribeBusOptions {
   /** The longest wait for a delivery, in milliseconds (default 5000). */
   waitMs?: number;
+  /**
+   * The adapter keeps events in a broker that outlives a consumer (Redis, NATS, RabbitMQ): adds
+   * the cases where a consumer dies before acking, a group has no member for a while, and two
+   * bus instances (two processes) share the broker. `make` must then return buses on one broker.
+   */
+  durable?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -29,6 +36,59 @@ export async function waitFor(
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** A TCP proxy on loopback that a test cuts, as a network failure would, and restores. */
+export interface TcpProxy {
+  /** `127.0.0.1:<port>` of the proxy. */
+  readonly address: string;
+  readonly port: number;
+  /** Closes every connection and refuses new ones. */
+  cut(): void;
+  /** Accepts connections again. */
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link TcpProxy} to `host:port`, for tests of lost broker connections. */
+export async function startTcpProxy(host: string, port: number): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) {
+      client.destroy();
+      return;
+    }
+    const upstream = tcpConnect(port, host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const bound = (server.address() as { port: number }).port;
+  const cut = () => {
+    open = false;
+    for (const socket of sockets) socket.destroy();
+  };
+  return {
+    address: `127.0.0.1:${bound}`,
+    port: bound,
+    cut,
+    restore() {
+      open = true;
+    },
+    async close() {
+      cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /** A version-1 event on `type` with a fresh id. */
@@ -236,6 +296,160 @@ export function describeBus(name: string, make: Make, options: DescribeBusOption
       expect(elapsed).toBeLessThan(100);
       await bus.drain();
       expect(finished).toBe(2);
+    });
+
+    it('shares the events of a group between its members', async () => {
+      const first: string[] = [];
+      const second: string[] = [];
+      const shared = group('a');
+      const slow = (into: string[]) => async (e: BusEvent) => {
+        await sleep(30);
+        into.push(e.id);
+      };
+      await bus.subscribe(topic, shared, slow(first));
+      await bus.subscribe(topic, shared, slow(second));
+      const sent = Array.from({ length: 12 }, (_, n) => event(topic, { n }));
+      for (const e of sent) await bus.publish(e);
+      await waitFor(() => first.length + second.length >= sent.length, waitMs, 'every event');
+      await bus.drain();
+      expect([...first, ...second].sort()).toEqual(sent.map((e) => e.id).sort());
+      expect(first.length).toBeGreaterThan(0);
+      expect(second.length).toBeGreaterThan(0);
+    });
+
+    it(`gives a * subscription every topic but the ${DEAD_LETTER_SUFFIX} ones`, async () => {
+      const all: BusEvent[] = [];
+      const dead: string[] = [];
+      const deadTopic = `${topic}${DEAD_LETTER_SUFFIX}`;
+      await bus.subscribe('*', group('all'), (e) => {
+        all.push(e);
+      });
+      await bus.subscribe(deadTopic, group('dlq'), (e) => {
+        dead.push(e.id);
+      });
+      const sent = [event(topic, { n: 1 }), event(`${topic}.second`, { n: 2 })];
+      const deadLetter = event(deadTopic, { n: 3 });
+      for (const e of sent) await bus.publish(e);
+      await bus.publish(deadLetter);
+      const ours = () => all.filter((e) => e.id === deadLetter.id || sent.some((s) => s.id === e.id));
+      await waitFor(() => ours().length >= sent.length && dead.length === 1, waitMs, 'every event');
+      await bus.drain();
+      expect(ours()).toEqual(expect.arrayContaining(sent));
+      expect(ours()).toHaveLength(sent.length);
+    });
+
+    it('handles an event id published twice at the same time once', async () => {
+      const seen: string[] = [];
+      await bus.subscribe(topic, group('a'), (e) => {
+        seen.push(e.id);
+      });
+      const sent = event(topic);
+      const after = event(topic);
+      await Promise.all([bus.publish(sent), bus.publish({ ...sent }), bus.publish({ ...sent })]);
+      await bus.publish(after);
+      await waitFor(() => seen.includes(after.id), waitMs, 'the later event');
+      await bus.drain();
+      expect(seen.filter((id) => id === sent.id)).toHaveLength(1);
+    });
+
+    it('dead-letters an event with its id, data and trace context', async () => {
+      const dead: BusEvent[] = [];
+      await bus.subscribe(topic, group('a'), () => {
+        throw new Error('permanent failure');
+      });
+      await bus.subscribe(`${topic}${DEAD_LETTER_SUFFIX}`, group('dlq'), (e) => {
+        dead.push(e);
+      });
+      const sent = event(topic, { poison: 'yes' });
+      await bus.publish(sent);
+      await waitFor(() => dead.length === 1, waitMs, 'the dead-lettered event');
+      expect(dead[0]).toEqual({ ...sent, type: `${topic}${DEAD_LETTER_SUFFIX}` });
+    });
+
+    if (!options.durable) return;
+
+    it('redelivers to another member an event whose consumer died before acking', async () => {
+      const shared = group('a');
+      let release!: () => void;
+      const stuck = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let holder: 'first' | 'second' | undefined;
+      const handled: Array<{ by: string; id: string }> = [];
+      const member = (name: 'first' | 'second') => (e: BusEvent) => {
+        if (!holder) {
+          holder = name; // this consumer "dies": its handler never finishes
+          return stuck;
+        }
+        handled.push({ by: name, id: e.id });
+      };
+      const subscriptions = {
+        first: await bus.subscribe(topic, shared, member('first')),
+        second: await bus.subscribe(topic, shared, member('second')),
+      };
+      const sent = event(topic);
+      await bus.publish(sent);
+      await waitFor(() => holder !== undefined, waitMs, 'a member to take the event');
+      await subscriptions[holder!].close();
+      try {
+        await waitFor(() => handled.length === 1, waitMs, 'the redelivery');
+        const other = holder === 'first' ? 'second' : 'first';
+        expect(handled).toEqual([{ by: other, id: sent.id }]);
+        await bus.drain();
+      } finally {
+        release();
+      }
+    });
+
+    it('keeps the events of a group while it has no member', async () => {
+      const shared = group('a');
+      const early = await bus.subscribe(topic, shared, () => undefined);
+      await early.close();
+      const sent = Array.from({ length: 3 }, (_, n) => event(topic, { n }));
+      for (const e of sent) await bus.publish(e);
+      const received: string[] = [];
+      await bus.subscribe(topic, shared, (e) => {
+        received.push(e.id);
+      });
+      await waitFor(() => received.length >= sent.length, waitMs, 'the kept events');
+      await bus.drain();
+      expect([...received].sort()).toEqual(sent.map((e) => e.id).sort());
+    });
+
+    it('carries events between two bus instances on one broker and shares a group across them', async () => {
+      const peer = await make();
+      try {
+        const here: string[] = [];
+        const there: string[] = [];
+        const observed: BusEvent[] = [];
+        const shared = group('a');
+        await bus.subscribe(topic, shared, async (e) => {
+          await sleep(20);
+          here.push(e.id);
+        });
+        await peer.subscribe(topic, shared, async (e) => {
+          await sleep(20);
+          there.push(e.id);
+        });
+        await peer.subscribe(topic, group('observer'), (e) => {
+          observed.push(e);
+        });
+        const sent = Array.from({ length: 10 }, (_, n) => event(topic, { n }));
+        for (const e of sent) await bus.publish(e);
+        await waitFor(
+          () => observed.length >= sent.length && here.length + there.length >= sent.length,
+          waitMs,
+          'every event on both instances',
+        );
+        await Promise.all([bus.drain(), peer.drain()]);
+        const byId = (x: BusEvent, y: BusEvent) => x.id.localeCompare(y.id);
+        expect([...observed].sort(byId)).toEqual([...sent].sort(byId));
+        expect([...here, ...there].sort()).toEqual(sent.map((e) => e.id).sort());
+        expect(here.length).toBeGreaterThan(0);
+        expect(there.length).toBeGreaterThan(0);
+      } finally {
+        await peer.close();
+      }
     });
   });
 }

@@ -39,6 +39,20 @@ export interface EventTopics {
     latencyMs: number;
     cached: boolean;
     fallbackUsed: boolean;
+    /** The tier the request was routed to, when it was. */
+    tier?: string;
+    /** How the model was chosen (`exact`, `tier`, `rule`, `difficulty`, `default`) and why. */
+    route?: { by: string; reason: string; difficulty?: number };
+    /** The deployment that answered. */
+    deployment?: string;
+    /** Provider calls made, retries and fallbacks included. */
+    attempts?: number;
+    /** Cost in US dollars, when the model's price is known. */
+    costUsd?: number;
+    agentId?: string;
+    userId?: string;
+    /** Where the call came from: `conversation` (an agent's turn) or `api` (the OpenAI-compatible API). */
+    source?: 'conversation' | 'api';
   };
 }
 

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
+import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { loadPlugins } from '../plugins/loader.ts';
 import { checkAgents } from '../runtime/check-agents.ts';
@@ -75,6 +76,10 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
       failed += 1;
       process.stdout.write(`✗ ${check.name}: ${err instanceof Error ? err.message : String(err)}\n`);
     }
+  }
+  for (const channel of channelStatuses(config.channels)) {
+    const how = channel.on ? 'on' : `off (set ${channel.missing.join(', ')})`;
+    process.stdout.write(`${channel.on ? '✓' : '-'} channel ${channel.name}: ${how}\n`);
   }
   process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
   return failed === 0 ? 0 : 1;

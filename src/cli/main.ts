@@ -1,17 +1,24 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { ROLES, type Role } from '../config/schema-topology.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { runChat } from './chat.ts';
 import { runDoctor } from './doctor.ts';
+import { runPairing } from './pairing.ts';
 import { runStart } from './start.ts';
+import { runStatus } from './status.ts';
 import { VERSION } from './version.ts';
 
 const HELP = `clawmesh ${VERSION}: an AI-agent platform for messaging channels
 
 Usage:
-  clawmesh start [--config FILE]                 run every service in one process (port from PORT or the config, default 8080)
+  clawmesh start [ROLE...] [--config FILE]       run every service in one process (port from PORT or the config, default 8080),
+                                                 or only the roles named: gateway, conversation, skills, models
+  clawmesh start skills --skills a,b             a skill host serving the named skills
   clawmesh chat [--url URL] [--user ID] [-m TEXT] chat with a running server, or in-process when none answers
   clawmesh doctor [--config FILE]                validate the config and check its dependencies
+  clawmesh pairing approve|list|revoke ...       DM pairing: approve <channel> <code>, list [channel], revoke <channel> <user>
+  clawmesh status [--nats-url URL] [--json]      the service instances running on NATS, with their stats
   clawmesh --version | --help
 
 Options:
@@ -22,6 +29,7 @@ Options:
   --conversation ID   chat: continue this conversation
   -m, --message TEXT  chat: send one message, print the reply and exit
   --local             chat: run in-process even when a server answers
+  --skills a,b        start: the skills a skills role serves (default: skills.load of the config)
 `;
 
 /** Set once `start` runs: a stopped server exits at once. */
@@ -39,6 +47,9 @@ async function main(argv: string[]): Promise<number> {
       conversation: { type: 'string' },
       message: { type: 'string', short: 'm' },
       local: { type: 'boolean' },
+      skills: { type: 'string' },
+      'nats-url': { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -56,13 +67,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       serving = true;
-      if (rest.length > 0) {
-        throw new ClawmeshError(
-          'INVALID_ARGUMENT',
-          `roles (${rest.join(', ')}) are not supported yet: "clawmesh start" runs every service in one process`,
-        );
-      }
-      return runStart({ configFile });
+      return runStart({ configFile, roles: parseRoles(rest), skills: values.skills });
     case 'chat':
       return runChat({
         configFile,
@@ -75,6 +80,10 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'doctor':
       return runDoctor({ configFile });
+    case 'pairing':
+      return runPairing(rest, { configFile });
+    case 'status':
+      return runStatus(argv.filter((_arg, index) => index !== argv.indexOf(command)));
     default:
       process.stderr.write(`clawmesh: unknown command "${command}"\n\n${HELP}`);
       return 2;
@@ -94,3 +103,21 @@ main(process.argv.slice(2)).then(
     process.exitCode = err instanceof ClawmeshError && err.code === 'INVALID_ARGUMENT' ? 2 : 1;
   },
 );
+
+/** The roles named after `start`; none means every role (the monolith). */
+function parseRoles(names: string[]): Role[] | undefined {
+  if (names.length === 0) return undefined;
+  const roles = names
+    .flatMap((name) => name.split(','))
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const role of roles) {
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new ClawmeshError(
+        'INVALID_ARGUMENT',
+        `unknown role "${role}" (roles: ${ROLES.join(', ')}); "clawmesh start" alone runs them all`,
+      );
+    }
+  }
+  return [...new Set(roles)] as Role[];
+}

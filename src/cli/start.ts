@@ -1,16 +1,40 @@
+import type { Role } from '../config/schema-topology.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import { createClawmesh } from '../runtime/clawmesh.ts';
 
+/** What `clawmesh start` was asked to run. */
+export interface StartOptions {
+  configFile?: string | undefined;
+  /** The roles to run; every role when absent. */
+  roles?: Role[] | undefined;
+  /** `--skills a,b`: the skills a skills role serves, instead of the config's `skills.load`. */
+  skills?: string | undefined;
+}
+
 /**
- * `clawmesh start`: every service in one process. SIGTERM or SIGINT stops taking requests,
- * lets the turns in flight finish and exits 0.
+ * `clawmesh start [role…]`: every service in one process, or the roles named. SIGTERM or
+ * SIGINT stops taking requests, lets the turns in flight finish and exits 0.
  */
-export async function runStart(options: { configFile?: string | undefined }): Promise<number> {
-  const app = await createClawmesh({ configOptions: options.configFile ? { file: options.configFile } : {} });
+export async function runStart(options: StartOptions): Promise<number> {
+  const overrides: Record<string, unknown> = {};
+  if (options.roles) overrides.roles = options.roles;
+  if (options.skills !== undefined) {
+    const names = options.skills
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    if (names.length === 0)
+      throw new ClawmeshError('INVALID_ARGUMENT', '--skills needs at least one skill name');
+    overrides.skills = { load: names };
+  }
+  const app = await createClawmesh({
+    configOptions: { ...(options.configFile ? { file: options.configFile } : {}), overrides },
+  });
   await app.listen();
   return new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals) => {
       app.logger.info(
-        { signal, inFlight: app.services.conversation.inFlight },
+        { signal, inFlight: app.services.conversation?.inFlight ?? 0 },
         'shutting down: finishing turns in flight',
       );
       app.stop().then(

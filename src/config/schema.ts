@@ -1,4 +1,14 @@
 import { z } from 'zod';
+import { ChannelsConfigSchema } from './schema-channels.ts';
+import { ModelsConfigSchema } from './schema-models.ts';
+import {
+  NatsConfigSchema,
+  PostgresConfigSchema,
+  RabbitMqConfigSchema,
+  RedisConfigSchema,
+  ROLES,
+  TransportConfigSchema,
+} from './schema-topology.ts';
 
 /** One agent: who it is, which model and skills it uses, and how it runs turns. */
 export const AgentConfigSchema = z.strictObject({
@@ -61,6 +71,12 @@ export const ConfigSchema = z.strictObject({
           durationSeconds: z.number().int().positive().default(60),
         })
         .prefault({}),
+      /**
+       * Split deployments: the longest wait for one attempt of a turn, in milliseconds. A
+       * conversation replica that died mid-turn never answers; after this the gateway sends the
+       * message again (the conversation role runs each message once).
+       */
+      attemptTimeoutMs: z.number().int().positive().default(15_000),
       /** How long an `Idempotency-Key` and its reply are remembered, in seconds. */
       idempotencyTtlSeconds: z
         .number()
@@ -85,34 +101,44 @@ export const ConfigSchema = z.strictObject({
       secrets: z.record(z.string(), z.record(z.string(), z.string())).default({}),
     })
     .prefault({}),
-  models: z
-    .strictObject({
-      /** `provider/model` used when an agent names none. `openai` when OPENAI_API_KEY is set, else `local`. */
-      default: z.string().optional(),
-      openai: z
-        .strictObject({
-          apiKey: z.string().optional(),
-          baseUrl: z.string().url().optional(),
-          model: z.string().default('gpt-4o-mini'),
-          timeoutMs: z.number().int().positive().default(60_000),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
+  /** LLM providers, deployments, tiers and routing, resilience, cache, prices, budgets (schema-models.ts). */
+  models: ModelsConfigSchema,
   /** Plugins to load, in addition to `CLAWMESH_PLUGINS`. */
   plugins: z.array(PluginEntrySchema).default([]),
   /** Default timeout of one plugin hook, in milliseconds. */
   pluginTimeoutMs: z.number().int().positive().default(1000),
   store: z
     .strictObject({
-      kind: z.enum(['memory', 'sqlite']).default('sqlite'),
+      kind: z.enum(['memory', 'sqlite', 'redis', 'postgres']).default('sqlite'),
       /** The SQLite file. */
       path: z.string().default('./data/clawmesh.db'),
       /** Run SQLite in a worker thread, off the event loop (see docs/configuration.md). */
       thread: z.boolean().default(false),
+      /**
+       * The turn lease of a conversation: `memory` (one process), `redis` (across processes).
+       * `auto` picks redis when the store or the transport is shared, else memory.
+       */
+      lease: z.enum(['auto', 'memory', 'redis']).default('auto'),
+      /** How long a turn lease lasts without renewal, in milliseconds (it renews every third of it). */
+      leaseTtlMs: z.number().int().min(100).default(10_000),
     })
     .prefault({}),
-  bus: z.strictObject({ kind: z.enum(['memory']).default('memory') }).prefault({}),
+  bus: z
+    .strictObject({
+      kind: z.enum(['memory', 'redis', 'nats', 'rabbitmq']).default('memory'),
+      /** Tries of one event before it goes to `<topic>.dead-letter`. */
+      maxAttempts: z.number().int().min(1).max(100).default(5),
+    })
+    .prefault({}),
+  /** The roles this process runs (`clawmesh start <role>…` sets it); all four when absent. */
+  roles: z.array(z.enum(ROLES)).min(1).default([...ROLES]),
+  transport: TransportConfigSchema,
+  nats: NatsConfigSchema,
+  redis: RedisConfigSchema,
+  postgres: PostgresConfigSchema,
+  rabbitmq: RabbitMqConfigSchema,
+  /** Messaging channels (Telegram, Slack, Discord, WhatsApp, web chat), bindings, delivery (schema-channels.ts). */
+  channels: ChannelsConfigSchema,
   audit: z
     .strictObject({
       enabled: z.boolean().default(true),

@@ -4,6 +4,7 @@ import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import { ModelRequestSchema, type modelsContract } from '../core/contracts/models.ts';
 import type { ChatMessage, ToolSpec } from '../core/messages.ts';
 import { parseOrThrow } from '../core/validation.ts';
+import { modelCompletedData } from '../models/accounting/event.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookScope } from './hook-scope.ts';
 import { runToolCall, type ToolCallDeps } from './tool-calls.ts';
@@ -48,7 +49,10 @@ function checkedModelCall(changed: { model?: string; messages: ChatMessage[]; to
 
 /**
  * The agent loop: ask the model; when it calls tools, run them in parallel (each under the
- * turn's deadline) and ask again; stop at a final answer or at the step limit.
+ * turn's deadline) and ask again; stop at a final answer or at the step limit. With
+ * `ctx.onDelta`, every model call streams its text to it (the Model Gateway forwards the
+ * provider's deltas), so the final answer arrives as it is generated; steps that call tools
+ * usually carry no text.
  */
 export async function runAgentLoop(
   input: AgentLoopInput,
@@ -75,22 +79,10 @@ export async function runAgentLoop(
       ctx,
     );
     model = response.model;
-    deps.metrics?.modelTokens.inc({ model: response.model, direction: 'input' }, response.usage.inputTokens);
-    deps.metrics?.modelTokens.inc(
-      { model: response.model, direction: 'output' },
-      response.usage.outputTokens,
-    );
+    // Tokens, cost and cache metrics are the Model Gateway's; the event carries its route and cache fields.
     deps.events.emit(
       'model.completed',
-      {
-        conversationId: scope.conversationId,
-        model: response.model,
-        inputTokens: response.usage.inputTokens,
-        outputTokens: response.usage.outputTokens,
-        latencyMs: response.latencyMs,
-        cached: false,
-        fallbackUsed: false,
-      },
+      { ...modelCompletedData(response, ctx, 'conversation'), conversationId: scope.conversationId },
       ctx,
     );
     if (response.toolCalls.length === 0) {
@@ -108,6 +100,7 @@ export async function runAgentLoop(
     messages = [...messages, asked, ...results.map((r) => r.message)];
   }
   const text = `I could not finish this within ${input.maxSteps} steps. Please try a simpler request.`;
+  ctx.onDelta?.(text);
   produced.push({ role: 'assistant', content: text });
   return { text, messages: produced, toolCalls, steps: input.maxSteps, model };
 }

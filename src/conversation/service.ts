@@ -1,6 +1,6 @@
 import type { EventPublisher } from '../bus/publisher.ts';
 import type { AgentConfig } from '../config/schema.ts';
-import { type CallContext, childContext, withTimeout } from '../core/context.ts';
+import { type CallContext, childContext, remainingMs, withTimeout } from '../core/context.ts';
 import type { Client, Handlers } from '../core/contract.ts';
 import type { conversationContract, InboundMessage, TurnReply } from '../core/contracts/conversation.ts';
 import type { modelsContract } from '../core/contracts/models.ts';
@@ -12,7 +12,8 @@ import type { ChatMessage } from '../core/messages.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
-import type { ConversationStore } from '../store/types.ts';
+import type { LeaseHandle, TurnLease } from '../store/lease-types.ts';
+import type { ConversationStore, DedupeStore } from '../store/types.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { buildContextWindow } from './context-window.ts';
 import { createHistoryCache, type History } from './history-cache.ts';
@@ -35,6 +36,19 @@ export interface ConversationServiceDeps {
   historyLimit?: number;
   /** Conversations whose recent history is kept in memory between turns (default 1000; 0 turns it off). */
   historyCacheSize?: number;
+  /**
+   * The turn lease across processes (conversation replicas): each turn holds its conversation's
+   * lease, waiting for it at most until the turn's deadline, and writes with the lease's fencing
+   * token. Without it, the in-process turn queue alone orders turns.
+   */
+  lease?: TurnLease;
+  /**
+   * Runs each message id once: the reply of a finished turn is kept here, and a message sent
+   * again (a gateway failing over from a replica that died) gets it back without a second turn.
+   */
+  turns?: DedupeStore;
+  /** How long a turn's reply is kept for such retries, in milliseconds (default 10 minutes). */
+  turnReplyTtlMs?: number;
 }
 
 /** The Conversation Manager: its contract handlers, and a way to wait for turns in flight. */
@@ -82,6 +96,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     agent: AgentConfig,
     conversationId: string,
     ctx: CallContext,
+    held?: LeaseHandle,
   ) => {
     const started = performance.now();
     const scope = hookScopeOf(ctx, { conversationId, agentId: agent.id });
@@ -181,8 +196,11 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       const final = loop.messages.at(-1);
       if (final) final.content = reply.text;
       const written = [userMessage, ...loop.messages];
-      await deps.store.append(conversationId, written);
-      historyCache.append(conversationId, record.messageCount, written);
+      held?.assertHeld();
+      const fence = held ? { fence: held.token } : undefined;
+      const stored = await deps.store.append(conversationId, written, fence);
+      // Keyed by the seq the store gave: if anyone else wrote since the history was read, the entry goes.
+      historyCache.append(conversationId, (stored[0]?.seq ?? record.messageCount + 1) - 1, written);
       const durationMs = performance.now() - started;
       deps.events.emit(
         'response.generated',
@@ -217,6 +235,49 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     }
   };
 
+  /** Runs a turn holding the conversation's lease, when there is one; the queue has already ordered it here. */
+  const leased = async <T>(
+    conversationId: string,
+    ctx: CallContext,
+    turn: (held?: LeaseHandle) => Promise<T>,
+  ): Promise<T> => {
+    if (!deps.lease) return turn();
+    const held = await deps.lease.acquire(conversationId, { waitMs: remainingMs(ctx) });
+    try {
+      return await turn(held);
+    } finally {
+      await held.release().catch((err: unknown) => {
+        deps.logger.warn({ conversationId, err: String(err) }, 'turn lease release failed; it will expire');
+      });
+    }
+  };
+
+  const replyTtlMs = deps.turnReplyTtlMs ?? 10 * 60_000;
+  /**
+   * Runs a message's turn unless it already ran. Called holding the conversation's lease, so a
+   * claim still pending belongs to a turn whose replica lost the lease (it died, or its writes
+   * are fenced off): this turn takes over.
+   */
+  const once = async (
+    turns: DedupeStore,
+    key: string,
+    turn: () => Promise<TurnReply>,
+  ): Promise<TurnReply> => {
+    const claim = await turns.claim(key, replyTtlMs);
+    if (claim.state === 'done') return claim.value as TurnReply;
+    let reply: TurnReply;
+    try {
+      reply = await turn();
+    } catch (err) {
+      await turns.release(key).catch(() => undefined);
+      throw err;
+    }
+    await turns.complete(key, reply, replyTtlMs).catch((err: unknown) => {
+      deps.logger.warn({ key, err: String(err) }, 'could not record a turn as done');
+    });
+    return reply;
+  };
+
   return {
     handlers: {
       async handle(message, ctx) {
@@ -233,8 +294,17 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           agent.turnTimeoutMs,
         );
         inFlight.enter();
+        const run = (held?: LeaseHandle) => runTurn(message, agent, conversationId, turnCtx, held);
+        const turns = deps.turns;
+        const messageId = message.messageId;
         try {
-          return await queue.run(conversationId, () => runTurn(message, agent, conversationId, turnCtx));
+          return await queue.run(conversationId, () =>
+            leased(conversationId, turnCtx, (held) =>
+              turns && messageId
+                ? once(turns, `turn:${conversationId}:${messageId}`, () => run(held))
+                : run(held),
+            ),
+          );
         } finally {
           inFlight.leave();
         }

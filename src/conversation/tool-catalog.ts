@@ -13,9 +13,14 @@ export interface AgentTools {
   allowed?: ReadonlySet<string>;
 }
 
-/** Caches each agent's tool list, asked of the skill hosts once (a failed lookup is retried next turn). */
-export function createToolCatalog(skills: Client<typeof skillsContract>) {
+/**
+ * Caches each agent's tool list. A list is asked again after `refreshMs` (skill hosts come and
+ * go in a split deployment), in the background: turns keep the previous list meanwhile. A
+ * failed lookup is retried on the next turn.
+ */
+export function createToolCatalog(skills: Client<typeof skillsContract>, refreshMs = 30_000) {
   const cache = new Map<string, Promise<AgentTools>>();
+  const loadedAt = new Map<string, number>();
   const load = async (agent: AgentConfig, ctx: CallContext): Promise<AgentTools> => {
     const { tools } = await skills.list(agent.skills ? { skills: agent.skills } : {}, ctx);
     const specs = tools.map(toSpec);
@@ -24,13 +29,19 @@ export function createToolCatalog(skills: Client<typeof skillsContract>) {
   };
   return {
     toolsFor(agent: AgentConfig, ctx: CallContext): Promise<AgentTools> {
-      let entry = cache.get(agent.id);
-      if (!entry) {
-        entry = load(agent, ctx);
-        cache.set(agent.id, entry);
-        entry.catch(() => cache.delete(agent.id));
-      }
-      return entry;
+      const entry = cache.get(agent.id);
+      if (entry && performance.now() - (loadedAt.get(agent.id) ?? 0) < refreshMs) return entry;
+      loadedAt.set(agent.id, performance.now());
+      const next = load(agent, ctx);
+      next.then(
+        () => cache.set(agent.id, next),
+        () => {
+          if (cache.get(agent.id) === next) cache.delete(agent.id);
+        },
+      );
+      if (entry) return entry.catch(() => next);
+      cache.set(agent.id, next);
+      return next;
     },
   };
 }

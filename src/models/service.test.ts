@@ -104,6 +104,10 @@ describe('models service', () => {
     expect(await service.list({}, ctx)).toEqual({
       default: 'local',
       models: ['openai/gpt-4o-mini', 'other/big', 'local/default', 'slow/forever'],
+      tiers: [
+        { name: 'fast', models: ['local/default'] },
+        { name: 'capable', models: ['local/default'] },
+      ],
     });
   });
 

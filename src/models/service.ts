@@ -1,8 +1,19 @@
-import { runWithDeadline } from '../core/context.ts';
+import type { RoutingRule } from '../config/schema-models.ts';
+import type { CallContext } from '../core/context.ts';
 import type { Handlers } from '../core/contract.ts';
-import type { ModelRequest, modelsContract, Usage } from '../core/contracts/models.ts';
+import type { ModelRequest, ModelResponse, modelsContract, Usage } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import type { ModelProvider } from './types.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Budgets, UsageReport } from './accounting/budgets.ts';
+import { createPriceTable, type Price } from './accounting/prices.ts';
+import { createModelMetricsRecorder } from './accounting/recorder.ts';
+import { cacheKey, isCacheable } from './cache/key.ts';
+import type { CachedAnswer, ResponseCache } from './cache/types.ts';
+import type { Attempt, ChainOptions, ChainResult } from './resilience/chain.ts';
+import { createRouter, type RouteDecision } from './router/router.ts';
+import { createTargets } from './router/targets.ts';
+import type { Deployment, ModelProvider } from './types.ts';
 
 /** What {@link ModelsServiceOptions.onCompleted} hears after each successful completion. */
 export interface CompletionInfo {
@@ -11,120 +22,371 @@ export interface CompletionInfo {
   usage: Usage;
   latencyMs: number;
   request: ModelRequest;
+  /** The whole response, with its route, cache and cost fields. */
+  response: ModelResponse;
 }
 
 /** Options of {@link createModelsService}. */
 export interface ModelsServiceOptions {
   /** The providers to route to, each by its unique name. */
   providers: ModelProvider[];
-  /** `provider/model` or a bare provider, used when a request names no model. */
+  /** The target of requests that name none and are not routed to a tier: `provider/model`, a bare provider, a deployment id or a tier. */
   defaultModel: string;
   /** Called after each successful completion, for metrics and cost; its errors are ignored. */
   onCompleted?: (info: CompletionInfo) => void;
+  /** Named deployments (ids without `/`), usable in tiers and by name. */
+  deployments?: Deployment[];
+  /** Tiers: ordered fallback chains of `provider/model` or deployment ids. `fast` and `capable` default to the default model. */
+  tiers?: Record<string, string[]>;
+  routing?: { rules?: RoutingRule[]; auto?: boolean; difficultyThreshold?: number };
+  /** Timeouts, retries and breakers of every chain. */
+  resilience?: ChainOptions;
+  /** The answer cache; none when absent. */
+  cache?: ResponseCache;
+  /** Cache requests with a temperature above 0 too. */
+  cacheNonZeroTemperature?: boolean;
+  /** Prices per model in US dollars per 1M tokens. */
+  prices?: Record<string, Price>;
+  /** Usage counting and budgets per user and conversation. */
+  budgets?: Budgets;
+  metrics?: Metrics;
+  logger?: Logger;
 }
 
-/** A model name resolved to its provider and the provider's own model name. */
-interface Route {
-  provider: ModelProvider;
-  model: string;
+/** One event of {@link ModelsService.stream}: text deltas, then the whole response, last. */
+export type ModelStreamEvent = { type: 'text'; text: string } | { type: 'done'; response: ModelResponse };
+
+/** The Model Gateway: the contract's handlers, plus streaming and introspection for the HTTP API. */
+export interface ModelsService extends Handlers<typeof modelsContract> {
+  /** One completion, with its route, cache, fallback and cost fields. */
+  complete(request: ModelRequest, ctx: CallContext): Promise<ModelResponse>;
+  /**
+   * One completion as a stream: text deltas, then `done` with the whole response. Breaking out
+   * of the loop (or aborting `signal`) stops the upstream call.
+   */
+  stream(request: ModelRequest, ctx: CallContext, signal?: AbortSignal): AsyncIterable<ModelStreamEvent>;
+  /** The default target, tiers (with their chains) and the models this gateway routes to. */
+  describe(): { default: string; tiers: { name: string; models: string[] }[]; models: string[] };
+  /** Names a model name may start with: providers, deployment ids and tiers. */
+  names(): string[];
+  /** What a user (today) and a conversation have used, from the budgets' counters. */
+  usage(ctx: Pick<CallContext, 'userId' | 'conversationId'>): Promise<UsageReport>;
 }
+
+type ChainRequest = Omit<ModelRequest, 'model'>;
+
+/** Request fields the providers get: everything but the model name, which the chain sets. */
+function chainRequestOf(request: ModelRequest): ChainRequest {
+  const out: ChainRequest = { messages: request.messages };
+  if (request.tools && request.tools.length > 0) out.tools = request.tools;
+  if (request.temperature !== undefined) out.temperature = request.temperature;
+  if (request.maxTokens !== undefined) out.maxTokens = request.maxTokens;
+  return out;
+}
+
+const CACHEABLE_FINISH = new Set(['stop', 'tool_calls', 'length']);
 
 /**
- * The Model Gateway's handlers: routes each request by `provider/model` (or a bare provider, or
- * the default) to a provider, under the call's deadline, and reports the model that answered
- * and the latency. Retries, fallbacks and caching wrap this from outside.
+ * The Model Gateway's handlers. Each call: route (an exact model is never rerouted; otherwise
+ * rules and a difficulty estimate pick a tier) → the target's deployment chain (retries,
+ * fallback, breakers) → the answer cache → the budgets → the chain → accounting (tokens, cost,
+ * metrics). With `ctx.onDelta` the answer's text is streamed to it as it is generated.
  *
  * @example
  * const models = createModelsService({ providers: [createLocalProvider()], defaultModel: 'local' });
  * const reply = await models.complete({ messages: [{ role: 'user', content: 'hi' }] }, ctx);
  */
-export function createModelsService(options: ModelsServiceOptions): Handlers<typeof modelsContract> {
-  const providers = new Map<string, ModelProvider>();
-  for (const provider of options.providers) {
-    if (providers.has(provider.name)) {
-      throw new ClawmeshError('INVALID_ARGUMENT', `two model providers are named ${provider.name}`);
-    }
-    providers.set(provider.name, provider);
-  }
-
-  const resolve = (name: string): Route => {
-    const slash = name.indexOf('/');
-    const providerName = slash < 0 ? name : name.slice(0, slash);
-    const provider = providers.get(providerName);
-    if (!provider) {
-      const known = [...providers.keys()].join(', ') || 'none';
-      throw new ClawmeshError('NOT_FOUND', `unknown model provider "${providerName}" (known: ${known})`, {
-        details: { provider: providerName, known: [...providers.keys()] },
-      });
-    }
-    const model = slash < 0 ? '' : name.slice(slash + 1);
-    return { provider, model: model || provider.defaultModel };
+export function createModelsService(options: ModelsServiceOptions): ModelsService {
+  const configured = options.tiers ?? {};
+  const defaultEntries = configured[options.defaultModel] ?? [options.defaultModel];
+  const tiers: Record<string, string[]> = {
+    fast: defaultEntries,
+    capable: defaultEntries,
+    ...configured,
   };
-
+  const recorder = createModelMetricsRecorder(options.metrics);
+  let targets: ReturnType<typeof createTargets>;
   try {
-    resolve(options.defaultModel);
+    targets = createTargets({
+      providers: options.providers,
+      deployments: options.deployments ?? [],
+      tiers,
+      prepare: [options.defaultModel],
+      ...(options.resilience ? { chain: options.resilience } : {}),
+    });
   } catch (err) {
-    throw new ClawmeshError(
-      'INVALID_ARGUMENT',
-      `defaultModel "${options.defaultModel}": ${(err as Error).message}`,
+    const error = ClawmeshError.from(err);
+    if (error.details?.where !== 'prepare') throw error;
+    throw new ClawmeshError('INVALID_ARGUMENT', `defaultModel "${options.defaultModel}": ${error.message}`, {
+      cause: err,
+    });
+  }
+  const router = createRouter({
+    tiers: Object.keys(tiers),
+    rules: options.routing?.rules ?? [],
+    auto: options.routing?.auto ?? true,
+    difficultyThreshold: options.routing?.difficultyThreshold ?? 0.5,
+    defaultTarget: options.defaultModel,
+  });
+  const prices = createPriceTable(options.prices ?? {});
+  const cache = options.cache;
+  const cacheAll = options.cacheNonZeroTemperature ?? false;
+  const budgets = options.budgets;
+  const logger = options.logger;
+  if (options.metrics) {
+    options.metrics.modelCircuits.add(() =>
+      targets.state().map((s) => ({ deployment: s.deployment, open: s.circuit === 'open' })),
     );
   }
 
+  const report = (request: ModelRequest, response: ModelResponse) => {
+    if (!options.onCompleted) return;
+    try {
+      options.onCompleted({
+        model: response.model,
+        usage: response.usage,
+        latencyMs: response.latencyMs,
+        request,
+        response,
+      });
+    } catch {
+      // An observer must never fail the completion it observes.
+    }
+  };
+
+  const routeFields = (decision: RouteDecision) => ({
+    ...(decision.tier !== undefined ? { tier: decision.tier } : {}),
+    route: {
+      by: decision.by,
+      reason: decision.reason,
+      ...(decision.difficulty !== undefined ? { difficulty: decision.difficulty } : {}),
+    },
+  });
+
+  /** Routing, the cache lookup and the budget check: everything before the provider call. */
+  const prepare = async (request: ModelRequest, ctx: CallContext, started: number) => {
+    const decision = router.decide(request, ctx);
+    let chain: ReturnType<typeof targets.resolve>['chain'];
+    try {
+      chain = targets.resolve(decision.target).chain;
+    } catch (err) {
+      const error = ClawmeshError.from(err);
+      recorder.failed(decision.target, decision.tier, decision.by, error.code);
+      throw error;
+    }
+    let key: string | undefined;
+    if (cache) {
+      if (isCacheable(request, cacheAll)) {
+        key = cacheKey(decision.target, request);
+        const hit = await cache.get(key);
+        recorder.cacheLookup(hit ? 'hit' : 'miss');
+        if (hit) return { decision, chain, key, hit: fromCache(hit, decision, started) };
+      } else {
+        recorder.cacheLookup('skip');
+      }
+    }
+    if (budgets?.enabled) {
+      try {
+        await budgets.check(ctx);
+      } catch (err) {
+        const error = ClawmeshError.from(err);
+        recorder.failed(decision.target, decision.tier, decision.by, error.code);
+        throw error;
+      }
+    }
+    return { decision, chain, key, hit: undefined };
+  };
+
+  const fromCache = (hit: CachedAnswer, decision: RouteDecision, started: number): ModelResponse => ({
+    content: hit.content,
+    toolCalls: hit.toolCalls,
+    finishReason: hit.finishReason,
+    usage: hit.usage,
+    model: hit.model,
+    latencyMs: performance.now() - started,
+    cached: true,
+    ...routeFields(decision),
+    fallbackUsed: false,
+    attempts: 0,
+    costUsd: 0,
+  });
+
+  /** Accounting after the chain answered: the response, cost, budgets, cache, metrics. */
+  const finish = (
+    request: ModelRequest,
+    ctx: CallContext,
+    decision: RouteDecision,
+    key: string | undefined,
+    result: ChainResult,
+    started: number,
+  ): ModelResponse => {
+    const { deployment } = result;
+    const model = `${deployment.provider.name}/${deployment.model}`;
+    const costUsd = prices.costOf(model, result.response.usage);
+    const response: ModelResponse = {
+      content: result.response.content,
+      toolCalls: result.response.toolCalls ?? [],
+      finishReason: result.response.finishReason,
+      usage: result.response.usage,
+      model,
+      latencyMs: performance.now() - started,
+      cached: false,
+      ...routeFields(decision),
+      deployment: deployment.id,
+      fallbackUsed: result.fallbackUsed,
+      attempts: result.attempts.filter((attempt) => !attempt.skipped).length,
+      ...(costUsd !== undefined ? { costUsd } : {}),
+    };
+    if (budgets && (ctx.userId || ctx.conversationId)) {
+      const tokens = response.usage.inputTokens + response.usage.outputTokens;
+      budgets.record(ctx, tokens, costUsd ?? 0).catch((err: unknown) => {
+        logger?.warn({ err: (err as Error)?.message }, 'could not count model usage');
+      });
+    }
+    if (cache && key !== undefined && CACHEABLE_FINISH.has(response.finishReason)) {
+      const answer: CachedAnswer = {
+        content: response.content,
+        toolCalls: response.toolCalls,
+        finishReason: response.finishReason,
+        usage: response.usage,
+        model,
+        ...(decision.tier !== undefined ? { tier: decision.tier } : {}),
+      };
+      cache.set(key, answer).catch(() => undefined);
+    }
+    recorder.completed({
+      model,
+      tier: decision.tier,
+      route: decision.by,
+      agent: ctx.agentId,
+      latencyMs: response.latencyMs,
+      firstTokenMs: result.firstTokenMs,
+      usage: response.usage,
+      costUsd,
+      cached: false,
+      fallbackUsed: result.fallbackUsed,
+    });
+    report(request, response);
+    return response;
+  };
+
+  const hitDone = (request: ModelRequest, ctx: CallContext, response: ModelResponse) => {
+    recorder.completed({
+      model: response.model,
+      tier: response.tier,
+      route: response.route?.by ?? 'exact',
+      agent: ctx.agentId,
+      latencyMs: response.latencyMs,
+      usage: response.usage,
+      cached: true,
+      fallbackUsed: false,
+    });
+    report(request, response);
+    return response;
+  };
+
+  const failed = (decision: RouteDecision, err: unknown): ClawmeshError => {
+    const error = asGatewayError(ClawmeshError.from(err), decision.target);
+    recorder.failed(decision.target, decision.tier, decision.by, error.code);
+    return error;
+  };
+
   return {
     async complete(request, ctx) {
-      const { provider, model } = resolve(request.model ?? options.defaultModel);
-      const qualified = `${provider.name}/${model}`;
       const started = performance.now();
-      const response = await runWithDeadline(ctx, `model ${qualified}`, (signal) =>
-        provider.complete({ ...request, model }, ctx, signal),
-      ).catch((err: unknown) => {
-        throw asGatewayError(ClawmeshError.from(err), qualified);
-      });
-      const latencyMs = performance.now() - started;
-      if (options.onCompleted) {
-        try {
-          options.onCompleted({ model: qualified, usage: response.usage, latencyMs, request });
-        } catch {
-          // An observer must never fail the completion it observes.
-        }
+      const { decision, chain, key, hit } = await prepare(request, ctx, started);
+      if (hit) {
+        if (hit.content && ctx.onDelta) ctx.onDelta(hit.content);
+        return hitDone(request, ctx, hit);
       }
-      return { ...response, model: qualified, latencyMs };
+      let result: ChainResult;
+      try {
+        result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta);
+      } catch (err) {
+        throw failed(decision, err);
+      }
+      return finish(request, ctx, decision, key, result, started);
+    },
+
+    async *stream(request, ctx, signal) {
+      const started = performance.now();
+      const { decision, chain, key, hit } = await prepare(request, ctx, started);
+      if (hit) {
+        if (hit.content) yield { type: 'text', text: hit.content };
+        yield { type: 'done', response: hitDone(request, ctx, hit) };
+        return;
+      }
+      let result: ChainResult | undefined;
+      try {
+        for await (const event of chain.stream(chainRequestOf(request), ctx, signal)) {
+          if (event.type === 'text') yield event;
+          else result = event.result;
+        }
+      } catch (err) {
+        throw failed(decision, err);
+      }
+      if (!result)
+        throw failed(decision, new ClawmeshError('UNAVAILABLE', 'the model stream ended without an answer'));
+      yield { type: 'done', response: finish(request, ctx, decision, key, result, started) };
     },
 
     async list() {
-      const models = [...providers.values()].map((p) => `${p.name}/${p.defaultModel}`);
-      return { default: options.defaultModel, models };
+      return { default: options.defaultModel, models: targets.models(), tiers: targets.tiers() };
     },
+
+    describe: () => ({ default: options.defaultModel, tiers: targets.tiers(), models: targets.models() }),
+    names: () => targets.names(),
+    usage: async (ctx) => (budgets ? budgets.usage(ctx) : {}),
   };
 }
 
+const REFUSALS = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'NOT_FOUND']);
+
+const retryAfterSecondsOf = (details: Record<string, unknown> | undefined): number => {
+  const seconds = details?.retryAfterSeconds;
+  if (typeof seconds === 'number') return Math.max(1, Math.ceil(seconds));
+  const ms = details?.retryAfterMs;
+  return typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1;
+};
+
 /**
- * A provider's refusal as the caller should see it. The caller's request was fine; the
+ * A provider's failure as the caller should see it. The caller's request was fine; the
  * gateway's own credentials or request to the provider were not, so an upstream 401, 403 or
- * 4xx is `UNAVAILABLE` here, never the caller's `UNAUTHENTICATED`. A 429 stays `RATE_LIMITED`
- * with its delay in whole seconds.
+ * 4xx is `UNAVAILABLE` here, never the caller's `UNAUTHENTICATED`. When every deployment was
+ * rate limited the caller gets `RATE_LIMITED` with the soonest `retryAfterSeconds`; any other
+ * mix of failures stays `UNAVAILABLE` with the attempts listed.
  */
-function asGatewayError(error: ClawmeshError, model: string): ClawmeshError {
-  switch (error.code) {
-    case 'UNAUTHENTICATED':
-    case 'PERMISSION_DENIED':
-    case 'INVALID_ARGUMENT':
-    case 'NOT_FOUND':
-      return new ClawmeshError('UNAVAILABLE', `model ${model} refused the request: ${error.message}`, {
-        cause: error,
-        retryable: false,
-        details: { upstreamCode: error.code },
-      });
-    case 'RATE_LIMITED': {
-      const retryAfterMs = error.details?.retryAfterMs;
-      const retryAfterSeconds =
-        typeof retryAfterMs === 'number' ? Math.max(1, Math.ceil(retryAfterMs / 1000)) : 1;
-      return new ClawmeshError('RATE_LIMITED', `model ${model} is rate limited: ${error.message}`, {
-        cause: error,
-        details: { ...error.details, retryAfterSeconds },
-      });
-    }
-    default:
-      return error;
+function asGatewayError(error: ClawmeshError, target: string): ClawmeshError {
+  const attempts = Array.isArray(error.details?.attempts) ? (error.details.attempts as Attempt[]) : undefined;
+  if (REFUSALS.has(error.code)) {
+    return new ClawmeshError('UNAVAILABLE', `model ${target} refused the request: ${error.message}`, {
+      cause: error,
+      retryable: false,
+      details: { ...error.details, upstreamCode: error.code },
+    });
   }
+  if (error.code === 'RATE_LIMITED') {
+    return new ClawmeshError('RATE_LIMITED', `model ${target} is rate limited: ${error.message}`, {
+      cause: error,
+      details: { ...error.details, retryAfterSeconds: retryAfterSecondsOf(error.details) },
+    });
+  }
+  if (error.code !== 'UNAVAILABLE' || !attempts || attempts.length === 0 || error.details?.partial)
+    return error;
+  const limited = (a: Attempt) => a.code === 'RATE_LIMITED' || a.skipped === 'rate-limited';
+  if (attempts.every(limited)) {
+    return new ClawmeshError('RATE_LIMITED', `model ${target} is rate limited: ${error.message}`, {
+      cause: error,
+      details: { ...error.details, retryAfterSeconds: retryAfterSecondsOf(error.details) },
+    });
+  }
+  const called = attempts.filter((a) => !a.skipped);
+  if (called.length > 0 && called.every((a) => a.code !== undefined && REFUSALS.has(a.code))) {
+    return new ClawmeshError('UNAVAILABLE', `model ${target} refused the request: ${error.message}`, {
+      cause: error,
+      retryable: false,
+      details: { ...error.details, upstreamCode: called[0]!.code },
+    });
+  }
+  return error;
 }

@@ -23,6 +23,30 @@ export interface Metrics {
   readonly eventCounts: Map<string, number>;
   /** HTTP API requests, by route and status. */
   readonly httpRequests: Counter<'route' | 'status'>;
+  /**
+   * Model Gateway calls, by the model that answered (the target when none did), tier, how the
+   * route was chosen (`exact`, `tier`, `rule`, `difficulty`, `default`) and outcome (`ok`,
+   * `cached`, or an error code).
+   */
+  readonly modelRequests: Counter<'model' | 'tier' | 'route' | 'outcome'>;
+  /** Failed Model Gateway calls, by target and error code. */
+  readonly modelErrors: Counter<'target' | 'code'>;
+  /** Model Gateway call duration in seconds, by model and whether the cache answered (`true`, `false`). */
+  readonly modelLatency: Histogram<'model' | 'cached'>;
+  /** Streamed calls: seconds from the call to the first text delta, by model. */
+  readonly modelTimeToFirstToken: Histogram<'model'>;
+  /** Model cost in US dollars (from `models.prices`), by model and agent. */
+  readonly modelCost: Counter<'model' | 'agent'>;
+  /** Model tokens by agent and direction (`input`, `output`). */
+  readonly modelAgentTokens: Counter<'agent' | 'direction'>;
+  /** Model answer cache lookups, by result (`hit`, `miss`, `skip`). */
+  readonly modelCacheLookups: Counter<'result'>;
+  /** Answers given by a deployment other than the first of their chain, by tier (`none` for exact models). */
+  readonly modelFallbacks: Counter<'tier'>;
+  /** 1 while a deployment's circuit is open, else 0; read at scrape time from {@link Metrics.modelCircuits}. */
+  readonly modelCircuitOpen: Gauge<'deployment'>;
+  /** Sources of deployment circuit state that {@link Metrics.modelCircuitOpen} reads at scrape time. */
+  readonly modelCircuits: Set<() => Iterable<{ deployment: string; open: boolean }>>;
 }
 
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -37,7 +61,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registers = [registry];
   const eventCounts = new Map<string, number>();
   const okSeen = new Map<string, number>();
+  const modelCircuits = new Set<() => Iterable<{ deployment: string; open: boolean }>>();
   return {
+    modelCircuits,
     eventCounts,
     registry,
     turns: new Counter({
@@ -99,6 +125,67 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'HTTP API requests, per route and status',
       labelNames: ['route', 'status'],
       registers,
+    }),
+    modelRequests: new Counter({
+      name: 'clawmesh_model_requests_total',
+      help: 'Model Gateway calls, per model, tier, route kind and outcome',
+      labelNames: ['model', 'tier', 'route', 'outcome'],
+      registers,
+    }),
+    modelErrors: new Counter({
+      name: 'clawmesh_model_errors_total',
+      help: 'Failed Model Gateway calls, per target and error code',
+      labelNames: ['target', 'code'],
+      registers,
+    }),
+    modelLatency: new Histogram({
+      name: 'clawmesh_model_latency_seconds',
+      help: 'Duration of Model Gateway calls, per model and cache hit',
+      labelNames: ['model', 'cached'],
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+    modelTimeToFirstToken: new Histogram({
+      name: 'clawmesh_model_time_to_first_token_seconds',
+      help: 'Streamed Model Gateway calls: time to the first text delta, per model',
+      labelNames: ['model'],
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+    modelCost: new Counter({
+      name: 'clawmesh_model_cost_usd_total',
+      help: 'Model cost in US dollars, per model and agent',
+      labelNames: ['model', 'agent'],
+      registers,
+    }),
+    modelAgentTokens: new Counter({
+      name: 'clawmesh_model_agent_tokens_total',
+      help: 'Model tokens, per agent and direction',
+      labelNames: ['agent', 'direction'],
+      registers,
+    }),
+    modelCacheLookups: new Counter({
+      name: 'clawmesh_model_cache_lookups_total',
+      help: 'Model answer cache lookups, per result (hit, miss, skip)',
+      labelNames: ['result'],
+      registers,
+    }),
+    modelFallbacks: new Counter({
+      name: 'clawmesh_model_fallbacks_total',
+      help: 'Answers given by a fallback deployment, per tier',
+      labelNames: ['tier'],
+      registers,
+    }),
+    modelCircuitOpen: new Gauge({
+      name: 'clawmesh_model_circuit_open',
+      help: 'Whether a model deployment circuit is open (1) or not (0)',
+      labelNames: ['deployment'],
+      registers,
+      collect() {
+        for (const source of modelCircuits) {
+          for (const { deployment, open } of source()) this.set({ deployment }, open ? 1 : 0);
+        }
+      },
     }),
   };
 }

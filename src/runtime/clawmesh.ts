@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { createEventPublisher } from '../bus/publisher.ts';
 import { type LoadConfigOptions, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { Client } from '../core/contract.ts';
@@ -6,13 +7,17 @@ import { conversationContract } from '../core/contracts/conversation.ts';
 import { settlesWithin } from '../core/wait.ts';
 import { registerApiRoutes } from '../gateway/api-routes.ts';
 import { createApiKeyCheck } from '../gateway/auth.ts';
+import { registerWebChatFromConfig } from '../gateway/channels/webchat/settings.ts';
+import { conversationFailover } from '../gateway/failover.ts';
 import { createIdempotency } from '../gateway/idempotency.ts';
 import { createRateLimit } from '../gateway/rate-limit.ts';
 import { registerOpsRoutes } from '../http/ops-routes.ts';
 import { createHttpServer } from '../http/server.ts';
+import { registerOpenAIRoutes } from '../models/api/routes.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
+import { type Channels, startChannels } from './channels.ts';
 import { buildServices, type ServiceExtras, type Services } from './services.ts';
 
 /** Options of {@link createClawmesh}. */
@@ -58,31 +63,70 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   const baseDir = options.baseDir ?? loaded?.baseDir ?? process.cwd();
   const logger = options.logger ?? createLogger({ level: config.log.level, service: 'clawmesh' });
   const metrics = createMetrics();
-  const services = await buildServices(config, baseDir, logger, metrics, {
-    ...(options.skills ? { skills: options.skills } : {}),
-    ...(options.plugins ? { plugins: options.plugins } : {}),
-  });
-  const conversation = services.transport.client(conversationContract, [rpcMetrics(metrics)]);
-
   const gateway = config.gateway;
-  const auth = createApiKeyCheck(gateway.apiKeys);
+  // Before the services: the http transport serves `POST /rpc/...` on this server.
   const http = createHttpServer({ logger, metrics, bodyLimitBytes: gateway.bodyLimitBytes });
-  registerOpsRoutes(http, {
+  const services = await buildServices(
+    config,
+    baseDir,
+    logger,
     metrics,
-    checks: [{ name: `store:${services.conversations.kind}`, check: () => services.conversations.ping() }],
-  });
-  const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));
-  registerApiRoutes(http, {
-    conversation,
-    auth,
-    rateLimit: createRateLimit(gateway.rateLimit),
-    idempotency: createIdempotency(
-      services.dedupe,
-      gateway.idempotencyTtlSeconds * 1000,
-      longestTurn + 10_000,
-    ),
-    requestTimeoutMs: longestTurn + 5000,
-  });
+    {
+      ...(options.skills ? { skills: options.skills } : {}),
+      ...(options.plugins ? { plugins: options.plugins } : {}),
+    },
+    { http },
+  );
+  // Across processes a conversation replica may die mid-turn: the gateway then sends the
+  // message again, and the conversation role runs each message id once.
+  const failover =
+    services.transport.kind === 'local'
+      ? []
+      : [conversationFailover({ attemptTimeoutMs: config.gateway.attemptTimeoutMs, logger })];
+  const conversation = services.transport.client(conversationContract, [rpcMetrics(metrics), ...failover]);
+
+  const auth = createApiKeyCheck(gateway.apiKeys);
+  registerOpsRoutes(http, { metrics, checks: services.checks });
+  let channels: Channels | undefined;
+  if (services.roles.has('gateway')) {
+    const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));
+    registerApiRoutes(http, {
+      conversation,
+      auth,
+      rateLimit: createRateLimit(gateway.rateLimit),
+      idempotency: createIdempotency(
+        services.dedupe!,
+        gateway.idempotencyTtlSeconds * 1000,
+        longestTurn + 10_000,
+      ),
+      requestTimeoutMs: longestTurn + 5000,
+    });
+    registerWebChatFromConfig(http, config, {
+      conversation,
+      auth,
+      logger,
+      dedupe: services.dedupe!,
+      store: services.conversations,
+    });
+    channels = await startChannels(http, {
+      config,
+      baseDir,
+      conversation,
+      dedupe: services.dedupe!,
+      auth,
+      logger,
+      metrics,
+      redis: () => services.connections.redis(),
+    });
+  }
+  if (services.models) {
+    // The Model Gateway's OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models).
+    registerOpenAIRoutes(http, {
+      models: services.models,
+      auth,
+      events: createEventPublisher(services.bus, logger, metrics),
+    });
+  }
 
   let stopping: Promise<void> | undefined;
   return {
@@ -93,8 +137,11 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     conversation,
     http,
     async listen() {
-      const host = auth.enabled ? gateway.host : '127.0.0.1';
-      if (!auth.enabled) {
+      // Roles without a public API (conversation, skills) listen where configured: their
+      // health, metrics and RPC endpoints are for the deployment's own network.
+      const publicApi = services.roles.has('gateway') || services.roles.has('models');
+      const host = auth.enabled || !publicApi ? gateway.host : '127.0.0.1';
+      if (!auth.enabled && publicApi) {
         logger.warn(
           'no API keys configured (gateway.apiKeys or CLAWMESH_API_KEYS): the HTTP API is open, so it listens on 127.0.0.1 only',
         );
@@ -104,15 +151,22 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       const port = typeof address === 'object' && address ? address.port : gateway.port;
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
       logger.info(
-        { url, store: config.store.kind, model: config.models.default },
-        `Clawmesh listening on ${url}`,
+        {
+          url,
+          roles: [...services.roles],
+          transport: services.transport.kind,
+          store: config.store.kind,
+          model: config.models.default,
+        },
+        `Clawmesh ${services.roles.size === 4 ? '' : `(${[...services.roles].join(', ')}) `}listening on ${url}`,
       );
       return url;
     },
     stop() {
       stopping ??= (async () => {
         const closed = http.close();
-        await settlesWithin(services.conversation.drain(), config.shutdownTimeoutMs);
+        await channels?.stop();
+        await settlesWithin(services.conversation?.drain() ?? Promise.resolve(), config.shutdownTimeoutMs);
         http.server.closeIdleConnections();
         // Past the shutdown timeout, connections still open are cut.
         await settlesWithin(closed, 1000);

@@ -1,20 +1,21 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
 import { type AuditLog, startAuditLog } from '../bus/audit.ts';
-import { createMemoryBus } from '../bus/memory.ts';
+import { createBus, type ManagedBus } from '../bus/index.ts';
 import { createEventPublisher } from '../bus/publisher.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/schema.ts';
+import type { Role } from '../config/schema-topology.ts';
 import { type ConversationService, createConversationService } from '../conversation/service.ts';
+import type { CallMiddleware } from '../core/contract.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
 import { gatewayContract } from '../core/contracts/gateway.ts';
 import { modelsContract } from '../core/contracts/models.ts';
-import { skillsContract } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { createGatewayHandlers } from '../gateway/service.ts';
-import { createLocalProvider } from '../models/providers/local/provider.ts';
-import { createModelsService } from '../models/service.ts';
-import type { ModelProvider } from '../models/types.ts';
+import type { ReadinessCheck } from '../http/ops-routes.ts';
+import type { ModelsService } from '../models/service.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
@@ -22,26 +23,49 @@ import { createHookRunner } from '../plugins/hooks.ts';
 import { loadPlugins } from '../plugins/loader.ts';
 import type { ClawmeshPlugin, HookRunner } from '../plugins/types.ts';
 import type { Skill } from '../skills/define.ts';
-import { createSkillHost } from '../skills/host.ts';
+import { createSkillHost, type SkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
-import { createStores } from '../store/index.ts';
+import { createSkillRouter, serveSkillHost } from '../skills/router.ts';
+import {
+  createMemoryTurnLease,
+  createStores,
+  createTurnLease,
+  type Stores,
+  type TurnLease,
+} from '../store/index.ts';
 import type { ConversationStore, DedupeStore } from '../store/types.ts';
-import { createLocalTransport } from '../transport/local.ts';
 import type { Transport } from '../transport/types.ts';
 import { checkAgents } from './check-agents.ts';
+import { type Connections, createConnections } from './connections.ts';
+import { buildModels } from './models.ts';
+import { skillNamesOf } from './skill-names.ts';
+import { openTransport } from './transport.ts';
 
 /** The built-in example skills, beside `src/` (or `dist/src/`) in the package. */
 export const BUILTIN_SKILLS = fileURLToPath(new URL('../../examples/skills', import.meta.url));
 
-/** Everything a process runs, wired over one transport. */
+/** Everything a process runs, wired over one transport. What a role does not need is absent. */
 export interface Services {
+  /** The roles this process runs. */
+  roles: ReadonlySet<Role>;
   transport: Transport;
+  /** Server connections shared by the adapters (Redis, NATS, PostgreSQL), opened on use. */
+  connections: Connections;
   bus: Bus;
-  conversations: ConversationStore;
-  dedupe: DedupeStore;
-  hooks: HookRunner;
-  conversation: ConversationService;
-  /** Releases stores, the bus and the audit file. */
+  /** The conversation role's store. */
+  conversations?: ConversationStore;
+  /** The gateway role's dedupe store (idempotency keys, platform message ids). */
+  dedupe?: DedupeStore;
+  hooks?: HookRunner;
+  /** The conversation role's service. */
+  conversation?: ConversationService;
+  /** The skills role's host. */
+  skillHost?: SkillHost;
+  /** The models role's Model Gateway (for the OpenAI-compatible API). */
+  models?: ModelsService;
+  /** Readiness checks of this process's dependencies, by name. */
+  checks: ReadinessCheck[];
+  /** Releases stores, the bus, the audit file and connections. */
   close(): Promise<void>;
 }
 
@@ -51,19 +75,137 @@ export interface ServiceExtras {
   plugins?: ClawmeshPlugin[];
 }
 
-/** Builds the four services of a monolith and serves them on the local transport. */
+/**
+ * Builds the services of the roles in `config.roles` (all four: the monolith) and serves them
+ * on the configured transport. Everything that can fail to load (skills, providers, plugins)
+ * loads before any state is opened.
+ */
 export async function buildServices(
   config: Config,
   baseDir: string,
   logger: Logger,
   metrics: Metrics,
   extras: ServiceExtras = {},
+  runtime: { http?: FastifyInstance } = {},
 ): Promise<Services> {
+  const roles = new Set<Role>(config.roles);
+  const monolith = roles.size === 4;
+  const middleware: CallMiddleware[] = [rpcMetrics(metrics)];
+
+  const skillHost = roles.has('skills')
+    ? await buildSkillHost(config, baseDir, logger, metrics, extras)
+    : undefined;
+  // The Redis client is asked for on first use only, once the connections below exist.
+  const redis = () => connections.redis();
+  const models = roles.has('models') ? await buildModels(config, { logger, metrics, redis }) : undefined;
+  if (skillHost && models && monolith) {
+    checkAgents(
+      config,
+      skillHost.skills.map((skill) => skill.name),
+      models.providers,
+    );
+  }
+  let hooks: HookRunner | undefined;
+  if (roles.has('conversation')) {
+    const plugins = [...(await loadPlugins(config.plugins, { baseDir, logger })), ...(extras.plugins ?? [])];
+    hooks = createHookRunner({ plugins, logger, metrics, defaultTimeoutMs: config.pluginTimeoutMs });
+    if (plugins.length > 0) logger.info({ plugins: plugins.map((p) => p.name) }, 'plugins loaded');
+  }
+
+  // State last: nothing above can fail with a store, a connection or a file left open.
+  const connections = createConnections(config, logger);
+  const closers: (() => Promise<unknown>)[] = [() => connections.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  };
+  try {
+    const checks: Services['checks'] = [];
+    let stores: Stores | undefined;
+    if (roles.has('conversation') || roles.has('gateway')) {
+      stores = await openStores(config, baseDir, connections);
+      closers.push(() => stores!.close());
+      checks.push({ name: `store:${config.store.kind}`, check: () => stores!.conversations.ping() });
+    }
+    const bus = await openBus(config, connections, logger, metrics);
+    checks.push({ name: `bus:${config.bus.kind}`, check: () => bus.ping() });
+    const events = createEventPublisher(bus, logger, metrics);
+    let audit: AuditLog | undefined;
+    if (config.audit.enabled && roles.has('conversation')) {
+      audit = await startAuditLog(bus, resolve(baseDir, config.audit.path));
+    }
+    closers.push(async () => {
+      await bus.drain();
+      await audit?.close();
+      await bus.close();
+    });
+
+    const transport = await openTransport(config, { connections, logger, ...runtime });
+    closers.push(() => transport.close());
+    if (transport.kind !== 'local')
+      checks.push({ name: `transport:${transport.kind}`, check: () => connections.ping() });
+
+    if (models) await transport.serve(modelsContract, models.service);
+    if (skillHost) await serveSkillHost(transport, skillHost);
+    let conversation: ConversationService | undefined;
+    if (roles.has('conversation')) {
+      const lease = await openLease(config, transport.kind, connections);
+      if (lease) closers.push(() => lease.close());
+      conversation = createConversationService({
+        agents: config.agents,
+        defaultAgentId: config.defaultAgent ?? config.agents[0]!.id,
+        store: stores!.conversations,
+        models: transport.client(modelsContract, middleware),
+        skills: createSkillRouter({
+          transport,
+          middleware,
+          skills: skillHost ? skillHost.skills.map((skill) => skill.name) : skillNamesOf(config),
+          logger,
+        }),
+        hooks: hooks!,
+        events,
+        logger,
+        metrics,
+        ...(lease ? { lease } : {}),
+        // Across processes the gateway may send a message again: run each message id once.
+        ...(transport.kind === 'local' ? {} : { turns: stores!.dedupe }),
+      });
+      await transport.serve(conversationContract, conversation.handlers);
+    }
+    if (roles.has('gateway')) await transport.serve(gatewayContract, createGatewayHandlers());
+
+    return {
+      roles,
+      transport,
+      connections,
+      bus,
+      ...(roles.has('conversation') && stores ? { conversations: stores.conversations } : {}),
+      ...(roles.has('gateway') && stores ? { dedupe: stores.dedupe } : {}),
+      ...(hooks ? { hooks } : {}),
+      ...(conversation ? { conversation } : {}),
+      ...(skillHost ? { skillHost } : {}),
+      ...(models ? { models: models.service } : {}),
+      checks,
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Loads the configured skills (and the embedder's) into a host. */
+async function buildSkillHost(
+  config: Config,
+  baseDir: string,
+  logger: Logger,
+  metrics: Metrics,
+  extras: ServiceExtras,
+): Promise<SkillHost> {
   const skills = [
     ...(await loadSkills(config.skills.load, { baseDir, builtinDir: BUILTIN_SKILLS })),
     ...(extras.skills ?? []),
   ];
-  const skillHost = createSkillHost({
+  return createSkillHost({
     skills,
     secrets: (skill) => {
       const fromEnv: Record<string, string> = {};
@@ -77,83 +219,83 @@ export async function buildServices(
     logger,
     metrics,
   });
+}
 
-  const providers: ModelProvider[] = [createLocalProvider()];
-  const openai = config.models.openai;
-  if (openai.apiKey) {
-    // Loaded only when configured: the SDK costs about 13 MB of RSS and 60 ms of start-up.
-    const { createOpenAIProvider } = await import('../models/providers/openai/provider.ts');
-    providers.push(
-      createOpenAIProvider({
-        apiKey: openai.apiKey,
-        model: openai.model,
-        timeoutMs: openai.timeoutMs,
-        ...(openai.baseUrl ? { baseURL: openai.baseUrl } : {}),
-      }),
-    );
-  }
-  checkAgents(
-    config,
-    skills.map((skill) => skill.name),
-    providers.map((provider) => provider.name),
-  );
-  const models = createModelsService({ providers, defaultModel: config.models.default ?? 'local' });
-
-  const plugins = [...(await loadPlugins(config.plugins, { baseDir, logger })), ...(extras.plugins ?? [])];
-  const hooks = createHookRunner({ plugins, logger, metrics, defaultTimeoutMs: config.pluginTimeoutMs });
-  if (plugins.length > 0) logger.info({ plugins: plugins.map((p) => p.name) }, 'plugins loaded');
-
-  // State last: nothing above can fail with a store or a file left open.
+/** Opens the stores of `config.store.kind`, failing at start (naming the store) when unusable. */
+async function openStores(config: Config, baseDir: string, connections: Connections): Promise<Stores> {
+  const kind = config.store.kind;
   const stores = createStores({
-    kind: config.store.kind,
+    kind,
     path: config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path),
     thread: config.store.thread,
+    ...(kind === 'redis' ? { redis: await connections.redis(), prefix: config.redis.keyPrefix } : {}),
+    ...(kind === 'postgres' ? { postgres: await connections.postgres() } : {}),
   });
-  // Fail at start, naming the store, rather than on the first message.
   await stores.conversations.ping().catch(async (err: unknown) => {
     await stores.close().catch(() => undefined);
+    const where = kind === 'sqlite' ? ` at ${config.store.path}` : '';
     throw new ClawmeshError(
       'UNAVAILABLE',
-      `the ${config.store.kind} store at ${config.store.path} is not usable: ${String((err as Error).message ?? err)}`,
+      `the ${kind} store${where} is not usable: ${String((err as Error).message ?? err)}`,
       { cause: err },
     );
   });
-  const bus = createMemoryBus({ logger });
-  const events = createEventPublisher(bus, logger, metrics);
-  let audit: AuditLog | undefined;
-  if (config.audit.enabled) audit = await startAuditLog(bus, resolve(baseDir, config.audit.path));
+  return stores;
+}
 
-  const transport = createLocalTransport();
-  const middleware = [rpcMetrics(metrics)];
-  await transport.serve(modelsContract, models);
-  await transport.serve(skillsContract, skillHost.handlers);
-  const conversation = createConversationService({
-    agents: config.agents,
-    defaultAgentId: config.defaultAgent ?? config.agents[0]!.id,
-    store: stores.conversations,
-    models: transport.client(modelsContract, middleware),
-    skills: transport.client(skillsContract, middleware),
-    hooks,
-    events,
+/** The bus of `config.bus.kind`, sharing the process's Redis client or NATS connection. */
+async function openBus(
+  config: Config,
+  connections: Connections,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<ManagedBus> {
+  const kind = config.bus.kind;
+  const prefix = config.nats.subjectPrefix;
+  return createBus({
+    kind,
     logger,
     metrics,
+    maxAttempts: config.bus.maxAttempts,
+    ...(kind === 'redis'
+      ? { redis: { client: await connections.redis(), prefix: `${config.redis.keyPrefix}events:` } }
+      : {}),
+    ...(kind === 'nats'
+      ? {
+          nats: {
+            connection: await connections.nats(),
+            subjectPrefix: `${prefix}.events`,
+            streamName: `${prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_')}_EVENTS`,
+          },
+        }
+      : {}),
+    ...(kind === 'rabbitmq'
+      ? { rabbitmqUrl: config.rabbitmq.url, rabbitmq: { exchange: `${prefix}.events` } }
+      : {}),
   });
-  await transport.serve(conversationContract, conversation.handlers);
-  await transport.serve(gatewayContract, createGatewayHandlers());
+}
 
-  return {
-    transport,
-    bus,
-    conversations: stores.conversations,
-    dedupe: stores.dedupe,
-    hooks,
-    conversation,
-    async close() {
-      await transport.close();
-      await bus.drain();
-      await audit?.close();
-      await bus.close();
-      await stores.close();
-    },
-  };
+/**
+ * The conversation role's turn lease and turn dedupe. `auto`: a Redis lease when turns of one
+ * conversation can reach several processes (a remote transport, or a shared store), else none —
+ * the in-process queue orders them.
+ */
+async function openLease(
+  config: Config,
+  transport: string,
+  connections: Connections,
+): Promise<TurnLease | undefined> {
+  const shared = transport !== 'local' || config.store.kind === 'redis' || config.store.kind === 'postgres';
+  const kind = config.store.lease === 'auto' ? (shared ? 'redis' : undefined) : config.store.lease;
+  const ttlMs = config.store.leaseTtlMs;
+  if (kind === 'memory') return createMemoryTurnLease({ ttlMs });
+  if (kind === 'redis') {
+    return createTurnLease({
+      kind: 'redis',
+      redis: await connections.redis(),
+      prefix: config.redis.keyPrefix,
+      ttlMs,
+    });
+  }
+  return undefined;
 }

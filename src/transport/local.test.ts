@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type CallContext, createCallContext } from '../core/context.ts';
 import { type CallMiddleware, defineContract } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { describeTransport } from './conformance.ts';
 import { createLocalTransport } from './local.ts';
 
 const echo = defineContract({
@@ -28,6 +29,11 @@ const echoV2 = defineContract({
 });
 
 const ctx = (timeoutMs = 5000) => createCallContext({ timeoutMs });
+
+describeTransport('local', ({ maxPayloadBytes }) => {
+  const transport = createLocalTransport({ validate: true, maxPayloadBytes });
+  return { server: transport, client: transport };
+});
 
 describe('local transport', () => {
   it('round-trips a call to a served contract, passing the context', async () => {
@@ -251,5 +257,27 @@ describe('local transport', () => {
       code: 'UNAVAILABLE',
     });
     expect(codes).toEqual(['UNAVAILABLE']);
+  });
+
+  it('hands the handler the very context of the caller, onDelta included', async () => {
+    const transport = createLocalTransport();
+    const deltas: string[] = [];
+    await transport.serve(echo, {
+      say: async ({ text }, callCtx) => {
+        callCtx.onDelta?.(text);
+        return { text };
+      },
+      fail: async () => ({}),
+    });
+    const call = createCallContext({ onDelta: (delta) => deltas.push(delta) });
+    await transport.client(echo).say({ text: 'streamed', times: 1 }, call);
+    expect(deltas).toEqual(['streamed']);
+  });
+
+  it('does not measure payloads unless asked to', async () => {
+    const transport = createLocalTransport();
+    await transport.serve(echo, { say: async ({ text }) => ({ text }), fail: async () => ({}) });
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    await expect(transport.client(echo).say({ text: big, times: 1 }, ctx())).resolves.toEqual({ text: big });
   });
 });

@@ -4,6 +4,7 @@ import { clientFromInvoke } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { formatZodError } from '../core/validation.ts';
 import type { Registration, Transport } from './types.ts';
+import { encodeJson, payloadTooLarge } from './wire.ts';
 
 type Served = {
   contract: Contract;
@@ -19,11 +20,24 @@ export interface LocalTransportOptions {
    * defaults in input schemas; handlers apply their own.
    */
   validate?: boolean;
+  /**
+   * Refuse inputs (`INVALID_ARGUMENT`) and replies (`INTERNAL`) whose JSON is larger than this,
+   * as the remote transports do. Off by default: measuring costs a `JSON.stringify` per call;
+   * turn it on in tests or staging to find payloads that would fail once the services split.
+   */
+  maxPayloadBytes?: number;
 }
 
-/** The monolith's transport: a direct function call, no serialization. */
+/** setTimeout holds at most 2^31-1 ms (about 24.8 days); a later deadline waits that long. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The monolith's transport: a direct function call, no serialization. Like the remote
+ * transports, a caller stops waiting at the deadline (`DEADLINE_EXCEEDED`).
+ */
 export function createLocalTransport(options: LocalTransportOptions = {}): Transport {
   const validate = options.validate ?? false;
+  const limit = options.maxPayloadBytes;
   const services = new Map<string, Served>();
 
   const invokerFor = (service: string): Invoke => {
@@ -36,13 +50,21 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       const handler = Object.hasOwn(served.handlers, method) ? served.handlers[method] : undefined;
       if (!spec || !handler)
         throw new ClawmeshError('NOT_FOUND', `service "${service}" has no method "${method}"`);
-      assertNotExpired(ctx, `${service}.${method}`);
-      if (!validate) return handler(input, ctx);
-      const parsed = spec.input.safeParse(input);
-      if (!parsed.success) {
-        throw new ClawmeshError('INVALID_ARGUMENT', `${service}.${method}: ${formatZodError(parsed.error)}`);
+      const what = `${service}.${method}`;
+      assertNotExpired(ctx, what);
+      if (limit !== undefined) checkSize(input, what, limit, 'INVALID_ARGUMENT');
+      let work: Promise<unknown>;
+      if (!validate) work = handler(input, ctx);
+      else {
+        const parsed = spec.input.safeParse(input);
+        if (!parsed.success) {
+          throw new ClawmeshError('INVALID_ARGUMENT', `${what}: ${formatZodError(parsed.error)}`);
+        }
+        work = handler(parsed.data, ctx);
       }
-      return handler(parsed.data, ctx);
+      const output = await withinDeadline(work, ctx.deadline, what);
+      if (limit !== undefined) checkSize(output, `${what} reply`, limit, 'INTERNAL');
+      return output;
     };
   };
 
@@ -69,4 +91,36 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       services.clear();
     },
   };
+}
+
+/**
+ * The work's result, or `DEADLINE_EXCEEDED` once the deadline passes first, as a caller of a
+ * remote service sees it. The work itself runs on; the handler's context carries the deadline.
+ */
+function withinDeadline<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const waitMs = Math.max(0, deadline - Date.now());
+    const timer = setTimeout(
+      () =>
+        reject(
+          new ClawmeshError('DEADLINE_EXCEEDED', `${what} did not answer within its deadline (${waitMs} ms)`),
+        ),
+      Math.min(waitMs, MAX_TIMER_MS),
+    );
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+function checkSize(value: unknown, what: string, limit: number, code: 'INVALID_ARGUMENT' | 'INTERNAL'): void {
+  const size = encodeJson(value).length;
+  if (size > limit) throw payloadTooLarge(what, size, limit, code);
 }

@@ -20,6 +20,17 @@ export const UsageSchema = z.object({
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
+/** How the Model Gateway chose the model of a request. */
+export const RouteSchema = z.object({
+  /** `exact` (the request named a model), `tier` (it named a tier), `rule`, `difficulty` or `default`. */
+  by: z.enum(['exact', 'tier', 'rule', 'difficulty', 'default']),
+  /** Why, in words: `rule 1 (channel telegram) → tier capable`, `difficulty 0.62 ≥ 0.5 (code) → tier capable`. */
+  reason: z.string(),
+  /** The estimated difficulty (0-1), when it was computed. */
+  difficulty: z.number().min(0).max(1).optional(),
+});
+export type Route = z.infer<typeof RouteSchema>;
+
 /** A completion: text and/or tool calls, with usage and the model that answered. */
 export const ModelResponseSchema = z.object({
   content: z.string(),
@@ -29,6 +40,20 @@ export const ModelResponseSchema = z.object({
   /** `provider/model` that answered. */
   model: z.string(),
   latencyMs: z.number().nonnegative(),
+  /** Whether the answer came from the gateway's cache (no provider was called). */
+  cached: z.boolean().optional(),
+  /** The tier the request was routed to, when it was. */
+  tier: z.string().optional(),
+  /** How the gateway chose the model, and why. */
+  route: RouteSchema.optional(),
+  /** The deployment that answered (a deployment id, or `provider/model`). */
+  deployment: z.string().optional(),
+  /** Whether a deployment other than the first of the chain answered. */
+  fallbackUsed: z.boolean().optional(),
+  /** Provider calls made for this answer, retries and fallbacks included (0 for a cache hit). */
+  attempts: z.number().int().nonnegative().optional(),
+  /** Cost in US dollars from the configured prices, when the model's price is known (0 for a cache hit). */
+  costUsd: z.number().nonnegative().optional(),
 });
 export type ModelResponse = z.infer<typeof ModelResponseSchema>;
 
@@ -40,7 +65,12 @@ export const modelsContract = defineContract({
     complete: { input: ModelRequestSchema, output: ModelResponseSchema, description: 'One completion' },
     list: {
       input: z.object({}).optional(),
-      output: z.object({ default: z.string(), models: z.array(z.string()) }),
+      output: z.object({
+        default: z.string(),
+        models: z.array(z.string()),
+        /** Tiers and their fallback chains of `provider/model`, in order. */
+        tiers: z.array(z.object({ name: z.string(), models: z.array(z.string()) })).optional(),
+      }),
       description: 'The models this gateway can route to',
     },
   },

@@ -2,7 +2,7 @@ import type { CallContext } from '../../../core/context.ts';
 import type { Usage } from '../../../core/contracts/models.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChatMessage, ToolCall } from '../../../core/messages.ts';
-import type { ModelProvider, ProviderRequest, ProviderResponse } from '../../types.ts';
+import type { ModelProvider, ProviderRequest, ProviderResponse, ProviderStreamEvent } from '../../types.ts';
 import { fallbackAnswer, summarizeToolResults } from './answer.ts';
 import { extractArguments, payloadStart } from './arguments.ts';
 import { matchTool } from './match.ts';
@@ -75,6 +75,41 @@ function answer(request: ProviderRequest): ProviderResponse {
   return textAnswer(fallbackAnswer(text, tools), input, request.maxTokens);
 }
 
+/** Words per streamed chunk of the local model. */
+const WORDS_PER_CHUNK = 3;
+
+/**
+ * Splits a text into chunks of a few words, each keeping the whitespace that follows it, so that
+ * the chunks joined are the text again. Deterministic: the same text always gives the same chunks.
+ */
+export function wordChunks(text: string, wordsPerChunk = WORDS_PER_CHUNK): string[] {
+  const chunks: string[] = [];
+  const word = /\S+\s*/g;
+  let start = 0;
+  let words = 0;
+  let match = word.exec(text);
+  // Leading whitespace belongs to the first chunk.
+  while (match !== null) {
+    words++;
+    const end = match.index + match[0].length;
+    if (words === wordsPerChunk) {
+      chunks.push(text.slice(start, end));
+      start = end;
+      words = 0;
+    }
+    match = word.exec(text);
+  }
+  if (start < text.length) chunks.push(text.slice(start));
+  return chunks;
+}
+
+function cancelled(signal: AbortSignal | undefined): ClawmeshError | undefined {
+  if (!signal?.aborted) return undefined;
+  return signal.reason instanceof ClawmeshError
+    ? signal.reason
+    : new ClawmeshError('DEADLINE_EXCEEDED', 'the local model was cancelled before it ran');
+}
+
 /**
  * The built-in deterministic model: no key, no network, microseconds a turn. It calls the tool
  * whose name and description best match the last user message, with arguments read from the
@@ -93,12 +128,24 @@ export function createLocalProvider(): ModelProvider {
       _ctx: CallContext,
       signal?: AbortSignal,
     ): Promise<ProviderResponse> {
-      if (signal?.aborted) {
-        throw signal.reason instanceof ClawmeshError
-          ? signal.reason
-          : new ClawmeshError('DEADLINE_EXCEEDED', 'the local model was cancelled before it ran');
-      }
+      const error = cancelled(signal);
+      if (error) throw error;
       return answer(request);
+    },
+    async *stream(
+      request: ProviderRequest,
+      _ctx: CallContext,
+      signal?: AbortSignal,
+    ): AsyncGenerator<ProviderStreamEvent> {
+      let error = cancelled(signal);
+      if (error) throw error;
+      const response = answer(request);
+      for (const text of wordChunks(response.content)) {
+        yield { type: 'text', text };
+        error = cancelled(signal);
+        if (error) throw error;
+      }
+      yield { type: 'done', response };
     },
   };
 }

@@ -13,6 +13,7 @@ import type {
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
 import type { ProviderResponse } from '../../types.ts';
+import { retryAfterMs } from '../retry-after.ts';
 
 /** Our messages in the chat-completions wire shape. */
 export function toOpenAIMessages(messages: readonly ChatMessage[]): ChatCompletionMessageParam[] {
@@ -102,18 +103,6 @@ export function fromOpenAICompletion(
   };
 }
 
-/** Milliseconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date). */
-export function retryAfterMs(headers: Headers | undefined): number | undefined {
-  const ms = Number(headers?.get('retry-after-ms') ?? Number.NaN);
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers?.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
 /** How an SDK call ended, besides the error: whether our own deadline cut it short. */
 export interface FailureContext {
   /** The signal the caller passed; its reason wins when it aborted. */
@@ -136,7 +125,10 @@ export function toClawmeshError(err: unknown, context: FailureContext): Clawmesh
   if (err instanceof APIConnectionTimeoutError) {
     return context.deadlineBound
       ? new ClawmeshError('DEADLINE_EXCEEDED', 'openai: no answer before the deadline', { cause: err })
-      : new ClawmeshError('UNAVAILABLE', 'openai: the request timed out', { cause: err });
+      : new ClawmeshError('UNAVAILABLE', 'openai: no response within the connect timeout', {
+          cause: err,
+          details: { timeout: 'connect' },
+        });
   }
   if (err instanceof APIConnectionError) {
     return new ClawmeshError('UNAVAILABLE', `openai: ${err.message}`, { cause: err });

@@ -2,8 +2,16 @@ import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { type CallContext, remainingMs } from '../../../core/context.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
-import type { ModelProvider, ProviderRequest, ProviderResponse } from '../../types.ts';
+import type {
+  ModelProvider,
+  ProviderCallOptions,
+  ProviderRequest,
+  ProviderResponse,
+  ProviderStreamEvent,
+} from '../../types.ts';
+import { abortError, streamCut } from '../stream.ts';
 import { fromOpenAICompletion, toClawmeshError, toOpenAIMessages, toOpenAITools } from './mapping.ts';
+import { OpenAIStreamAssembler } from './stream.ts';
 
 /** Options of {@link createOpenAIProvider}. */
 export interface OpenAIProviderOptions {
@@ -13,7 +21,10 @@ export interface OpenAIProviderOptions {
   baseURL?: string;
   /** The model used when a request names only the provider (default `gpt-4o-mini`). */
   model?: string;
-  /** Longest wait for one completion in milliseconds (default 60 s); the call deadline may cut it shorter. */
+  /**
+   * Longest wait for the response headers in milliseconds (default 60 s); the call deadline and a
+   * caller's `connectTimeoutMs` may cut it shorter.
+   */
   timeoutMs?: number;
   /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
   maxRetries?: number;
@@ -34,10 +45,23 @@ function toRequestBody(request: ProviderRequest): ChatCompletionCreateParamsNonS
   return body;
 }
 
+/** The SDK's per-request timeout (time to response headers) and whether the deadline set it. */
+function headerTimeout(
+  ctx: CallContext,
+  timeoutMs: number,
+  options: ProviderCallOptions | undefined,
+): { timeout: number; deadlineBound: boolean } {
+  const left = remainingMs(ctx);
+  if (left <= 0) throw new ClawmeshError('DEADLINE_EXCEEDED', 'openai: the deadline passed before the call');
+  const own = Math.min(timeoutMs, options?.connectTimeoutMs ?? timeoutMs);
+  return { timeout: Math.min(left, own), deadlineBound: left < own };
+}
+
 /**
  * A provider over any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama,
  * llama.cpp, LM Studio, OpenRouter), through the official SDK. Each call is bounded by the
- * call context's deadline and the caller's signal; failures become `ClawmeshError`s.
+ * call context's deadline and the caller's signal; failures become `ClawmeshError`s. Streams ask
+ * for usage (`stream_options.include_usage`) and assemble tool calls from their deltas.
  *
  * @example
  * const openai = createOpenAIProvider({ apiKey: process.env.OPENAI_API_KEY ?? '', model: 'gpt-4o-mini' });
@@ -52,6 +76,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
     baseURL: options.baseURL,
     timeout: timeoutMs,
     maxRetries: options.maxRetries ?? 0,
+    // Failures surface as ClawmeshErrors; the SDK's own console lines would only repeat them.
+    logLevel: 'off',
   });
 
   return {
@@ -61,17 +87,46 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       request: ProviderRequest,
       ctx: CallContext,
       signal?: AbortSignal,
+      callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      const left = remainingMs(ctx);
-      if (left <= 0)
-        throw new ClawmeshError('DEADLINE_EXCEEDED', 'openai: the deadline passed before the call');
-      const deadlineBound = left < timeoutMs;
+      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
       const completion = await client.chat.completions
-        .create(toRequestBody(request), { signal, timeout: Math.min(left, timeoutMs) })
+        .create(toRequestBody(request), { signal, timeout })
         .catch((err: unknown) => {
           throw toClawmeshError(err, { signal, deadlineBound });
         });
       return fromOpenAICompletion(completion);
+    },
+
+    async *stream(
+      request: ProviderRequest,
+      ctx: CallContext,
+      signal?: AbortSignal,
+      callOptions?: ProviderCallOptions,
+    ): AsyncGenerator<ProviderStreamEvent> {
+      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
+      const body = {
+        ...toRequestBody(request),
+        stream: true as const,
+        stream_options: { include_usage: true },
+      };
+      const chunks = await client.chat.completions.create(body, { signal, timeout }).catch((err: unknown) => {
+        throw toClawmeshError(err, { signal, deadlineBound });
+      });
+      const assembler = new OpenAIStreamAssembler();
+      try {
+        for await (const chunk of chunks) {
+          const text = assembler.push(chunk);
+          if (text !== undefined) yield { type: 'text', text };
+        }
+      } catch (err) {
+        if (signal?.aborted) throw abortError('openai', signal, err);
+        const mapped = toClawmeshError(err, { signal, deadlineBound: false });
+        throw mapped.code === 'INTERNAL' ? streamCut('openai', mapped.message, err) : mapped;
+      }
+      // The SDK ends an aborted stream quietly; an abort is never a finished answer.
+      if (signal?.aborted) throw abortError('openai', signal);
+      yield { type: 'done', response: assembler.finish() };
     },
   };
 }

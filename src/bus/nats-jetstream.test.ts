@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../observability/logger.ts';
+import { describeBus, waitFor } from './conformance.ts';
+import { DEAD_LETTER_SUFFIX } from './memory.ts';
+import { createJetStreamBus, type JetStreamBusOptions } from './nats-jetstream.ts';
+import type { Bus, BusEvent } from './types.ts';
+
+const servers = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const run = randomUUID().replaceAll('-', '').slice(0, 12);
+const streamName = `CLAWMESH_TEST_${run}`;
+const subjectPrefix = `clawmesh-test.${run}`;
+let nc: NatsConnection;
+const buses: Bus[] = [];
+
+const fast: JetStreamBusOptions = {
+  streamName,
+  subjectPrefix,
+  ackWaitMs: 600,
+  retryDelayMs: 5,
+  closeTimeoutMs: 200,
+  drainTimeoutMs: 10_000,
+  storage: 'memory',
+  logger: silentLogger(),
+};
+
+async function make(options: Partial<JetStreamBusOptions> = {}): Promise<Bus> {
+  const bus = await createJetStreamBus({ ...fast, connection: nc, ...options });
+  buses.push(bus);
+  return bus;
+}
+
+const event = (type: string, data: unknown = {}): BusEvent => ({
+  id: randomUUID(),
+  type,
+  version: 1,
+  time: new Date().toISOString(),
+  data,
+});
+
+beforeAll(async () => {
+  nc = await connect({ servers });
+});
+
+afterAll(async () => {
+  await Promise.all(buses.map((bus) => bus.close().catch(() => undefined)));
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete(streamName).catch(() => undefined);
+  await nc.close();
+});
+
+describeBus('nats jetstream', () => make(), { durable: true });
+
+describe('nats jetstream bus', () => {
+  it('stores events in one stream with the server dropping a repeated message id', async () => {
+    const bus = await make();
+    const topic = `t.${randomUUID()}`;
+    const sent = event(topic, { n: 1 });
+    await bus.publish(sent);
+    await bus.publish({ ...sent });
+    await bus.publish(event(topic, { n: 2 }));
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(streamName, { subjects_filter: `${subjectPrefix}.${topic}` });
+    expect(info.state.subjects?.[`${subjectPrefix}.${topic}`]).toBe(2);
+    const stored = await jsm.streams.getMessage(streamName, { last_by_subj: `${subjectPrefix}.${topic}` });
+    expect(stored?.json()).toMatchObject({ type: topic, data: { n: 2 } });
+  });
+
+  it('tries an event maxAttempts times by the server delivery count, then dead-letters it', async () => {
+    const bus = await make({ maxAttempts: 4 });
+    const topic = `t.${randomUUID()}`;
+    const attempts: string[] = [];
+    const dead: BusEvent[] = [];
+    await bus.subscribe(topic, 'g', (e) => {
+      attempts.push(e.id);
+      throw new Error('always broken');
+    });
+    await bus.subscribe(`${topic}${DEAD_LETTER_SUFFIX}`, 'dlq', (e) => {
+      dead.push(e);
+    });
+    const sent = event(topic);
+    await bus.publish(sent);
+    await waitFor(() => dead.length === 1, 5000, 'the dead letter');
+    await bus.drain();
+    expect(attempts).toEqual([sent.id, sent.id, sent.id, sent.id]);
+    expect(dead[0]).toMatchObject({ id: sent.id, type: `${topic}${DEAD_LETTER_SUFFIX}` });
+  });
+
+  it('dead-letters an event whose consumers kept dying, without running it again', async () => {
+    // maxAttempts 1: the first member takes the event and dies; the next delivery dead-letters it.
+    const bus = await make({ maxAttempts: 1 });
+    const topic = `t.${randomUUID()}`;
+    const ran: string[] = [];
+    const dead: string[] = [];
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const dying = await bus.subscribe(topic, 'g', (e) => {
+      ran.push(e.id);
+      return stuck;
+    });
+    await bus.subscribe(`${topic}${DEAD_LETTER_SUFFIX}`, 'dlq', (e) => {
+      dead.push(e.id);
+    });
+    const sent = event(topic);
+    await bus.publish(sent);
+    await waitFor(() => ran.length === 1, 5000, 'the first delivery');
+    await dying.close();
+    await bus.subscribe(topic, 'g', (e) => {
+      ran.push(e.id);
+    });
+    await waitFor(() => dead.length === 1, 5000, 'the dead letter');
+    release();
+    expect(ran).toEqual([sent.id]);
+    expect(dead).toEqual([sent.id]);
+  });
+
+  it('dead-letters from the max-deliveries advisory an event delivered max_deliver times elsewhere', async () => {
+    const bus = await make({ maxAttempts: 1 });
+    const topic = `t.${randomUUID()}`;
+    const group = `g-${randomUUID()}`;
+    // Create the group's consumer, then play two members that take the event and die.
+    await (await bus.subscribe(topic, group, () => undefined)).close();
+    const dead: string[] = [];
+    await bus.subscribe(`${topic}${DEAD_LETTER_SUFFIX}`, 'dlq', (e) => {
+      dead.push(e.id);
+    });
+    const sent = event(topic);
+    await bus.publish(sent);
+    const jsm = await jetstreamManager(nc);
+    const consumers = await jsm.consumers.list(streamName).next();
+    const durable = consumers.find((c) => c.config.description === `clawmesh group ${group} on ${topic}`);
+    expect(durable).toBeDefined();
+    const raw = await jetstream(nc).consumers.get(streamName, durable!.name);
+    for (let delivery = 1; delivery <= 2; delivery += 1) {
+      const msg = await raw.next({ expires: 2000 });
+      expect(msg?.info.deliveryCount).toBe(delivery);
+      await new Promise((resolve) => setTimeout(resolve, 700)); // past ack_wait, never acked
+    }
+    const ran: string[] = [];
+    await bus.subscribe(topic, group, (e) => {
+      ran.push(e.id);
+    });
+    await waitFor(() => dead.length === 1, 5000, 'the dead letter from the advisory');
+    expect(dead).toEqual([sent.id]);
+    expect(ran).toEqual([]);
+  });
+
+  it('rejects a topic that is not a valid subject', async () => {
+    const bus = await make();
+    await expect(bus.publish(event('bad topic'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(bus.subscribe('a.>', 'g', () => undefined)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+  });
+
+  it('connects from servers, owns that connection and closes it', async () => {
+    const bus = await createJetStreamBus({ ...fast, servers });
+    const topic = `t.${randomUUID()}`;
+    const seen: string[] = [];
+    await bus.subscribe(topic, 'g', (e) => {
+      seen.push(e.id);
+    });
+    const sent = event(topic);
+    await bus.publish(sent);
+    await waitFor(() => seen.length === 1, 5000, 'the event');
+    await bus.ping();
+    await bus.close();
+    await expect(bus.ping()).rejects.toThrow();
+    expect(seen).toEqual([sent.id]);
+  });
+
+  it('fails with UNAVAILABLE when NATS cannot be reached', async () => {
+    await expect(createJetStreamBus({ servers: 'nats://127.0.0.1:1' })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+  });
+});

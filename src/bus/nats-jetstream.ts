@@ -1,0 +1,413 @@
+import { createHash } from 'node:crypto';
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import {
+  connect,
+  type NatsConnection,
+  type Subscription as NatsSubscription,
+  nanos,
+} from '@nats-io/transport-node';
+import { ClawmeshError } from '../core/errors.ts';
+import { createInFlight } from '../core/in-flight.ts';
+import { settlesWithin } from '../core/wait.ts';
+import type { Logger } from '../observability/logger.ts';
+import { DEAD_LETTER_SUFFIX } from './memory.ts';
+import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
+
+/** Options of {@link createJetStreamBus}. */
+export interface JetStreamBusOptions {
+  /** A NATS connection (shared, never closed by the bus). */
+  connection?: NatsConnection;
+  /** Servers to connect to when no `connection` is given (the bus then owns the connection). */
+  servers?: string | string[];
+  /** The stream holding every event (default `CLAWMESH_EVENTS`); created or updated on start. */
+  streamName?: string;
+  /** Subjects are `<subjectPrefix>.<topic>`; the stream covers `<subjectPrefix>.>` (default `clawmesh.events`). */
+  subjectPrefix?: string;
+  /** Tries before an event goes to `<topic>.dead-letter` (default 3). */
+  maxAttempts?: number;
+  /** Delay before a retry (a `nak` with delay), doubled each time (default 100). */
+  retryDelayMs?: number;
+  /** How long the server waits for an ack before redelivering, in milliseconds (default 30,000). */
+  ackWaitMs?: number;
+  /** Messages one subscription pulls at a time (default 16). */
+  prefetch?: number;
+  /** Unacknowledged messages a group may hold at once, across its members (default 1000). */
+  maxAckPending?: number;
+  /** How long the stream keeps events (default 7 days). */
+  maxAgeMs?: number;
+  /** The server's dedupe window for `Nats-Msg-Id` (default 120,000 ms). */
+  duplicateWindowMs?: number;
+  /** Stream storage (default `file`). */
+  storage?: 'file' | 'memory';
+  /** Stream replicas, for a cluster (default 1). */
+  replicas?: number;
+  /** How long a publish waits for the server's ack (default 5000). */
+  publishTimeoutMs?: number;
+  /** How long `Subscription.close` waits for running handlers before abandoning them (default 5000). */
+  closeTimeoutMs?: number;
+  /** The longest `drain()` waits before it rejects with `DEADLINE_EXCEEDED` (default 30,000). */
+  drainTimeoutMs?: number;
+  logger?: Logger;
+}
+
+/** A {@link Bus} over NATS JetStream, with a connection check for readiness probes. */
+export interface JetStreamBus extends Bus {
+  /** Resolves when the server answers. */
+  ping(): Promise<void>;
+}
+
+const TOPIC = /^[\w-]+(\.[\w-]+)*$/;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const decoder = new TextDecoder();
+
+/** Throws `INVALID_ARGUMENT` unless `topic` is dot-separated words (or `*` where allowed). */
+function checkTopic(topic: string, allowAll: boolean): void {
+  if ((allowAll && topic === '*') || TOPIC.test(topic)) return;
+  throw new ClawmeshError('INVALID_ARGUMENT', `invalid topic "${topic}": use dot-separated words`);
+}
+
+/** A durable consumer name for a (topic, group): readable, and unique by a hash of both. */
+function durableName(topic: string, group: string): string {
+  const hash = createHash('sha256').update(`${topic}\u0000${group}`).digest('hex').slice(0, 16);
+  return `${group.replace(/[^\w-]/g, '_').slice(0, 40)}_${hash}`;
+}
+
+/** Creates the stream, or makes an existing one (whatever its limits) cover the subjects. */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
+  try {
+    await jsm.streams.add(config);
+  } catch (err) {
+    const info = await jsm.streams.info(config.name).catch(() => {
+      throw err;
+    });
+    const subjects = info.config.subjects ?? [];
+    const missing = (config.subjects ?? []).filter((s) => !subjects.includes(s));
+    if (missing.length > 0) await jsm.streams.update(config.name, { subjects: [...subjects, ...missing] });
+  }
+}
+
+/**
+ * The NATS JetStream bus. One stream over `<subjectPrefix>.>`; a topic is the subject
+ * `<subjectPrefix>.<topic>`. Publishing waits for the server's ack and sets `Nats-Msg-Id` to
+ * `<topic>:<event id>`, so a repeat within the stream's dedupe window is dropped by the server.
+ * A group is a durable pull consumer (explicit ack, `deliver_policy: new` when first created)
+ * whose members pull from it and so share its messages. A failure is `nak`ed with a doubling
+ * delay; the delivery count comes from the server, and after `maxAttempts` the event is
+ * published to `<topic>.dead-letter` and the message acked. `max_deliver` is one more than
+ * `maxAttempts`: the extra delivery only dead-letters an event whose consumers kept dying, and
+ * the server's max-deliveries advisory catches one that was delivered even that often.
+ * A `*` subscription filters `<subjectPrefix>.>` and skips dead letters.
+ *
+ * @example
+ * const bus = await createJetStreamBus({ servers: 'nats://127.0.0.1:4222', logger });
+ */
+export async function createJetStreamBus(options: JetStreamBusOptions): Promise<JetStreamBus> {
+  const streamName = options.streamName ?? 'CLAWMESH_EVENTS';
+  const subjectPrefix = options.subjectPrefix ?? 'clawmesh.events';
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  const retryDelayMs = options.retryDelayMs ?? 100;
+  const ackWaitMs = Math.max(50, options.ackWaitMs ?? 30_000);
+  const prefetch = Math.max(1, options.prefetch ?? 16);
+  const publishTimeoutMs = options.publishTimeoutMs ?? 5000;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+  const logger = options.logger;
+
+  let owned = false;
+  let nc = options.connection;
+  if (!nc) {
+    if (!options.servers)
+      throw new ClawmeshError('INVALID_ARGUMENT', 'the JetStream bus needs a connection or servers');
+    try {
+      nc = await connect({ servers: options.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (err) {
+      throw new ClawmeshError('UNAVAILABLE', `cannot connect to NATS: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    owned = true;
+  }
+  const conn = nc;
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  try {
+    jsm = await jetstreamManager(conn);
+    js = jetstream(conn);
+    await ensureStream(jsm, {
+      name: streamName,
+      subjects: [`${subjectPrefix}.>`],
+      retention: RetentionPolicy.Limits,
+      storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3600_000),
+      duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
+      num_replicas: options.replicas ?? 1,
+    });
+  } catch (err) {
+    if (owned) await conn.close().catch(() => undefined);
+    throw new ClawmeshError('UNAVAILABLE', `JetStream is not usable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+
+  const subjectOf = (topic: string) => (topic === '*' ? `${subjectPrefix}.>` : `${subjectPrefix}.${topic}`);
+  const encoder = new TextEncoder();
+  const publishing = createInFlight();
+  const handling = createInFlight();
+  let deliveriesStarted = 0;
+  const subscriptions = new Set<JetStreamSubscription>();
+  let closed = false;
+
+  const send = async (event: BusEvent): Promise<void> => {
+    await js.publish(subjectOf(event.type), encoder.encode(JSON.stringify(event)), {
+      msgID: `${event.type}:${event.id}`,
+      expect: { streamName },
+      timeout: publishTimeoutMs,
+    });
+  };
+
+  const publish = async (event: BusEvent): Promise<void> => {
+    checkTopic(event.type, false);
+    publishing.enter();
+    try {
+      await send(event);
+    } catch (err) {
+      throw ClawmeshError.from(err, 'UNAVAILABLE');
+    } finally {
+      publishing.leave();
+    }
+  };
+
+  /** Publishes the dead letter of `event` (once per event id, by its message id). */
+  const deadLetter = async (event: BusEvent, group: string): Promise<void> => {
+    if (event.type.endsWith(DEAD_LETTER_SUFFIX)) {
+      logger?.error({ topic: event.type, eventId: event.id, group }, 'dropping a failed dead letter');
+      return;
+    }
+    await send({ ...event, type: `${event.type}${DEAD_LETTER_SUFFIX}` });
+    logger?.warn({ topic: event.type, eventId: event.id, group }, 'event dead-lettered');
+  };
+
+  /** One member of a group: a pull consumer's messages, handled as they come. */
+  class JetStreamSubscription implements Subscription {
+    readonly durable: string;
+    readonly held = new Set<JsMsg>();
+    open = true;
+    private messages: ConsumerMessages | undefined;
+    private advisories: NatsSubscription | undefined;
+    private consumer: Consumer | undefined;
+    private timer: NodeJS.Timeout | undefined;
+
+    constructor(
+      readonly topic: string,
+      readonly group: string,
+      private readonly handler: EventHandler,
+    ) {
+      this.durable = durableName(topic, group);
+    }
+
+    async start(): Promise<void> {
+      await jsm.consumers.add(streamName, {
+        durable_name: this.durable,
+        description: `clawmesh group ${this.group} on ${this.topic}`,
+        filter_subject: subjectOf(this.topic),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        ack_wait: nanos(ackWaitMs),
+        max_deliver: maxAttempts + 1,
+        max_ack_pending: options.maxAckPending ?? 1000,
+      });
+      this.consumer = await js.consumers.get(streamName, this.durable);
+      // One member of the group handles the advisory for a message delivered max_deliver times.
+      this.advisories = conn.subscribe(
+        `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${streamName}.${this.durable}`,
+        {
+          queue: this.durable,
+          callback: (err, msg) => {
+            if (!err) void this.onMaxDeliveries(msg.json());
+          },
+        },
+      );
+      this.messages = await this.consumer.consume({
+        max_messages: prefetch,
+        callback: (msg) => this.deliver(msg),
+      });
+      // Tell the server the handlers still running are alive, so it does not redeliver them.
+      this.timer = setInterval(
+        () => {
+          for (const msg of this.held) msg.working();
+        },
+        Math.max(20, Math.floor(ackWaitMs / 3)),
+      );
+    }
+
+    private deliver(msg: JsMsg): void {
+      if (!this.open) return; // not acked: redelivered to another member after ack_wait
+      this.held.add(msg);
+      deliveriesStarted += 1;
+      handling.enter();
+      void this.attempt(msg);
+    }
+
+    release(msg: JsMsg): void {
+      if (this.held.delete(msg)) handling.leave();
+    }
+
+    private async attempt(msg: JsMsg): Promise<void> {
+      let event: BusEvent;
+      try {
+        event = JSON.parse(decoder.decode(msg.data)) as BusEvent;
+      } catch {
+        logger?.error({ topic: this.topic, seq: msg.seq }, 'dropping an unreadable bus message');
+        msg.ack();
+        this.release(msg);
+        return;
+      }
+      const attempt = msg.info.deliveryCount;
+      if (this.topic === '*' && event.type.endsWith(DEAD_LETTER_SUFFIX)) {
+        msg.ack();
+        this.release(msg);
+        return;
+      }
+      let failure: unknown;
+      if (attempt <= maxAttempts) {
+        try {
+          await this.handler(event);
+        } catch (err) {
+          failure = err;
+          logger?.warn({ err, topic: event.type, group: this.group, attempt }, 'event handler failed');
+        }
+      }
+      if (!this.held.has(msg)) return; // abandoned by close(): redelivered after ack_wait
+      try {
+        if (attempt <= maxAttempts && failure === undefined) msg.ack();
+        else if (attempt < maxAttempts) msg.nak(retryDelayMs * 2 ** (attempt - 1));
+        else {
+          // Acked rather than term()ed: nats-server 2.9 counts a terminated message as pending
+          // until its ack wait ends, which would hold up drain().
+          await deadLetter(event, this.group);
+          msg.ack();
+        }
+      } catch (err) {
+        // The dead letter was not published: leave the message to be redelivered and tried again.
+        logger?.warn({ err: (err as Error).message, topic: event.type }, 'jetstream bus dead-letter failed');
+        msg.nak(retryDelayMs);
+      } finally {
+        this.release(msg);
+      }
+    }
+
+    private async onMaxDeliveries(advisory: { stream_seq?: number }): Promise<void> {
+      if (!advisory.stream_seq) return;
+      try {
+        const stored = await jsm.streams.getMessage(streamName, { seq: advisory.stream_seq });
+        if (!stored) return;
+        await deadLetter(JSON.parse(decoder.decode(stored.data)) as BusEvent, this.group);
+      } catch (err) {
+        logger?.error(
+          { err: (err as Error).message, seq: advisory.stream_seq },
+          'could not dead-letter a message',
+        );
+      }
+    }
+
+    /** Whether the group has nothing left to deliver and nothing unacknowledged. */
+    async caughtUp(): Promise<boolean> {
+      const info = await jsm.consumers.info(streamName, this.durable);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    }
+
+    async close(): Promise<void> {
+      if (!this.open) return;
+      this.open = false;
+      subscriptions.delete(this);
+      this.advisories?.unsubscribe();
+      await this.messages?.close().catch(() => undefined);
+      if (this.held.size > 0) {
+        const done = new Promise<void>((resolve) => {
+          const check = setInterval(() => {
+            if (this.held.size === 0) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 5);
+        });
+        if (!(await settlesWithin(done, closeTimeoutMs))) {
+          logger?.warn(
+            { topic: this.topic, group: this.group, abandoned: this.held.size },
+            'closing with handlers still running: their events go to another member',
+          );
+          for (const msg of [...this.held]) this.release(msg);
+        }
+      }
+      clearInterval(this.timer);
+    }
+  }
+
+  const drain = async (): Promise<void> => {
+    const until = Date.now() + drainTimeoutMs;
+    for (;;) {
+      await publishing.idle();
+      if (handling.count === 0) {
+        const started = deliveriesStarted;
+        const groups = new Map<string, JetStreamSubscription>();
+        for (const s of subscriptions) groups.set(s.durable, s);
+        const states = await Promise.all([...groups.values()].map((s) => s.caughtUp()));
+        if (states.every(Boolean) && handling.count === 0 && started === deliveriesStarted) return;
+      }
+      if (Date.now() > until)
+        throw new ClawmeshError(
+          'DEADLINE_EXCEEDED',
+          `the JetStream bus did not drain in ${drainTimeoutMs} ms`,
+        );
+      await sleep(10);
+    }
+  };
+
+  return {
+    kind: 'nats',
+    publish,
+    async subscribe(topic, group, handler) {
+      checkTopic(topic, true);
+      if (closed) throw new ClawmeshError('UNAVAILABLE', 'the JetStream bus is closed');
+      const subscription = new JetStreamSubscription(topic, group, handler);
+      try {
+        await subscription.start();
+      } catch (err) {
+        await subscription.close().catch(() => undefined);
+        throw ClawmeshError.from(err, 'UNAVAILABLE');
+      }
+      subscriptions.add(subscription);
+      return subscription;
+    },
+    drain,
+    async close() {
+      if (closed) return;
+      try {
+        await drain();
+      } catch (err) {
+        logger?.warn({ err: (err as Error).message }, 'closing the JetStream bus before it drained');
+      }
+      closed = true;
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      if (owned) await conn.drain().catch(() => undefined);
+    },
+    async ping() {
+      await conn.flush();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createCallContext } from '../core/context.ts';
+import { defineContract } from '../core/contract.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { randomHex } from '../core/ids.ts';
+import { createNatsTransport, type NatsTransport } from '../transport/nats.ts';
+import type { ServiceInstance } from '../transport/nats-discovery.ts';
+import { type CliIo, runStatus } from './status.ts';
+
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+function captureIo(env: Record<string, string | undefined> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: CliIo = {
+    stdout: { write: (text: string) => out.push(text) },
+    stderr: { write: (text: string) => err.push(text) },
+    env,
+  };
+  return { io, out: () => out.join(''), err: () => err.join('') };
+}
+
+const contractNamed = (name: string, version: string) =>
+  defineContract({
+    name,
+    version,
+    methods: {
+      lookup: { input: z.object({ item: z.string() }), output: z.object({ units: z.number() }) },
+      refuse: { input: z.object({}), output: z.object({}) },
+    },
+  });
+
+describe('clawmesh status', () => {
+  const transports: NatsTransport[] = [];
+  afterEach(async () => {
+    for (const transport of transports.splice(0)) await transport.close();
+  });
+
+  /** Two services over NATS, one of them with two replicas, with a few calls made. */
+  async function runServices() {
+    const suffix = randomHex(4);
+    const inventory = contractNamed(`skill.inventory-${suffix}`, '1.4.0');
+    const support = contractNamed(`support-${suffix}`, '0.2.0');
+    const handlers = {
+      lookup: async () => ({ units: 42 }),
+      refuse: async () => {
+        throw new ClawmeshError('PERMISSION_DENIED', 'not for you');
+      },
+    };
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => createNatsTransport({ servers: NATS_URL })));
+    transports.push(a!, b!, c!);
+    await a!.serve(inventory, handlers);
+    await b!.serve(inventory, handlers);
+    await a!.serve(support, handlers);
+    const ctx = () => createCallContext({ timeoutMs: 5000 });
+    for (let i = 0; i < 6; i += 1) await c!.client(inventory).lookup({ item: 'shirt' }, ctx());
+    await c!
+      .client(support)
+      .refuse({}, ctx())
+      .catch(() => undefined);
+    return { inventory: inventory.name, support: support.name };
+  }
+
+  it('prints the running instances with their endpoints and stats as a table', async () => {
+    const names = await runServices();
+    const { io, out, err } = captureIo({ NATS_URL });
+    expect(await runStatus([], io)).toBe(0);
+    expect(err()).toBe('');
+    const text = out();
+    expect(text.split('\n')[0]).toMatch(
+      /^SERVICE\s+VERSION\s+INSTANCE\s+HOST\s+ENDPOINT\s+REQUESTS\s+ERRORS\s+AVG MS/,
+    );
+    const inventoryRows = text.split('\n').filter((line) => line.startsWith(`${names.inventory} `));
+    expect(inventoryRows).toHaveLength(2);
+    for (const row of inventoryRows)
+      expect(row).toMatch(/\s1\.4\.0\s+\S+\s+\S+:\d+\s+lookup\s+\d+\s+0\s+\d+\.\d{3}/);
+    const supportRow = text.split('\n').findIndex((line) => line.startsWith(`${names.support} `));
+    expect(supportRow).toBeGreaterThan(0);
+    const supportLines = text
+      .split('\n')
+      .slice(supportRow, supportRow + 2)
+      .join('\n');
+    expect(supportLines).toMatch(/refuse\s+1\s+1\s+\d+\.\d{3}\s+not for you/);
+    expect(text).toMatch(/\d+ instances of \d+ services on nats:\/\/127\.0\.0\.1:4222/);
+  });
+
+  it('prints the instances as JSON with --json, counting every call', async () => {
+    const names = await runServices();
+    const { io, out } = captureIo();
+    expect(await runStatus(['--nats-url', NATS_URL, '--json'], io)).toBe(0);
+    const instances = JSON.parse(out()) as ServiceInstance[];
+    const inventory = instances.filter((instance) => instance.contract === names.inventory);
+    expect(inventory).toHaveLength(2);
+    expect(new Set(inventory.map((instance) => instance.id)).size).toBe(2);
+    const lookups = inventory.map(
+      (instance) => instance.endpoints.find((e) => e.name === 'lookup')!.requests,
+    );
+    expect(lookups.reduce((sum, n) => sum + n, 0)).toBe(6);
+    const support = instances.find((instance) => instance.contract === names.support)!;
+    expect(support).toMatchObject({ name: names.support, version: '0.2.0' });
+    expect(support.endpoints.find((e) => e.name === 'refuse')).toMatchObject({
+      requests: 1,
+      errors: 1,
+      lastError: 'not for you',
+    });
+  });
+
+  it('fails with exit code 1 and says how to fix it when NATS cannot be reached', async () => {
+    const { io, out, err } = captureIo({ NATS_URL: 'nats://127.0.0.1:1' });
+    expect(await runStatus([], io)).toBe(1);
+    expect(out()).toBe('');
+    expect(err()).toContain('cannot reach NATS at nats://127.0.0.1:1');
+    expect(err()).toContain('--nats-url');
+    expect(err()).toContain('NATS_URL');
+  });
+
+  it('rejects an unknown option with exit code 2 and the usage', async () => {
+    const { io, err } = captureIo();
+    expect(await runStatus(['--nope'], io)).toBe(2);
+    expect(err()).toContain('Usage: clawmesh status');
+  });
+});

@@ -1,0 +1,120 @@
+import { parseArgs } from 'node:util';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { redact } from '../runtime/connections.ts';
+import { listServices, type ServiceInstance } from '../transport/nats-discovery.ts';
+
+/** Where a command writes, and the environment it reads; the process's own by default. */
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Record<string, string | undefined>;
+}
+
+const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+
+const USAGE = `Usage: clawmesh status [--nats-url URL] [--json]
+
+Lists the service instances running on NATS with their endpoints' requests, errors and
+average processing time ($SRV discovery).
+
+  --nats-url URL   the NATS server (default: NATS_URL, then nats://127.0.0.1:4222)
+  --json           print the instances as JSON
+`;
+
+/**
+ * `clawmesh status`: the service instances running on NATS, as a table (or JSON with `--json`).
+ * Exits 0 when NATS answered (even with no instance), 1 when it cannot be reached, 2 on bad
+ * arguments.
+ */
+export async function runStatus(args: readonly string[], io: CliIo = processIo): Promise<number> {
+  let values: { 'nats-url'?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        'nats-url': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    io.stderr.write(`clawmesh status: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const url = values['nats-url'] ?? io.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: url.split(',').map((server) => server.trim()),
+      name: 'clawmesh-status',
+      timeout: 3000,
+      maxReconnectAttempts: 0,
+      noAsyncTraces: true,
+    });
+  } catch (err) {
+    io.stderr.write(
+      `clawmesh status: cannot reach NATS at ${redact(url)}: ${(err as Error).message}\n` +
+        'Start a NATS server (nats-server, or the nats service of deploy/docker-compose.yml), ' +
+        'or point to yours with --nats-url URL or NATS_URL.\n',
+    );
+    return 1;
+  }
+  try {
+    const instances = await listServices(nc);
+    if (values.json) io.stdout.write(`${JSON.stringify(instances, null, 2)}\n`);
+    else io.stdout.write(formatStatus(instances, redact(url)));
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The instances as a table, one row per endpoint, and a summary line. */
+export function formatStatus(instances: readonly ServiceInstance[], url: string): string {
+  if (instances.length === 0) return `no service instances are running on NATS at ${url}\n`;
+  const header = [
+    'SERVICE',
+    'VERSION',
+    'INSTANCE',
+    'HOST',
+    'ENDPOINT',
+    'REQUESTS',
+    'ERRORS',
+    'AVG MS',
+    'LAST ERROR',
+  ];
+  const rows: string[][] = [];
+  for (const instance of instances) {
+    const host = [instance.metadata.hostname, instance.metadata.pid].filter(Boolean).join(':');
+    const first = [instance.contract ?? instance.name, instance.version, instance.id, host];
+    if (instance.endpoints.length === 0) rows.push([...first, '-', '0', '0', '-', '']);
+    instance.endpoints.forEach((endpoint, index) => {
+      rows.push([
+        ...(index === 0 ? first : ['', '', '', '']),
+        endpoint.name,
+        String(endpoint.requests),
+        String(endpoint.errors),
+        endpoint.averageMs.toFixed(3),
+        (endpoint.lastError ?? '').slice(0, 60),
+      ]);
+    });
+  }
+  const numeric = new Set([5, 6, 7]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]!.length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) =>
+        numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!),
+      )
+      .join('  ')
+      .trimEnd();
+  const services = new Set(instances.map((instance) => instance.contract ?? instance.name)).size;
+  const summary = `${instances.length} instance${instances.length === 1 ? '' : 's'} of ${services} service${services === 1 ? '' : 's'} on ${url}`;
+  return `${[line(header), ...rows.map(line)].join('\n')}\n\n${summary}\n`;
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+/** The four roles a process can run; `clawmesh start` alone runs them all. */
+export const ROLES = ['gateway', 'conversation', 'skills', 'models'] as const;
+/** One role of a process. */
+export type Role = (typeof ROLES)[number];
+
+/**
+ * Where services run: `local` (one process, function calls), `http` (`POST /rpc/<service>/<method>`
+ * to the URL of each service) or `nats` (request-reply through the NATS services API).
+ */
+export const TransportConfigSchema = z
+  .strictObject({
+    kind: z.enum(['local', 'http', 'nats']).default('local'),
+    /**
+     * Base URLs of services for the `http` transport, by service name (`conversation`, `models`,
+     * `skills.inventory`). The environment's `<NAME>_SERVICE_URL` (`CONVERSATION_SERVICE_URL`,
+     * `SKILLS_INVENTORY_SERVICE_URL`, or `SKILLS_SERVICE_URL` for every skill) wins over these.
+     */
+    urls: z.record(z.string(), z.url()).default({}),
+    /** Largest request or reply of one call, in bytes. */
+    payloadLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024),
+  })
+  .prefault({});
+
+/** A server URL with a default, as written in the config or set by its variable. */
+const urlWithDefault = (fallback: string) =>
+  z.strictObject({ url: z.string().min(1).default(fallback) }).prefault({});
+
+/** NATS, for the `nats` transport and the JetStream bus (`NATS_URL`). */
+export const NatsConfigSchema = z
+  .strictObject({
+    url: z.string().min(1).default('nats://127.0.0.1:4222'),
+    /**
+     * The first token of every subject (`<prefix>.<service>.<method>`, `<prefix>.events.<topic>`):
+     * deployments sharing one NATS server stay apart by choosing different prefixes.
+     */
+    subjectPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -')
+      .default('clawmesh'),
+  })
+  .prefault({});
+/** Redis, for the Redis stores, lease, bus, cache and rate limits (`REDIS_URL`). */
+export const RedisConfigSchema = z
+  .strictObject({
+    url: z.string().min(1).default('redis://127.0.0.1:6379'),
+    /** Prefix of every key and stream, so deployments can share one Redis. */
+    keyPrefix: z.string().default('clawmesh:'),
+  })
+  .prefault({});
+/** PostgreSQL, for the PostgreSQL stores (`DATABASE_URL`). */
+export const PostgresConfigSchema = urlWithDefault('postgres://postgres@127.0.0.1:5432/postgres');
+/** RabbitMQ, for the RabbitMQ bus (`RABBITMQ_URL`). */
+export const RabbitMqConfigSchema = urlWithDefault('amqp://guest:guest@127.0.0.1:5672');

@@ -1,0 +1,18 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Compares a secret received with the expected one in constant time (both are hashed first, so
+ * neither the content nor the length leaks through timing).
+ */
+export function secretsEqual(received: string | undefined, expected: string): boolean {
+  if (received === undefined) return false;
+  const a = createHash('sha256').update(received).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Compares two hex digests of equal nominal length in constant time; false when either is malformed. */
+export function hexDigestsEqual(received: string, expected: string): boolean {
+  if (received.length !== expected.length || !/^[0-9a-f]+$/i.test(received)) return false;
+  return timingSafeEqual(Buffer.from(received.toLowerCase(), 'hex'), Buffer.from(expected.toLowerCase(), 'hex'));
+}

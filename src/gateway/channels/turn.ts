@@ -1,0 +1,135 @@
+import type { Client } from '../../core/contract.ts';
+import { createCallContext } from '../../core/context.ts';
+import type { conversationContract, TurnReply } from '../../core/contracts/conversation.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { InboxEntry, InboxReply, InboxStore } from '../../store/inbox-types.ts';
+import type { Access } from '../access/policy.ts';
+import type { ChannelMetrics } from './metrics.ts';
+import { type ChannelRouter, sessionPeer } from './routing.ts';
+import { splitText } from './split.ts';
+import type { ChannelAdapter, ChannelMessage } from './types.ts';
+
+/** What {@link runChannelTurn} needs. */
+export interface TurnDeps {
+  inbox: InboxStore;
+  access: Access;
+  router: ChannelRouter;
+  conversation: Client<typeof conversationContract>;
+  logger: Logger;
+  metrics: ChannelMetrics;
+  turnTimeoutMs: number;
+}
+
+/** The longest text `conversation.handle` takes. */
+const MAX_TEXT = 32_000;
+
+/**
+ * Runs the turn of a `pending` inbox entry: access (group mention rule, DM policy, rate limits),
+ * routing to an agent, `conversation.handle` with a typing indicator, and stores the reply split
+ * at the channel's limit. Returns the entry, now `sending`, when there is something to send;
+ * `undefined` when the entry is finished (denied without an answer, no reply, or the turn failed —
+ * recorded as `failed`).
+ */
+export async function runChannelTurn(
+  entry: InboxEntry,
+  adapter: ChannelAdapter,
+  deps: TurnDeps,
+): Promise<InboxEntry | undefined> {
+  const message = entry.message as ChannelMessage;
+  const finish = async (outcome: string) => {
+    await deps.inbox.finish(entry.id, outcome);
+    deps.metrics.deliveries.inc({ channel: adapter.name, outcome });
+  };
+  const stored = async (reply: InboxReply): Promise<InboxEntry> => {
+    await deps.inbox.setReply(entry.id, reply);
+    return { ...entry, status: 'sending', reply, partsSent: 0 };
+  };
+
+  const decision = await deps.access.check({
+    channel: message.channel,
+    userId: message.userId,
+    isGroup: message.isGroup,
+    mentioned: message.mentioned,
+    ...(message.userName ? { userName: message.userName } : {}),
+  });
+  if (!decision.allowed) {
+    const outcome = `denied:${decision.reason}`;
+    if (decision.reason !== 'not-mentioned') {
+      deps.logger.info({ channel: message.channel, userId: message.userId, reason: decision.reason }, 'channel message denied');
+    }
+    if (!decision.reply) {
+      await finish(outcome);
+      return undefined;
+    }
+    return stored({ parts: splitText(decision.reply, adapter.textLimit), outcome });
+  }
+
+  const text = message.text.trim().slice(0, MAX_TEXT);
+  if (!text) {
+    await finish('no-reply');
+    return undefined;
+  }
+  const agentId = deps.router.agentFor(message);
+  const peer = sessionPeer(message);
+  let reply: TurnReply;
+  const stopTyping = startTyping(adapter, message, deps.logger);
+  try {
+    reply = await deps.conversation.handle(
+      {
+        channel: message.channel,
+        userId: peer,
+        text,
+        messageId: message.updateId,
+        ...(agentId ? { agentId } : {}),
+        metadata: {
+          account: message.account,
+          chatId: message.chatId,
+          senderId: message.userId,
+          isGroup: message.isGroup,
+          ...(message.userName ? { senderName: message.userName } : {}),
+        },
+      },
+      createCallContext({ timeoutMs: deps.turnTimeoutMs, userId: peer, channel: message.channel }),
+    );
+  } catch (err) {
+    const error = ClawmeshError.from(err);
+    await deps.inbox.fail(entry.id, `turn: ${error.code}: ${error.message}`);
+    deps.metrics.failed.inc({ channel: adapter.name });
+    deps.metrics.deliveries.inc({ channel: adapter.name, outcome: 'failed' });
+    deps.logger.error(
+      { channel: adapter.name, inboxId: entry.id, code: error.code, err: error.message },
+      'channel turn failed; recorded as failed (GET /v1/deliveries?status=failed)',
+    );
+    return undefined;
+  } finally {
+    stopTyping();
+  }
+  const parts = reply.dropped ? [] : splitText(reply.text, adapter.textLimit);
+  if (parts.length === 0) {
+    await finish(reply.dropped ? 'dropped' : 'no-reply');
+    return undefined;
+  }
+  return stored({ parts, conversationId: reply.conversationId, ...(agentId ? { agentId } : {}) });
+}
+
+/** Shows the adapter's typing indicator now and every interval until the returned function is called. */
+function startTyping(adapter: ChannelAdapter, message: ChannelMessage, logger: Logger): () => void {
+  const typing = adapter.typing;
+  if (!typing) return () => undefined;
+  const controller = new AbortController();
+  const show = () => {
+    typing.call(adapter, message.replyTo, controller.signal).catch((err: unknown) => {
+      if (!controller.signal.aborted) {
+        logger.debug({ channel: adapter.name, err: (err as Error)?.message ?? String(err) }, 'typing indicator failed');
+      }
+    });
+  };
+  show();
+  const timer = setInterval(show, adapter.typingIntervalMs ?? 4000);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    controller.abort();
+  };
+}

@@ -1,0 +1,52 @@
+import { type CallContext, remainingMs, withTimeout } from '../core/context.ts';
+import type { CallMiddleware } from '../core/contract.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import type { Logger } from '../observability/logger.ts';
+
+/** Options of {@link conversationFailover}. */
+export interface FailoverOptions {
+  /**
+   * The longest wait for one attempt, in milliseconds. A replica that died mid-turn never
+   * answers; after this the call goes again, to whichever replica takes it.
+   */
+  attemptTimeoutMs: number;
+  /** Pause before a retry, in milliseconds (default 50). */
+  retryDelayMs?: number;
+  logger?: Logger;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Makes `conversation.handle` survive the loss of a conversation replica: every message gets a
+ * `messageId` (kept across attempts), and a call that fails with `UNAVAILABLE` or outlives
+ * `attemptTimeoutMs` is sent again until the caller's deadline. The conversation role runs a
+ * message id once — a retry of a finished turn gets the stored reply, a retry of a running one
+ * waits for it — so failover never gives a message two turns or two replies.
+ */
+export function conversationFailover(options: FailoverOptions): CallMiddleware {
+  const retryDelayMs = options.retryDelayMs ?? 50;
+  return (service, next) => async (method, input, ctx) => {
+    if (method !== 'handle') return next(method, input, ctx);
+    const message = input as { messageId?: string };
+    const stable = message.messageId ? message : { ...message, messageId: `${ctx.requestId}:${newId()}` };
+    for (let attempt = 1; ; attempt++) {
+      const attemptCtx: CallContext = withTimeout(ctx, options.attemptTimeoutMs);
+      try {
+        return await next(method, stable, attemptCtx);
+      } catch (err) {
+        const retry =
+          err instanceof ClawmeshError &&
+          (err.code === 'UNAVAILABLE' ||
+            (err.code === 'DEADLINE_EXCEEDED' && attemptCtx.deadline < ctx.deadline));
+        if (!retry || remainingMs(ctx) <= retryDelayMs) throw err;
+        options.logger?.warn(
+          { service, attempt, code: err.code, messageId: stable.messageId, requestId: ctx.requestId },
+          'conversation call failed; sending it again',
+        );
+        await sleep(retryDelayMs);
+      }
+    }
+  };
+}

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EventPublisher } from '../../bus/publisher.ts';
+import { type CallContext, createCallContext } from '../../core/context.ts';
+import type { ModelRequest } from '../../core/contracts/models.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import { parseOrThrow } from '../../core/validation.ts';
+import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
+import type { RateLimit } from '../../gateway/rate-limit.ts';
+import { modelCompletedData } from '../accounting/event.ts';
+import type { ModelStreamEvent, ModelsService } from '../service.ts';
+import { toOpenAIError } from './errors.ts';
+import {
+  ChatCompletionRequestSchema,
+  chunkOf,
+  closingChunks,
+  toChatCompletion,
+  toModelRequest,
+} from './wire.ts';
+
+/** What the OpenAI-compatible routes need. */
+export interface OpenAIRoutesOptions {
+  /** The Model Gateway. */
+  models: ModelsService;
+  /** Bearer keys accepted; none: the API is open (bind it to loopback). Ignored when `auth` is given. */
+  apiKeys?: readonly string[];
+  /** The process's key check, shared with the rest of the HTTP API. */
+  auth?: ApiKeyCheck;
+  /** A per-key (and per `user`) request limit. */
+  rateLimit?: RateLimit;
+  /** Where `model.completed` events go (`source: 'api'`). */
+  events?: EventPublisher;
+  /** The time budget of one request, in milliseconds (default 120 s). */
+  requestTimeoutMs?: number;
+  /** The largest request body, in bytes (default 4 MiB: chat histories are long). */
+  bodyLimitBytes?: number;
+}
+
+const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+const completionId = () => `chatcmpl-${randomBytes(12).toString('base64url')}`;
+
+/** Writes one SSE `data:` line; resolves once the socket took it (backpressure). */
+function send(raw: ServerResponse, data: string): Promise<void> | undefined {
+  if (raw.destroyed) return undefined;
+  if (raw.write(`data: ${data}\n\n`)) return undefined;
+  return new Promise((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      raw.off('close', done);
+      resolve();
+    };
+    raw.on('drain', done);
+    raw.on('close', done);
+  });
+}
+
+/**
+ * The OpenAI-compatible API of the Model Gateway, in its own Fastify scope (errors in OpenAI's
+ * shape, a larger body limit):
+ *
+ * - `POST /v1/chat/completions` — `model` is a tier (`fast`, `capable`), `auto` (routed by rules
+ *   and difficulty), a deployment id or `provider/model`; tools and tool calls; `usage`;
+ *   `stream: true` answers Server-Sent Events (`data: {chunk}` … `data: [DONE]`), with a usage
+ *   chunk when `stream_options.include_usage` is set.
+ * - `GET /v1/models`, `GET /v1/models/:model` — tiers, deployments and models, in OpenAI's list shape.
+ *
+ * `Authorization: Bearer <key>` is checked against the gateway's API keys.
+ *
+ * @example
+ * registerOpenAIRoutes(app, { models, apiKeys: config.gateway.apiKeys });
+ */
+export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutesOptions): void {
+  const auth = options.auth ?? createApiKeyCheck(options.apiKeys ?? []);
+  const timeoutMs = options.requestTimeoutMs ?? 120_000;
+  const { models, events } = options;
+  const created = Math.floor(Date.now() / 1000);
+
+  app.register(async (scope) => {
+    scope.setErrorHandler((err, request, reply) => {
+      const { status, body, retryAfter } = toOpenAIError(err);
+      if (status >= 500 && !(err instanceof ClawmeshError)) {
+        request.log.error({ err, requestId: request.id }, 'unhandled error in the OpenAI-compatible API');
+      }
+      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+      return reply.status(status).send(body);
+    });
+    const modelList = () => {
+      const { tiers, models: names } = models.describe();
+      const entry = (id: string, ownedBy: string) => ({ id, object: 'model', created, owned_by: ownedBy });
+      const seen = new Set<string>();
+      const data = [entry('auto', 'clawmesh-router')];
+      seen.add('auto');
+      for (const tier of tiers) {
+        seen.add(tier.name);
+        data.push(entry(tier.name, 'clawmesh-tier'));
+      }
+      for (const name of names) {
+        if (seen.has(name)) continue;
+        seen.add(name);
+        data.push(entry(name, name.includes('/') ? name.slice(0, name.indexOf('/')) : 'clawmesh-deployment'));
+      }
+      return data;
+    };
+
+    scope.get('/v1/models', async (request) => {
+      auth.verify(request.headers.authorization);
+      return { object: 'list', data: modelList() };
+    });
+
+    scope.get<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
+      auth.verify(request.headers.authorization);
+      const id = request.params['*'];
+      const found = modelList().find((model) => model.id === id);
+      if (!found) throw new ClawmeshError('NOT_FOUND', `The model \`${id}\` does not exist`);
+      return found;
+    });
+
+    scope.post(
+      '/v1/chat/completions',
+      { bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024 },
+      async (request: FastifyRequest, reply: FastifyReply) => {
+        const keyId = auth.verify(request.headers.authorization);
+        const body = parseOrThrow(
+          ChatCompletionRequestSchema,
+          request.body ?? undefined,
+          'invalid request body',
+        );
+        const modelRequest = toModelRequest(body);
+        const userId = body.user ? `${keyId}:${body.user}` : keyId;
+        if (options.rateLimit) await options.rateLimit.take(`openai:${userId}`);
+        const traceparent = header(request.headers.traceparent);
+        const ctx = createCallContext({
+          timeoutMs,
+          requestId: request.id,
+          userId,
+          channel: 'openai-api',
+          ...(traceparent ? { traceparent } : {}),
+        });
+        const id = completionId();
+        const now = Math.floor(Date.now() / 1000);
+        if (!body.stream) {
+          const response = await models.complete(modelRequest, ctx);
+          events?.emit('model.completed', modelCompletedData(response, ctx, 'api'), ctx);
+          reply.header('x-clawmesh-cache', response.cached ? 'hit' : 'miss');
+          return toChatCompletion(id, now, response);
+        }
+        await streamCompletion(request, reply, modelRequest, ctx, {
+          id,
+          created: now,
+          includeUsage: body.stream_options?.include_usage === true,
+        });
+        return reply;
+      },
+    );
+
+    /** Answers with SSE; an error before the first event still gets its status and JSON body. */
+    async function streamCompletion(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      modelRequest: ModelRequest,
+      ctx: CallContext,
+      meta: { id: string; created: number; includeUsage: boolean },
+    ): Promise<void> {
+      const abort = new AbortController();
+      const onClose = () => abort.abort(new ClawmeshError('DEADLINE_EXCEEDED', 'the client went away'));
+      const iterator = models.stream(modelRequest, ctx, abort.signal)[Symbol.asyncIterator]();
+      // Errors up to the first event (routing, budgets, every deployment down) answer with a status.
+      let next: IteratorResult<ModelStreamEvent> = await iterator.next();
+
+      const raw = reply.raw;
+      reply.hijack();
+      raw.on('close', onClose);
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-request-id': request.id,
+        'x-accel-buffering': 'no',
+      });
+      const { id, created, includeUsage } = meta;
+      const model = modelRequest.model ?? 'auto';
+      try {
+        await send(
+          raw,
+          JSON.stringify(chunkOf(id, created, model, { role: 'assistant', content: '' }, null, includeUsage)),
+        );
+        while (!next.done && !raw.destroyed) {
+          const event = next.value;
+          if (event.type === 'text') {
+            await send(
+              raw,
+              JSON.stringify(chunkOf(id, created, model, { content: event.text }, null, includeUsage)),
+            );
+          } else {
+            events?.emit('model.completed', modelCompletedData(event.response, ctx, 'api'), ctx);
+            for (const chunk of closingChunks(id, created, event.response, includeUsage)) {
+              await send(raw, JSON.stringify(chunk));
+            }
+            await send(raw, '[DONE]');
+          }
+          next = await iterator.next();
+        }
+      } catch (err) {
+        // Headers are out: the error goes in the stream, as OpenAI's own servers send it.
+        const { body } = toOpenAIError(err);
+        if (!(err instanceof ClawmeshError))
+          request.log.error({ err, requestId: request.id }, 'stream failed');
+        await send(raw, JSON.stringify(body));
+      } finally {
+        raw.off('close', onClose);
+        if (!next.done) await iterator.return?.();
+        raw.end();
+      }
+    }
+  });
+}

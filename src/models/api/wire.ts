@@ -1,0 +1,231 @@
+import { z } from 'zod';
+import type { ModelRequest, ModelResponse } from '../../core/contracts/models.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import type { ChatMessage, ToolCall, ToolSpec } from '../../core/messages.ts';
+
+const TextPart = z.looseObject({ type: z.literal('text'), text: z.string() });
+const Content = z
+  .union([z.string(), z.array(z.union([TextPart, z.looseObject({ type: z.string() })]))])
+  .nullish();
+
+const WireToolCall = z.looseObject({
+  id: z.string(),
+  type: z.literal('function').optional(),
+  function: z.looseObject({ name: z.string().min(1), arguments: z.string().default('{}') }),
+});
+
+const WireMessage = z.discriminatedUnion('role', [
+  z.looseObject({ role: z.literal('system'), content: Content, name: z.string().optional() }),
+  z.looseObject({ role: z.literal('developer'), content: Content, name: z.string().optional() }),
+  z.looseObject({ role: z.literal('user'), content: Content, name: z.string().optional() }),
+  z.looseObject({
+    role: z.literal('assistant'),
+    content: Content,
+    name: z.string().optional(),
+    tool_calls: z.array(WireToolCall).optional(),
+  }),
+  z.looseObject({ role: z.literal('tool'), content: Content, tool_call_id: z.string().min(1) }),
+]);
+
+const WireTool = z.looseObject({
+  type: z.literal('function'),
+  function: z.looseObject({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a function name is 1-64 letters, digits, _ or -'),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+/**
+ * The body of `POST /v1/chat/completions`, as OpenAI documents it. Parameters this gateway does
+ * not use (`top_p`, `stop`, `seed`, `response_format`, …) are accepted and ignored.
+ */
+export const ChatCompletionRequestSchema = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(WireMessage).min(1),
+  tools: z.array(WireTool).optional(),
+  tool_choice: z.unknown().optional(),
+  temperature: z.number().min(0).max(2).nullish(),
+  max_tokens: z.number().int().positive().nullish(),
+  max_completion_tokens: z.number().int().positive().nullish(),
+  n: z.literal(1, { message: 'only n = 1 is supported' }).nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  user: z.string().max(256).optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
+
+function text(content: z.infer<typeof Content>, where: string): string {
+  if (content === null || content === undefined) return '';
+  if (typeof content === 'string') return content;
+  let out = '';
+  content.forEach((part, index) => {
+    if (part.type !== 'text' || typeof part.text !== 'string') {
+      throw new ClawmeshError(
+        'INVALID_ARGUMENT',
+        `${where}.content.${index}: only text content parts are supported (got "${part.type}")`,
+        { details: { param: `${where}.content` } },
+      );
+    }
+    out += part.text;
+  });
+  return out;
+}
+
+/** An OpenAI chat-completions request as the gateway's own. */
+export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
+  const messages: ChatMessage[] = body.messages.map((message, index): ChatMessage => {
+    const where = `messages.${index}`;
+    switch (message.role) {
+      case 'system':
+      case 'developer':
+        return { role: 'system', content: text(message.content, where) };
+      case 'user':
+        return { role: 'user', content: text(message.content, where) };
+      case 'assistant': {
+        const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => ({
+          id: call.id,
+          name: call.function.name,
+          arguments: call.function.arguments,
+        }));
+        return {
+          role: 'assistant',
+          content: text(message.content, where),
+          ...(toolCalls.length ? { toolCalls } : {}),
+        };
+      }
+      default:
+        return { role: 'tool', content: text(message.content, where), toolCallId: message.tool_call_id };
+    }
+  });
+  const tools: ToolSpec[] =
+    body.tool_choice === 'none'
+      ? []
+      : (body.tools ?? []).map((tool) => ({
+          name: tool.function.name,
+          description: tool.function.description ?? '',
+          parameters: tool.function.parameters ?? { type: 'object', properties: {} },
+        }));
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
+  return {
+    model: body.model,
+    messages,
+    ...(tools.length ? { tools } : {}),
+    ...(body.temperature !== null && body.temperature !== undefined ? { temperature: body.temperature } : {}),
+    ...(maxTokens !== null && maxTokens !== undefined ? { maxTokens } : {}),
+  };
+}
+
+/** OpenAI's finish reasons; `error` has none of its own. */
+function finishReason(reason: ModelResponse['finishReason']): string {
+  return reason === 'error' ? 'stop' : reason;
+}
+
+/** The tool calls of a response in the wire shape. */
+function wireToolCalls(calls: readonly ToolCall[]) {
+  return calls.map((call) => ({
+    id: call.id,
+    type: 'function' as const,
+    function: { name: call.name, arguments: call.arguments },
+  }));
+}
+
+/** Usage in the wire shape. */
+export function wireUsage(response: ModelResponse) {
+  const { inputTokens, outputTokens } = response.usage;
+  return {
+    prompt_tokens: inputTokens,
+    completion_tokens: outputTokens,
+    total_tokens: inputTokens + outputTokens,
+  };
+}
+
+/** What the gateway adds to a completion, under `clawmesh` (OpenAI clients ignore unknown fields). */
+export function gatewayFields(response: ModelResponse) {
+  return {
+    cached: response.cached ?? false,
+    ...(response.tier !== undefined ? { tier: response.tier } : {}),
+    ...(response.route !== undefined ? { route: response.route } : {}),
+    ...(response.deployment !== undefined ? { deployment: response.deployment } : {}),
+    fallback_used: response.fallbackUsed ?? false,
+    ...(response.attempts !== undefined ? { attempts: response.attempts } : {}),
+    ...(response.costUsd !== undefined ? { cost_usd: response.costUsd } : {}),
+    latency_ms: response.latencyMs,
+  };
+}
+
+/** A whole `chat.completion` object. */
+export function toChatCompletion(id: string, created: number, response: ModelResponse) {
+  const calls = response.toolCalls;
+  return {
+    id,
+    object: 'chat.completion',
+    created,
+    model: response.model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: response.content === '' && calls.length > 0 ? null : response.content,
+          refusal: null,
+          ...(calls.length ? { tool_calls: wireToolCalls(calls) } : {}),
+        },
+        logprobs: null,
+        finish_reason: finishReason(response.finishReason),
+      },
+    ],
+    usage: wireUsage(response),
+    system_fingerprint: null,
+    clawmesh: gatewayFields(response),
+  };
+}
+
+/** The `chat.completion.chunk` objects of a stream. */
+export function chunkOf(
+  id: string,
+  created: number,
+  model: string,
+  delta: Record<string, unknown>,
+  finish: string | null,
+  usage?: boolean,
+) {
+  return {
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    ...(usage ? { usage: null } : {}),
+  };
+}
+
+/** The last chunks of a stream: tool calls (when any), the finish reason, then usage when asked. */
+export function closingChunks(
+  id: string,
+  created: number,
+  response: ModelResponse,
+  includeUsage: boolean,
+): unknown[] {
+  const chunks: unknown[] = [];
+  const calls = response.toolCalls;
+  if (calls.length) {
+    const toolCalls = wireToolCalls(calls).map((call, index) => ({ index, ...call }));
+    chunks.push(chunkOf(id, created, response.model, { tool_calls: toolCalls }, null, includeUsage));
+  }
+  chunks.push({
+    ...chunkOf(id, created, response.model, {}, finishReason(response.finishReason), includeUsage),
+    clawmesh: gatewayFields(response),
+  });
+  if (includeUsage) {
+    chunks.push({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model: response.model,
+      choices: [],
+      usage: wireUsage(response),
+    });
+  }
+  return chunks;
+}

@@ -1,0 +1,136 @@
+import Anthropic from '@anthropic-ai/sdk';
+import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
+import { type CallContext, remainingMs } from '../../../core/context.ts';
+import { ClawmeshError } from '../../../core/errors.ts';
+import type {
+  ModelProvider,
+  ProviderCallOptions,
+  ProviderRequest,
+  ProviderResponse,
+  ProviderStreamEvent,
+} from '../../types.ts';
+import { abortError, streamCut } from '../stream.ts';
+import { fromAnthropicMessage, toAnthropicPrompt, toAnthropicTools, toClawmeshError } from './mapping.ts';
+import { AnthropicStreamAssembler } from './stream.ts';
+
+/** Options of {@link createAnthropicProvider}. */
+export interface AnthropicProviderOptions {
+  /** The API key of this deployment. */
+  apiKey: string;
+  /** The API's base URL, without `/v1` (default Anthropic's own); any Messages-API-compatible server. */
+  baseURL?: string;
+  /** The model used when a request names only the provider (default `claude-3-5-haiku-latest`). */
+  model?: string;
+  /** `max_tokens` when a request sets none; the Messages API requires one (default 1024). */
+  maxTokens?: number;
+  /**
+   * Longest wait for the response headers in milliseconds (default 60 s); the call deadline and a
+   * caller's `connectTimeoutMs` may cut it shorter.
+   */
+  timeoutMs?: number;
+  /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
+  maxRetries?: number;
+}
+
+const DEFAULT_MODEL = 'claude-3-5-haiku-latest';
+const DEFAULT_MAX_TOKENS = 1024;
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCreateParamsNonStreaming {
+  const prompt = toAnthropicPrompt(request.messages);
+  const body: MessageCreateParamsNonStreaming = {
+    model: request.model,
+    max_tokens: request.maxTokens ?? maxTokens,
+    messages: prompt.messages,
+  };
+  if (prompt.system !== undefined) body.system = prompt.system;
+  if (request.tools && request.tools.length > 0) body.tools = toAnthropicTools(request.tools);
+  // No temperature: API version 2026-10-21 (the SDK's default) refuses sampling parameters with a 400.
+  return body;
+}
+
+function headerTimeout(
+  ctx: CallContext,
+  timeoutMs: number,
+  options: ProviderCallOptions | undefined,
+): { timeout: number; deadlineBound: boolean } {
+  const left = remainingMs(ctx);
+  if (left <= 0)
+    throw new ClawmeshError('DEADLINE_EXCEEDED', 'anthropic: the deadline passed before the call');
+  const own = Math.min(timeoutMs, options?.connectTimeoutMs ?? timeoutMs);
+  return { timeout: Math.min(left, own), deadlineBound: left < own };
+}
+
+/**
+ * A provider over Anthropic's Messages API through the official SDK: system prompt, tools
+ * (`tool_use` / `tool_result` blocks mapped to our tool calls), streaming and usage, against any
+ * base URL. The SDK's own retries are off; failures become `ClawmeshError`s that the resilience
+ * chain reads (a refused key is a non-retryable `UNAVAILABLE`, never the caller's fault).
+ *
+ * @example
+ * const claude = createAnthropicProvider({ apiKey: process.env.ANTHROPIC_API_KEY ?? '', model: 'claude-3-5-haiku-latest' });
+ */
+export function createAnthropicProvider(options: AnthropicProviderOptions): ModelProvider {
+  if (!options.apiKey) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      'the anthropic provider needs an apiKey (set ANTHROPIC_API_KEY)',
+    );
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const client = new Anthropic({
+    apiKey: options.apiKey,
+    baseURL: options.baseURL ?? null,
+    timeout: timeoutMs,
+    maxRetries: options.maxRetries ?? 0,
+    // Failures surface as ClawmeshErrors; the SDK's own console lines would only repeat them.
+    logLevel: 'off',
+  });
+
+  return {
+    name: 'anthropic',
+    defaultModel: options.model ?? DEFAULT_MODEL,
+    async complete(
+      request: ProviderRequest,
+      ctx: CallContext,
+      signal?: AbortSignal,
+      callOptions?: ProviderCallOptions,
+    ): Promise<ProviderResponse> {
+      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
+      const message = await client.messages
+        .create(toRequestBody(request, maxTokens), { signal, timeout })
+        .catch((err: unknown) => {
+          throw toClawmeshError(err, { signal, deadlineBound });
+        });
+      return fromAnthropicMessage(message);
+    },
+
+    async *stream(
+      request: ProviderRequest,
+      ctx: CallContext,
+      signal?: AbortSignal,
+      callOptions?: ProviderCallOptions,
+    ): AsyncGenerator<ProviderStreamEvent> {
+      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
+      const body = { ...toRequestBody(request, maxTokens), stream: true as const };
+      const events = await client.messages.create(body, { signal, timeout }).catch((err: unknown) => {
+        throw toClawmeshError(err, { signal, deadlineBound });
+      });
+      const assembler = new AnthropicStreamAssembler();
+      try {
+        for await (const event of events) {
+          const text = assembler.push(event);
+          if (text !== undefined) yield { type: 'text', text };
+        }
+      } catch (err) {
+        if (signal?.aborted) throw abortError('anthropic', signal, err);
+        const mapped = toClawmeshError(err, { signal, deadlineBound: false });
+        throw mapped.code === 'INTERNAL' ? streamCut('anthropic', mapped.message, err) : mapped;
+      }
+      // The SDK ends an aborted stream quietly; an abort is never a finished answer.
+      if (signal?.aborted) throw abortError('anthropic', signal);
+      yield { type: 'done', response: assembler.finish() };
+    },
+  };
+}

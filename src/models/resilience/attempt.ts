@@ -1,0 +1,160 @@
+import { type CallContext, remainingMs } from '../../core/context.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import { streamCut, streamOf } from '../providers/stream.ts';
+import type { ModelProvider, ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
+import { reasonOf } from './timing.ts';
+
+/** The per-attempt limits, resolved once per chain. */
+export interface AttemptLimits {
+  connectTimeoutMs: number;
+  firstTokenTimeoutMs: number;
+  callTimeoutMs: number;
+}
+
+/** What one call of the chain has delivered so far, across its attempts. */
+export interface Progress {
+  /** Text deltas handed to the caller. */
+  delivered: number;
+  /** When the first delta was handed over (chain clock). */
+  firstDeltaAt?: number;
+}
+
+/** One attempt: a provider, its request and where its deltas go. */
+export interface AttemptInput {
+  provider: ModelProvider;
+  request: ProviderRequest;
+  ctx: CallContext;
+  limits: AttemptLimits;
+  /** The caller's signal; its abort ends the attempt with its reason. */
+  signal: AbortSignal | undefined;
+  /** When present, the attempt streams and hands each text delta here. */
+  onDelta: ((text: string) => void) | undefined;
+  progress: Progress;
+  now: () => number;
+  /** Options handed to the provider on each call (the connect timeout), built once per chain. */
+  providerOptions: ProviderCallOptions;
+}
+
+function callTimeout(provider: string, ms: number): ClawmeshError {
+  return new ClawmeshError('UNAVAILABLE', `${provider}: no complete answer within ${ms} ms`, {
+    details: { timeout: 'call' },
+  });
+}
+
+function firstTokenTimeout(provider: string, ms: number): ClawmeshError {
+  return new ClawmeshError('UNAVAILABLE', `${provider}: no first token within ${ms} ms`, {
+    details: { timeout: 'first-token' },
+  });
+}
+
+function deadlinePassed(provider: string): ClawmeshError {
+  return new ClawmeshError('DEADLINE_EXCEEDED', `${provider}: no answer before the deadline`);
+}
+
+/**
+ * Runs one attempt under its timeouts: the whole call (capped by the deadline), the first token
+ * of a stream, and the connect timeout the provider's SDK applies to the response headers. A
+ * timeout aborts the provider's signal with a typed reason and settles the attempt at once, even
+ * when the provider ignores its signal. One timer and no signal listener on the plain path: this
+ * runs on every model call.
+ */
+export function runAttempt(input: AttemptInput): Promise<ProviderResponse> {
+  const { provider, limits } = input;
+  const left = remainingMs(input.ctx);
+  if (left <= 0) return Promise.reject(deadlinePassed(provider.name));
+  const controller = new AbortController();
+  const parent = input.signal;
+  return new Promise<ProviderResponse>((resolve, reject) => {
+    let settled = false;
+    const finish = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      if (parent) parent.removeEventListener('abort', onParentAbort);
+      return true;
+    };
+    const fail = (reason: ClawmeshError): void => {
+      if (!finish()) return;
+      controller.abort(reason);
+      reject(reason);
+    };
+    const onParentAbort = () => fail(reasonOf(parent as AbortSignal));
+    const byDeadline = left <= limits.callTimeoutMs;
+    const timer = setTimeout(
+      () => fail(byDeadline ? deadlinePassed(provider.name) : callTimeout(provider.name, limits.callTimeoutMs)),
+      byDeadline ? left : limits.callTimeoutMs,
+    );
+    if (parent) {
+      if (parent.aborted) onParentAbort();
+      else parent.addEventListener('abort', onParentAbort, { once: true });
+    }
+    const work = input.onDelta
+      ? streamAttempt(input, input.onDelta, controller, Math.min(left, limits.firstTokenTimeoutMs))
+      : provider.complete(input.request, input.ctx, controller.signal, input.providerOptions);
+    work.then(
+      (response) => {
+        if (finish()) resolve(response);
+      },
+      (err: unknown) => {
+        if (finish()) reject(err);
+      },
+    );
+  });
+}
+
+/** Rejects with the signal's reason once it aborts; never resolves. */
+function abortion(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(reasonOf(signal));
+    else signal.addEventListener('abort', () => reject(reasonOf(signal)), { once: true });
+  });
+  aborted.catch(() => undefined);
+  return aborted;
+}
+
+async function streamAttempt(
+  input: AttemptInput,
+  onDelta: (text: string) => void,
+  controller: AbortController,
+  firstTokenMs: number,
+): Promise<ProviderResponse> {
+  const { provider, progress } = input;
+  const signal = controller.signal;
+  const iterator = streamOf(provider, input.request, input.ctx, signal, input.providerOptions)[
+    Symbol.asyncIterator
+  ]();
+  // A provider that ignores its signal still cannot hold the attempt: each step races the abort.
+  const aborted = abortion(signal);
+  let firstTimer: NodeJS.Timeout | undefined =
+    firstTokenMs < input.limits.callTimeoutMs
+      ? setTimeout(() => controller.abort(firstTokenTimeout(provider.name, firstTokenMs)), firstTokenMs)
+      : undefined;
+  let finished = false;
+  try {
+    for (;;) {
+      const step = await Promise.race([iterator.next(), aborted]);
+      if (firstTimer) {
+        clearTimeout(firstTimer);
+        firstTimer = undefined;
+      }
+      if (step.done) {
+        finished = true;
+        throw streamCut(provider.name, 'the stream ended without its final event');
+      }
+      const event = step.value;
+      if (event.type === 'done') return event.response;
+      if (!event.text) continue;
+      if (progress.delivered === 0) progress.firstDeltaAt = input.now();
+      progress.delivered++;
+      try {
+        onDelta(event.text);
+      } catch {
+        // A sink that throws must not be taken for a failing provider.
+      }
+    }
+  } finally {
+    if (firstTimer) clearTimeout(firstTimer);
+    // Stop the provider's stream (it may be mid-answer or waiting); never wait for it.
+    if (!finished) iterator.return?.()?.catch(() => undefined);
+  }
+}

@@ -1,0 +1,594 @@
+import { describe, expect, it, vi } from 'vitest';
+import { type CallContext, createCallContext } from '../../core/context.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import type { ModelProvider, ProviderResponse, ProviderStreamEvent } from '../types.ts';
+import {
+  type ChainOptions,
+  createDeploymentChain,
+  createDeploymentPool,
+  type DeploymentChain,
+} from './chain.ts';
+import type { Attempt } from './types.ts';
+
+/** What a scripted provider does on one call. */
+type Step =
+  | { ok: string }
+  | { fail: ClawmeshError }
+  /** Waits until the signal aborts, then rejects with its reason (as the SDKs do). */
+  | { hang: true }
+  /** Never settles and ignores its signal. */
+  | { deaf: true }
+  | { delayMs: number; next: Step }
+  /** Streams `texts`, then ends: `done`, a clean end without done (`cut`) or an error. */
+  | { stream: string[]; end: 'done' | 'cut' | ClawmeshError };
+
+interface Call {
+  signal: AbortSignal | undefined;
+  streamed: boolean;
+  model: string;
+}
+
+interface Scripted extends ModelProvider {
+  calls: Call[];
+  script(...steps: Step[]): void;
+}
+
+const response = (content: string): ProviderResponse => ({
+  content,
+  toolCalls: [],
+  finishReason: 'stop',
+  usage: { inputTokens: 1, outputTokens: 1 },
+});
+
+function untilAborted(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_, reject) => {
+    signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+async function settle(step: Step, signal: AbortSignal | undefined): Promise<ProviderResponse> {
+  if ('ok' in step) return response(step.ok);
+  if ('fail' in step) throw step.fail;
+  if ('hang' in step) return untilAborted(signal);
+  if ('deaf' in step) return new Promise<never>(() => undefined);
+  if ('delayMs' in step) {
+    await new Promise((resolve) => setTimeout(resolve, step.delayMs));
+    return settle(step.next, signal);
+  }
+  if (step.end === 'done') return response(step.stream.join(''));
+  if (step.end === 'cut') throw new ClawmeshError('UNAVAILABLE', 'cut');
+  throw step.end;
+}
+
+function scripted(name: string): Scripted {
+  const steps: Step[] = [];
+  const calls: Call[] = [];
+  const next = (): Step => steps.shift() ?? { ok: `answer from ${name}` };
+  return {
+    name,
+    defaultModel: 'model',
+    calls,
+    script: (...more) => {
+      steps.push(...more);
+    },
+    complete(request, _ctx, signal) {
+      calls.push({ signal, streamed: false, model: request.model });
+      return settle(next(), signal);
+    },
+    async *stream(request, _ctx, signal): AsyncGenerator<ProviderStreamEvent> {
+      calls.push({ signal, streamed: true, model: request.model });
+      const step = next();
+      if (!('stream' in step)) {
+        const answer = await settle(step, signal);
+        if (answer.content) yield { type: 'text', text: answer.content };
+        yield { type: 'done', response: answer };
+        return;
+      }
+      for (const text of step.stream) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yield { type: 'text', text };
+      }
+      if (step.end === 'done') yield { type: 'done', response: response(step.stream.join('')) };
+      else if (step.end !== 'cut') throw step.end;
+    },
+  };
+}
+
+const unavailable = (message = 'upstream 503') =>
+  new ClawmeshError('UNAVAILABLE', message, { details: { status: 503 } });
+const rateLimited = (retryAfterMs: number) =>
+  new ClawmeshError('RATE_LIMITED', 'slow down', { details: { status: 429, retryAfterMs } });
+const badRequest = () =>
+  new ClawmeshError('INVALID_ARGUMENT', 'bad request', { retryable: false, details: { status: 400 } });
+const badKey = () =>
+  new ClawmeshError('UNAVAILABLE', 'key refused', {
+    retryable: false,
+    details: { status: 401, upstreamCode: 'UNAUTHENTICATED' },
+  });
+
+const FAST: ChainOptions = { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 } };
+const ask = { messages: [{ role: 'user' as const, content: 'hi' }] };
+const ctx = (timeoutMs = 5_000): CallContext => createCallContext({ timeoutMs });
+
+function chainOf(options: ChainOptions, ...providers: Scripted[]): DeploymentChain {
+  return createDeploymentChain(
+    providers.map((provider) => ({ id: provider.name, provider, model: `${provider.name}-model` })),
+    options,
+  );
+}
+
+async function failure(promise: Promise<unknown>): Promise<ClawmeshError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ClawmeshError);
+  return err as ClawmeshError;
+}
+
+const summary = (attempts: Attempt[]) =>
+  attempts.map((a) => `${a.deployment}:${a.ok ? 'ok' : (a.skipped ?? a.code)}`);
+
+describe('retries', () => {
+  it('retries a retryable failure on the same deployment, then answers', async () => {
+    const a = scripted('a');
+    a.script({ fail: unavailable() }, { fail: unavailable() }, { ok: 'third time' });
+    const result = await chainOf(FAST, a).complete(ask, ctx());
+    expect(result.response.content).toBe('third time');
+    expect(result.fallbackUsed).toBe(false);
+    expect(summary(result.attempts)).toEqual(['a:UNAVAILABLE', 'a:UNAVAILABLE', 'a:ok']);
+    expect(a.calls.map((c) => c.model)).toEqual(['a-model', 'a-model', 'a-model']);
+  });
+
+  it('waits the jittered backoff between tries', async () => {
+    // With the jitter's random draw pinned at 0.5, decorrelated jitter's first delay is about 0.9 × base.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      const a = scripted('a');
+      a.script({ fail: unavailable() }, { ok: 'later' });
+      const started = Date.now();
+      await chainOf({ retry: { maxAttempts: 2, baseDelayMs: 100, maxDelayMs: 1_000 } }, a).complete(
+        ask,
+        ctx(),
+      );
+      const waited = Date.now() - started;
+      expect(waited).toBeGreaterThanOrEqual(80);
+      expect(waited).toBeLessThan(1_000);
+    } finally {
+      random.mockRestore();
+    }
+  });
+
+  it('stops retrying a deployment after maxAttempts and moves on', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: unavailable() }, { fail: unavailable() }, { fail: unavailable() }, { ok: 'never' });
+    const result = await chainOf(FAST, a, b).complete(ask, ctx());
+    expect(a.calls).toHaveLength(3);
+    expect(result.deployment.id).toBe('b');
+    expect(result.fallbackUsed).toBe(true);
+  });
+
+  it('never retries a 4xx: one call, then the next deployment', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: badRequest() });
+    const result = await chainOf(FAST, a, b).complete(ask, ctx());
+    expect(a.calls).toHaveLength(1);
+    expect(summary(result.attempts)).toEqual(['a:INVALID_ARGUMENT', 'b:ok']);
+  });
+
+  it('never retries a refused key: one call, then the next deployment', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: badKey() });
+    const result = await chainOf(FAST, a, b).complete(ask, ctx());
+    expect(a.calls).toHaveLength(1);
+    expect(result.deployment.id).toBe('b');
+  });
+
+  it('does not sleep into the deadline: when the backoff would outlast it, moves on at once', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: unavailable() });
+    const started = Date.now();
+    const result = await chainOf(
+      { retry: { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 5_000 } },
+      a,
+      b,
+    ).complete(ask, ctx(1_000));
+    expect(result.deployment.id).toBe('b');
+    expect(a.calls).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+});
+
+describe('rate limits', () => {
+  it('moves on at once from a 429 and skips that deployment until its Retry-After', async () => {
+    let clock = 1_000_000;
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: rateLimited(2_000) });
+    const chain = chainOf(
+      { ...FAST, retry: { maxAttempts: 3, baseDelayMs: 1_000, maxDelayMs: 1_000 }, now: () => clock },
+      a,
+      b,
+    );
+
+    const started = Date.now();
+    const first = await chain.complete(ask, ctx());
+    expect(Date.now() - started).toBeLessThan(200);
+    expect(summary(first.attempts)).toEqual(['a:RATE_LIMITED', 'b:ok']);
+    expect(chain.state()[0]).toMatchObject({ deployment: 'a', rateLimitedUntil: 1_002_000 });
+
+    clock += 1_999;
+    const second = await chain.complete(ask, ctx());
+    expect(summary(second.attempts)).toEqual(['a:rate-limited', 'b:ok']);
+    expect(a.calls).toHaveLength(1);
+
+    clock += 1;
+    const third = await chain.complete(ask, ctx());
+    expect(summary(third.attempts)).toEqual(['a:ok']);
+    expect(chain.state()[0]?.rateLimitedUntil).toBeUndefined();
+  });
+
+  it('defaults to one second when the 429 names no Retry-After', async () => {
+    const clock = 5_000;
+    const a = scripted('a');
+    a.script({ fail: new ClawmeshError('RATE_LIMITED', 'slow down') });
+    const chain = chainOf({ ...FAST, now: () => clock }, a, scripted('b'));
+    await chain.complete(ask, ctx());
+    expect(chain.state()[0]?.rateLimitedUntil).toBe(6_000);
+  });
+
+  it('reports when to come back when every deployment is rate limited', async () => {
+    const clock = 0;
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: rateLimited(4_000) });
+    b.script({ fail: rateLimited(2_500) });
+    const err = await failure(chainOf({ ...FAST, now: () => clock }, a, b).complete(ask, ctx()));
+    expect([err.code, err.retryable, err.details?.retryAfterSeconds]).toEqual(['UNAVAILABLE', true, 3]);
+  });
+});
+
+describe('circuit breaker', () => {
+  const breakerOptions: ChainOptions = {
+    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    breaker: { failureThreshold: 2, cooldownMs: 60 },
+  };
+
+  it('opens after consecutive failures and skips the deployment without calling it', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    const changes: string[] = [];
+    const chain = createDeploymentChain(
+      [
+        { id: 'a', provider: a, model: 'm' },
+        { id: 'b', provider: b, model: 'm' },
+      ],
+      breakerOptions,
+      { onCircuitChange: (id, state) => changes.push(`${id}:${state}`) },
+    );
+    a.script({ fail: unavailable() }, { fail: unavailable() });
+    await chain.complete(ask, ctx());
+    await chain.complete(ask, ctx());
+    expect(changes).toEqual(['a:open']);
+    expect(chain.state()[0]?.circuit).toBe('open');
+
+    const third = await chain.complete(ask, ctx());
+    expect(summary(third.attempts)).toEqual(['a:circuit-open', 'b:ok']);
+    expect(a.calls).toHaveLength(2);
+  });
+
+  it('does not count 4xx and 429 failures against the circuit', async () => {
+    const a = scripted('a');
+    a.script(
+      { fail: badRequest() },
+      { fail: rateLimited(0) },
+      { fail: badRequest() },
+      { fail: badRequest() },
+    );
+    const chain = chainOf(breakerOptions, a, scripted('b'));
+    for (let i = 0; i < 4; i++) await chain.complete(ask, ctx());
+    expect(chain.state()[0]?.circuit).toBe('closed');
+  });
+
+  it('after the cooldown lets one probe through while other calls skip, and closes on its success', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    const chain = chainOf(breakerOptions, a, b);
+    a.script({ fail: unavailable() }, { fail: unavailable() });
+    await chain.complete(ask, ctx());
+    await chain.complete(ask, ctx());
+    expect(chain.state()[0]?.circuit).toBe('open');
+
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    a.script({ delayMs: 300, next: { ok: 'probe answer' } });
+    const probe = chain.complete(ask, ctx());
+    expect(chain.state()[0]?.circuit).toBe('half-open');
+    const during = await chain.complete(ask, ctx());
+    expect(summary(during.attempts)).toEqual(['a:circuit-open', 'b:ok']);
+    expect((await probe).response.content).toBe('probe answer');
+    expect(a.calls).toHaveLength(3);
+    expect(chain.state()[0]?.circuit).toBe('closed');
+  });
+
+  it('reopens when the half-open probe fails', async () => {
+    const a = scripted('a');
+    const chain = chainOf(breakerOptions, a, scripted('b'));
+    a.script({ fail: unavailable() }, { fail: unavailable() }, { fail: unavailable() });
+    await chain.complete(ask, ctx());
+    await chain.complete(ask, ctx());
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const probe = await chain.complete(ask, ctx());
+    expect(summary(probe.attempts)).toEqual(['a:UNAVAILABLE', 'b:ok']);
+    expect(chain.state()[0]?.circuit).toBe('open');
+    const after = await chain.complete(ask, ctx());
+    expect(summary(after.attempts)).toEqual(['a:circuit-open', 'b:ok']);
+  });
+
+  it('shares one breaker per deployment across the chains of a pool', async () => {
+    const a = scripted('a');
+    const pool = createDeploymentPool(
+      [
+        { id: 'a', provider: a, model: 'm' },
+        { id: 'b', provider: scripted('b'), model: 'm' },
+      ],
+      breakerOptions,
+    );
+    const fast = pool.chain(['a', 'b']);
+    const capable = pool.chain(['b', 'a']);
+    a.script({ fail: unavailable() }, { fail: unavailable() });
+    await fast.complete(ask, ctx());
+    await fast.complete(ask, ctx());
+    expect(capable.state().find((s) => s.deployment === 'a')?.circuit).toBe('open');
+    expect(pool.state().map((s) => s.circuit)).toEqual(['open', 'closed']);
+  });
+});
+
+describe('fallback and exhaustion', () => {
+  it('tries the deployments in order and reports each attempt', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    const c = scripted('c');
+    a.script({ fail: badKey() });
+    b.script({ fail: unavailable() }, { fail: unavailable() }, { fail: unavailable() });
+    const seen: Attempt[] = [];
+    const chain = createDeploymentChain(
+      [a, b, c].map((p) => ({ id: p.name, provider: p, model: 'm' })),
+      FAST,
+      {
+        onAttempt: (attempt) => {
+          seen.push(attempt);
+          throw new Error('a broken observer');
+        },
+      },
+    );
+    const result = await chain.complete(ask, ctx());
+    expect(result.deployment.id).toBe('c');
+    expect(result.fallbackUsed).toBe(true);
+    expect(summary(result.attempts)).toEqual([
+      'a:UNAVAILABLE',
+      'b:UNAVAILABLE',
+      'b:UNAVAILABLE',
+      'b:UNAVAILABLE',
+      'c:ok',
+    ]);
+    expect(seen).toEqual(result.attempts);
+    for (const attempt of result.attempts) expect(attempt.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('fails UNAVAILABLE listing every attempt when every option fails', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script(
+      { fail: unavailable('a is down') },
+      { fail: unavailable('a is down') },
+      { fail: unavailable('a is down') },
+    );
+    b.script({ fail: badKey() });
+    const err = await failure(chainOf(FAST, a, b).complete(ask, ctx()));
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(
+      /^no deployment answered: a UNAVAILABLE: a is down \(\d+ ms\);.*b UNAVAILABLE: key refused/,
+    );
+    const attempts = err.details?.attempts as Attempt[];
+    expect(summary(attempts)).toEqual(['a:UNAVAILABLE', 'a:UNAVAILABLE', 'a:UNAVAILABLE', 'b:UNAVAILABLE']);
+    expect(attempts[0]).toMatchObject({
+      deployment: 'a',
+      ok: false,
+      code: 'UNAVAILABLE',
+      message: 'a is down',
+    });
+  });
+
+  it('marks the exhaustion non-retryable when every failure was the request or configuration', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: badRequest() });
+    b.script({ fail: badKey() });
+    const err = await failure(chainOf(FAST, a, b).complete(ask, ctx()));
+    expect([err.code, err.retryable]).toEqual(['UNAVAILABLE', false]);
+  });
+});
+
+describe('timeouts and the deadline', () => {
+  it('ends a hung attempt at the deadline with DEADLINE_EXCEEDED and the attempts', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ hang: true });
+    const started = Date.now();
+    const err = await failure(chainOf(FAST, a, b).complete(ask, ctx(120)));
+    expect(err.code).toBe('DEADLINE_EXCEEDED');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(summary(err.details?.attempts as Attempt[])).toEqual(['a:DEADLINE_EXCEEDED']);
+    expect(b.calls).toHaveLength(0);
+  });
+
+  it('ends an attempt at the call timeout, even from a provider that ignores its signal, and moves on', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ deaf: true });
+    const started = Date.now();
+    const result = await chainOf(
+      { ...FAST, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, callTimeoutMs: 60 },
+      a,
+      b,
+    ).complete(ask, ctx());
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(result.deployment.id).toBe('b');
+    expect(result.attempts[0]).toMatchObject({ deployment: 'a', code: 'UNAVAILABLE' });
+    expect(result.attempts[0]?.message).toMatch(/no complete answer within 60 ms/);
+    expect(a.calls[0]?.signal?.aborted).toBe(true);
+  });
+
+  it('passes the connect timeout to the provider', async () => {
+    const seen: unknown[] = [];
+    const provider: ModelProvider = {
+      name: 'p',
+      defaultModel: 'm',
+      complete: async (_request, _ctx, _signal, options) => {
+        seen.push(options);
+        return response('ok');
+      },
+    };
+    await createDeploymentChain([{ id: 'p', provider, model: 'm' }], { connectTimeoutMs: 1234 }).complete(
+      ask,
+      ctx(),
+    );
+    expect(seen).toEqual([{ connectTimeoutMs: 1234 }]);
+  });
+
+  it('ends a stream with no first token at the first-token timeout and falls back', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ hang: true });
+    b.script({ stream: ['from ', 'b'], end: 'done' });
+    const deltas: string[] = [];
+    const started = Date.now();
+    const result = await chainOf(
+      { retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, firstTokenTimeoutMs: 60 },
+      a,
+      b,
+    ).complete(ask, ctx(), (text) => deltas.push(text));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(result.attempts[0]?.message).toMatch(/no first token within 60 ms/);
+    expect(deltas.join('')).toBe('from b');
+    expect(result.firstTokenMs).toBeGreaterThanOrEqual(50);
+  });
+
+  it('stops when the caller aborts', async () => {
+    const a = scripted('a');
+    a.script({ hang: true });
+    const controller = new AbortController();
+    setTimeout(
+      () => controller.abort(new ClawmeshError('UNAVAILABLE', 'client left', { retryable: false })),
+      30,
+    );
+    const err = await failure(
+      chainOf(FAST, a, scripted('b')).complete(ask, ctx(), undefined, controller.signal),
+    );
+    expect(err.message).toBe('client left');
+  });
+});
+
+describe('streams through the chain', () => {
+  it('retries a stream cut before any delta, and delivers the text once', async () => {
+    const a = scripted('a');
+    a.script({ stream: [], end: 'cut' }, { stream: ['hello ', 'world'], end: 'done' });
+    const deltas: string[] = [];
+    const result = await chainOf(FAST, a).complete(ask, ctx(), (text) => deltas.push(text));
+    expect(deltas).toEqual(['hello ', 'world']);
+    expect(result.response.content).toBe('hello world');
+    expect(summary(result.attempts)).toEqual(['a:UNAVAILABLE', 'a:ok']);
+  });
+
+  it('fails cleanly, without retry or fallback, when a stream breaks after text was delivered', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ stream: ['partial ', 'answ'], end: 'cut' });
+    const deltas: string[] = [];
+    const err = await failure(chainOf(FAST, a, b).complete(ask, ctx(), (text) => deltas.push(text)));
+    expect(deltas).toEqual(['partial ', 'answ']);
+    expect([err.code, err.retryable, err.details?.partial, err.details?.deployment]).toEqual([
+      'UNAVAILABLE',
+      false,
+      true,
+      'a',
+    ]);
+    expect(a.calls).toHaveLength(1);
+    expect(b.calls).toHaveLength(0);
+  });
+
+  it('streams text events and a done event carrying the result', async () => {
+    const a = scripted('a');
+    const b = scripted('b');
+    a.script({ fail: badKey() });
+    b.script({ stream: ['one ', 'two ', 'three'], end: 'done' });
+    const texts: string[] = [];
+    let done: unknown;
+    for await (const event of chainOf(FAST, a, b).stream(ask, ctx())) {
+      if (event.type === 'text') texts.push(event.text);
+      else done = event.result;
+    }
+    expect(texts).toEqual(['one ', 'two ', 'three']);
+    expect(done).toMatchObject({
+      deployment: { id: 'b' },
+      fallbackUsed: true,
+      response: { content: 'one two three' },
+    });
+  });
+
+  it('raises the chain error from the stream iterator', async () => {
+    const a = scripted('a');
+    a.script({ fail: badRequest() });
+    const iterate = async () => {
+      for await (const _ of chainOf(FAST, a).stream(ask, ctx())) {
+        // nothing arrives
+      }
+    };
+    const err = await failure(iterate());
+    expect(err.code).toBe('UNAVAILABLE');
+  });
+
+  it('aborts the upstream when the consumer leaves the stream early', async () => {
+    const a = scripted('a');
+    a.script({ stream: ['first ', 'second ', 'third'], end: 'done' });
+    for await (const event of chainOf(FAST, a).stream(ask, ctx())) {
+      if (event.type === 'text') break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(a.calls[0]?.signal?.aborted).toBe(true);
+  });
+});
+
+describe('construction', () => {
+  const p = scripted('p');
+
+  it('rejects bad options, naming the field', () => {
+    expect(() => createDeploymentChain([{ id: 'p', provider: p, model: 'm' }], { callTimeoutMs: 0 })).toThrow(
+      /callTimeoutMs/,
+    );
+    expect(() =>
+      createDeploymentChain([{ id: 'p', provider: p, model: 'm' }], {
+        retry: { maxAttempts: 1.5, baseDelayMs: 1, maxDelayMs: 2 },
+      }),
+    ).toThrow(/retry.maxAttempts/);
+  });
+
+  it('rejects duplicate ids, a missing model and an empty or unknown chain', () => {
+    expect(() =>
+      createDeploymentChain([
+        { id: 'p', provider: p, model: 'm' },
+        { id: 'p', provider: p, model: 'n' },
+      ]),
+    ).toThrow(/two deployments/);
+    expect(() => createDeploymentChain([{ id: 'p', provider: p, model: '' }])).toThrow(/names no model/);
+    const pool = createDeploymentPool([{ id: 'p', provider: p, model: 'm' }]);
+    expect(() => pool.chain([])).toThrow(ClawmeshError);
+    expect(() => pool.chain(['nope'])).toThrow(/no deployment named nope/);
+    expect(pool.get('p')?.model).toBe('m');
+  });
+});

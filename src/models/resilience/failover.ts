@@ -1,0 +1,186 @@
+import { CircuitState, type IBackoff, type IBackoffFactory } from 'cockatiel';
+import { type CallContext, remainingMs } from '../../core/context.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import type { ProviderCallOptions } from '../types.ts';
+import { type AttemptLimits, type Progress, runAttempt } from './attempt.ts';
+import { classify, retryAfterOf } from './classify.ts';
+import { type DeploymentSlot, isCircuitRefusal } from './slot.ts';
+import { sleep } from './timing.ts';
+import type { Attempt, ChainHooks, ChainRequest, ChainResult, RetryOptions, SkipReason } from './types.ts';
+
+/** Everything a failover run needs, resolved once per chain. */
+export interface FailoverPlan {
+  slots: readonly DeploymentSlot[];
+  limits: AttemptLimits;
+  /** What each provider call gets: the connect timeout. */
+  providerOptions: ProviderCallOptions;
+  retry: RetryOptions;
+  /** Decorrelated-jitter exponential backoff (cockatiel), shared: each call walks its own sequence. */
+  backoff: IBackoffFactory<unknown>;
+  hooks: ChainHooks;
+  now: () => number;
+}
+
+const MESSAGE_LIMIT = 200;
+
+function shorten(message: string): string {
+  return message.length > MESSAGE_LIMIT ? `${message.slice(0, MESSAGE_LIMIT - 1)}…` : message;
+}
+
+function describe(attempt: Attempt): string {
+  if (attempt.skipped) return `${attempt.deployment} skipped (${attempt.skipped})`;
+  return `${attempt.deployment} ${attempt.code}: ${attempt.message} (${attempt.durationMs} ms)`;
+}
+
+function report(plan: FailoverPlan, attempts: Attempt[], attempt: Attempt): void {
+  attempts.push(attempt);
+  const hook = plan.hooks.onAttempt;
+  if (!hook) return;
+  try {
+    hook(attempt);
+  } catch {
+    // An observer must never fail the call it observes.
+  }
+}
+
+function skip(plan: FailoverPlan, attempts: Attempt[], slot: DeploymentSlot, reason: SkipReason): void {
+  const code = reason === 'rate-limited' ? 'RATE_LIMITED' : 'UNAVAILABLE';
+  const message = reason === 'rate-limited' ? 'rate limited, waiting for its Retry-After' : 'circuit open';
+  report(plan, attempts, {
+    deployment: slot.deployment.id,
+    ok: false,
+    code,
+    message,
+    durationMs: 0,
+    skipped: reason,
+  });
+}
+
+/** Every option failed: `UNAVAILABLE` listing the attempts. */
+function exhausted(plan: FailoverPlan, attempts: Attempt[], failures: ClawmeshError[]): ClawmeshError {
+  const details: Record<string, unknown> = { attempts };
+  const now = plan.now();
+  let soonest = Number.POSITIVE_INFINITY;
+  for (const slot of plan.slots) if (slot.limitedUntil > now) soonest = Math.min(soonest, slot.limitedUntil);
+  if (soonest !== Number.POSITIVE_INFINITY)
+    details.retryAfterSeconds = Math.max(1, Math.ceil((soonest - now) / 1000));
+  // Worth trying later when anything failed for a passing reason: a 429, a 5xx, an open circuit.
+  const retryable =
+    attempts.some((a) => a.skipped !== undefined) ||
+    failures.some((e) => e.code === 'RATE_LIMITED' || (e.retryable && e.code === 'UNAVAILABLE'));
+  return new ClawmeshError('UNAVAILABLE', `no deployment answered: ${attempts.map(describe).join('; ')}`, {
+    cause: failures[failures.length - 1],
+    retryable,
+    details,
+  });
+}
+
+function withAttempts(
+  error: ClawmeshError,
+  attempts: Attempt[],
+  extra: Record<string, unknown> = {},
+): ClawmeshError {
+  return new ClawmeshError(error.code, error.message, {
+    cause: error,
+    retryable: error.retryable,
+    details: { ...error.details, ...extra, attempts },
+  });
+}
+
+/**
+ * One call through the chain: each deployment in order, skipping the rate-limited and the open;
+ * retries of transient failures with backoff inside the deadline; a 429 moves on at once.
+ */
+export async function failover(
+  plan: FailoverPlan,
+  request: ChainRequest,
+  ctx: CallContext,
+  onDelta: ((text: string) => void) | undefined,
+  signal: AbortSignal | undefined,
+): Promise<ChainResult> {
+  const { now } = plan;
+  const started = now();
+  const attempts: Attempt[] = [];
+  const failures: ClawmeshError[] = [];
+  const progress: Progress = { delivered: 0 };
+  for (let index = 0; index < plan.slots.length; index++) {
+    const slot = plan.slots[index] as DeploymentSlot;
+    const { deployment } = slot;
+    if (slot.limitedUntil > now()) {
+      skip(plan, attempts, slot, 'rate-limited');
+      continue;
+    }
+    let backoff: IBackoff<unknown> | undefined;
+    for (let tries = 1; ; tries++) {
+      if (slot.breaker.state === CircuitState.HalfOpen) {
+        // Another call is the single half-open probe; don't queue behind it.
+        skip(plan, attempts, slot, 'circuit-open');
+        break;
+      }
+      const begun = now();
+      try {
+        const response = await slot.breaker.execute(() =>
+          runAttempt({
+            provider: deployment.provider,
+            request: { ...request, model: deployment.model },
+            ctx,
+            limits: plan.limits,
+            signal,
+            onDelta,
+            progress,
+            now,
+            providerOptions: plan.providerOptions,
+          }),
+        );
+        report(plan, attempts, { deployment: deployment.id, ok: true, durationMs: now() - begun });
+        const result: ChainResult = { response, deployment, attempts, fallbackUsed: index > 0 };
+        if (progress.firstDeltaAt !== undefined) result.firstTokenMs = progress.firstDeltaAt - started;
+        return result;
+      } catch (err) {
+        if (isCircuitRefusal(err)) {
+          skip(plan, attempts, slot, 'circuit-open');
+          break;
+        }
+        const error = ClawmeshError.from(err);
+        failures.push(error);
+        report(plan, attempts, {
+          deployment: deployment.id,
+          ok: false,
+          code: error.code,
+          message: shorten(error.message),
+          durationMs: now() - begun,
+        });
+        if (progress.delivered > 0) {
+          // Text already reached the caller: another try would repeat it.
+          throw new ClawmeshError('UNAVAILABLE', `${deployment.id} failed mid-answer: ${error.message}`, {
+            cause: error,
+            retryable: false,
+            details: { partial: true, deployment: deployment.id, attempts },
+          });
+        }
+        if (signal?.aborted) throw withAttempts(error, attempts);
+        const kind = classify(error);
+        if (kind === 'stop' || remainingMs(ctx) <= 0) {
+          throw error.code === 'DEADLINE_EXCEEDED'
+            ? withAttempts(error, attempts)
+            : new ClawmeshError('DEADLINE_EXCEEDED', `no answer before the deadline: ${error.message}`, {
+                cause: error,
+                details: { attempts },
+              });
+        }
+        if (kind === 'rate-limited') {
+          slot.limitedUntil = now() + retryAfterOf(error);
+          break;
+        }
+        if (kind !== 'retry' || tries >= plan.retry.maxAttempts) break;
+        backoff = backoff ? backoff.next(undefined) : plan.backoff.next(undefined);
+        // No time left for the wait and a try: move on rather than sleep into the deadline.
+        if (backoff.duration >= remainingMs(ctx)) break;
+        await sleep(backoff.duration, signal).catch((abort: unknown) => {
+          throw withAttempts(ClawmeshError.from(abort), attempts);
+        });
+      }
+    }
+  }
+  throw exhausted(plan, attempts, failures);
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatMessage, ToolSpec } from '../../core/messages.ts';
+import { estimateDifficulty } from './difficulty.ts';
+import { createRouter } from './router.ts';
+
+const user = (content: string): ChatMessage[] => [
+  { role: 'system', content: 'You are helpful.' },
+  { role: 'user', content },
+];
+const tool = (name: string): ToolSpec => ({ name, description: name, parameters: { type: 'object' } });
+
+describe('estimateDifficulty', () => {
+  it('scores a greeting 0 with no signals', () => {
+    expect(estimateDifficulty({ messages: user('hi there') })).toEqual({ score: 0, signals: [] });
+  });
+
+  it('raises the score for length, code, multi-step wording and tools', () => {
+    const code = estimateDifficulty({ messages: user('why does this fail?\n```js\nconst x = f(;\n```') });
+    expect(code.signals).toContain('code');
+    const long = estimateDifficulty({ messages: user('word '.repeat(500)) });
+    expect(long.signals).toContain('very long');
+    const steps = estimateDifficulty({
+      messages: user('First compare the two plans, then design a migration step by step.'),
+    });
+    expect(steps.signals).toContain('multi-step');
+    const tools = estimateDifficulty({ messages: user('stock?'), tools: [tool('a')] });
+    expect(tools.signals).toEqual(['tools']);
+    expect(steps.score).toBeGreaterThan(tools.score);
+  });
+
+  it('reads the last user message, never above 1', () => {
+    const everything = estimateDifficulty({
+      messages: user(
+        `${'Analyze and compare, then refactor step by step. '.repeat(60)}\n\`\`\`\ncode();\n\`\`\`\n1. a\n2. b\n? ? ?`,
+      ),
+      tools: ['a', 'b', 'c', 'd', 'e'].map(tool),
+    });
+    expect(everything.score).toBeLessThanOrEqual(1);
+    expect(everything.score).toBeGreaterThan(0.9);
+    const earlier = estimateDifficulty({
+      messages: [
+        { role: 'user', content: `${'x'.repeat(3000)}` },
+        { role: 'assistant', content: 'ok' },
+        { role: 'user', content: 'thanks' },
+      ],
+    });
+    expect(earlier.score).toBe(0);
+  });
+});
+
+describe('createRouter', () => {
+  const ctx = { agentId: 'support', channel: 'telegram' };
+  const router = createRouter({
+    tiers: ['fast', 'capable', 'vision'],
+    rules: [
+      { agent: 'coder', tier: 'capable' },
+      { channel: 'telegram', pattern: '^/deep\\b', tier: 'capable' },
+      { minDifficulty: 0.9, tier: 'vision' },
+    ],
+    defaultTarget: 'local',
+  });
+
+  it('never reroutes a request naming an exact model', () => {
+    const decision = router.decide({ model: 'openai/gpt-4o', messages: user('/deep think') }, ctx);
+    expect(decision).toEqual({ target: 'openai/gpt-4o', by: 'exact', reason: 'openai/gpt-4o requested' });
+  });
+
+  it('takes a named tier as asked', () => {
+    expect(router.decide({ model: 'fast', messages: user('/deep') }, ctx)).toMatchObject({
+      target: 'fast',
+      tier: 'fast',
+      by: 'tier',
+    });
+  });
+
+  it('applies the first matching rule by agent, channel and pattern', () => {
+    expect(router.decide({ messages: user('hello') }, { agentId: 'coder' })).toMatchObject({
+      tier: 'capable',
+      by: 'rule',
+      reason: 'rule 1 (agent coder) → tier capable',
+    });
+    const byPattern = router.decide({ messages: user('/DEEP what is love') }, ctx);
+    expect(byPattern).toMatchObject({ tier: 'capable', by: 'rule' });
+    expect(byPattern.reason).toContain('rule 2 (channel telegram, pattern /^/deep\\b/)');
+    // The same text on another channel does not match rule 2.
+    expect(router.decide({ messages: user('/deep what') }, { channel: 'api' }).by).toBe('difficulty');
+  });
+
+  it('routes by difficulty when no rule matches, with the reason and score', () => {
+    const easy = router.decide({ messages: user('hi') }, ctx);
+    expect(easy).toMatchObject({ tier: 'fast', by: 'difficulty', difficulty: 0 });
+    expect(easy.reason).toBe('difficulty 0 < 0.5 → tier fast');
+    const hard = router.decide(
+      { messages: user('First analyze this code step by step:\n```\nwhile(true){}\n```') },
+      ctx,
+    );
+    expect(hard).toMatchObject({ tier: 'capable', by: 'difficulty' });
+    expect(hard.reason).toMatch(/^difficulty 0\.\d+ ≥ 0\.5 \(code, multi-step.*\) → tier capable$/);
+  });
+
+  it('treats "auto" as naming no model', () => {
+    expect(router.decide({ model: 'auto', messages: user('hi') }, ctx).by).toBe('difficulty');
+  });
+
+  it('sends requests to the default when auto routing is off', () => {
+    const plain = createRouter({
+      tiers: ['fast', 'capable'],
+      auto: false,
+      defaultTarget: 'openai/gpt-4o-mini',
+    });
+    expect(plain.decide({ messages: user('hi') }, {})).toEqual({
+      target: 'openai/gpt-4o-mini',
+      by: 'default',
+      reason: 'default openai/gpt-4o-mini',
+    });
+  });
+
+  it('refuses a rule naming a tier that does not exist', () => {
+    expect(() =>
+      createRouter({ tiers: ['fast'], rules: [{ tier: 'huge' }], defaultTarget: 'local' }),
+    ).toThrow(/models\.routing\.rules\.0\.tier: no tier "huge"/);
+  });
+});

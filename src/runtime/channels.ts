@@ -1,0 +1,209 @@
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.ts';
+import type { ChannelAccessConfig } from '../config/schema-channels.ts';
+import type { Client } from '../core/contract.ts';
+import type { conversationContract } from '../core/contracts/conversation.ts';
+import { settlesWithin } from '../core/wait.ts';
+import { createMemoryPairingStore } from '../gateway/access/pairing-memory.ts';
+import { createSqlitePairingStore } from '../gateway/access/pairing-sqlite.ts';
+import type { PairingStore } from '../gateway/access/pairing-types.ts';
+import { createAccess } from '../gateway/access/policy.ts';
+import { createChannelRateLimits } from '../gateway/access/rate-limits.ts';
+import type { ApiKeyCheck } from '../gateway/auth.ts';
+import { registerDeliveriesRoutes } from '../gateway/channels/deliveries-routes.ts';
+import { createDelivery, type Delivery } from '../gateway/channels/delivery.ts';
+import { CHANNELS, type ChannelStatus, channelStatuses } from '../gateway/channels/index.ts';
+import { createChannelMetrics } from '../gateway/channels/metrics.ts';
+import { registerChannelRoutes } from '../gateway/channels/routes.ts';
+import { createChannelRouter } from '../gateway/channels/routing.ts';
+import type { ChannelAdapter, ChannelDefinition } from '../gateway/channels/types.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { createInboxStore } from '../store/inbox.ts';
+import type { InboxStore } from '../store/inbox-types.ts';
+import type { DedupeStore } from '../store/types.ts';
+
+/** What {@link startChannels} needs from the process. */
+export interface ChannelsDeps {
+  config: Config;
+  /** Where relative paths (the SQLite file) resolve from. */
+  baseDir: string;
+  conversation: Client<typeof conversationContract>;
+  dedupe: DedupeStore;
+  /** The API key check of `/v1/messages`, reused by `/v1/deliveries`. */
+  auth: ApiKeyCheck;
+  logger: Logger;
+  metrics?: Metrics;
+  /** A connected node-redis client, for `channels.limiter: redis`. */
+  redis?: () => Promise<unknown>;
+  /** The channels to consider (default: the registry's {@link CHANNELS}). */
+  channels?: readonly ChannelDefinition[];
+}
+
+/** The running channels of a gateway. */
+export interface Channels {
+  /** Each known channel, on or off (and what is missing). */
+  readonly statuses: readonly ChannelStatus[];
+  /** The adapters running, by name. */
+  readonly adapters: ReadonlyMap<string, ChannelAdapter>;
+  readonly delivery: Delivery;
+  readonly inbox: InboxStore;
+  readonly pairing: PairingStore;
+  /** Stops polling, lets turns and sends in flight finish (up to `timeoutMs`), closes the inbox. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/** Largest webhook body the channel routes take. */
+const CHANNEL_BODY_LIMIT = 1024 * 1024;
+/** Finished inbox entries are kept this long (failed ones until retried or removed by hand). */
+const DONE_RETENTION_MS = 7 * 24 * 3600_000;
+
+/**
+ * Starts the messaging channels of a gateway: builds each channel whose secrets are set, the
+ * inbox and pairing state (SQLite beside the conversation store, or memory), access, routing and
+ * the delivery pipeline; mounts the webhook routes and `/v1/deliveries`; starts polling; and
+ * resumes inbox entries a previous process left unfinished.
+ *
+ * @example
+ * const channels = await startChannels(http, { config, baseDir, conversation, dedupe, auth, logger });
+ * // …
+ * await channels.stop();
+ */
+export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): Promise<Channels> {
+  const { config, logger } = deps;
+  const definitions = deps.channels ?? CHANNELS;
+  const statuses = channelStatuses(config.channels, definitions);
+  const enabled = definitions.filter((definition) => statuses.find((s) => s.name === definition.name)?.on);
+  const router = createChannelRouter(
+    config.channels.bindings,
+    config.agents.map((agent) => agent.id),
+  );
+
+  const { inbox, pairing } = openState(config, deps.baseDir);
+  const closeState = async () => {
+    await inbox.close().catch(() => undefined);
+    await pairing.close().catch(() => undefined);
+  };
+  try {
+    const adapters = new Map<string, ChannelAdapter>();
+    const access = new Map<string, ChannelAccessConfig>();
+    for (const definition of enabled) {
+      const adapter = await definition.create({ config: config.channels, logger });
+      adapters.set(adapter.name, adapter);
+      access.set(adapter.name, definition.access(config.channels));
+    }
+    const redis = config.channels.limiter === 'redis' && deps.redis ? await deps.redis() : undefined;
+    const limits = createChannelRateLimits({
+      limits: new Map([...access].map(([name, settings]) => [name, settings.rateLimit])),
+      ...(redis ? { redis } : {}),
+    });
+    const metrics = createChannelMetrics(deps.metrics?.registry);
+    const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));
+    const delivery = createDelivery({
+      adapters,
+      dedupe: deps.dedupe,
+      inbox,
+      access: createAccess({ channels: access, pairing, limits }),
+      router,
+      conversation: deps.conversation,
+      logger,
+      metrics,
+      retry: config.channels.delivery,
+      concurrency: config.channels.delivery.concurrency,
+      turnTimeoutMs: longestTurn + 5000,
+    });
+    registerChannelRoutes(app, {
+      adapters: [...adapters.values()],
+      delivery,
+      metrics,
+      logger,
+      bodyLimitBytes: CHANNEL_BODY_LIMIT,
+    });
+    registerDeliveriesRoutes(app, { auth: deps.auth, inbox, delivery });
+
+    const running = new AbortController();
+    for (const adapter of adapters.values()) {
+      await adapter
+        .start?.({
+          sink: { accept: (messages) => delivery.accept(adapter, messages) },
+          logger,
+          signal: running.signal,
+        })
+        .catch((err: unknown) =>
+          logger.error({ channel: adapter.name, err: (err as Error)?.message }, 'channel start failed'),
+        );
+    }
+    const on = statuses.filter((s) => s.on).map((s) => s.name);
+    if (on.length > 0) logger.info({ channels: on }, `channels on: ${on.join(', ')}`);
+    for (const status of statuses.filter((s) => !s.on)) {
+      logger.debug({ channel: status.name, missing: status.missing }, `channel ${status.name} is off`);
+    }
+
+    await inbox.prune(Date.now() - DONE_RETENTION_MS).catch(() => 0);
+    const pruning = setInterval(() => {
+      inbox.prune(Date.now() - DONE_RETENTION_MS).catch(() => 0);
+    }, 3600_000);
+    pruning.unref();
+    void delivery.recover().catch((err: unknown) => {
+      logger.error({ err: (err as Error)?.message }, 'could not resume unfinished channel deliveries');
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
+      statuses,
+      adapters,
+      delivery,
+      inbox,
+      pairing,
+      stop(timeoutMs = config.shutdownTimeoutMs) {
+        stopping ??= (async () => {
+          clearInterval(pruning);
+          running.abort();
+          await Promise.all(
+            [...adapters.values()].map((adapter) =>
+              adapter.stop?.().catch((err: unknown) => {
+                logger.warn({ channel: adapter.name, err: (err as Error)?.message }, 'channel stop failed');
+              }),
+            ),
+          );
+          if (!(await settlesWithin(delivery.stop(), timeoutMs))) {
+            logger.warn(
+              { inFlight: delivery.inFlight },
+              'channel deliveries still running at shutdown; they resume at next start',
+            );
+          }
+          await closeState();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await closeState();
+    throw err;
+  }
+}
+
+/**
+ * Opens the inbox and the pairing store: SQLite at the store's file (its own connections) unless
+ * `channels.state` (or, under `auto`, a memory store) says memory.
+ */
+function openState(config: Config, baseDir: string): { inbox: InboxStore; pairing: PairingStore } {
+  const path = channelStatePath(config, baseDir);
+  if (path === undefined)
+    return { inbox: createInboxStore({ kind: 'memory' }), pairing: createMemoryPairingStore() };
+  const inbox = createInboxStore({ kind: 'sqlite', path });
+  try {
+    return { inbox, pairing: createSqlitePairingStore({ path }) };
+  } catch (err) {
+    void inbox.close();
+    throw err;
+  }
+}
+
+/** The SQLite file of the channels' state (inbox, pairing), or `undefined` when it lives in memory. */
+export function channelStatePath(config: Config, baseDir: string): string | undefined {
+  const state = config.channels.state;
+  if (state === 'memory' || (state === 'auto' && config.store.kind === 'memory')) return undefined;
+  return config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path);
+}

@@ -1,0 +1,133 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Pool } from 'pg';
+import type { RedisClientType } from 'redis';
+import type { Config } from '../config/schema.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+
+/**
+ * The server connections of one process, opened on first use and shared by every adapter that
+ * needs them (stores, lease, bus, transport, cache), so a process holds one Redis client, one
+ * NATS connection and one PostgreSQL pool whatever it runs.
+ */
+export interface Connections {
+  redis(): Promise<RedisClientType>;
+  nats(): Promise<NatsConnection>;
+  postgres(): Promise<Pool>;
+  /** Resolves when every opened connection answers; names the one that does not. */
+  ping(): Promise<void>;
+  /** The names of the opened connections, for readiness checks. */
+  opened(): string[];
+  close(): Promise<void>;
+}
+
+/** Opens connections lazily from the config's `redis`, `nats` and `postgres` URLs. */
+export function createConnections(config: Config, logger: Logger): Connections {
+  let redis: Promise<RedisClientType> | undefined;
+  let nats: Promise<NatsConnection> | undefined;
+  let postgres: Promise<Pool> | undefined;
+
+  const unavailable = (what: string, url: string, err: unknown) =>
+    new ClawmeshError(
+      'UNAVAILABLE',
+      `cannot connect to ${what} at ${redact(url)}: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
+
+  return {
+    redis() {
+      redis ??= (async () => {
+        const { createClient } = await import('redis');
+        const url = config.redis.url;
+        const client = createClient({
+          url,
+          socket: { connectTimeout: 5000, reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000) },
+        }) as RedisClientType;
+        client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+        try {
+          await client.connect();
+        } catch (err) {
+          await client.destroy?.();
+          throw unavailable('Redis (REDIS_URL)', url, err);
+        }
+        return client;
+      })();
+      redis.catch(() => {
+        redis = undefined;
+      });
+      return redis;
+    },
+    nats() {
+      nats ??= (async () => {
+        const { connect } = await import('@nats-io/transport-node');
+        const url = config.nats.url;
+        try {
+          return await connect({
+            servers: url.split(',').map((server) => server.trim()),
+            name: `clawmesh-${config.roles.join('+')}`,
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 250,
+            timeout: 5000,
+          });
+        } catch (err) {
+          throw unavailable('NATS (NATS_URL)', url, err);
+        }
+      })();
+      nats.catch(() => {
+        nats = undefined;
+      });
+      return nats;
+    },
+    postgres() {
+      postgres ??= (async () => {
+        const pg = await import('pg');
+        const url = config.postgres.url;
+        const pool = new pg.default.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+        pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres connection error'));
+        try {
+          const client = await pool.connect();
+          client.release();
+        } catch (err) {
+          await pool.end().catch(() => undefined);
+          throw unavailable('PostgreSQL (DATABASE_URL)', url, err);
+        }
+        return pool;
+      })();
+      postgres.catch(() => {
+        postgres = undefined;
+      });
+      return postgres;
+    },
+    async ping() {
+      const checks: Promise<unknown>[] = [];
+      if (redis) checks.push(redis.then((client) => client.ping()));
+      if (nats) checks.push(nats.then((nc) => nc.flush()));
+      if (postgres) checks.push(postgres.then((pool) => pool.query('select 1')));
+      await Promise.all(checks);
+    },
+    opened() {
+      return [redis && 'redis', nats && 'nats', postgres && 'postgres'].filter((name): name is string =>
+        Boolean(name),
+      );
+    },
+    async close() {
+      const closing: Promise<unknown>[] = [];
+      if (redis) closing.push(redis.then((client) => client.close()).catch(() => undefined));
+      if (nats) closing.push(nats.then((nc) => nc.drain()).catch(() => undefined));
+      if (postgres) closing.push(postgres.then((pool) => pool.end()).catch(() => undefined));
+      redis = nats = postgres = undefined;
+      await Promise.all(closing);
+    },
+  };
+}
+
+/** A URL without its password, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

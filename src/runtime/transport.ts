@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import { createTransport } from '../transport/index.ts';
+import type { Transport } from '../transport/types.ts';
+import type { Connections } from './connections.ts';
+
+/** What {@link openTransport} needs beside the config. */
+export interface TransportDeps {
+  connections: Connections;
+  logger: Logger;
+  /** The process's HTTP server: the `http` transport serves `POST /rpc/...` on it. */
+  http?: FastifyInstance;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The environment variable holding a service's URL for the `http` transport:
+ * `conversation` → `CONVERSATION_SERVICE_URL`, `skills.inventory` → `SKILLS_INVENTORY_SERVICE_URL`.
+ */
+export function serviceUrlVariable(service: string): string {
+  return `${service.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}_SERVICE_URL`;
+}
+
+/**
+ * The URLs of a service for the `http` transport: its variable, then `transport.urls`; for a
+ * skill, `SKILLS_SERVICE_URL` / `transport.urls.skills` (a host serving every skill) after that.
+ * A comma-separated value lists replicas.
+ */
+export function serviceUrls(config: Config, env: NodeJS.ProcessEnv, service: string): string[] | undefined {
+  const skill = service.startsWith('skills.');
+  const value =
+    env[serviceUrlVariable(service)] ??
+    config.transport.urls[service] ??
+    (skill ? (env.SKILLS_SERVICE_URL ?? config.transport.urls.skills) : undefined);
+  if (!value) return undefined;
+  const urls = value
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  return urls.length > 0 ? urls : undefined;
+}
+
+/** Opens the transport of `config.transport.kind`, sharing the process's NATS connection. */
+export async function openTransport(config: Config, deps: TransportDeps): Promise<Transport> {
+  const maxPayloadBytes = config.transport.payloadLimitBytes;
+  switch (config.transport.kind) {
+    case 'local':
+      return createTransport({ kind: 'local' });
+    case 'http': {
+      const env = deps.env ?? process.env;
+      return createTransport({
+        kind: 'http',
+        urls: (service) => serviceUrls(config, env, service),
+        ...(deps.http ? { app: deps.http } : {}),
+        maxPayloadBytes,
+        logger: deps.logger,
+      });
+    }
+    case 'nats':
+      return createTransport({
+        kind: 'nats',
+        connection: await deps.connections.nats(),
+        subjectPrefix: config.nats.subjectPrefix,
+        maxPayloadBytes,
+        logger: deps.logger,
+      });
+  }
+}

@@ -1,0 +1,261 @@
+import { Svcm } from '@nats-io/services';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { createCallContext } from '../core/context.ts';
+import { defineContract } from '../core/contract.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { randomHex } from '../core/ids.ts';
+import { describeTransport } from './conformance.ts';
+import { CONTRACT_METADATA_KEY, createNatsTransport, type NatsTransport, natsServiceName } from './nats.ts';
+import { listServices } from './nats-discovery.ts';
+
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+describeTransport(
+  'nats',
+  async ({ maxPayloadBytes }) => {
+    const [server, client, replica] = await Promise.all([
+      createNatsTransport({ servers: NATS_URL, maxPayloadBytes, name: 'conformance-server' }),
+      createNatsTransport({ servers: NATS_URL, maxPayloadBytes, name: 'conformance-client' }),
+      createNatsTransport({ servers: NATS_URL, maxPayloadBytes, name: 'conformance-replica' }),
+    ]);
+    return { server, client, replica };
+  },
+  { replicas: true },
+);
+
+const ctx = (timeoutMs = 5000) => createCallContext({ timeoutMs });
+
+async function rejection(promise: Promise<unknown>): Promise<ClawmeshError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ClawmeshError;
+  }
+  throw new Error('expected the call to reject');
+}
+
+const contractNamed = (name: string) =>
+  defineContract({
+    name,
+    version: '2.1.0',
+    methods: {
+      say: { input: z.object({ text: z.string() }), output: z.object({ text: z.string() }) },
+      fail: { input: z.object({}), output: z.object({}) },
+    },
+  });
+
+describe('nats transport', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const close of cleanup.splice(0).reverse()) await close();
+  });
+  const transport = async (options: Omit<Parameters<typeof createNatsTransport>[0], 'servers'> = {}) => {
+    const t = await createNatsTransport({ servers: NATS_URL, ...options });
+    cleanup.push(() => t.close());
+    return t;
+  };
+  const raw = async (): Promise<NatsConnection> => {
+    const nc = await connect({ servers: NATS_URL });
+    cleanup.push(() => nc.close());
+    return nc;
+  };
+  const serveEcho = async (server: NatsTransport, name: string) => {
+    let ran = 0;
+    const contract = contractNamed(name);
+    await server.serve(contract, {
+      say: async ({ text }) => {
+        ran += 1;
+        return { text };
+      },
+      fail: async () => {
+        ran += 1;
+        throw new ClawmeshError('RATE_LIMITED', 'slow down', { details: { retryAfterSeconds: 3 } });
+      },
+    });
+    return { contract, ran: () => ran };
+  };
+
+  it('serves a dotted, hyphenated service name on clawmesh.<service>.<method>', async () => {
+    const name = `skill.inv-${randomHex(4)}`;
+    const server = await transport();
+    await serveEcho(server, name);
+    const nc = await raw();
+    const reply = await nc.request(`clawmesh.${name}.say`, JSON.stringify({ text: 'raw' }), {
+      timeout: 2000,
+    });
+    expect(reply.json()).toEqual({ text: 'raw' });
+    expect(natsServiceName(name)).toBe(name.replace('.', '_'));
+  });
+
+  it('registers a NATS service that $SRV discovery lists with version, endpoints and stats', async () => {
+    const name = `skill.stats-${randomHex(4)}`;
+    const server = await transport();
+    const client = await transport();
+    const { contract } = await serveEcho(server, name);
+    const calls = client.client(contract);
+    await calls.say({ text: 'one' }, ctx());
+    await calls.say({ text: 'two' }, ctx());
+    await rejection(calls.fail({}, ctx()));
+    const found = (await listServices(client.connection, { name: natsServiceName(name) })).filter(
+      (s) => s.contract === name,
+    );
+    expect(found).toHaveLength(1);
+    const [instance] = found;
+    expect(instance).toMatchObject({
+      name: natsServiceName(name),
+      contract: name,
+      version: '2.1.0',
+      id: server.instances()[0]!.id,
+    });
+    expect(instance!.metadata[CONTRACT_METADATA_KEY]).toBe(name);
+    const say = instance!.endpoints.find((e) => e.name === 'say')!;
+    const fail = instance!.endpoints.find((e) => e.name === 'fail')!;
+    expect(say).toMatchObject({ subject: `clawmesh.${name}.say`, queueGroup: 'q', requests: 2, errors: 0 });
+    expect(say.averageMs).toBeGreaterThan(0);
+    expect(fail).toMatchObject({ requests: 1, errors: 1, lastError: 'slow down' });
+  });
+
+  it('is discovered by the @nats-io/services client, and discovers a service it registered', async () => {
+    const name = `interop-${randomHex(4)}`;
+    const server = await transport();
+    await serveEcho(server, `clawmesh.${name}`);
+    const nc = await raw();
+    const svcm = new Svcm(nc as never);
+    const infos: { name: string; version: string; endpoints: { subject: string }[] }[] = [];
+    for await (const info of await svcm.client().info(natsServiceName(`clawmesh.${name}`))) infos.push(info);
+    expect(infos).toHaveLength(1);
+    expect(infos[0]).toMatchObject({ name: `clawmesh_${name}`, version: '2.1.0' });
+    expect(infos[0]!.endpoints.map((e) => e.subject).sort()).toEqual([
+      `clawmesh.clawmesh.${name}.fail`,
+      `clawmesh.clawmesh.${name}.say`,
+    ]);
+
+    const theirs = await svcm.add({ name: `theirs-${name}`, version: '0.0.7' });
+    cleanup.push(() => theirs.stop());
+    theirs.addEndpoint('ping', {
+      subject: `theirs.${name}.ping`,
+      handler: (_err, msg) => msg.respond('pong'),
+    });
+    const listed = await listServices(nc as never, { name: `theirs-${name}` });
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ name: `theirs-${name}`, version: '0.0.7' });
+    expect(listed[0]!.contract).toBeUndefined();
+    expect(listed[0]!.endpoints.map((e) => e.name)).toEqual(['ping']);
+  });
+
+  it('fails a request that arrives with no time left with DEADLINE_EXCEEDED without running it', async () => {
+    const name = `late-${randomHex(4)}`;
+    const server = await transport();
+    const { ran } = await serveEcho(server, name);
+    const nc = await raw();
+    const h = headers();
+    h.set('clawmesh-deadline-ms', '0');
+    const reply = await nc.request(`clawmesh.${name}.say`, JSON.stringify({ text: 'x' }), {
+      timeout: 2000,
+      headers: h,
+    });
+    expect(reply.headers?.get('Nats-Service-Error-Code')).toBe('504');
+    expect((reply.json() as { error: { code: string } }).error.code).toBe('DEADLINE_EXCEEDED');
+    expect(ran()).toBe(0);
+  });
+
+  it('refuses a request over the server limit with the payload error, sent by a client with a larger one', async () => {
+    const name = `big-${randomHex(4)}`;
+    const server = await transport({ maxPayloadBytes: 1000 });
+    const client = await transport({ maxPayloadBytes: 100_000 });
+    const { contract, ran } = await serveEcho(server, name);
+    const err = await rejection(client.client(contract).say({ text: 'q'.repeat(5000) }, ctx()));
+    expect(err).toBeInstanceOf(ClawmeshError);
+    expect(err).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+    expect(err.details).toMatchObject({ reason: 'PAYLOAD_TOO_LARGE', limitBytes: 1000, sizeBytes: 5011 });
+    expect(ran()).toBe(0);
+  });
+
+  it("never sends more than the server's max_payload, whatever its own limit", async () => {
+    const client = await transport({ maxPayloadBytes: 64 * 1024 * 1024 });
+    const max = client.connection.info!.max_payload;
+    const contract = contractNamed(`huge-${randomHex(4)}`);
+    const err = await rejection(client.client(contract).say({ text: 'h'.repeat(max + 10) }, ctx()));
+    expect(err.details).toMatchObject({ reason: 'PAYLOAD_TOO_LARGE', limitBytes: max });
+  });
+
+  it('answers UNAVAILABLE at once when no instance serves the method (no responders)', async () => {
+    const name = `partial-${randomHex(4)}`;
+    const server = await transport();
+    const client = await transport();
+    const { contract } = await serveEcho(server, name);
+    const newer = defineContract({
+      ...contract,
+      methods: { ...contract.methods, shout: contract.methods.say },
+    });
+    const started = Date.now();
+    const err = await rejection(client.client(newer).shout({ text: 'x' }, ctx(10_000)));
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    expect(err.message).toContain(`"${name}"`);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('refuses an input JSON cannot carry with INVALID_ARGUMENT before sending it', async () => {
+    const client = await transport();
+    const contract = contractNamed(`bigint-${randomHex(4)}`);
+    const bad = { text: 1n } as unknown as { text: string };
+    const err = await rejection(client.client(contract).say(bad, ctx()));
+    expect(err).toBeInstanceOf(ClawmeshError);
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toContain('not JSON');
+  });
+
+  it('fails the calls in flight with UNAVAILABLE when the calling transport closes', async () => {
+    const name = `inflight-${randomHex(4)}`;
+    const server = await transport();
+    const contract = contractNamed(name);
+    await server.serve(contract, {
+      say: async ({ text }) => {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        return { text };
+      },
+      fail: async () => ({}),
+    });
+    const client = await createNatsTransport({ servers: NATS_URL });
+    const pending = rejection(client.client(contract).say({ text: 'x' }, ctx(10_000)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    await client.close();
+    const err = await pending;
+    expect(err).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('uses a shared connection without closing it', async () => {
+    const nc = await raw();
+    const shared = await createNatsTransport({ connection: nc });
+    const name = `shared-${randomHex(4)}`;
+    const { contract } = await serveEcho(shared, name);
+    await expect(shared.client(contract).say({ text: 's' }, ctx())).resolves.toEqual({ text: 's' });
+    await shared.close();
+    expect(nc.isClosed()).toBe(false);
+    await expect(shared.client(contract).say({ text: 's' }, ctx())).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+  });
+
+  it('keeps deployments apart by subject prefix', async () => {
+    const name = `prefixed-${randomHex(4)}`;
+    const server = await transport({ subjectPrefix: 'blue' });
+    const blue = await transport({ subjectPrefix: 'blue' });
+    const green = await transport({ subjectPrefix: 'green' });
+    const { contract } = await serveEcho(server, name);
+    await expect(blue.client(contract).say({ text: 'b' }, ctx())).resolves.toEqual({ text: 'b' });
+    await expect(green.client(contract).say({ text: 'g' }, ctx())).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+  });
+
+  it('says how to fix an unreachable NATS server', async () => {
+    const err = await rejection(createNatsTransport({ servers: 'nats://127.0.0.1:1' }));
+    expect(err).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(err.message).toContain('NATS_URL');
+  });
+});

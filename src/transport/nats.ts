@@ -1,0 +1,290 @@
+import { hostname } from 'node:os';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, headers } from '@nats-io/transport-node';
+import type { CallContext } from '../core/context.ts';
+import type { CallMiddleware, Client, Contract, Handlers, Invoke } from '../core/contract.ts';
+import { clientFromInvoke } from '../core/contract.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import {
+  type MicroEndpoint,
+  type MicroService,
+  SERVICE_ERROR_CODE_HEADER,
+  SERVICE_ERROR_HEADER,
+  startMicroService,
+} from './nats-micro.ts';
+import { createRequester, RequestFailed } from './nats-requester.ts';
+import { assertMethodName, assertWireNames, type MethodRunner, methodRunners } from './serving.ts';
+import type { Registration, Transport } from './types.ts';
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  deadlineExceeded,
+  deadlinePassed,
+  decodeJson,
+  encodeInput,
+  encodeJson,
+  errorOfReply,
+  payloadTooLarge,
+  readContextHeaders,
+  statusOf,
+  writeContextHeaders,
+} from './wire.ts';
+
+/** Options of {@link createNatsTransport}: a connection to share, or servers to connect to. */
+export interface NatsTransportOptions {
+  /** An open connection, shared with the rest of the process; `close()` leaves it open. */
+  connection?: NatsConnection;
+  /** Servers to connect to when no connection is given (`nats://127.0.0.1:4222`); `close()` closes it. */
+  servers?: string | string[];
+  /** The connection's name, seen in the server's monitoring (default `clawmesh`). */
+  name?: string;
+  /** The largest request or reply in bytes (default 1 MiB; never above the server's `max_payload`). */
+  maxPayloadBytes?: number;
+  /**
+   * The first token of every subject (default `clawmesh`): deployments sharing one NATS server
+   * stay apart by choosing different prefixes.
+   */
+  subjectPrefix?: string;
+  /** The queue group replicas of a service share (default `q`). */
+  queue?: string;
+  /** Where handler crashes are logged. */
+  logger?: Logger;
+}
+
+/** The nats transport: a {@link Transport} with its connection and the instances it serves. */
+export interface NatsTransport extends Transport {
+  readonly kind: 'nats';
+  readonly connection: NatsConnection;
+  /** The service instances this transport runs, with their ids and stats. */
+  instances(): readonly MicroService[];
+}
+
+/** The subject a method is called on: `clawmesh.<service>.<method>`. */
+export function subjectOf(service: string, method: string, prefix = 'clawmesh'): string {
+  return `${prefix}.${service}.${method}`;
+}
+
+/** A contract's name as a NATS service name, which allows only letters, digits, `_` and `-`. */
+export function natsServiceName(service: string): string {
+  return service.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/** The metadata key that holds the contract's own name (`skill.inventory`) on a NATS service. */
+export const CONTRACT_METADATA_KEY = 'clawmesh.contract';
+
+/**
+ * The nats transport: request-reply on `clawmesh.<service>.<method>`, each served contract a
+ * NATS service (`$SRV` discovery and stats, queue group `q` so replicas share the calls). The
+ * call context travels in headers and the time left as the request's timeout; no responders is
+ * `UNAVAILABLE` at once, no answer in time `DEADLINE_EXCEEDED`; typed errors cross unchanged
+ * (`Nats-Service-Error-Code` marks them, the body holds `{ "error": … }`).
+ *
+ * @example
+ * const transport = await createNatsTransport({ servers: process.env.NATS_URL });
+ * await transport.serve(skillsContract, skillHost.handlers);
+ * const models = transport.client(modelsContract);
+ */
+export async function createNatsTransport(options: NatsTransportOptions): Promise<NatsTransport> {
+  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (!(Number.isInteger(maxPayloadBytes) && maxPayloadBytes > 0)) {
+    throw new ClawmeshError('INVALID_ARGUMENT', 'maxPayloadBytes must be a positive integer');
+  }
+  const prefix = options.subjectPrefix ?? 'clawmesh';
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `subjectPrefix "${prefix}" must be letters, digits, "_" or "-"`,
+    );
+  }
+  const owned = !options.connection;
+  const nc = options.connection ?? (await connectNats(options.servers, options.name ?? 'clawmesh'));
+  const services = new Set<MicroService>();
+  const requester = createRequester(nc);
+  let closed = false;
+  const limit = () => Math.min(maxPayloadBytes, nc.info?.max_payload ?? maxPayloadBytes);
+
+  const endpointOf = (service: string, method: string, run: MethodRunner): MicroEndpoint => {
+    const what = `${service}.${method}`;
+    return {
+      name: natsServiceName(method),
+      subject: subjectOf(service, method, prefix),
+      async handle(msg: Msg): Promise<string | undefined> {
+        try {
+          const max = limit();
+          if (msg.data.length > max) throw payloadTooLarge(what, msg.data.length, max);
+          const h = msg.headers;
+          const ctx = readContextHeaders(h ? (name) => h.get(name) || undefined : () => undefined);
+          const output = await run(decodeJson(msg.data, what), ctx);
+          const body = encodeJson(output);
+          if (body.length > max) throw payloadTooLarge(`${what} reply`, body.length, max, 'INTERNAL');
+          msg.respond(body);
+          return undefined;
+        } catch (err) {
+          if (!(err instanceof ClawmeshError))
+            options.logger?.error({ err, service, method }, 'rpc handler threw');
+          const error = ClawmeshError.from(err);
+          respondError(msg, error);
+          return error.message;
+        }
+      },
+    };
+  };
+
+  const invoker = (service: string): Invoke => {
+    const subjects = new Map<string, string>();
+    return async (method, input, ctx) => {
+      const what = `${service}.${method}`;
+      if (closed) throw new ClawmeshError('UNAVAILABLE', `${what}: the nats transport is closed`);
+      let subject = subjects.get(method);
+      if (subject === undefined) {
+        assertMethodName(service, method);
+        subject = subjectOf(service, method, prefix);
+        subjects.set(method, subject);
+      }
+      const remaining = ctx.deadline - Date.now();
+      if (remaining <= 0) throw deadlinePassed(what);
+      const data = encodeInput(input, what);
+      const max = limit();
+      if (data.length > max) throw payloadTooLarge(what, data.length, max);
+      let reply: Msg;
+      try {
+        reply = await requester.request(subject, data, contextHeaders(ctx, remaining), remaining);
+      } catch (err) {
+        throw requestFailure(err, service, what, remaining, max);
+      }
+      const h = reply.headers;
+      if (h?.has(SERVICE_ERROR_CODE_HEADER)) {
+        const status = Number(h.get(SERVICE_ERROR_CODE_HEADER));
+        throw errorOfReply(
+          status,
+          reply.string(),
+          what,
+          max,
+          h.get(SERVICE_ERROR_HEADER) || `error ${status}`,
+        );
+      }
+      try {
+        return decodeJson(reply.data, what);
+      } catch (err) {
+        throw new ClawmeshError('INTERNAL', `${what}: the reply is not JSON`, { cause: err });
+      }
+    };
+  };
+
+  return {
+    kind: 'nats',
+    connection: nc,
+    async serve<C extends Contract>(contract: C, handlers: Handlers<C>): Promise<Registration> {
+      if (closed) throw new ClawmeshError('UNAVAILABLE', 'the nats transport is closed');
+      assertWireNames(contract);
+      const runners = methodRunners(contract, handlers);
+      const instance = await startMicroService(nc, {
+        name: natsServiceName(contract.name),
+        version: contract.version,
+        description: `Clawmesh service ${contract.name}`,
+        metadata: { [CONTRACT_METADATA_KEY]: contract.name, hostname: hostname(), pid: String(process.pid) },
+        queue: options.queue ?? 'q',
+        endpoints: [...runners].map(([method, run]) => endpointOf(contract.name, method, run)),
+      });
+      services.add(instance);
+      return {
+        async close() {
+          services.delete(instance);
+          await instance.stop();
+        },
+      };
+    },
+    client<C extends Contract>(contract: C, middleware: readonly CallMiddleware[] = []): Client<C> {
+      assertWireNames(contract);
+      let invoke = invoker(contract.name);
+      for (const wrap of [...middleware].reverse()) invoke = wrap(contract.name, invoke);
+      return clientFromInvoke(contract, invoke);
+    },
+    instances: () => [...services],
+    async close() {
+      if (closed) return;
+      closed = true;
+      requester.close();
+      const stopping = [...services].map((instance) => instance.stop());
+      services.clear();
+      await Promise.all(stopping);
+      if (owned && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+/** Connects to NATS for a transport of its own: reconnects forever, no per-request stack traces. */
+async function connectNats(servers: string | string[] | undefined, name: string): Promise<NatsConnection> {
+  const list = (Array.isArray(servers) ? servers : (servers ?? 'nats://127.0.0.1:4222').split(','))
+    .map((server) => server.trim())
+    .filter(Boolean);
+  try {
+    return await connect({
+      servers: list,
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 5000,
+      // Otherwise every request allocates an Error to keep the caller's stack.
+      noAsyncTraces: true,
+    });
+  } catch (err) {
+    throw new ClawmeshError(
+      'UNAVAILABLE',
+      `cannot connect to NATS at ${list.join(', ')}: ${(err as Error).message} (start nats-server or set NATS_URL)`,
+      { cause: err },
+    );
+  }
+}
+
+function contextHeaders(ctx: CallContext, remainingMs: number) {
+  const h = headers();
+  writeContextHeaders(ctx, remainingMs, (name, value) => h.set(name, value));
+  return h;
+}
+
+/** Answers a request with a typed error, in the NATS services convention. */
+function respondError(msg: Msg, error: ClawmeshError): void {
+  const h = headers();
+  h.set(SERVICE_ERROR_HEADER, error.message.replace(/[\r\n]+/g, ' ').slice(0, 512));
+  h.set(SERVICE_ERROR_CODE_HEADER, String(statusOf(error)));
+  try {
+    msg.respond(encodeJson({ error: error.toJSON() }), { headers: h });
+  } catch {
+    // Details too large for the server: the code and message alone still go back.
+    const { details: _details, ...bare } = error.toJSON();
+    msg.respond(encodeJson({ error: bare }), { headers: h });
+  }
+}
+
+/** The typed error of a request that got no reply. */
+function requestFailure(
+  err: unknown,
+  service: string,
+  what: string,
+  waitedMs: number,
+  max: number,
+): ClawmeshError {
+  if (!(err instanceof RequestFailed)) return ClawmeshError.from(err);
+  const { failure } = err;
+  switch (failure.kind) {
+    case 'timeout':
+      return deadlineExceeded(what, waitedMs);
+    case 'no-responders':
+      return new ClawmeshError(
+        'UNAVAILABLE',
+        `${what}: no running instance of service "${service}" serves this method (no NATS responders)`,
+      );
+    case 'closed':
+      return new ClawmeshError('UNAVAILABLE', `${what}: ${failure.message}`);
+    case 'publish': {
+      const { error } = failure;
+      if (error instanceof errors.InvalidArgumentError && error.message.includes('max_payload')) {
+        return payloadTooLarge(what, undefined, max);
+      }
+      return new ClawmeshError('UNAVAILABLE', `${what}: NATS request failed: ${error.message}`, {
+        cause: error,
+      });
+    }
+  }
+}

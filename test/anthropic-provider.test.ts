@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type CallContext, createCallContext } from '../src/core/context.ts';
+import { ClawmeshError } from '../src/core/errors.ts';
+import type { ChatMessage, ToolSpec } from '../src/core/messages.ts';
+import { createAnthropicProvider } from '../src/models/providers/anthropic/provider.ts';
+import type { ModelProvider, ProviderRequest } from '../src/models/types.ts';
+import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
+
+const KEY = 'sk-ant-test';
+const stockTool: ToolSpec = {
+  name: 'inventory__lookupStock',
+  description: 'How many units of an item are in stock',
+  parameters: { type: 'object', properties: { item: { type: 'string' } }, required: ['item'] },
+};
+
+let fake: FakeAnthropic;
+let provider: ModelProvider;
+
+beforeAll(async () => {
+  fake = await startFakeAnthropic({ apiKey: KEY });
+  provider = createAnthropicProvider({ apiKey: KEY, baseURL: fake.url, model: 'claude-test' });
+});
+
+afterAll(async () => {
+  await fake.close();
+});
+
+beforeEach(() => {
+  fake.requests.length = 0;
+});
+
+function request(messages: ChatMessage[], tools?: ToolSpec[]): ProviderRequest {
+  return { model: 'claude-test', messages, ...(tools ? { tools } : {}) };
+}
+
+async function failure(promise: Promise<unknown>): Promise<ClawmeshError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ClawmeshError);
+  return err as ClawmeshError;
+}
+
+const hello = (ctx: CallContext = createCallContext(), on: ModelProvider = provider) =>
+  on.complete(request([{ role: 'user', content: 'hello' }]), ctx);
+
+function sentBody(i = 0): Record<string, unknown> {
+  return fake.requests[i]?.body as Record<string, unknown>;
+}
+
+describe('anthropic provider against a fake Messages API', () => {
+  it('is named anthropic with the configured default model', () => {
+    expect(provider.name).toBe('anthropic');
+    expect(provider.defaultModel).toBe('claude-test');
+  });
+
+  it('sends the system prompt apart and maps a text reply with its usage', async () => {
+    fake.enqueue({ type: 'text', content: 'Hi there', usage: { input_tokens: 21, output_tokens: 4 } });
+    const response = await provider.complete(
+      request([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hello' },
+      ]),
+      createCallContext(),
+    );
+    expect(response).toEqual({
+      content: 'Hi there',
+      toolCalls: [],
+      finishReason: 'stop',
+      usage: { inputTokens: 21, outputTokens: 4 },
+    });
+    const sent = fake.requests[0];
+    expect(sent?.path).toBe('/v1/messages');
+    expect(sent?.headers['anthropic-version']).toBeTruthy();
+    expect(sentBody()).toEqual({
+      model: 'claude-test',
+      max_tokens: 1024,
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+  });
+
+  it('passes the request maxTokens and never a temperature (API 2026-10-21 refuses sampling parameters)', async () => {
+    await provider.complete(
+      { ...request([{ role: 'user', content: 'hi' }]), maxTokens: 77, temperature: 0.3 },
+      createCallContext(),
+    );
+    expect(sentBody().max_tokens).toBe(77);
+    expect(sentBody()).not.toHaveProperty('temperature');
+  });
+
+  it('round-trips tool calls: tools as input_schema, tool_use mapped, tool_result blocks sent back in one turn', async () => {
+    fake.enqueue({
+      type: 'toolCalls',
+      content: 'Let me check.',
+      calls: [
+        { id: 'toolu_1', name: stockTool.name, input: { item: 'hats' } },
+        { id: 'toolu_2', name: stockTool.name, input: { item: 'caps' } },
+      ],
+    });
+    const first = await provider.complete(
+      request([{ role: 'user', content: 'hats and caps?' }], [stockTool]),
+      createCallContext(),
+    );
+    expect(first.finishReason).toBe('tool_calls');
+    expect(first.content).toBe('Let me check.');
+    expect(first.toolCalls).toEqual([
+      { id: 'toolu_1', name: stockTool.name, arguments: '{"item":"hats"}' },
+      { id: 'toolu_2', name: stockTool.name, arguments: '{"item":"caps"}' },
+    ]);
+    expect(sentBody().tools).toEqual([
+      { name: stockTool.name, description: stockTool.description, input_schema: stockTool.parameters },
+    ]);
+
+    fake.enqueue({ type: 'text', content: '42 hats, 7 caps.' });
+    const second = await provider.complete(
+      request(
+        [
+          { role: 'user', content: 'hats and caps?' },
+          { role: 'assistant', content: 'Let me check.', toolCalls: first.toolCalls },
+          { role: 'tool', toolCallId: 'toolu_1', name: stockTool.name, content: '{"units":42}' },
+          { role: 'tool', toolCallId: 'toolu_2', name: stockTool.name, content: '{"units":7}' },
+        ],
+        [stockTool],
+      ),
+      createCallContext(),
+    );
+    expect(second.content).toBe('42 hats, 7 caps.');
+    expect(sentBody(1).messages).toEqual([
+      { role: 'user', content: 'hats and caps?' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: 'Let me check.' },
+          { type: 'tool_use', id: 'toolu_1', name: stockTool.name, input: { item: 'hats' } },
+          { type: 'tool_use', id: 'toolu_2', name: stockTool.name, input: { item: 'caps' } },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: 'toolu_1', content: '{"units":42}' },
+          { type: 'tool_result', tool_use_id: 'toolu_2', content: '{"units":7}' },
+        ],
+      },
+    ]);
+  });
+
+  it('maps max_tokens to finish reason length', async () => {
+    fake.enqueue({ type: 'text', content: 'Cut sh', stopReason: 'max_tokens' });
+    expect((await hello()).finishReason).toBe('length');
+  });
+
+  it('maps a 500 and a 529 (overloaded) to retryable UNAVAILABLE, with the SDK retrying nothing', async () => {
+    fake.enqueue({ type: 'status', status: 500 }, { type: 'status', status: 529 });
+    const server = await failure(hello());
+    expect([server.code, server.retryable, server.details?.status]).toEqual(['UNAVAILABLE', true, 500]);
+    const overloaded = await failure(hello());
+    expect([overloaded.code, overloaded.retryable]).toEqual(['UNAVAILABLE', true]);
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('maps a 429 with retry-after to RATE_LIMITED with retryAfterMs', async () => {
+    fake.enqueue({ type: 'status', status: 429, headers: { 'retry-after': '3' } });
+    const err = await failure(hello());
+    expect(err.code).toBe('RATE_LIMITED');
+    expect(err.retryable).toBe(true);
+    expect(err.details?.retryAfterMs).toBe(3000);
+  });
+
+  it('maps a refused key (401) and a 403 to non-retryable UNAVAILABLE naming the key', async () => {
+    const wrongKey = createAnthropicProvider({
+      apiKey: 'sk-ant-wrong',
+      baseURL: fake.url,
+      model: 'claude-test',
+    });
+    const refused = await failure(hello(createCallContext(), wrongKey));
+    expect([refused.code, refused.retryable]).toEqual(['UNAVAILABLE', false]);
+    expect(refused.message).toMatch(/API key/);
+    expect(refused.details).toMatchObject({ status: 401, upstreamCode: 'UNAUTHENTICATED' });
+
+    fake.enqueue({ type: 'status', status: 403 });
+    const forbidden = await failure(hello());
+    expect([forbidden.code, forbidden.retryable]).toEqual(['UNAVAILABLE', false]);
+    expect(forbidden.details).toMatchObject({ status: 403, upstreamCode: 'PERMISSION_DENIED' });
+  });
+
+  it('maps other 4xx to non-retryable INVALID_ARGUMENT', async () => {
+    fake.enqueue({ type: 'status', status: 400 }, { type: 'status', status: 404 });
+    for (const status of [400, 404]) {
+      const err = await failure(hello());
+      expect([err.code, err.retryable, err.details?.status]).toEqual(['INVALID_ARGUMENT', false, status]);
+    }
+  });
+
+  it('maps a malformed JSON body to retryable UNAVAILABLE', async () => {
+    fake.enqueue({ type: 'malformed' });
+    const err = await failure(hello());
+    expect([err.code, err.retryable]).toEqual(['UNAVAILABLE', true]);
+  });
+
+  it('gives up on a hung server at the deadline with DEADLINE_EXCEEDED', async () => {
+    fake.enqueue({ type: 'hang' });
+    const started = Date.now();
+    const err = await failure(hello(createCallContext({ timeoutMs: 150 })));
+    expect(err.code).toBe('DEADLINE_EXCEEDED');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('gives up on a hung server at the connect timeout with a retryable UNAVAILABLE', async () => {
+    fake.enqueue({ type: 'hang' });
+    const started = Date.now();
+    const err = await failure(
+      provider.complete(request([{ role: 'user', content: 'x' }]), createCallContext(), undefined, {
+        connectTimeoutMs: 100,
+      }),
+    );
+    expect([err.code, err.retryable, err.details?.timeout]).toEqual(['UNAVAILABLE', true, 'connect']);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('maps an unreachable server to a retryable UNAVAILABLE', async () => {
+    const closed = await startFakeAnthropic();
+    await closed.close();
+    const offline = createAnthropicProvider({ apiKey: KEY, baseURL: closed.url });
+    const err = await failure(hello(createCallContext(), offline));
+    expect([err.code, err.retryable]).toEqual(['UNAVAILABLE', true]);
+  });
+
+  it('refuses to start without an api key', () => {
+    expect(() => createAnthropicProvider({ apiKey: '' })).toThrow(/ANTHROPIC_API_KEY/);
+  });
+});

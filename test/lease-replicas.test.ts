@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, type RedisClientType } from 'redis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventPublisher } from '../src/bus/publisher.ts';
+import { AgentConfigSchema } from '../src/config/schema.ts';
+import { type ConversationService, createConversationService } from '../src/conversation/service.ts';
+import { type CallContext, createCallContext } from '../src/core/context.ts';
+import type { Client } from '../src/core/contract.ts';
+import type { ModelRequest, ModelResponse, modelsContract } from '../src/core/contracts/models.ts';
+import type { skillsContract } from '../src/core/contracts/skills.ts';
+import { silentLogger } from '../src/observability/logger.ts';
+import { createHookRunner } from '../src/plugins/hooks.ts';
+import { createRedisTurnLease } from '../src/store/lease-redis.ts';
+import type { TurnLease } from '../src/store/lease-types.ts';
+import { createRedisConversationStore } from '../src/store/redis-conversations.ts';
+import type { ConversationStore } from '../src/store/types.ts';
+
+/*
+ * Two conversation replicas, as two processes would run them: each its own Redis client,
+ * conversation store, turn lease and service, sharing one Redis. A model that takes a while
+ * records when each call ran, on which replica, and what history it was shown.
+ */
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `clawmesh-test-${randomUUID()}:`;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+interface ModelCall {
+  replica: number;
+  conversationId: string;
+  /** The user messages the model was shown, oldest first (the new one last). */
+  users: string[];
+  /** The assistant messages it was shown. */
+  assistants: string[];
+  start: number;
+  end: number;
+}
+
+interface Replica {
+  client: RedisClientType;
+  store: ConversationStore;
+  lease: TurnLease;
+  service: ConversationService;
+}
+
+const calls: ModelCall[] = [];
+/** Per conversation, a promise the model waits for before answering (to hold a turn open). */
+const gates = new Map<string, Promise<void>>();
+
+function slowModel(replica: number, ms: number): Client<typeof modelsContract> {
+  const complete = async (request: ModelRequest, ctx: CallContext): Promise<ModelResponse> => {
+    const call: ModelCall = {
+      replica,
+      conversationId: ctx.conversationId ?? '',
+      users: request.messages.filter((m) => m.role === 'user').map((m) => m.content),
+      assistants: request.messages.filter((m) => m.role === 'assistant').map((m) => m.content),
+      start: performance.now(),
+      end: Number.POSITIVE_INFINITY,
+    };
+    calls.push(call);
+    await sleep(ms);
+    await gates.get(call.conversationId);
+    call.end = performance.now();
+    return {
+      content: `reply to ${call.users.at(-1)}`,
+      toolCalls: [],
+      finishReason: 'stop',
+      usage: { inputTokens: 1, outputTokens: 1 },
+      model: 'test/slow',
+      latencyMs: ms,
+    };
+  };
+  return {
+    complete,
+    list: async () => ({ default: 'test/slow', models: ['test/slow'] }),
+  } as unknown as Client<typeof modelsContract>;
+}
+
+const noSkills = { list: async () => ({ tools: [] }) } as unknown as Client<typeof skillsContract>;
+const events: EventPublisher = { emit() {} };
+
+async function startReplica(index: number, ttlMs = 5000): Promise<Replica> {
+  const client = createClient({ url: REDIS_URL }) as RedisClientType;
+  client.on('error', () => undefined);
+  await client.connect();
+  const store = createRedisConversationStore({ client, prefix });
+  const lease = createRedisTurnLease({ client, prefix, ttlMs });
+  const logger = silentLogger();
+  const service = createConversationService({
+    agents: [AgentConfigSchema.parse({ id: 'default' })],
+    defaultAgentId: 'default',
+    store,
+    models: slowModel(index, 8),
+    skills: noSkills,
+    hooks: createHookRunner({ plugins: [], logger }),
+    events,
+    logger,
+    lease,
+  });
+  return { client, store, lease, service };
+}
+
+const send = (replica: Replica, conversationId: string, text: string) =>
+  replica.service.handlers.handle(
+    { channel: 'api', userId: 'u1', text, conversationId },
+    createCallContext({ timeoutMs: 60_000 }),
+  );
+
+describe('two conversation replicas sharing one Redis', () => {
+  let replicas: Replica[];
+  beforeAll(async () => {
+    replicas = [await startReplica(0), await startReplica(1)];
+  });
+  afterAll(async () => {
+    for (const { service, lease, client } of replicas) {
+      await service.drain();
+      await lease.close();
+      await client.close();
+    }
+    const admin = createClient({ url: REDIS_URL });
+    await admin.connect();
+    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+      if (keys.length > 0) await admin.del(keys);
+    }
+    await admin.close();
+  });
+
+  it('never run two turns of one conversation at once, and keep the turns in the order sent', async () => {
+    const conversationId = `c-${randomUUID()}`;
+    const replies: Array<ReturnType<typeof send>> = [];
+    for (let n = 1; n <= 50; n += 1) {
+      replies.push(send(replicas[n % 2]!, conversationId, `message ${n}`));
+      await sleep(2);
+    }
+    const texts = (await Promise.all(replies)).map((reply) => reply.text);
+    expect(texts).toEqual(Array.from({ length: 50 }, (_, i) => `reply to message ${i + 1}`));
+
+    const turns = calls
+      .filter((call) => call.conversationId === conversationId)
+      .sort((x, y) => x.start - y.start);
+    expect(turns).toHaveLength(50);
+    // Turns alternate between the replicas, and none starts before the previous one ended.
+    expect(turns.map((turn) => turn.replica)).toEqual(Array.from({ length: 50 }, (_, i) => (i + 1) % 2));
+    for (let i = 1; i < turns.length; i += 1)
+      expect(turns[i]!.start).toBeGreaterThanOrEqual(turns[i - 1]!.end);
+    // Each turn saw every earlier turn, though half of them were written by the other replica:
+    // neither replica's history cache served a stale history.
+    turns.forEach((turn, i) => {
+      expect(turn.users).toEqual(Array.from({ length: i + 1 }, (_, k) => `message ${k + 1}`));
+      expect(turn.assistants).toEqual(Array.from({ length: i }, (_, k) => `reply to message ${k + 1}`));
+    });
+
+    const stored = await replicas[0]!.store.messages(conversationId);
+    expect(stored.map((m) => [m.seq, m.role, m.content])).toEqual(
+      Array.from({ length: 50 }, (_, i) => [
+        [2 * i + 1, 'user', `message ${i + 1}`],
+        [2 * i + 2, 'assistant', `reply to message ${i + 1}`],
+      ]).flat(),
+    );
+  });
+
+  it('lets other conversations run while one is busy on the other replica', async () => {
+    const busy = `busy-${randomUUID()}`;
+    let open!: () => void;
+    gates.set(
+      busy,
+      new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+    );
+    const held = send(replicas[0]!, busy, 'hold on');
+    await sleep(30);
+    const started = performance.now();
+    const other = await send(replicas[1]!, `free-${randomUUID()}`, 'quick one');
+    expect(other.text).toBe('reply to quick one');
+    expect(performance.now() - started).toBeLessThan(1000);
+    open();
+    expect((await held).text).toBe('reply to hold on');
+  });
+
+  it('refuses the write of a turn whose lease was taken over by the other replica', async () => {
+    const conversationId = `fenced-${randomUUID()}`;
+    let open!: () => void;
+    gates.set(
+      conversationId,
+      new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+    );
+    const stalled = send(replicas[0]!, conversationId, 'slow turn');
+    await sleep(30);
+    // The stalled replica's lease vanishes (it expired during a pause, or Redis failed over).
+    await replicas[1]!.client.del(`${prefix}lease:${conversationId}`);
+    gates.delete(conversationId);
+    const taken = await send(replicas[1]!, conversationId, 'new owner');
+    expect(taken.text).toBe('reply to new owner');
+    open();
+    await expect(stalled).rejects.toMatchObject({ code: 'CONFLICT' });
+    const stored = await replicas[1]!.store.messages(conversationId);
+    expect(stored.map((m) => m.content)).toEqual(['new owner', 'reply to new owner']);
+  });
+});
