@@ -137,10 +137,10 @@ async function main() {
     const viaGateway = [];
     let next = 0;
     await Promise.all(
-      Array.from({ length: c }, async (_, worker) => {
+      Array.from({ length: c }, async () => {
         while (next < pairs * 2) {
           const i = next++;
-          const useGateway = (i + worker) % 2 === 1;
+          const useGateway = i % 2 === 1;
           const t0 = performance.now();
           await (useGateway ? paths.gateway(i) : paths.direct(i));
           (useGateway ? viaGateway : direct).push(performance.now() - t0);

@@ -44,13 +44,14 @@ describe('channel access', () => {
     let entry: { status: string; outcome?: string } | undefined;
     await eventually(async () => {
       const found = await fetch(`${app.url}/v1/deliveries/${encodeURIComponent(id)}`);
-      entry = found.status === 200 ? await found.json() : undefined;
+      entry = found.status === 200 ? ((await found.json()) as typeof entry) : undefined;
       return entry?.status === 'done' || entry?.status === 'failed';
     });
     return entry!;
   }
 
-  const repliesTo = (fake: FakeTelegram, chatId: number) => fake.sent().filter((body) => body.chat_id === chatId);
+  const repliesTo = (fake: FakeTelegram, chatId: number) =>
+    fake.sent().filter((body) => body.chat_id === chatId);
 
   it('open: answers anyone', async () => {
     const { fake, app } = await setup({ dmPolicy: 'open' });
@@ -104,7 +105,9 @@ describe('channel access', () => {
     expect(out.at(-1)).toMatch(/approved: telegram user 41/);
     expect(err).toEqual([]);
 
-    expect(await send(app, { text: 'how many red shirts are in stock?', userId: 41 })).toMatchObject({ outcome: 'replied' });
+    expect(await send(app, { text: 'how many red shirts are in stock?', userId: 41 })).toMatchObject({
+      outcome: 'replied',
+    });
     expect(repliesTo(fake, 41).at(-1)!.text).toMatch(/red shirt: 42 units/);
     // A code works once.
     expect(await runPairing(['approve', 'telegram', code!], { env, cwd: app.dir, io })).toBe(1);
@@ -153,7 +156,10 @@ describe('channel access', () => {
   it('rate limits: per user, then for the whole channel', async () => {
     const { fake, app } = await setup({
       dmPolicy: 'open',
-      rateLimit: { perUser: { points: 2, durationSeconds: 60 }, perChannel: { points: 3, durationSeconds: 60 } },
+      rateLimit: {
+        perUser: { points: 2, durationSeconds: 60 },
+        perChannel: { points: 3, durationSeconds: 60 },
+      },
     });
     expect(await send(app, { text: 'one', userId: 81 })).toMatchObject({ outcome: 'replied' });
     expect(await send(app, { text: 'two', userId: 81 })).toMatchObject({ outcome: 'replied' });

@@ -19,22 +19,22 @@ const INBOX_ID = (updateId: number) => `telegram:${TELEGRAM_BOT.id}:${updateId}`
 
 /** Counts turns (by message text) and can hold them on a gate. */
 function turnCounter() {
-  let release: (() => void) | undefined;
+  let release: ((go: boolean) => void) | undefined;
   const counter = {
     turns: [] as string[],
     hold: false,
-    /** Lets held turns go on; they then drop their message (no reply). */
-    release: () => release?.(),
+    /** Lets held turns go on: answered when `go`, else their message is dropped (no reply). */
+    release: (go = false) => release?.(go),
     plugin: {
       name: 'turn-counter',
       timeoutMs: 60_000,
       async onMessageReceived(_ctx, message) {
         counter.turns.push(message.text);
         if (!counter.hold) return message;
-        await new Promise<void>((resolve) => {
+        const go = await new Promise<boolean>((resolve) => {
           release = resolve;
         });
-        return null;
+        return go ? message : null;
       },
     } satisfies ClawmeshPlugin,
   };
@@ -83,7 +83,12 @@ describe('channel delivery', () => {
   async function deliveries(t: TestApp, query = '') {
     const res = await fetch(`${t.url}/v1/deliveries${query}`);
     expect(res.status).toBe(200);
-    return (await res.json()).deliveries as { id: string; status: string; error?: string; attempts: number }[];
+    return ((await res.json()) as { deliveries: unknown }).deliveries as {
+      id: string;
+      status: string;
+      error?: string;
+      attempts: number;
+    }[];
   }
 
   it('gives one turn and one reply for five deliveries of one update, concurrent or not', async () => {
@@ -147,7 +152,12 @@ describe('channel delivery', () => {
       if (calls > 1) return undefined;
       return {
         status: 429,
-        body: { ok: false, error_code: 429, description: 'Too Many Requests: retry after 1', parameters: { retry_after: 1 } },
+        body: {
+          ok: false,
+          error_code: 429,
+          description: 'Too Many Requests: retry after 1',
+          parameters: { retry_after: 1 },
+        },
       };
     });
     await post(app, telegramTextUpdate({ updateId: 8, text: 'hello' }));
@@ -184,6 +194,30 @@ describe('channel delivery', () => {
     expect(second.turns).toHaveLength(1);
     expect(fake.sent()).toHaveLength(1);
     first.release();
+  });
+
+  it('finishes a turn in flight at shutdown and sends its reply before stopping', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-stop-'));
+    const fake = await startFakeTelegram();
+    cleanups.push(() => fake.close());
+    const counter = turnCounter();
+    counter.hold = true;
+    const app = await start(fake, counter, { dir });
+    expect((await post(app, telegramTextUpdate({ updateId: 77, text: 'hello' }))).status).toBe(200);
+    await eventually(() => counter.turns.length === 1);
+    let stopped = false;
+    const stopping = app.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(stopped).toBe(false);
+    counter.release(true);
+    await stopping;
+    expect(fake.sent()).toHaveLength(1);
+    const { createSqliteInboxStore } = await import('../src/store/inbox-sqlite.ts');
+    const inbox = createSqliteInboxStore({ path: join(dir, 'clawmesh.db') });
+    expect(await inbox.get(INBOX_ID(77))).toMatchObject({ status: 'done', outcome: 'replied' });
+    await inbox.close();
   });
 
   it('resumes a reply whose first part went out at the next part, never sending a part twice', async () => {

@@ -99,19 +99,15 @@ describe('Discord interactions over HTTP', () => {
 
   beforeAll(async () => {
     discord = await startFakeDiscord();
+    // The channel is configured from the environment, as in production.
     t = await startTestApp(
-      {
-        channels: {
-          discord: {
-            publicKey: keys.publicKeyHex,
-            applicationId: DISCORD_APPLICATION_ID,
-            apiRoot: discord.apiRoot,
-            dmPolicy: 'open',
-          },
-          delivery: { baseDelayMs: 10, maxDelayMs: 5000 },
-        },
-      },
+      { channels: { discord: { dmPolicy: 'open' }, delivery: { baseDelayMs: 10, maxDelayMs: 5000 } } },
       { plugins: [recorder.plugin] },
+      {
+        DISCORD_PUBLIC_KEY: keys.publicKeyHex,
+        DISCORD_APPLICATION_ID: DISCORD_APPLICATION_ID,
+        DISCORD_API_ROOT: discord.apiRoot,
+      },
     );
   });
   afterAll(async () => {

@@ -67,7 +67,9 @@ describe('Slack Events API', () => {
 
   it('answers a direct message with chat.postMessage, bearer token and JSON', async () => {
     const before = fake.posted().length;
-    const body = JSON.stringify(slackMessageEvent({ eventId: 'Ev01', text: 'how many red shirts are in stock?' }));
+    const body = JSON.stringify(
+      slackMessageEvent({ eventId: 'Ev01', text: 'how many red shirts are in stock?' }),
+    );
     const res = await postSigned(body);
     expect(res.status).toBe(200);
     const request = await fake.waitFor('/chat.postMessage', before + 1);
@@ -81,11 +83,19 @@ describe('Slack Events API', () => {
   it('deduplicates retries by event_id: one turn and one reply', async () => {
     const turnsBefore = turns;
     const before = fake.posted().length;
-    const event = slackMessageEvent({ eventId: 'Ev02RETRY', text: 'hello there', user: 'U0777', channel: 'D0777' });
+    const event = slackMessageEvent({
+      eventId: 'Ev02RETRY',
+      text: 'hello there',
+      user: 'U0777',
+      channel: 'D0777',
+    });
     const body = JSON.stringify(event);
     expect((await postSigned(body)).status).toBe(200);
     for (const retry of ['1', '2', '3']) {
-      const res = await postSigned(body, { 'x-slack-retry-num': retry, 'x-slack-retry-reason': 'http_timeout' });
+      const res = await postSigned(body, {
+        'x-slack-retry-num': retry,
+        'x-slack-retry-reason': 'http_timeout',
+      });
       expect(res.status).toBe(200);
     }
     await fake.waitFor('/chat.postMessage', before + 1);
@@ -174,7 +184,9 @@ describe('Slack Events API', () => {
     let calls = 0;
     fake.on('POST', '/chat.postMessage', () => {
       calls += 1;
-      return calls === 1 ? { status: 429, headers: { 'retry-after': '1' }, body: { ok: false, error: 'ratelimited' } } : undefined;
+      return calls === 1
+        ? { status: 429, headers: { 'retry-after': '1' }, body: { ok: false, error: 'ratelimited' } }
+        : undefined;
     });
     const before = fake.posted().length;
     await postSigned(JSON.stringify(slackMessageEvent({ eventId: 'Ev08', text: 'hello', channel: 'D0808' })));
@@ -195,7 +207,8 @@ describe('Slack Events API', () => {
     for (let i = 0; i < 50 && !failed; i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       const res = await fetch(`${t.url}/v1/deliveries?status=failed&channel=slack`);
-      failed = (await res.json()).deliveries.find((d: { id: string }) => d.id === 'slack:T0001:Ev09');
+      const body = (await res.json()) as { deliveries: { id: string; error: string; attempts: number }[] };
+      failed = body.deliveries.find((d) => d.id === 'slack:T0001:Ev09');
     }
     expect(failed?.error).toMatch(/channel_not_found/);
     expect(failed?.attempts).toBe(1);

@@ -15,9 +15,9 @@ const WEBHOOK = '/channels/telegram/webhook';
 
 /** A plugin that counts turns and can replace the reply text or slow the turn down. */
 function turnProbe() {
-  const probe = {
+  const probe: { turns: number; reply: string | undefined; delayMs: number; plugin: ClawmeshPlugin } = {
     turns: 0,
-    reply: undefined as string | undefined,
+    reply: undefined,
     delayMs: 0,
     plugin: {
       name: 'turn-probe',
@@ -30,7 +30,7 @@ function turnProbe() {
       onResponseGenerated(_ctx, response) {
         return probe.reply ?? response;
       },
-    } satisfies ClawmeshPlugin,
+    },
   };
   return probe;
 }
@@ -38,7 +38,13 @@ function turnProbe() {
 function telegramConfig(fake: FakeTelegram, extra: Record<string, unknown> = {}) {
   return {
     channels: {
-      telegram: { botToken: TELEGRAM_TOKEN, webhookSecret: SECRET, apiRoot: fake.url, dmPolicy: 'open', ...extra },
+      telegram: {
+        botToken: TELEGRAM_TOKEN,
+        webhookSecret: SECRET,
+        apiRoot: fake.url,
+        dmPolicy: 'open',
+        ...extra,
+      },
       delivery: { baseDelayMs: 10, maxDelayMs: 200, maxAttempts: 3 },
     },
   };
@@ -67,7 +73,10 @@ describe('Telegram webhook', () => {
   });
 
   it('answers a private text message with sendMessage through grammY', async () => {
-    const res = await postUpdate(t, telegramTextUpdate({ updateId: 1, text: 'how many red shirts are in stock?' }));
+    const res = await postUpdate(
+      t,
+      telegramTextUpdate({ updateId: 1, text: 'how many red shirts are in stock?' }),
+    );
     expect(res.status).toBe(200);
     const sent = await fake.waitFor(fake.method('sendMessage'));
     expect(sent.body.chat_id).toBe(1001);
@@ -117,7 +126,10 @@ describe('Telegram webhook', () => {
     await postUpdate(t, telegramTextUpdate({ updateId: 5, text: 'tell me a long story', userId: 2002 }));
     await fake.waitFor(fake.method('sendMessage'), before + 3);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const parts = fake.sent().slice(before).map((body) => body.text as string);
+    const parts = fake
+      .sent()
+      .slice(before)
+      .map((body) => body.text as string);
     expect(parts).toHaveLength(3);
     for (const part of parts) expect(part.length).toBeLessThanOrEqual(4096);
     expect(parts.join('\n\n')).toBe(probe.reply);
@@ -129,7 +141,13 @@ describe('Telegram webhook', () => {
     const sentBefore = fake.sent().length;
     await postUpdate(
       t,
-      telegramTextUpdate({ updateId: 6, text: 'just chatting', chatId: -100500, chatType: 'supergroup', userId: 3003 }),
+      telegramTextUpdate({
+        updateId: 6,
+        text: 'just chatting',
+        chatId: -100500,
+        chatType: 'supergroup',
+        userId: 3003,
+      }),
     );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(probe.turns).toBe(before);
@@ -154,7 +172,13 @@ describe('Telegram webhook', () => {
     const sentBefore = fake.sent().length;
     await postUpdate(
       t,
-      telegramTextUpdate({ updateId: 8, text: 'and green ones?', chatId: -100501, chatType: 'group', replyToBot: true }),
+      telegramTextUpdate({
+        updateId: 8,
+        text: 'and green ones?',
+        chatId: -100501,
+        chatType: 'group',
+        replyToBot: true,
+      }),
     );
     const sent = await fake.waitFor(fake.method('sendMessage'), sentBefore + 1);
     expect(sent.body.chat_id).toBe(-100501);
@@ -163,7 +187,8 @@ describe('Telegram webhook', () => {
   it('repeats the typing action about every 4 seconds while a turn runs', async () => {
     probe.delayMs = 4500;
     const chatId = 4004;
-    const typingTo = () => fake.requestsTo(fake.method('sendChatAction')).filter((r) => r.body.chat_id === chatId);
+    const typingTo = () =>
+      fake.requestsTo(fake.method('sendChatAction')).filter((r) => r.body.chat_id === chatId);
     const sentBefore = fake.sent().length;
     await postUpdate(t, telegramTextUpdate({ updateId: 9, text: 'hello', userId: chatId }));
     await fake.waitFor(fake.method('sendMessage'), sentBefore + 1, 10_000);
@@ -181,9 +206,12 @@ describe('Telegram long polling', () => {
   const probe = turnProbe();
   beforeEach(async () => {
     fake = await startFakeTelegram();
-    t = await startTestApp(telegramConfig(fake, { mode: 'polling', webhookSecret: undefined, pollingTimeoutSeconds: 1 }), {
-      plugins: [probe.plugin],
-    });
+    t = await startTestApp(
+      telegramConfig(fake, { mode: 'polling', webhookSecret: undefined, pollingTimeoutSeconds: 1 }),
+      {
+        plugins: [probe.plugin],
+      },
+    );
   });
   afterEach(async () => {
     await t.stop();
@@ -198,7 +226,12 @@ describe('Telegram long polling', () => {
       telegramTextUpdate({ updateId: 501, text: 'hello', userId: 12 }),
     );
     await eventually(() => fake.sent().length === 2);
-    expect(fake.sent().map((body) => body.chat_id).sort()).toEqual([11, 12]);
+    expect(
+      fake
+        .sent()
+        .map((body) => body.chat_id)
+        .sort(),
+    ).toEqual([11, 12]);
     await eventually(() => fake.requestsTo(fake.method('getUpdates')).some((r) => r.body?.offset === 502));
     expect(probe.turns).toBe(2);
   });

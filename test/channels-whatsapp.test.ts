@@ -53,21 +53,22 @@ describe('WhatsApp Cloud API over HTTP', () => {
 
   beforeAll(async () => {
     graph = await startFakeWhatsApp({ accessToken: ACCESS_TOKEN });
+    // Secrets from the environment, as in production; the allowlist and delivery from the config.
     t = await startTestApp(
       {
         channels: {
-          whatsapp: {
-            appSecret: SECRET,
-            verifyToken: VERIFY_TOKEN,
-            accessToken: ACCESS_TOKEN,
-            phoneNumberId: WHATSAPP_PHONE_NUMBER_ID,
-            apiRoot: graph.url,
-            allowlist: ['16505551234', '16505550001', '16505550002', '16505550003'],
-          },
+          whatsapp: { allowlist: ['16505551234', '16505550001', '16505550002', '16505550003'] },
           delivery: { baseDelayMs: 10, maxDelayMs: 5000 },
         },
       },
       { plugins: [recorder] },
+      {
+        WHATSAPP_APP_SECRET: SECRET,
+        WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+        WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+        WHATSAPP_PHONE_NUMBER_ID: WHATSAPP_PHONE_NUMBER_ID,
+        WHATSAPP_API_ROOT: graph.url,
+      },
     );
   });
   afterAll(async () => {

@@ -5,7 +5,7 @@ import type { ToolSpec } from '../src/core/messages.ts';
 import { createAnthropicProvider } from '../src/models/providers/anthropic/provider.ts';
 import { createLocalProvider, wordChunks } from '../src/models/providers/local/provider.ts';
 import { createOpenAIProvider } from '../src/models/providers/openai/provider.ts';
-import { streamOf } from '../src/models/providers/stream.ts';
+import { collectStream, streamOf } from '../src/models/providers/stream.ts';
 import type {
   ModelProvider,
   ProviderRequest,
@@ -295,5 +295,29 @@ describe('streamOf', () => {
     const { texts, done } = await drain(streamOf(plain, ask(), createCallContext()));
     expect(texts).toEqual(['whole answer']);
     expect(done).toEqual(answer);
+  });
+});
+
+describe('collectStream', () => {
+  it('returns the done response and hands over each delta', async () => {
+    openaiFake.enqueue({ type: 'text', content: ANSWER });
+    const texts: string[] = [];
+    const response = await collectStream(openai.stream!(ask(), createCallContext()), (text) =>
+      texts.push(text),
+    );
+    expect(texts.join('')).toBe(ANSWER);
+    expect(response.content).toBe(ANSWER);
+  });
+
+  it('refuses a stream that ends without done', async () => {
+    async function* truncated(): AsyncGenerator<ProviderStreamEvent> {
+      yield { type: 'text', text: 'half an' };
+    }
+    const err = await collectStream(truncated()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ClawmeshError);
+    expect((err as ClawmeshError).details?.streamCut).toBe(true);
   });
 });

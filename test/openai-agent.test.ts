@@ -69,17 +69,23 @@ describe('the default agent with OPENAI_API_KEY set', () => {
     expect(res.body.error.message).toMatch(/refused the request/);
   });
 
+  it('answers 503 UNAVAILABLE when the model server keeps failing (after its retries)', async () => {
+    fake.reset();
+    fake.setDefault({ type: 'status', status: 500 });
+    const before = fake.requests.length;
+    const res = await t.post('/v1/messages', { userId: 'oa3', text: 'hello' });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('UNAVAILABLE');
+    // A 5xx is retried before the call gives up.
+    expect(fake.requests.length - before).toBeGreaterThan(1);
+    fake.reset();
+  });
+
+  // Last: the rate-limited deployment is skipped until its Retry-After.
   it('passes a model rate limit on as 429 with Retry-After', async () => {
     fake.enqueue({ type: 'status', status: 429, headers: { 'retry-after': '7' } });
     const res = await t.post('/v1/messages', { userId: 'oa5', text: 'hello' });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('7');
-  });
-
-  it('answers 503 UNAVAILABLE when the model server fails', async () => {
-    fake.enqueue({ type: 'status', status: 500 });
-    const res = await t.post('/v1/messages', { userId: 'oa3', text: 'hello' });
-    expect(res.status).toBe(503);
-    expect(res.body.error.code).toBe('UNAVAILABLE');
   });
 });

@@ -118,6 +118,29 @@ describe('the OpenAI-compatible API, through the official openai client', () => 
     expect((fake.requests.at(-1)!.body as { stream?: boolean }).stream).toBe(true);
   });
 
+  it('ends a stream cut upstream mid-answer with an error event, never as if complete', async () => {
+    fake.enqueue({ type: 'cut', content: 'alpha beta gamma delta epsilon zeta', after: 3 });
+    const stream = await client.chat.completions.create({
+      model: 'capable',
+      messages: [{ role: 'user', content: 'greek letters, cut please' }],
+      stream: true,
+    });
+    let text = '';
+    let finish: string | null | undefined;
+    const err = await (async () => {
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        finish ??= chunk.choices[0]?.finish_reason;
+      }
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).message).toMatch(/cut/);
+    expect(text.length).toBeGreaterThan(0);
+    expect('alpha beta gamma delta epsilon zeta'.startsWith(text)).toBe(true);
+    expect(text).not.toBe('alpha beta gamma delta epsilon zeta');
+    expect(finish ?? null).toBeNull();
+  });
+
   it('passes tools in and tool calls out, and answers from the tool result', async () => {
     const first = await client.chat.completions.create({
       model: 'local',

@@ -65,7 +65,13 @@ async function send(gateway: string, userId: string, text: string, conversationI
 }
 
 /** Sends `perConversation` messages to each of `conversations` users, in order per user, all users at once. */
-async function load(gateway: string, tag: string, conversations: number, perConversation: number, during?: () => void) {
+async function load(
+  gateway: string,
+  tag: string,
+  conversations: number,
+  perConversation: number,
+  during?: () => void,
+) {
   let sent = 0;
   const results = await Promise.all(
     Array.from({ length: conversations }, async (_, c) => {
@@ -137,7 +143,9 @@ describe('a split deployment over NATS and Redis', () => {
       expect(ids.size).toBe(1);
       const stored = await storedTurns(conversation[0]!.conversationId);
       // One user message and one reply per message, in the order sent.
-      expect(stored.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(conversation.map((r) => r.text));
+      expect(stored.filter((m) => m.role === 'user').map((m) => m.content)).toEqual(
+        conversation.map((r) => r.text),
+      );
       expect(stored.map((m) => m.role)).toEqual(conversation.flatMap(() => ['user', 'assistant']));
     }
   }, 180_000);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { connect as amqpConnect } from 'amqplib';
 import { createClient } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.ts';
@@ -47,6 +48,9 @@ afterAll(async () => {
   for await (const batch of redis.scanIterator({ MATCH: `clawmesh-test:${run}:*` })) keys.push(...batch);
   if (keys.length > 0) await redis.del(keys);
   await redis.close();
+  const amqp = await amqpConnect(rabbitmqUrl);
+  await (await amqp.createChannel()).deleteExchange(`clawmesh-test.${run}`).catch(() => undefined);
+  await amqp.close();
   const nc = await connect({ servers: natsUrl });
   await (await jetstreamManager(nc)).streams.delete(`CLAWMESH_TEST_${run}`).catch(() => undefined);
   await nc.close();

@@ -327,8 +327,12 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
 
     /** Whether the group has nothing left to deliver and nothing unacknowledged. */
     async caughtUp(): Promise<boolean> {
-      const info = await jsm.consumers.info(streamName, this.durable);
-      return info.num_pending === 0 && info.num_ack_pending === 0;
+      try {
+        const info = await jsm.consumers.info(streamName, this.durable);
+        return info.num_pending === 0 && info.num_ack_pending === 0;
+      } catch (err) {
+        return /not found/i.test(String((err as Error).message)); // the consumer is gone: nothing to wait for
+      }
     }
 
     async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect } from 'amqplib';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ClawmeshError } from '../core/errors.ts';
@@ -207,7 +208,12 @@ describe('withPublishBuffer over real brokers that go away and come back', () =>
       maxRetryMs: 50,
       drainTimeoutMs: 10_000,
     });
-    cleanups.push(() => bus.close());
+    cleanups.push(async () => {
+      await bus.close();
+      const admin = await connect(target.toString());
+      await (await admin.createChannel()).deleteExchange(exchange).catch(() => undefined);
+      await admin.close();
+    });
     const seen: string[] = [];
     await bus.subscribe('message.received', 'g', (e) => {
       seen.push(e.id);

@@ -170,6 +170,26 @@ describe('rabbitmq bus', () => {
     }
   });
 
+  it('rejects a subscription whose queue exists with other arguments, naming the broker reason', async () => {
+    const bus = await make();
+    const topic = `t.${randomUUID()}`;
+    await (await bus.subscribe(topic, 'g', () => undefined)).close();
+    const other = await make({ queueArguments: { 'x-expires': 60_000, 'x-max-length': 5 } });
+    await expect(other.subscribe(topic, 'g', () => undefined)).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining('PRECONDITION_FAILED'),
+    });
+    // The bus stays usable: the failed consumer is not retried behind the caller's back.
+    const seen: string[] = [];
+    await other.subscribe(topic, 'h', (e) => {
+      seen.push(e.id);
+    });
+    const sent = event(topic);
+    await other.publish(sent);
+    await waitFor(() => seen.length === 1, 5000, 'the event');
+    expect(seen).toEqual([sent.id]);
+  });
+
   it('rejects a topic that is not dot-separated words', async () => {
     const bus = await make();
     await expect(bus.publish(event('bad#topic'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

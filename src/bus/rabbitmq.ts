@@ -421,7 +421,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
       try {
         await subscription.attach(current);
       } catch (err) {
-        subscriptions.delete(subscription);
+        await subscription.close(); // no reattaching of a consumer that could not start
         throw ClawmeshError.from(err, 'UNAVAILABLE');
       }
       return subscription;

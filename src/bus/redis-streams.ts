@@ -14,7 +14,10 @@ export interface RedisStreamsBusOptions {
   client?: RedisClientType;
   /** Where to connect when no `client` is given (the bus then owns and closes the client). */
   url?: string;
-  /** Prefix of every key: streams are `<prefix><topic>` (default `clawmesh:events:`). */
+  /**
+   * Prefix of every key: streams are `<prefix><topic>` (default `clawmesh:events:`). On Redis
+   * Cluster give it a hash tag (`{clawmesh}:events:`): a publish touches several keys in one script.
+   */
   prefix?: string;
   /** Tries before an event goes to `<topic>.dead-letter` (default 3). */
   maxAttempts?: number;
@@ -174,6 +177,7 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
     private reader: RedisClientType | undefined;
     private timer: NodeJS.Timeout | undefined;
     private claimCursor = '0-0';
+    private maintaining = false;
     private wakeReader: (() => void) | undefined;
     private loop: Promise<void> = Promise.resolve();
 
@@ -237,7 +241,8 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
 
     /** Keeps the held entries fresh, then takes over entries idle past `claimIdleMs`. */
     private async maintain(): Promise<void> {
-      if (!this.open) return;
+      if (!this.open || this.maintaining) return;
+      this.maintaining = true;
       try {
         if (this.held.size > 0)
           await redis.xClaimJustId(this.stream, this.group, this.consumer, 0, [...this.held]);
@@ -274,6 +279,8 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
       } catch (err) {
         if (this.open)
           logger?.warn({ err: (err as Error).message, topic: this.topic }, 'redis bus claim failed');
+      } finally {
+        this.maintaining = false;
       }
     }
 
@@ -380,10 +387,13 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
 
     /** Whether this group has read every entry of its stream and holds none unacked. */
     async caughtUp(): Promise<boolean> {
-      const [groups, info] = await Promise.all([
-        redis.xInfoGroups(this.stream),
-        redis.xInfoStream(this.stream),
-      ]);
+      let groups: unknown;
+      let info: unknown;
+      try {
+        [groups, info] = await Promise.all([redis.xInfoGroups(this.stream), redis.xInfoStream(this.stream)]);
+      } catch (err) {
+        return /no such key/i.test(String((err as Error).message)); // the stream is gone: nothing to wait for
+      }
       const mine = (groups as Array<Record<string, unknown>>).find((g) => g.name === this.group);
       if (!mine) return true;
       const lastId = (info as Record<string, unknown>)['last-generated-id'];
@@ -450,6 +460,7 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
     async subscribe(topic, group, handler) {
       checkTopic(topic, true);
       if (closed) throw new ClawmeshError('UNAVAILABLE', 'the Redis bus is closed');
+      if (!redis.isReady) throw new ClawmeshError('UNAVAILABLE', 'the Redis bus is not connected');
       const subscription = new RedisSubscription(topic, group, handler);
       try {
         await subscription.start();

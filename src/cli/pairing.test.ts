@@ -48,7 +48,9 @@ describe('clawmesh pairing', () => {
 
   it('exits 1 with a clear error for an unknown code', async () => {
     expect(await run('approve', 'telegram', 'ZZZZZZZZ')).toBe(1);
-    expect(err).toEqual(['clawmesh pairing: no pairing code "ZZZZZZZZ" on telegram (it may have been used already)']);
+    expect(err).toEqual([
+      'clawmesh pairing: no pairing code "ZZZZZZZZ" on telegram (it may have been used already)',
+    ]);
   });
 
   it('exits 1 with a clear error for an expired code', async () => {

@@ -89,7 +89,9 @@ export async function runPairing(args: readonly string[], options: PairingOption
         io.out(approved.length === 0 ? 'approved: none' : 'approved:');
         for (const sender of approved) {
           const name = sender.userName ? ` (${sender.userName})` : '';
-          io.out(`  ${sender.channel}  ${sender.userId}${name}  since ${new Date(sender.approvedAt).toISOString()}`);
+          io.out(
+            `  ${sender.channel}  ${sender.userId}${name}  since ${new Date(sender.approvedAt).toISOString()}`,
+          );
         }
         io.out(pending.length === 0 ? 'waiting: none' : 'waiting:');
         for (const request of pending) {

@@ -110,8 +110,13 @@ export const WhatsAppConfigSchema = z
     accessToken: z.string().min(1).optional(),
     /** The business phone number id replies are sent from. */
     phoneNumberId: z.string().min(1).optional(),
-    /** The Graph API base URL, version included. */
-    apiRoot: z.string().url().default('https://graph.facebook.com/v21.0'),
+    /** The Graph API base URL (a root that ends in a version, `…/v22.0`, keeps it). */
+    apiRoot: z.string().url().default('https://graph.facebook.com'),
+    /** The Graph API version used in the send URL. */
+    apiVersion: z
+      .string()
+      .regex(/^v\d+\.\d+$/, 'must look like v21.0')
+      .default('v21.0'),
     ...accessFields('pairing'),
   })
   .prefault({});

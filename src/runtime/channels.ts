@@ -80,7 +80,8 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
     config.agents.map((agent) => agent.id),
   );
 
-  const { inbox, pairing } = openState(config, deps.baseDir);
+  // With no channel on there is nothing to keep: no file is opened (the routes answer from memory).
+  const { inbox, pairing } = openState(config, deps.baseDir, enabled.length > 0);
   const closeState = async () => {
     await inbox.close().catch(() => undefined);
     await pairing.close().catch(() => undefined);
@@ -188,8 +189,12 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
  * Opens the inbox and the pairing store: SQLite at the store's file (its own connections) unless
  * `channels.state` (or, under `auto`, a memory store) says memory.
  */
-function openState(config: Config, baseDir: string): { inbox: InboxStore; pairing: PairingStore } {
-  const path = channelStatePath(config, baseDir);
+function openState(
+  config: Config,
+  baseDir: string,
+  durable: boolean,
+): { inbox: InboxStore; pairing: PairingStore } {
+  const path = durable ? channelStatePath(config, baseDir) : undefined;
   if (path === undefined)
     return { inbox: createInboxStore({ kind: 'memory' }), pairing: createMemoryPairingStore() };
   const inbox = createInboxStore({ kind: 'sqlite', path });

@@ -17,7 +17,9 @@ import { registerOpenAIRoutes } from '../models/api/routes.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
+import { initTracing } from '../observability/tracing.ts';
 import { type Channels, startChannels } from './channels.ts';
+import { INSTANCE_ID, serviceNameOf } from './instance.ts';
 import { buildServices, type ServiceExtras, type Services } from './services.ts';
 
 /** Options of {@link createClawmesh}. */
@@ -61,7 +63,14 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   const loaded = options.config ? undefined : loadConfig(options.configOptions);
   const config = options.config ?? loaded!.config;
   const baseDir = options.baseDir ?? loaded?.baseDir ?? process.cwd();
-  const logger = options.logger ?? createLogger({ level: config.log.level, service: 'clawmesh' });
+  const service = serviceNameOf(config.roles);
+  const logger = options.logger ?? createLogger({ level: config.log.level, service, instance: INSTANCE_ID });
+  const traces = await initTracing({
+    serviceName: service,
+    instanceId: INSTANCE_ID,
+    endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT,
+  });
+  if (traces.enabled) logger.info('tracing: exporting spans over OTLP');
   const metrics = createMetrics();
   const gateway = config.gateway;
   // Before the services: the http transport serves `POST /rpc/...` on this server.
@@ -173,6 +182,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
         http.server.closeAllConnections();
         await closed;
         await services.close();
+        await traces.shutdown().catch(() => undefined);
       })();
       return stopping;
     },

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
+import { traceTransport } from '../observability/rpc-tracing.ts';
 import { createTransport } from '../transport/index.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Connections } from './connections.ts';
@@ -41,8 +42,15 @@ export function serviceUrls(config: Config, env: NodeJS.ProcessEnv, service: str
   return urls.length > 0 ? urls : undefined;
 }
 
-/** Opens the transport of `config.transport.kind`, sharing the process's NATS connection. */
+/**
+ * Opens the transport of `config.transport.kind`, sharing the process's NATS connection, and
+ * traced when tracing is on.
+ */
 export async function openTransport(config: Config, deps: TransportDeps): Promise<Transport> {
+  return traceTransport(await open(config, deps));
+}
+
+async function open(config: Config, deps: TransportDeps): Promise<Transport> {
   const maxPayloadBytes = config.transport.payloadLimitBytes;
   switch (config.transport.kind) {
     case 'local':

@@ -13,11 +13,13 @@ type Make<T> = () => Promise<T> | T;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Resolves to what `promise` rejected with; fails the test if it resolved. */
-async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown }> {
+async function rejection(
+  promise: Promise<unknown>,
+): Promise<{ code?: unknown; retryable?: unknown; details?: Record<string, unknown> }> {
   try {
     await promise;
   } catch (err) {
-    return err as { code?: unknown };
+    return err as { code?: unknown; details?: Record<string, unknown> };
   }
   throw new Error('expected the call to reject');
 }
@@ -156,6 +158,103 @@ export function describeConversationStore(name: string, make: Make<ConversationS
 
     it('answers ping while open', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('stores a turn once: a repeat of its turnId writes nothing and rejects with the first messages', async () => {
+      const { id } = await create();
+      await store.append(id, [{ role: 'user', content: 'before' }]);
+      const first = await store.append(id, TURN, { turnId: 'turn-1', fence: 2 });
+      await store.append(id, [{ role: 'user', content: 'after' }]);
+      const err = await rejection(
+        store.append(id, [{ role: 'user', content: 'again' }], { turnId: 'turn-1', fence: 2 }),
+      );
+      expect(err.code).toBe('CONFLICT');
+      expect(err.retryable).toBe(false);
+      expect(err.details).toMatchObject({
+        reason: 'TURN_ALREADY_STORED',
+        conversationId: id,
+        turnId: 'turn-1',
+      });
+      expect(err.details?.messages).toStrictEqual(first);
+      expect(first.map((m) => m.seq)).toEqual([2, 3, 4, 5]);
+      const stored = await store.messages(id);
+      expect(stored.map((m) => m.content)).toEqual(['before', ...TURN.map((m) => m.content), 'after']);
+      expect(stored.slice(1, 5)).toStrictEqual(first);
+      expect((await store.get(id))?.messageCount).toBe(6);
+    });
+
+    it('stores appends with different turnIds, and one turnId in different conversations', async () => {
+      const [a, b] = [await create(), await create()];
+      const one = await store.append(a.id, [{ role: 'user', content: 'one' }], { turnId: 'm1' });
+      const two = await store.append(a.id, [{ role: 'user', content: 'two' }], { turnId: 'm2' });
+      const other = await store.append(b.id, [{ role: 'user', content: 'elsewhere' }], { turnId: 'm1' });
+      expect([one[0]!.seq, two[0]!.seq, other[0]!.seq]).toEqual([1, 2, 1]);
+      expect((await store.messages(a.id)).map((m) => m.content)).toEqual(['one', 'two']);
+      expect((await store.messages(b.id)).map((m) => m.content)).toEqual(['elsewhere']);
+      const err = await rejection(store.append(b.id, [{ role: 'user', content: 'x' }], { turnId: 'm1' }));
+      expect(err.details?.messages).toStrictEqual(other);
+    });
+
+    it('stores a turn once when appends of its turnId race', async () => {
+      const { id } = await create();
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) =>
+          store.append(
+            id,
+            [
+              { role: 'user', content: `q${i}` },
+              { role: 'assistant', content: `a${i}` },
+            ],
+            { turnId: 'raced' },
+          ),
+        ),
+      );
+      const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      expect(won).toHaveLength(1);
+      expect(won[0]!.map((m) => m.seq)).toEqual([1, 2]);
+      for (const r of results) {
+        if (r.status === 'fulfilled') continue;
+        expect(r.reason).toMatchObject({ code: 'CONFLICT', details: { reason: 'TURN_ALREADY_STORED' } });
+        expect(r.reason.details.messages).toStrictEqual(won[0]);
+      }
+      expect(await store.messages(id)).toStrictEqual(won[0]);
+      expect((await store.get(id))?.messageCount).toBe(2);
+    });
+
+    it('reports a stored turn before a stale fence, and remembers no turn it refused', async () => {
+      const { id } = await create();
+      const first = await store.append(id, [{ role: 'user', content: 'a' }], { fence: 5, turnId: 't1' });
+      const duplicate = await rejection(
+        store.append(id, [{ role: 'user', content: 'x' }], { fence: 3, turnId: 't1' }),
+      );
+      expect(duplicate.code).toBe('CONFLICT');
+      expect(duplicate.details).toMatchObject({ reason: 'TURN_ALREADY_STORED', messages: first });
+      const stale = await rejection(
+        store.append(id, [{ role: 'user', content: 'y' }], { fence: 3, turnId: 't2' }),
+      );
+      expect(stale.code).toBe('CONFLICT');
+      expect(stale.details).toMatchObject({ reason: 'STALE_FENCE', fence: 3, storedFence: 5 });
+      const second = await store.append(id, [{ role: 'user', content: 'b' }], { fence: 5, turnId: 't2' });
+      expect(second[0]!.seq).toBe(2);
+      expect((await store.messages(id)).map((m) => m.content)).toEqual(['a', 'b']);
+    });
+
+    it('records no turn for an append without messages, and checks turnIds', async () => {
+      const { id } = await create();
+      expect(await store.append(id, [], { turnId: 'empty' })).toEqual([]);
+      const stored = await store.append(id, [{ role: 'user', content: 'late' }], { turnId: 'empty' });
+      expect(stored.map((m) => [m.seq, m.content])).toEqual([[1, 'late']]);
+      const repeat = await rejection(store.append(id, [], { turnId: 'empty' }));
+      expect(repeat.details).toMatchObject({ reason: 'TURN_ALREADY_STORED', messages: stored });
+      const unknown = await rejection(
+        store.append(randomUUID(), [{ role: 'user', content: 'x' }], { turnId: 'z' }),
+      );
+      expect(unknown.code).toBe('NOT_FOUND');
+      for (const turnId of ['', 'x'.repeat(513), 42 as unknown as string]) {
+        const err = await rejection(store.append(id, [{ role: 'user', content: 'bad' }], { turnId }));
+        expect(err.code).toBe('INVALID_ARGUMENT');
+      }
+      expect((await store.messages(id)).map((m) => m.content)).toEqual(['late']);
     });
   });
 }

@@ -45,7 +45,9 @@ export function describeInboxStore(name: string, make: Make): void {
       const id = newId();
       expect(await inbox.get(id)).toBeUndefined();
       await expect(inbox.setReply(id, { parts: ['x'] })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      await expect(inbox.progress(id, { partsSent: 1, attempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(inbox.progress(id, { partsSent: 1, attempts: 1 })).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+      });
       await expect(inbox.finish(id, 'replied')).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await expect(inbox.fail(id, 'boom')).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await expect(inbox.retry(id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -61,7 +63,12 @@ export function describeInboxStore(name: string, make: Make): void {
         reply: { parts: ['part one', 'part two'], agentId: 'a1', conversationId: 'c_1' },
       });
       await inbox.progress(id, { partsSent: 1, attempts: 2, error: 'HTTP 502' });
-      expect(await inbox.get(id)).toMatchObject({ status: 'sending', partsSent: 1, attempts: 2, error: 'HTTP 502' });
+      expect(await inbox.get(id)).toMatchObject({
+        status: 'sending',
+        partsSent: 1,
+        attempts: 2,
+        error: 'HTTP 502',
+      });
       await inbox.progress(id, { partsSent: 2, attempts: 3 });
       expect((await inbox.get(id))?.error).toBeUndefined();
       await inbox.finish(id, 'replied');
@@ -158,7 +165,9 @@ export function describeInboxStore(name: string, make: Make): void {
       await expect(inbox.ping()).resolves.toBeUndefined();
       await inbox.close();
       await expect(inbox.ping()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
-      await expect(inbox.add({ id: newId(), channel, message })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await expect(inbox.add({ id: newId(), channel, message })).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+      });
     });
   });
 }

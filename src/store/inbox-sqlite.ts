@@ -35,7 +35,8 @@ interface Row {
   updated_at: number;
 }
 
-const COLUMNS = 'id, channel, message, status, reply, parts_sent, attempts, error, outcome, created_at, updated_at';
+const COLUMNS =
+  'id, channel, message, status, reply, parts_sent, attempts, error, outcome, created_at, updated_at';
 
 /**
  * The SQLite inbox. It may share the database file of the conversation store: give it the
@@ -100,7 +101,9 @@ export function createSqliteInboxStore(source: SqliteSource): InboxStore {
       update('set inbox reply', id, () => setReply.run(json, Date.now(), id));
     },
     async progress(id, { partsSent, attempts, error }) {
-      update('record inbox progress', id, () => progress.run(partsSent, attempts, error ?? null, Date.now(), id));
+      update('record inbox progress', id, () =>
+        progress.run(partsSent, attempts, error ?? null, Date.now(), id),
+      );
     },
     async finish(id, outcome) {
       update('finish inbox entry', id, () => finish.run(outcome, Date.now(), id));
@@ -130,7 +133,9 @@ export function createSqliteInboxStore(source: SqliteSource): InboxStore {
       params.push(query.limit ?? 100);
       const sql = `SELECT ${COLUMNS} FROM channel_inbox ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY seq DESC LIMIT ?`;
-      return run('list inbox entries', () => db.prepare<(string | number)[], Row>(sql).all(...params)).map(toEntry);
+      return run('list inbox entries', () => db.prepare<(string | number)[], Row>(sql).all(...params)).map(
+        toEntry,
+      );
     },
     async unfinished(limit = 1000) {
       checkLimit(limit);

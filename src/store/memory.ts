@@ -1,5 +1,6 @@
 import { ClawmeshError } from '../core/errors.ts';
 import { checkLimit, toStoredMessage } from './checks.ts';
+import { checkTurnId, turnAlreadyStored } from './turns.ts';
 import type {
   ClaimResult,
   ConversationRecord,
@@ -12,6 +13,8 @@ interface Conversation {
   record: ConversationRecord;
   messages: StoredMessage[];
   fence: number | undefined;
+  /** Turn id → where the turn's messages start (index into `messages`) and how many there are. */
+  turns: Map<string, { start: number; count: number }>;
 }
 
 /**
@@ -36,7 +39,7 @@ export function createMemoryConversationStore(): ConversationStore {
       if (!found) {
         const now = Date.now();
         const record = { id, agentId, channel, peer, createdAt: now, updatedAt: now, messageCount: 0 };
-        found = { record, messages: [], fence: undefined };
+        found = { record, messages: [], fence: undefined, turns: new Map() };
         conversations.set(id, found);
       }
       return { ...found.record };
@@ -48,14 +51,24 @@ export function createMemoryConversationStore(): ConversationStore {
     },
     async append(id, messages, options = {}) {
       open('append messages');
-      const { fence } = options;
+      const { fence, turnId } = options;
       if (fence !== undefined && !Number.isSafeInteger(fence)) {
         throw new ClawmeshError('INVALID_ARGUMENT', `fence must be an integer, got ${fence}`);
       }
+      checkTurnId(turnId);
       const found = conversations.get(id);
       if (!found) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
+      const turn = turnId === undefined ? undefined : found.turns.get(turnId);
+      if (turn) {
+        const first = found.messages.slice(turn.start, turn.start + turn.count);
+        throw turnAlreadyStored(
+          id,
+          turnId!,
+          first.map((m) => toStoredMessage(m, m.seq, m.at)),
+        );
+      }
       if (fence !== undefined && found.fence !== undefined && fence < found.fence) {
-        const details = { conversationId: id, fence, storedFence: found.fence };
+        const details = { reason: 'STALE_FENCE', conversationId: id, fence, storedFence: found.fence };
         throw new ClawmeshError('CONFLICT', `stale fence ${fence} < ${found.fence} on "${id}"`, { details });
       }
       if (fence !== undefined) found.fence = Math.max(fence, found.fence ?? fence);
@@ -63,6 +76,7 @@ export function createMemoryConversationStore(): ConversationStore {
       const base = found.messages.length;
       const stored = messages.map((message, i) => toStoredMessage(message, base + i + 1, at));
       if (stored.length > 0) {
+        if (turnId !== undefined) found.turns.set(turnId, { start: base, count: stored.length });
         found.messages.push(...stored);
         found.record.messageCount = found.messages.length;
         found.record.updatedAt = Math.max(found.record.updatedAt, at);

@@ -3,6 +3,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import type { ChatMessage, ToolCall } from '../core/messages.ts';
 import { checkFence, checkLimit, toStoredMessage } from './checks.ts';
 import { closedGuard, type PostgresLocation, schemaOnce, statement, tableName } from './postgres-common.ts';
+import { checkTurnId, turnAlreadyStored } from './turns.ts';
 import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
 
 /** Options of {@link createPostgresConversationStore}. */
@@ -28,13 +29,21 @@ interface MessageRow {
   at: string;
 }
 
+interface AppendRow {
+  found: number | null;
+  stored_fence: string | null;
+  base: number | null;
+  /** The messages of the stored turn with the append's turn id, when there is one. */
+  turn_messages: MessageRow[] | null;
+}
+
 const COLUMNS = 'id, agent_id, channel, peer, created_at, updated_at, message_count';
 
 /**
  * The PostgreSQL conversation store. Its tables are created on first use. An append is one
  * statement, so one transaction and one round trip: it locks the conversation's row
- * (`FOR UPDATE`), checks the fence, numbers the messages after the stored count, inserts them
- * and updates the row; a refused append writes nothing.
+ * (`FOR UPDATE`), looks up its turn id, checks the fence, numbers the messages after the stored
+ * count, inserts them and updates the row; a refused append writes nothing.
  *
  * @example
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
@@ -45,6 +54,9 @@ export function createPostgresConversationStore(options: PostgresConversationOpt
   const conversations = tableName(options, 'conversations');
   const messagesTable = tableName(options, 'messages');
   const indexName = `${options.tablePrefix ?? 'clawmesh_'}conversations_updated_at`;
+  // A turn's id and size sit on its first message; tables made before turn ids get the columns here.
+  const turnIndex = `${options.tablePrefix ?? 'clawmesh_'}messages_turn_id`;
+  const turnIndexName = `"${options.schema ?? 'public'}"."${turnIndex}"`;
   const ready = schemaOnce(
     options,
     `CREATE TABLE IF NOT EXISTS ${conversations} (
@@ -67,8 +79,20 @@ export function createPostgresConversationStore(options: PostgresConversationOpt
       tool_call_id text,
       name text,
       at bigint NOT NULL,
+      turn_id text,
+      turn_size integer,
       PRIMARY KEY (conversation_id, seq)
-    );`,
+    );
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${messagesTable}'::regclass
+          AND attname = 'turn_id' AND NOT attisdropped) THEN
+        ALTER TABLE ${messagesTable} ADD COLUMN turn_id text, ADD COLUMN turn_size integer;
+      END IF;
+      IF to_regclass('${turnIndexName}') IS NULL THEN
+        CREATE UNIQUE INDEX "${turnIndex}" ON ${messagesTable} (conversation_id, turn_id)
+          WHERE turn_id IS NOT NULL;
+      END IF;
+    END $$;`,
   );
 
   const ensureSql = statement(
@@ -80,15 +104,24 @@ export function createPostgresConversationStore(options: PostgresConversationOpt
     UNION ALL SELECT ${COLUMNS} FROM ${conversations} WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ins)`,
   );
   const getSql = statement(`SELECT ${COLUMNS} FROM ${conversations} WHERE id = $1`);
-  // $1 id, $2 fence (or null), $3 time, $4..$8 the messages' columns as arrays, $9 their count.
+  // $1 id, $2 fence (or null), $3 time, $4..$8 the messages' columns as arrays, $9 their count,
+  // $10 the turn id (or null). The turn lookup reads the statement's snapshot, taken before the
+  // row lock: a concurrent append of the same turn is caught by the unique index instead.
   const appendSql = statement(
     `WITH conv AS MATERIALIZED (
       SELECT id, message_count, fence, updated_at FROM ${conversations} WHERE id = $1 FOR UPDATE
+    ), stored_turn AS MATERIALIZED (
+      SELECT seq, turn_size FROM ${messagesTable}
+      WHERE $10::text IS NOT NULL AND conversation_id = $1 AND turn_id = $10::text
     ), ok AS MATERIALIZED (
-      SELECT * FROM conv WHERE $2::bigint IS NULL OR fence IS NULL OR fence <= $2::bigint
+      SELECT * FROM conv
+      WHERE ($2::bigint IS NULL OR fence IS NULL OR fence <= $2::bigint) AND NOT EXISTS (SELECT 1 FROM stored_turn)
     ), ins AS (
-      INSERT INTO ${messagesTable} (conversation_id, seq, role, content, tool_calls, tool_call_id, name, at)
-      SELECT ok.id, ok.message_count + m.ord, m.role, m.content, m.tool_calls, m.tool_call_id, m.name, $3::bigint
+      INSERT INTO ${messagesTable}
+        (conversation_id, seq, role, content, tool_calls, tool_call_id, name, at, turn_id, turn_size)
+      SELECT ok.id, ok.message_count + m.ord, m.role, m.content, m.tool_calls, m.tool_call_id, m.name, $3::bigint,
+        CASE WHEN m.ord = 1 THEN $10::text END,
+        CASE WHEN m.ord = 1 AND $10::text IS NOT NULL THEN $9::integer END
       FROM ok, unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
         WITH ORDINALITY AS m (role, content, tool_calls, tool_call_id, name, ord)
     ), upd AS (
@@ -99,7 +132,11 @@ export function createPostgresConversationStore(options: PostgresConversationOpt
       FROM ok WHERE c.id = ok.id
       RETURNING ok.message_count AS base
     )
-    SELECT conv.message_count AS found, conv.fence AS stored_fence, (SELECT base FROM upd) AS base
+    SELECT conv.message_count AS found, conv.fence AS stored_fence, (SELECT base FROM upd) AS base,
+      (SELECT json_agg(json_build_object('seq', m.seq, 'role', m.role, 'content', m.content,
+          'tool_calls', m.tool_calls, 'tool_call_id', m.tool_call_id, 'name', m.name, 'at', m.at) ORDER BY m.seq)
+        FROM ${messagesTable} AS m, stored_turn AS t
+        WHERE m.conversation_id = $1 AND m.seq BETWEEN t.seq AND t.seq + t.turn_size - 1) AS turn_messages
     FROM (SELECT 1) AS one LEFT JOIN conv ON true`,
   );
   const messagesSql = statement(
@@ -135,29 +172,39 @@ export function createPostgresConversationStore(options: PostgresConversationOpt
     },
     async append(id, messages, options: AppendOptions = {}) {
       checkFence(options.fence);
-      const { fence } = options;
+      checkTurnId(options.turnId);
+      const { fence, turnId } = options;
       return guard.run('append messages', async () => {
         const at = Date.now();
-        const [row] = await query<{ found: number | null; stored_fence: string | null; base: number | null }>(
-          appendSql,
-          [
-            id,
-            fence ?? null,
-            at,
-            messages.map((m) => m.role),
-            messages.map((m) => m.content),
-            messages.map((m) => (m.toolCalls === undefined ? null : JSON.stringify(m.toolCalls))),
-            messages.map((m) => m.toolCallId ?? null),
-            messages.map((m) => m.name ?? null),
-            messages.length,
-          ],
-        );
+        const values = [
+          id,
+          fence ?? null,
+          at,
+          messages.map((m) => m.role),
+          messages.map((m) => m.content),
+          messages.map((m) => (m.toolCalls === undefined ? null : JSON.stringify(m.toolCalls))),
+          messages.map((m) => m.toolCallId ?? null),
+          messages.map((m) => m.name ?? null),
+          messages.length,
+          turnId ?? null,
+        ];
+        let rows: AppendRow[];
+        try {
+          rows = await query<AppendRow>(appendSql, values);
+        } catch (err) {
+          // Another append of this turn committed after this statement's snapshot: run it again,
+          // with a snapshot that sees the stored turn.
+          if (turnId === undefined || !isUniqueViolation(err, turnIndex)) throw err;
+          rows = await query<AppendRow>(appendSql, values);
+        }
+        const [row] = rows;
         if (!row || row.found === null)
           throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
+        if (row.turn_messages !== null) throw turnAlreadyStored(id, turnId!, row.turn_messages.map(fromRow));
         if (row.base === null) {
           const storedFence = Number(row.stored_fence);
           throw new ClawmeshError('CONFLICT', `stale fence ${fence} < ${storedFence} on "${id}"`, {
-            details: { conversationId: id, fence, storedFence },
+            details: { reason: 'STALE_FENCE', conversationId: id, fence, storedFence },
           });
         }
         const base = row.base;
@@ -185,6 +232,11 @@ export function createPostgresConversationStore(options: PostgresConversationOpt
       guard.close();
     },
   };
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const { code, constraint: violated } = (err ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && violated === constraint;
 }
 
 function toRecord(row: RecordRow): ConversationRecord {

@@ -10,6 +10,7 @@ import {
   runCommand,
   runScript,
 } from './redis-script.ts';
+import { checkTurnId, turnAlreadyStored } from './turns.ts';
 import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
 
 /** Options of {@link createRedisConversationStore}. */
@@ -26,6 +27,8 @@ export interface RedisConversationOptions {
  * Keys, under the prefix:
  *   conv:<id>            hash: agentId, channel, peer, createdAt, updatedAt, messageCount, fence
  *   conv:<id>:messages   list: one item per message, "<seq><json>" (the JSON starts with "{")
+ *   conv:<id>:turns      hash: turn id -> "<first seq>:<message count>", written only by an
+ *                        append with a turn id
  *   conversations:recent sorted set: conversation id scored by updatedAt
  */
 
@@ -39,27 +42,38 @@ return redis.call('HGETALL', KEYS[1])
 `);
 
 // Checks before it writes, so a refused append writes nothing. Replies {0} when the
-// conversation is unknown, {-1, storedFence} for a stale fence, {1, countBefore} when written.
+// conversation is unknown, {2, items} when the turn id (ARGV[4]) is stored, with the items of
+// its messages, {-1, storedFence} for a stale fence, {1, countBefore} when written.
 const APPEND = redisScript(`
 local count = redis.call('HGET', KEYS[1], 'messageCount')
 if not count then return {0} end
 count = tonumber(count)
+if ARGV[4] ~= '' then
+  local turn = redis.call('HGET', KEYS[4], ARGV[4])
+  if turn then
+    local sep = string.find(turn, ':', 1, true)
+    local first = tonumber(string.sub(turn, 1, sep - 1))
+    local size = tonumber(string.sub(turn, sep + 1))
+    return {2, redis.call('LRANGE', KEYS[2], first - 1, first + size - 2)}
+  end
+end
 if ARGV[2] ~= '' then
   local stored = redis.call('HGET', KEYS[1], 'fence')
   if stored and tonumber(ARGV[2]) < tonumber(stored) then return {-1, stored} end
   if not stored or tonumber(ARGV[2]) > tonumber(stored) then redis.call('HSET', KEYS[1], 'fence', ARGV[2]) end
 end
-local n = #ARGV - 3
+local n = #ARGV - 4
 if n > 0 then
   local items = {}
   for i = 1, n do
-    items[#items + 1] = (count + i) .. ARGV[i + 3]
+    items[#items + 1] = (count + i) .. ARGV[i + 4]
     if #items == 500 or i == n then
       redis.call('RPUSH', KEYS[2], unpack(items))
       items = {}
     end
   end
   redis.call('HSET', KEYS[1], 'messageCount', count + n)
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], (count + 1) .. ':' .. n) end
   local now = tonumber(ARGV[3])
   if now > tonumber(redis.call('HGET', KEYS[1], 'updatedAt')) then
     redis.call('HSET', KEYS[1], 'updatedAt', ARGV[3])
@@ -83,6 +97,7 @@ export function createRedisConversationStore(options: RedisConversationOptions):
   const pingTimeoutMs = options.pingTimeoutMs ?? 2000;
   const recordKey = (id: string) => `${prefix}conv:${id}`;
   const messagesKey = (id: string) => `${prefix}conv:${id}:messages`;
+  const turnsKey = (id: string) => `${prefix}conv:${id}:turns`;
   const recentKey = `${prefix}conversations:recent`;
 
   let closed = false;
@@ -111,19 +126,23 @@ export function createRedisConversationStore(options: RedisConversationOptions):
     },
     async append(id, messages, options: AppendOptions = {}) {
       checkFence(options.fence);
+      checkTurnId(options.turnId);
+      const { turnId } = options;
       return run('append messages', async () => {
         const at = Date.now();
         const json = messages.map((message) => messageJson(message, at));
-        const keys = [recordKey(id), messagesKey(id), recentKey];
-        const reply = (await runScript(client, APPEND, keys, [id, options.fence ?? '', at, ...json])) as [
+        const keys = [recordKey(id), messagesKey(id), recentKey, turnsKey(id)];
+        const args = [id, options.fence ?? '', at, turnId ?? '', ...json];
+        const reply = (await runScript(client, APPEND, keys, args)) as [
           number,
-          (number | string)?,
+          (number | string | string[])?,
         ];
         if (reply[0] === 0) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
+        if (reply[0] === 2) throw turnAlreadyStored(id, turnId!, (reply[1] as string[]).map(fromItem));
         if (reply[0] === -1) {
           const storedFence = Number(reply[1]);
           throw new ClawmeshError('CONFLICT', `stale fence ${options.fence} < ${storedFence} on "${id}"`, {
-            details: { conversationId: id, fence: options.fence, storedFence },
+            details: { reason: 'STALE_FENCE', conversationId: id, fence: options.fence, storedFence },
           });
         }
         const base = Number(reply[1]);

@@ -4,6 +4,7 @@ import type { ChatMessage, ToolCall } from '../core/messages.ts';
 import { checkFence, checkLimit, toStoredMessage } from './checks.ts';
 import { attachSqlite, guarded, type SqliteSource } from './sqlite.ts';
 import { createGroupCommit } from './sqlite-batch.ts';
+import { checkTurnId, turnAlreadyStored } from './turns.ts';
 import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
 
 const SCHEMA = `
@@ -27,9 +28,22 @@ CREATE TABLE IF NOT EXISTS messages (
   tool_call_id TEXT,
   name TEXT,
   at INTEGER NOT NULL,
+  turn_id TEXT,
+  turn_size INTEGER,
   PRIMARY KEY (conversation_id, seq)
 ) STRICT, WITHOUT ROWID;
 `;
+
+/*
+ * A turn appended with a turn id carries it, and its message count, on its first message only.
+ * Tables made before turn ids get the two columns at open; the index comes after them.
+ */
+const TURN_COLUMNS = [
+  ['turn_id', 'TEXT'],
+  ['turn_size', 'INTEGER'],
+] as const;
+const TURN_INDEX = `CREATE UNIQUE INDEX IF NOT EXISTS messages_turn_id ON messages (conversation_id, turn_id)
+  WHERE turn_id IS NOT NULL`;
 
 /** A conversation as selected: the record plus the highest fence written to it. */
 type ConversationRow = ConversationRecord & { fence: number | null };
@@ -49,6 +63,14 @@ interface MessageRow {
 
 type NewConversation = Parameters<ConversationStore['ensure']>[0];
 
+/** One append as the group commit queues it. */
+interface AppendWrite {
+  id: string;
+  messages: readonly ChatMessage[];
+  fence: number | undefined;
+  turnId: string | undefined;
+}
+
 /**
  * The SQLite conversation store (the default on disk). Each `append` is one immediate
  * transaction, so writers in other processes on the same file serialize on it.
@@ -58,7 +80,21 @@ type NewConversation = Parameters<ConversationStore['ensure']>[0];
  */
 export function createSqliteConversationStore(source: SqliteSource): ConversationStore {
   const { db, owned } = attachSqlite(source);
-  guarded('create conversation schema', () => db.exec(SCHEMA));
+  // Immediate, so two processes opening one old file do not both add the columns.
+  const createSchema = db.transaction(() => {
+    db.exec(SCHEMA);
+    const present = new Set(
+      db
+        .prepare<[], { name: string }>("SELECT name FROM pragma_table_info('messages')")
+        .all()
+        .map((c) => c.name),
+    );
+    for (const [column, type] of TURN_COLUMNS) {
+      if (!present.has(column)) db.exec(`ALTER TABLE messages ADD COLUMN ${column} ${type}`);
+    }
+    db.exec(TURN_INDEX);
+  });
+  guarded('create conversation schema', () => createSchema.immediate());
 
   const selectOne = db.prepare<[string], ConversationRow>(
     `SELECT ${RECORD_COLUMNS} FROM conversations WHERE id = ?`,
@@ -67,19 +103,29 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     `INSERT INTO conversations (id, agent_id, channel, peer, created_at, updated_at)
      VALUES (@id, @agentId, @channel, @peer, @now, @now) ON CONFLICT (id) DO NOTHING`,
   );
-  // One multi-row INSERT per append, prepared once for each row count seen.
+  // One multi-row INSERT per append, prepared once for each row count seen; with a turn id, the
+  // first row also carries the turn's id and size.
   const insertMessages = new Map<number, Database.Statement<unknown[]>>();
-  const insertStatement = (rows: number) => {
-    let statement = insertMessages.get(rows);
+  const insertStatement = (rows: number, turn: boolean) => {
+    const key = turn ? -rows : rows;
+    let statement = insertMessages.get(key);
     if (!statement) {
-      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-      statement = db.prepare(
-        `INSERT INTO messages (conversation_id, seq, role, content, tool_calls, tool_call_id, name, at) VALUES ${values}`,
-      );
-      insertMessages.set(rows, statement);
+      const row = (i: number) =>
+        !turn ? '(?, ?, ?, ?, ?, ?, ?, ?)' : `(?, ?, ?, ?, ?, ?, ?, ?, ${i === 0 ? '?, ?' : 'NULL, NULL'})`;
+      const values = Array.from({ length: rows }, (_, i) => row(i)).join(', ');
+      const columns = `conversation_id, seq, role, content, tool_calls, tool_call_id, name, at${turn ? ', turn_id, turn_size' : ''}`;
+      statement = db.prepare(`INSERT INTO messages (${columns}) VALUES ${values}`);
+      insertMessages.set(key, statement);
     }
     return statement;
   };
+  const selectTurn = db.prepare<[string, string], { seq: number; turn_size: number }>(
+    'SELECT seq, turn_size FROM messages WHERE conversation_id = ? AND turn_id = ?',
+  );
+  const selectRange = db.prepare<[string, number, number], MessageRow>(
+    `SELECT seq, role, content, tool_calls, tool_call_id, name, at FROM messages
+     WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq`,
+  );
   const updateOne = db.prepare<[{ id: string; now: number; count: number; fence: number | null }]>(
     `UPDATE conversations SET updated_at = MAX(updated_at, @now), message_count = @count, fence = @fence
      WHERE id = @id`,
@@ -101,15 +147,19 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
 
   /**
    * One append: every check comes before the first write, so a refused append (unknown
-   * conversation, stale fence) writes nothing and its batch can go on without a savepoint.
+   * conversation, stored turn, stale fence) writes nothing and its batch can go on without a
+   * savepoint. An earlier append of the same batch is visible here: the batch is one transaction.
    */
-  const applyAppend = (
-    id: string,
-    messages: readonly ChatMessage[],
-    fence: number | undefined,
-  ): StoredMessage[] => {
+  const applyAppend = ({ id, messages, fence, turnId }: AppendWrite): StoredMessage[] => {
     const row = selectOne.get(id);
     if (!row) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
+    if (turnId !== undefined) {
+      const turn = selectTurn.get(id, turnId);
+      if (turn) {
+        const first = selectRange.all(id, turn.seq, turn.seq + turn.turn_size - 1).map(fromRow);
+        throw turnAlreadyStored(id, turnId, first);
+      }
+    }
     if (fence !== undefined && row.fence !== null && fence < row.fence)
       throw staleFence(id, fence, row.fence);
     const at = Date.now();
@@ -125,8 +175,9 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
           m.toolCalls === undefined ? null : JSON.stringify(m.toolCalls),
         );
         values.push(m.toolCallId ?? null, m.name ?? null, m.at);
+        if (turnId !== undefined && m === stored[0]) values.push(turnId, stored.length);
       }
-      insertStatement(stored.length).run(values);
+      insertStatement(stored.length, turnId !== undefined).run(values);
     }
     updateOne.run({
       id,
@@ -137,12 +188,7 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     return stored;
   };
 
-  const groupAppend = createGroupCommit(
-    db,
-    (write: { id: string; messages: readonly ChatMessage[]; fence: number | undefined }) =>
-      applyAppend(write.id, write.messages, write.fence),
-    (fn) => guarded('append messages', fn),
-  );
+  const groupAppend = createGroupCommit(db, applyAppend, (fn) => guarded('append messages', fn));
 
   let closed = false;
   const run = <T>(what: string, fn: () => T): T => {
@@ -161,9 +207,10 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     },
     async append(id, messages, options: AppendOptions = {}) {
       checkFence(options.fence);
+      checkTurnId(options.turnId);
       if (closed)
         throw new ClawmeshError('UNAVAILABLE', 'append messages: the store is closed', { retryable: false });
-      return groupAppend({ id, messages, fence: options.fence });
+      return groupAppend({ id, messages, fence: options.fence, turnId: options.turnId });
     },
     async messages(id, limit) {
       checkLimit(limit);
@@ -187,7 +234,7 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
 
 function staleFence(id: string, fence: number, storedFence: number): ClawmeshError {
   return new ClawmeshError('CONFLICT', `stale fence ${fence} < ${storedFence} on "${id}"`, {
-    details: { conversationId: id, fence, storedFence },
+    details: { reason: 'STALE_FENCE', conversationId: id, fence, storedFence },
   });
 }
 

@@ -27,9 +27,33 @@ export interface StoredMessage extends ChatMessage {
 export interface AppendOptions {
   /**
    * The turn lease's fencing token. The store remembers the highest token written to each
-   * conversation and rejects a write that carries a lower one with `CONFLICT`.
+   * conversation and rejects a write that carries a lower one with `CONFLICT`
+   * (`details.reason: 'STALE_FENCE'`, with `fence` and `storedFence`).
    */
   fence?: number;
+  /**
+   * The id of the turn these messages belong to (the inbound message id). When a turn with this
+   * id was already appended to this conversation, the append writes nothing and fails with
+   * `CONFLICT` whose details are {@link TurnAlreadyStoredDetails} (`reason: 'TURN_ALREADY_STORED'`
+   * and the messages the first append stored, with their seq and time); see `isTurnAlreadyStored`.
+   * The check and the write are atomic, so concurrent appends of one turn store it once.
+   *
+   * Checks run in this order: unknown conversation (`NOT_FOUND`), then a stored turn, then the
+   * fence. A duplicate turn carrying a stale fence reports the duplicate: the turn is stored,
+   * which is what its sender needs to know. Turn ids are kept as long as the conversation. An
+   * append with no messages records no turn (there is nothing to store twice). A non-empty
+   * string of at most 512 characters; anything else is `INVALID_ARGUMENT`.
+   */
+  turnId?: string;
+}
+
+/** The `details` of the `CONFLICT` an append fails with when its {@link AppendOptions.turnId} is stored. */
+export interface TurnAlreadyStoredDetails {
+  reason: 'TURN_ALREADY_STORED';
+  conversationId: string;
+  turnId: string;
+  /** The messages the first append of the turn stored, oldest first, with their seq and time. */
+  messages: StoredMessage[];
 }
 
 /**

@@ -120,7 +120,9 @@ export async function startFakePlatform(): Promise<FakePlatform> {
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for request #${count} to ${path} (saw ${requestsTo(path).length})`));
+          reject(
+            new Error(`timed out waiting for request #${count} to ${path} (saw ${requestsTo(path).length})`),
+          );
         }, timeoutMs);
         if (!check()) waiters.add(check);
       });
@@ -190,7 +192,9 @@ export async function startFakeTelegram(token = TELEGRAM_TOKEN): Promise<FakeTel
   const pollers = new Set<() => void>();
   platform.on('POST', method('getMe'), () => ({ body: { ok: true, result: TELEGRAM_BOT } }));
   platform.on('POST', method('sendChatAction'), () => ({ body: { ok: true, result: true } }));
-  platform.on('POST', method('setWebhook'), () => ({ body: { ok: true, result: true, description: 'Webhook was set' } }));
+  platform.on('POST', method('setWebhook'), () => ({
+    body: { ok: true, result: true, description: 'Webhook was set' },
+  }));
   platform.on('POST', method('deleteWebhook'), () => ({ body: { ok: true, result: true } }));
   platform.on('POST', method('sendMessage'), (req) => {
     messageId += 1;
@@ -294,7 +298,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
   let ts = 1_700_000_000;
   platform.on('POST', '/chat.postMessage', (req) => {
     ts += 1;
-    return { body: { ok: true, channel: req.body?.channel, ts: `${ts}.000100`, message: { text: req.body?.text } } };
+    return {
+      body: { ok: true, channel: req.body?.channel, ts: `${ts}.000100`, message: { text: req.body?.text } },
+    };
   });
   return { ...platform, posted: () => platform.requestsTo('/chat.postMessage').map((r) => r.body) };
 }
@@ -348,7 +354,9 @@ export function slackMessageEvent(options: {
     type: 'event_callback',
     event_id: options.eventId,
     event_time: Math.floor(Date.now() / 1000),
-    authorizations: [{ enterprise_id: null, team_id: team, user_id: 'UBOT', is_bot: true, is_enterprise_install: false }],
+    authorizations: [
+      { enterprise_id: null, team_id: team, user_id: 'UBOT', is_bot: true, is_enterprise_install: false },
+    ],
     is_ext_shared_channel: false,
     event_context: `4-${options.eventId}`,
   };

@@ -3,9 +3,9 @@ import { createClient, type RedisClientType } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelAccessConfig } from '../../config/schema-channels.ts';
 import { ChannelsConfigSchema } from '../../config/schema-channels.ts';
-import { CODE_ALPHABET, CODE_LENGTH, type PairingStore } from './pairing-types.ts';
 import { createMemoryPairingStore } from './pairing-memory.ts';
 import { createSqlitePairingStore } from './pairing-sqlite.ts';
+import { CODE_ALPHABET, CODE_LENGTH, type PairingStore } from './pairing-types.ts';
 import { createAccess } from './policy.ts';
 import { createChannelRateLimits } from './rate-limits.ts';
 
@@ -84,7 +84,9 @@ function describePairingStore(name: string, make: () => PairingStore) {
     });
 
     it('rejects a TTL that is not positive with INVALID_ARGUMENT, and calls after close with UNAVAILABLE', async () => {
-      await expect(store.request('slack', 'x', { ttlMs: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(store.request('slack', 'x', { ttlMs: 0 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
       await store.close();
       await expect(store.isApproved('slack', 'x')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     });
@@ -116,7 +118,9 @@ describe('createAccess', () => {
     const { access } = make();
     const decision = await access.check(dm);
     expect(decision).toMatchObject({ allowed: false, reason: 'pairing' });
-    expect(decision.allowed === false && decision.reply).toMatch(/clawmesh pairing approve telegram [A-Z0-9]{8}/);
+    expect(decision.allowed === false && decision.reply).toMatch(
+      /clawmesh pairing approve telegram [A-Z0-9]{8}/,
+    );
     expect(await access.check({ ...dm, isGroup: true, mentioned: false })).toEqual({
       allowed: false,
       reason: 'not-mentioned',
@@ -161,7 +165,10 @@ describe('createChannelRateLimits on Redis', () => {
 
   it('shares counters between limiters (two gateways) through Redis', async () => {
     const limits = new Map([
-      ['slack', { perUser: { points: 2, durationSeconds: 60 }, perChannel: { points: 100, durationSeconds: 60 } }],
+      [
+        'slack',
+        { perUser: { points: 2, durationSeconds: 60 }, perChannel: { points: 100, durationSeconds: 60 } },
+      ],
     ]);
     const first = createChannelRateLimits({ limits, redis, keyPrefix: prefix });
     const second = createChannelRateLimits({ limits, redis, keyPrefix: prefix });
@@ -177,11 +184,17 @@ describe('createChannelRateLimits on Redis', () => {
 
   it('limits the whole channel after the sender', async () => {
     const limits = new Map([
-      ['slack', { perUser: { points: 10, durationSeconds: 60 }, perChannel: { points: 2, durationSeconds: 60 } }],
+      [
+        'slack',
+        { perUser: { points: 10, durationSeconds: 60 }, perChannel: { points: 2, durationSeconds: 60 } },
+      ],
     ]);
     const limiter = createChannelRateLimits({ limits, redis, keyPrefix: `${prefix}:channel` });
     await limiter.take('slack', 'a');
     await limiter.take('slack', 'b');
-    await expect(limiter.take('slack', 'c')).rejects.toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'channel' } });
+    await expect(limiter.take('slack', 'c')).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { scope: 'channel' },
+    });
   });
 });

@@ -18,13 +18,15 @@ export function createMemoryPairingStore(): PairingStore {
   const approved = new Map<string, ApprovedSender>(); // by `${channel}\0${userId}`
   let closed = false;
   const open = (what: string) => {
-    if (closed) throw new ClawmeshError('UNAVAILABLE', `${what}: the pairing store is closed`, { retryable: false });
+    if (closed)
+      throw new ClawmeshError('UNAVAILABLE', `${what}: the pairing store is closed`, { retryable: false });
   };
   const key = (a: string, b: string) => `${a}\u0000${b}`;
   const dropExpired = (now: number, channel: string, userId: string) => {
     for (const [k, request] of requests) {
       const mine = request.channel === channel && request.userId === userId;
-      if (request.expiresAt <= now - EXPIRED_GRACE_MS || (mine && request.expiresAt <= now)) requests.delete(k);
+      if (request.expiresAt <= now - EXPIRED_GRACE_MS || (mine && request.expiresAt <= now))
+        requests.delete(k);
     }
   };
 
@@ -83,7 +85,9 @@ export function createMemoryPairingStore(): PairingStore {
       open('list pairing');
       const now = Date.now();
       return {
-        approved: [...approved.values()].filter((s) => !channel || s.channel === channel).map((s) => ({ ...s })),
+        approved: [...approved.values()]
+          .filter((s) => !channel || s.channel === channel)
+          .map((s) => ({ ...s })),
         pending: [...requests.values()]
           .filter((r) => (!channel || r.channel === channel) && r.expiresAt > now)
           .map((r) => ({ ...r })),

@@ -61,7 +61,9 @@ export function createSqlitePairingStore(source: SqliteSource): PairingStore {
     'SELECT COUNT(*) AS n FROM pairing_requests WHERE channel = ? AND expires_at > ?',
   );
   const deleteExpired = db.prepare<[number]>('DELETE FROM pairing_requests WHERE expires_at <= ?');
-  const deleteOfUser = db.prepare<[string, string]>('DELETE FROM pairing_requests WHERE channel = ? AND user_id = ?');
+  const deleteOfUser = db.prepare<[string, string]>(
+    'DELETE FROM pairing_requests WHERE channel = ? AND user_id = ?',
+  );
   const insertRequest = db.prepare<[string, string, string, string | null, number, number]>(
     `INSERT INTO pairing_requests (channel, code, user_id, user_name, created_at, expires_at)
      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -69,7 +71,9 @@ export function createSqlitePairingStore(source: SqliteSource): PairingStore {
   const selectRequest = db.prepare<[string, string], RequestRow>(
     'SELECT * FROM pairing_requests WHERE channel = ? AND code = ?',
   );
-  const deleteRequest = db.prepare<[string, string]>('DELETE FROM pairing_requests WHERE channel = ? AND code = ?');
+  const deleteRequest = db.prepare<[string, string]>(
+    'DELETE FROM pairing_requests WHERE channel = ? AND code = ?',
+  );
   const upsertApproved = db.prepare<[string, string, string | null, number]>(
     `INSERT INTO pairing_approved (channel, user_id, user_name, approved_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (channel, user_id) DO UPDATE SET user_name = excluded.user_name, approved_at = excluded.approved_at`,
@@ -77,7 +81,9 @@ export function createSqlitePairingStore(source: SqliteSource): PairingStore {
   const selectApproved = db.prepare<[string, string], { one: number }>(
     'SELECT 1 AS one FROM pairing_approved WHERE channel = ? AND user_id = ?',
   );
-  const deleteApproved = db.prepare<[string, string]>('DELETE FROM pairing_approved WHERE channel = ? AND user_id = ?');
+  const deleteApproved = db.prepare<[string, string]>(
+    'DELETE FROM pairing_approved WHERE channel = ? AND user_id = ?',
+  );
 
   const requestTx = db.transaction(
     (channel: string, userId: string, ttlMs: number, userName: string | null, max: number): IssuedCode => {
@@ -102,7 +108,12 @@ export function createSqlitePairingStore(source: SqliteSource): PairingStore {
     if (row.expires_at <= Date.now()) return { channel, userId: '', approvedAt: -1 };
     const approvedAt = Date.now();
     upsertApproved.run(channel, row.user_id, row.user_name, approvedAt);
-    return { channel, userId: row.user_id, ...(row.user_name ? { userName: row.user_name } : {}), approvedAt };
+    return {
+      channel,
+      userId: row.user_id,
+      ...(row.user_name ? { userName: row.user_name } : {}),
+      approvedAt,
+    };
   });
 
   let closed = false;
@@ -138,7 +149,9 @@ export function createSqlitePairingStore(source: SqliteSource): PairingStore {
         const where = channel === undefined ? '' : 'WHERE channel = ?';
         const args = channel === undefined ? [] : [channel];
         const approved = db
-          .prepare<string[], ApprovedRow>(`SELECT * FROM pairing_approved ${where} ORDER BY approved_at, user_id`)
+          .prepare<string[], ApprovedRow>(
+            `SELECT * FROM pairing_approved ${where} ORDER BY approved_at, user_id`,
+          )
           .all(...args);
         const pending = db
           .prepare<(string | number)[], RequestRow>(

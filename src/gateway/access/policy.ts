@@ -13,7 +13,13 @@ export interface AccessSubject {
 }
 
 /** Why a message gets no turn. */
-export type DenyReason = 'not-mentioned' | 'dm-disabled' | 'not-allowed' | 'pairing' | 'pairing-full' | 'rate-limited';
+export type DenyReason =
+  | 'not-mentioned'
+  | 'dm-disabled'
+  | 'not-allowed'
+  | 'pairing'
+  | 'pairing-full'
+  | 'rate-limited';
 
 /** Whether a message gets a turn; when not, why, and what to answer (a pairing code) if anything. */
 export type AccessDecision = { allowed: true } | { allowed: false; reason: DenyReason; reply?: string };
@@ -48,13 +54,15 @@ export function createAccess(deps: AccessDeps): Access {
       if (!settings) return { allowed: false, reason: 'not-allowed' };
       let needsPairing = false;
       if (subject.isGroup) {
-        if (settings.groups.requireMention && !subject.mentioned) return { allowed: false, reason: 'not-mentioned' };
+        if (settings.groups.requireMention && !subject.mentioned)
+          return { allowed: false, reason: 'not-mentioned' };
       } else {
         switch (settings.dmPolicy) {
           case 'disabled':
             return { allowed: false, reason: 'dm-disabled' };
           case 'allowlist':
-            if (!settings.allowlist.includes(subject.userId)) return { allowed: false, reason: 'not-allowed' };
+            if (!settings.allowlist.includes(subject.userId))
+              return { allowed: false, reason: 'not-allowed' };
             break;
           case 'pairing':
             needsPairing =
@@ -68,7 +76,8 @@ export function createAccess(deps: AccessDeps): Access {
       try {
         await deps.limits.take(subject.channel, subject.userId);
       } catch (err) {
-        if (err instanceof ClawmeshError && err.code === 'RATE_LIMITED') return { allowed: false, reason: 'rate-limited' };
+        if (err instanceof ClawmeshError && err.code === 'RATE_LIMITED')
+          return { allowed: false, reason: 'rate-limited' };
         throw err;
       }
       if (!needsPairing) return { allowed: true };
@@ -78,9 +87,14 @@ export function createAccess(deps: AccessDeps): Access {
           ttlMs,
           ...(subject.userName ? { userName: subject.userName } : {}),
         });
-        return { allowed: false, reason: 'pairing', reply: pairingMessage(subject.channel, issued.code, issued.expiresAt) };
+        return {
+          allowed: false,
+          reason: 'pairing',
+          reply: pairingMessage(subject.channel, issued.code, issued.expiresAt),
+        };
       } catch (err) {
-        if (err instanceof ClawmeshError && err.code === 'RATE_LIMITED') return { allowed: false, reason: 'pairing-full' };
+        if (err instanceof ClawmeshError && err.code === 'RATE_LIMITED')
+          return { allowed: false, reason: 'pairing-full' };
         throw err;
       }
     },

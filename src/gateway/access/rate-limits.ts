@@ -55,7 +55,10 @@ export function createChannelRateLimits(options: ChannelRateLimitsOptions): Chan
           duration: limit.durationSeconds,
         })
       : new RateLimiterMemory({ keyPrefix, points: limit.points, duration: limit.durationSeconds });
-  const limiters = new Map<string, { user: Limiter; channel: Limiter; limits: ChannelAccessConfig['rateLimit'] }>();
+  const limiters = new Map<
+    string,
+    { user: Limiter; channel: Limiter; limits: ChannelAccessConfig['rateLimit'] }
+  >();
   for (const [channel, limits] of options.limits) {
     limiters.set(channel, {
       user: make(`${prefix}:${channel}:user`, limits.perUser),
@@ -75,9 +78,13 @@ export function createChannelRateLimits(options: ChannelRateLimitsOptions): Chan
       await limiter.consume(key);
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) {
-        throw new ClawmeshError('UNAVAILABLE', `rate limit store: ${(err as Error)?.message ?? String(err)}`, {
-          cause: err,
-        });
+        throw new ClawmeshError(
+          'UNAVAILABLE',
+          `rate limit store: ${(err as Error)?.message ?? String(err)}`,
+          {
+            cause: err,
+          },
+        );
       }
       throw new ClawmeshError(
         'RATE_LIMITED',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../config/load.ts';
 import { ChannelsConfigSchema } from '../../config/schema-channels.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { createMemoryInboxStore } from '../../store/inbox-memory.ts';
@@ -61,8 +62,14 @@ describe('parseRetryAfter and ChannelSendError', () => {
       details: { status: 429, retryAfterMs: 2000 },
     });
     expect(new ChannelSendError('x', { status: 503 }).retryable).toBe(true);
-    expect(new ChannelSendError('x', { status: 403 })).toMatchObject({ code: 'PERMISSION_DENIED', retryable: false });
-    expect(new ChannelSendError('x', { status: 400 })).toMatchObject({ code: 'INVALID_ARGUMENT', retryable: false });
+    expect(new ChannelSendError('x', { status: 403 })).toMatchObject({
+      code: 'PERMISSION_DENIED',
+      retryable: false,
+    });
+    expect(new ChannelSendError('x', { status: 400 })).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      retryable: false,
+    });
   });
 });
 
@@ -156,8 +163,62 @@ describe('channelStatuses', () => {
       missing: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'],
     });
     expect(off.find((s) => s.name === 'slack')?.missing).toEqual(['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN']);
-    const polling = channelStatuses(ChannelsConfigSchema.parse({ telegram: { botToken: '1:x', mode: 'polling' } }));
+    const polling = channelStatuses(
+      ChannelsConfigSchema.parse({ telegram: { botToken: '1:x', mode: 'polling' } }),
+    );
     expect(polling.find((s) => s.name === 'telegram')).toMatchObject({ on: true, missing: [] });
+  });
+});
+
+describe('channel settings from the environment', () => {
+  it('reads every platform variable into channels.<name>, numbers kept as strings', () => {
+    const { config } = loadConfig({
+      cwd: '/nonexistent',
+      env: {
+        TELEGRAM_BOT_TOKEN: '1:tok',
+        TELEGRAM_WEBHOOK_SECRET: 'sec',
+        TELEGRAM_API_ROOT: 'http://127.0.0.1:9/tg',
+        DISCORD_PUBLIC_KEY: 'ab',
+        DISCORD_APPLICATION_ID: '1234567890',
+        DISCORD_BOT_TOKEN: 'dbt',
+        DISCORD_API_ROOT: 'http://127.0.0.1:9/dc',
+        WHATSAPP_APP_SECRET: 'was',
+        WHATSAPP_VERIFY_TOKEN: 'wvt',
+        WHATSAPP_ACCESS_TOKEN: 'wat',
+        WHATSAPP_PHONE_NUMBER_ID: '1098765',
+        WHATSAPP_API_ROOT: 'http://127.0.0.1:9/wa',
+        SLACK_SIGNING_SECRET: 'sss',
+        SLACK_BOT_TOKEN: 'xoxb-1',
+        SLACK_API_ROOT: 'http://127.0.0.1:9/sl',
+        CLAWMESH_CHANNELS__SLACK__DM_POLICY: 'open',
+      },
+    });
+    const { telegram, discord, whatsapp, slack } = config.channels;
+    expect(telegram).toMatchObject({
+      botToken: '1:tok',
+      webhookSecret: 'sec',
+      apiRoot: 'http://127.0.0.1:9/tg',
+    });
+    expect(discord).toMatchObject({ publicKey: 'ab', applicationId: '1234567890', botToken: 'dbt' });
+    expect(discord.apiRoot).toBe('http://127.0.0.1:9/dc');
+    expect(whatsapp).toMatchObject({
+      appSecret: 'was',
+      verifyToken: 'wvt',
+      accessToken: 'wat',
+      phoneNumberId: '1098765',
+    });
+    expect(whatsapp.apiRoot).toBe('http://127.0.0.1:9/wa');
+    expect(slack).toMatchObject({
+      signingSecret: 'sss',
+      botToken: 'xoxb-1',
+      apiRoot: 'http://127.0.0.1:9/sl',
+      dmPolicy: 'open',
+    });
+    expect(
+      channelStatuses(config.channels)
+        .filter((s) => s.on)
+        .map((s) => s.name),
+    ).toEqual(expect.arrayContaining(['telegram', 'slack']));
   });
 });
 
@@ -197,7 +258,7 @@ describe('createDelivery when the inbox refuses', () => {
       access: { check: async () => ({ allowed: true }) },
       router: { agentFor: () => undefined },
       conversation: {
-        handle: async (input) => {
+        handle: async (input: { text: string }) => {
           turns.push(input.text);
           return { conversationId: 'c_1', text: 'hello', toolCalls: [] };
         },

@@ -2,7 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ClawmeshError } from '../../core/errors.ts';
 import { parseOrThrow } from '../../core/validation.ts';
-import { INBOX_STATUSES, type InboxEntry, type InboxStatus, type InboxStore } from '../../store/inbox-types.ts';
+import {
+  INBOX_STATUSES,
+  type InboxEntry,
+  type InboxStatus,
+  type InboxStore,
+} from '../../store/inbox-types.ts';
 import type { ApiKeyCheck } from '../auth.ts';
 import type { Delivery } from './delivery.ts';
 import type { ChannelMessage } from './types.ts';

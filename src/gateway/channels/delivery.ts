@@ -78,7 +78,10 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     void scheduler
       .run(chat, () => process(id))
       .catch((err: unknown) => {
-        deps.logger.error({ inboxId: id, err: (err as Error)?.message ?? String(err) }, 'channel delivery crashed');
+        deps.logger.error(
+          { inboxId: id, err: (err as Error)?.message ?? String(err) },
+          'channel delivery crashed',
+        );
       })
       .finally(() => scheduled.delete(id));
   };
@@ -89,7 +92,10 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     if (!entry || entry.status === 'done' || entry.status === 'failed') return;
     const adapter = deps.adapters.get(entry.channel);
     if (!adapter) {
-      deps.logger.warn({ inboxId: id, channel: entry.channel }, 'channel is off: its inbox entry waits for it');
+      deps.logger.warn(
+        { inboxId: id, channel: entry.channel },
+        'channel is off: its inbox entry waits for it',
+      );
       return;
     }
     if (entry.status === 'pending') {
@@ -123,7 +129,10 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     if (added) schedule(id, message);
     // The message is in the inbox: a dedupe write failing now must not make the platform retry.
     await deps.dedupe.complete(key, { inbox: id }, adapter.dedupeTtlMs).catch((err: unknown) => {
-      deps.logger.warn({ inboxId: id, err: (err as Error)?.message ?? String(err) }, 'dedupe complete failed');
+      deps.logger.warn(
+        { inboxId: id, err: (err as Error)?.message ?? String(err) },
+        'dedupe complete failed',
+      );
     });
   };
 
@@ -136,7 +145,8 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     async recover() {
       const entries: InboxEntry[] = await deps.inbox.unfinished();
       for (const entry of entries) schedule(entry.id, entry.message as ChannelMessage);
-      if (entries.length > 0) deps.logger.info({ count: entries.length }, 'resuming unfinished channel deliveries');
+      if (entries.length > 0)
+        deps.logger.info({ count: entries.length }, 'resuming unfinished channel deliveries');
       return entries.length;
     },
     async retry(id) {

@@ -27,8 +27,10 @@ const ACCEPTED: ChannelResponse = { status: 200, body: { ok: true } };
 export function registerChannelRoutes(app: FastifyInstance, deps: ChannelRoutesDeps): void {
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes }, (_request, body, done) =>
-      done(null, body),
+    scope.addContentTypeParser(
+      '*',
+      { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes },
+      (_request, body, done) => done(null, body),
     );
     for (const adapter of deps.adapters) {
       for (const route of adapter.routes) {
@@ -57,7 +59,10 @@ async function handle(
     const error = ClawmeshError.from(err);
     if (error.code !== 'UNAUTHENTICATED') throw error;
     count('unauthorized');
-    deps.logger.warn({ channel: adapter.name, path: route.path, err: error.message }, 'channel request rejected');
+    deps.logger.warn(
+      { channel: adapter.name, path: route.path, err: error.message },
+      'channel request rejected',
+    );
     return send(reply, { status: 401, body: { error: { code: error.code, message: error.message } } });
   }
   let outcome: Awaited<ReturnType<ChannelRoute['handle']>>;

@@ -26,7 +26,10 @@ export function sessionPeer(message: Pick<ChannelMessage, 'isGroup' | 'chatId' |
  * const router = createChannelRouter([{ channel: 'slack', chat: 'C042', agent: 'support' }], ['default', 'support']);
  * router.agentFor({ channel: 'slack', account: 'T1', chatId: 'C042', userId: 'U1' }); // 'support'
  */
-export function createChannelRouter(bindings: readonly Binding[], agentIds: readonly string[]): ChannelRouter {
+export function createChannelRouter(
+  bindings: readonly Binding[],
+  agentIds: readonly string[],
+): ChannelRouter {
   bindings.forEach((binding, index) => {
     if (!agentIds.includes(binding.agent)) {
       throw new ClawmeshError(
@@ -37,7 +40,11 @@ export function createChannelRouter(bindings: readonly Binding[], agentIds: read
     }
   });
   const ranked = bindings
-    .map((binding, index) => ({ binding, index, score: (binding.peer ? 4 : 0) + (binding.chat ? 2 : 0) + (binding.account ? 1 : 0) }))
+    .map((binding, index) => ({
+      binding,
+      index,
+      score: (binding.peer ? 4 : 0) + (binding.chat ? 2 : 0) + (binding.account ? 1 : 0),
+    }))
     .sort((a, b) => b.score - a.score || a.index - b.index)
     .map((entry) => entry.binding);
   return {

@@ -11,8 +11,12 @@ export function secretsEqual(received: string | undefined, expected: string): bo
   return timingSafeEqual(a, b);
 }
 
-/** Compares two hex digests of equal nominal length in constant time; false when either is malformed. */
+/**
+ * Compares a received lowercase hex digest with the expected one (as `digest('hex')` gives it) in
+ * constant time. Platforms send lowercase hex; anything else (upper case included) is refused, so
+ * a changed header never passes.
+ */
 export function hexDigestsEqual(received: string, expected: string): boolean {
-  if (received.length !== expected.length || !/^[0-9a-f]+$/i.test(received)) return false;
-  return timingSafeEqual(Buffer.from(received.toLowerCase(), 'hex'), Buffer.from(expected.toLowerCase(), 'hex'));
+  if (received.length !== expected.length || !/^[0-9a-f]+$/.test(received)) return false;
+  return timingSafeEqual(Buffer.from(received, 'hex'), Buffer.from(expected, 'hex'));
 }

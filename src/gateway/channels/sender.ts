@@ -26,7 +26,10 @@ export interface SenderDeps {
   logger: Logger;
   metrics: ChannelMetrics;
   retry: RetrySettings;
-  /** Aborted when the gateway stops: a wait between tries ends, the entry stays `sending`. */
+  /**
+   * Aborted when the gateway stops: a reply whose turn finished is still sent, but a wait between
+   * tries ends at once and the entry stays `sending` for the next start.
+   */
   signal: AbortSignal;
   /** A number in [0, 1) for jitter (default `Math.random`). */
   random?: () => number;
@@ -36,7 +39,11 @@ export interface SenderDeps {
 export type SendResult = 'sent' | 'failed' | 'stopped';
 
 /** The backoff before try `attempt + 1` (1-based `attempt`): exponential with equal jitter, capped. */
-export function backoffDelay(attempt: number, settings: RetrySettings, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  settings: RetrySettings,
+  random: () => number = Math.random,
+): number {
   const exponential = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** (attempt - 1));
   return Math.round(exponential / 2 + (random() * exponential) / 2);
 }
@@ -48,13 +55,16 @@ export function backoffDelay(attempt: number, settings: RetrySettings, random: (
  * cannot succeed (`retryable` false), or the last try failing, records the entry as `failed`,
  * counts it and logs an error.
  */
-export async function sendReply(entry: InboxEntry, adapter: ChannelAdapter, deps: SenderDeps): Promise<SendResult> {
+export async function sendReply(
+  entry: InboxEntry,
+  adapter: ChannelAdapter,
+  deps: SenderDeps,
+): Promise<SendResult> {
   const message = entry.message as ChannelMessage;
   const parts = entry.reply?.parts ?? [];
   let attempts = entry.attempts;
   for (let index = entry.partsSent; index < parts.length; index += 1) {
     for (let partAttempt = 1; ; partAttempt += 1) {
-      if (deps.signal.aborted) return 'stopped';
       try {
         attempts += 1;
         // A send in flight is not aborted by a stop (the platform may have taken it): only its own timeout ends it.
@@ -68,14 +78,22 @@ export async function sendReply(entry: InboxEntry, adapter: ChannelAdapter, deps
         const description = describe(error, parts.length > 1 ? index : undefined);
         const tooLong = retryAfterMs !== undefined && retryAfterMs > MAX_RETRY_AFTER_MS;
         if (!error.retryable || partAttempt >= deps.retry.maxAttempts || tooLong) {
-          const why = tooLong ? `${description} (asked to wait ${Math.round(retryAfterMs! / 1000)}s)` : description;
+          const why = tooLong
+            ? `${description} (asked to wait ${Math.round(retryAfterMs! / 1000)}s)`
+            : description;
           const failure = `${why} after ${partAttempt} attempt${partAttempt === 1 ? '' : 's'}`;
           await deps.inbox.progress(entry.id, { partsSent: index, attempts, error: failure });
           await deps.inbox.fail(entry.id, failure);
           deps.metrics.failed.inc({ channel: adapter.name });
           deps.metrics.deliveries.inc({ channel: adapter.name, outcome: 'failed' });
           deps.logger.error(
-            { channel: adapter.name, inboxId: entry.id, code: error.code, err: error.message, attempts: partAttempt },
+            {
+              channel: adapter.name,
+              inboxId: entry.id,
+              code: error.code,
+              err: error.message,
+              attempts: partAttempt,
+            },
             'channel reply could not be sent; recorded as failed (GET /v1/deliveries?status=failed)',
           );
           return 'failed';
@@ -84,7 +102,13 @@ export async function sendReply(entry: InboxEntry, adapter: ChannelAdapter, deps
         await deps.inbox.progress(entry.id, { partsSent: index, attempts, error: description });
         const delay = retryAfterMs ?? backoffDelay(partAttempt, deps.retry, deps.random);
         deps.logger.warn(
-          { channel: adapter.name, inboxId: entry.id, code: error.code, err: error.message, retryInMs: delay },
+          {
+            channel: adapter.name,
+            inboxId: entry.id,
+            code: error.code,
+            err: error.message,
+            retryInMs: delay,
+          },
           'channel reply send failed; retrying',
         );
         if (!(await sleep(delay, deps.signal))) return 'stopped';

@@ -8,7 +8,8 @@
  * splitText('a'.repeat(5000), 4096); // ['aaa…' (4096), 'aaa…' (904)]
  */
 export function splitText(text: string, limit: number): string[] {
-  if (!(Number.isInteger(limit) && limit > 0)) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  if (!(Number.isInteger(limit) && limit > 0))
+    throw new RangeError(`limit must be a positive integer, got ${limit}`);
   const parts: string[] = [];
   let rest = text.trim();
   while (rest.length > limit) {

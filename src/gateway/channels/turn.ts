@@ -1,5 +1,5 @@
-import type { Client } from '../../core/contract.ts';
 import { createCallContext } from '../../core/context.ts';
+import type { Client } from '../../core/contract.ts';
 import type { conversationContract, TurnReply } from '../../core/contracts/conversation.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -56,7 +56,10 @@ export async function runChannelTurn(
   if (!decision.allowed) {
     const outcome = `denied:${decision.reason}`;
     if (decision.reason !== 'not-mentioned') {
-      deps.logger.info({ channel: message.channel, userId: message.userId, reason: decision.reason }, 'channel message denied');
+      deps.logger.info(
+        { channel: message.channel, userId: message.userId, reason: decision.reason },
+        'channel message denied',
+      );
     }
     if (!decision.reply) {
       await finish(outcome);
@@ -121,7 +124,10 @@ function startTyping(adapter: ChannelAdapter, message: ChannelMessage, logger: L
   const show = () => {
     typing.call(adapter, message.replyTo, controller.signal).catch((err: unknown) => {
       if (!controller.signal.aborted) {
-        logger.debug({ channel: adapter.name, err: (err as Error)?.message ?? String(err) }, 'typing indicator failed');
+        logger.debug(
+          { channel: adapter.name, err: (err as Error)?.message ?? String(err) },
+          'typing indicator failed',
+        );
       }
     });
   };

@@ -44,6 +44,16 @@ export interface ChannelMessage {
   replyTo: ReplyTarget;
   /** Epoch milliseconds the platform stamped on it, when it did. */
   sentAt?: number;
+  /**
+   * The platform waits for an answer (a deferred Discord interaction): when the pipeline would
+   * drop the message without one (access refused, no reply), it sends a one-line notice instead.
+   */
+  mustAnswer?: boolean;
+  /**
+   * Answer with this text instead of running a turn (after access and rate limits), e.g. "I can
+   * only read text messages" for a WhatsApp image.
+   */
+  fixedReply?: string;
 }
 
 /** The raw HTTP request a channel route receives: the body is the exact bytes, for signatures. */

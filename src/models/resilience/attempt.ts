@@ -81,16 +81,23 @@ export function runAttempt(input: AttemptInput): Promise<ProviderResponse> {
     const onParentAbort = () => fail(reasonOf(parent as AbortSignal));
     const byDeadline = left <= limits.callTimeoutMs;
     const timer = setTimeout(
-      () => fail(byDeadline ? deadlinePassed(provider.name) : callTimeout(provider.name, limits.callTimeoutMs)),
+      () =>
+        fail(byDeadline ? deadlinePassed(provider.name) : callTimeout(provider.name, limits.callTimeoutMs)),
       byDeadline ? left : limits.callTimeoutMs,
     );
     if (parent) {
       if (parent.aborted) onParentAbort();
       else parent.addEventListener('abort', onParentAbort, { once: true });
     }
-    const work = input.onDelta
-      ? streamAttempt(input, input.onDelta, controller, Math.min(left, limits.firstTokenTimeoutMs))
-      : provider.complete(input.request, input.ctx, controller.signal, input.providerOptions);
+    let work: Promise<ProviderResponse>;
+    try {
+      work = input.onDelta
+        ? streamAttempt(input, input.onDelta, controller, Math.min(left, limits.firstTokenTimeoutMs))
+        : provider.complete(input.request, input.ctx, controller.signal, input.providerOptions);
+    } catch (err) {
+      // A provider that throws before returning its promise.
+      work = Promise.reject(err);
+    }
     work.then(
       (response) => {
         if (finish()) resolve(response);
@@ -102,14 +109,24 @@ export function runAttempt(input: AttemptInput): Promise<ProviderResponse> {
   });
 }
 
-/** Rejects with the signal's reason once it aborts; never resolves. */
-function abortion(signal: AbortSignal): Promise<never> {
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(reasonOf(signal));
-    else signal.addEventListener('abort', () => reject(reasonOf(signal)), { once: true });
-  });
-  aborted.catch(() => undefined);
-  return aborted;
+/**
+ * Steps an async iterator, each step rejecting with the signal's reason as soon as it aborts: a
+ * provider that ignores its signal still cannot hold the attempt. One listener per stream, not
+ * one per step.
+ */
+function abortableSteps<T>(
+  iterator: AsyncIterator<T>,
+  signal: AbortSignal,
+): () => Promise<IteratorResult<T>> {
+  let rejectStep: ((reason: ClawmeshError) => void) | undefined;
+  signal.addEventListener('abort', () => rejectStep?.(reasonOf(signal)), { once: true });
+  return () => {
+    if (signal.aborted) return Promise.reject(reasonOf(signal));
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      rejectStep = reject;
+      iterator.next().then(resolve, reject);
+    });
+  };
 }
 
 async function streamAttempt(
@@ -123,8 +140,7 @@ async function streamAttempt(
   const iterator = streamOf(provider, input.request, input.ctx, signal, input.providerOptions)[
     Symbol.asyncIterator
   ]();
-  // A provider that ignores its signal still cannot hold the attempt: each step races the abort.
-  const aborted = abortion(signal);
+  const next = abortableSteps(iterator, signal);
   let firstTimer: NodeJS.Timeout | undefined =
     firstTokenMs < input.limits.callTimeoutMs
       ? setTimeout(() => controller.abort(firstTokenTimeout(provider.name, firstTokenMs)), firstTokenMs)
@@ -132,7 +148,7 @@ async function streamAttempt(
   let finished = false;
   try {
     for (;;) {
-      const step = await Promise.race([iterator.next(), aborted]);
+      const step = await next();
       if (firstTimer) {
         clearTimeout(firstTimer);
         firstTimer = undefined;

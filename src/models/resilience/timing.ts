@@ -10,31 +10,6 @@ export function reasonOf(signal: AbortSignal): ClawmeshError {
   });
 }
 
-/**
- * Settles with `work`, or rejects with the signal's reason as soon as it aborts, whichever comes
- * first; a provider that ignores its signal cannot hold the chain past a timeout.
- */
-export function guard<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(reasonOf(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(reasonOf(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
 /** Waits `ms`, or rejects with the signal's reason when it aborts first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {

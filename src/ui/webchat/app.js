@@ -194,7 +194,7 @@ function onStatus(event) {
         'offline',
         event.retryInMs !== undefined
           ? `Offline — reconnecting in ${Math.max(1, Math.round(event.retryInMs / 1000))} s${queued}`
-          : `Offline${queued}`,
+          : `Offline — reconnecting…${queued}`,
       );
       break;
     case 'needs-key':

@@ -18,7 +18,13 @@ export const SLACK_DEDUPE_TTL_MS = 3600_000;
 export const SLACK_TEXT_LIMIT = 4000;
 
 /** `ok:false` errors of the Web API that a later try may not get. */
-const RETRYABLE_ERRORS = new Set(['ratelimited', 'internal_error', 'fatal_error', 'service_unavailable', 'request_timeout']);
+const RETRYABLE_ERRORS = new Set([
+  'ratelimited',
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+]);
 
 /**
  * Creates the Slack Events API adapter: `POST /channels/slack/events` verified with the signing
@@ -43,7 +49,10 @@ export function createSlackAdapter(config: SlackConfig, logger: Logger): Channel
         handle(request) {
           const envelope = parseEnvelope(request.rawBody);
           if (envelope.type === 'url_verification') {
-            return { kind: 'respond', response: { status: 200, body: { challenge: envelope.challenge ?? '' } } };
+            return {
+              kind: 'respond',
+              response: { status: 200, body: { challenge: envelope.challenge ?? '' } },
+            };
           }
           const retry = request.headers['x-slack-retry-num'];
           if (retry !== undefined) {
@@ -52,7 +61,10 @@ export function createSlackAdapter(config: SlackConfig, logger: Logger): Channel
               'slack retried an event delivery',
             );
           }
-          const message = envelope.type === 'event_callback' ? normalizeSlackEvent(envelope, config.replyInThread) : undefined;
+          const message =
+            envelope.type === 'event_callback'
+              ? normalizeSlackEvent(envelope, config.replyInThread)
+              : undefined;
           return message
             ? { kind: 'accept', messages: [message] }
             : { kind: 'respond', response: { status: 200, body: { ok: true } } };
@@ -94,5 +106,8 @@ function readTarget(target: ReplyTarget): { channel: string; threadTs?: string }
   if (typeof target.channel !== 'string') {
     throw new ChannelSendError('slack reply target has no channel', { retryable: false });
   }
-  return { channel: target.channel, ...(typeof target.threadTs === 'string' ? { threadTs: target.threadTs } : {}) };
+  return {
+    channel: target.channel,
+    ...(typeof target.threadTs === 'string' ? { threadTs: target.threadTs } : {}),
+  };
 }

@@ -37,19 +37,26 @@ const TEXT_SUBTYPES = new Set([undefined, 'file_share', 'thread_broadcast']);
  * events; in channels a mention comes as `app_mention`, and a `message` event that mentions
  * the bot is skipped so it is not answered twice. The update id is the `event_id`.
  */
-export function normalizeSlackEvent(envelope: SlackEnvelope, replyInThread: boolean): ChannelMessage | undefined {
+export function normalizeSlackEvent(
+  envelope: SlackEnvelope,
+  replyInThread: boolean,
+): ChannelMessage | undefined {
   const event = envelope.event;
-  if (!event || !envelope.event_id || !event.channel || !event.user || typeof event.text !== 'string') return undefined;
+  if (!event || !envelope.event_id || !event.channel || !event.user || typeof event.text !== 'string')
+    return undefined;
   if (event.type !== 'message' && event.type !== 'app_mention') return undefined;
   if (event.bot_id || !TEXT_SUBTYPES.has(event.subtype)) return undefined;
-  const botUser = envelope.authorizations?.find((a) => a.is_bot)?.user_id ?? envelope.authorizations?.[0]?.user_id;
+  const botUser =
+    envelope.authorizations?.find((a) => a.is_bot)?.user_id ?? envelope.authorizations?.[0]?.user_id;
   if (botUser && event.user === botUser) return undefined;
   const isDm = event.type === 'message' && event.channel_type === 'im';
   const mentionTag = botUser ? `<@${botUser}>` : undefined;
   const mentionsBot = mentionTag !== undefined && event.text.includes(mentionTag);
   if (event.type === 'message' && !isDm && mentionsBot) return undefined;
   const mentioned = isDm || event.type === 'app_mention' || mentionsBot;
-  const text = (mentionTag ? event.text.split(mentionTag).join(' ') : event.text).replace(/[ \t]{2,}/g, ' ').trim();
+  const text = (mentionTag ? event.text.split(mentionTag).join(' ') : event.text)
+    .replace(/[ \t]{2,}/g, ' ')
+    .trim();
   if (!text) return undefined;
   const threadTs = event.thread_ts ?? (replyInThread && !isDm ? event.ts : undefined);
   return {

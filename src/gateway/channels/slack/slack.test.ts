@@ -16,26 +16,36 @@ describe('verifySlackRequest', () => {
     for (const skew of [0, -300, 300]) {
       const ts = now + skew;
       expect(() =>
-        verifySlackRequest(request({ 'x-slack-request-timestamp': String(ts), 'x-slack-signature': sign(ts, body) }), SECRET, now),
+        verifySlackRequest(
+          request({ 'x-slack-request-timestamp': String(ts), 'x-slack-signature': sign(ts, body) }),
+          SECRET,
+          now,
+        ),
       ).not.toThrow();
     }
   });
 
   it('refuses a timestamp outside the window, a malformed one, and a wrong or truncated signature', () => {
-    const check = (headers: Record<string, string>) => () => verifySlackRequest(request(headers), SECRET, now);
-    expect(check({ 'x-slack-request-timestamp': String(now - 301), 'x-slack-signature': sign(now - 301, body) })).toThrow(
-      /window/,
+    const check = (headers: Record<string, string>) => () =>
+      verifySlackRequest(request(headers), SECRET, now);
+    expect(
+      check({ 'x-slack-request-timestamp': String(now - 301), 'x-slack-signature': sign(now - 301, body) }),
+    ).toThrow(/window/);
+    expect(check({ 'x-slack-request-timestamp': '1e9', 'x-slack-signature': sign(now, body) })).toThrow(
+      /malformed/,
     );
-    expect(check({ 'x-slack-request-timestamp': '1e9', 'x-slack-signature': sign(now, body) })).toThrow(/malformed/);
-    expect(check({ 'x-slack-request-timestamp': String(now), 'x-slack-signature': sign(now, `${body} `) })).toThrow(
-      /wrong/,
-    );
-    expect(check({ 'x-slack-request-timestamp': String(now), 'x-slack-signature': sign(now, body).slice(0, -2) })).toThrow(
-      /wrong/,
-    );
-    expect(check({ 'x-slack-request-timestamp': String(now), 'x-slack-signature': sign(now, body).replace('v0=', 'v1=') })).toThrow(
-      /version/,
-    );
+    expect(
+      check({ 'x-slack-request-timestamp': String(now), 'x-slack-signature': sign(now, `${body} `) }),
+    ).toThrow(/wrong/);
+    expect(
+      check({ 'x-slack-request-timestamp': String(now), 'x-slack-signature': sign(now, body).slice(0, -2) }),
+    ).toThrow(/wrong/);
+    expect(
+      check({
+        'x-slack-request-timestamp': String(now),
+        'x-slack-signature': sign(now, body).replace('v0=', 'v1='),
+      }),
+    ).toThrow(/version/);
     expect(check({ 'x-slack-request-timestamp': String(now) })).toThrow(/missing/);
   });
 });
@@ -47,7 +57,15 @@ describe('normalizeSlackEvent', () => {
     event_id: 'Ev1',
     event_time: 1_700_000_000,
     authorizations: [{ user_id: 'UBOT', is_bot: true }],
-    event: { type: 'message', channel: 'D1', channel_type: 'im', user: 'U1', text: 'hi', ts: '1.000100', ...event },
+    event: {
+      type: 'message',
+      channel: 'D1',
+      channel_type: 'im',
+      user: 'U1',
+      text: 'hi',
+      ts: '1.000100',
+      ...event,
+    },
   });
 
   it('maps a direct message, replying outside a thread', () => {
@@ -66,8 +84,18 @@ describe('normalizeSlackEvent', () => {
   });
 
   it('replies in the thread of a channel message, or in the channel when configured', () => {
-    const mention = envelope({ type: 'app_mention', channel: 'C1', channel_type: undefined, text: '<@UBOT> hi' });
-    expect(normalizeSlackEvent(mention, true)).toMatchObject({ isGroup: true, mentioned: true, text: 'hi', replyTo: { channel: 'C1', threadTs: '1.000100' } });
+    const mention = envelope({
+      type: 'app_mention',
+      channel: 'C1',
+      channel_type: undefined,
+      text: '<@UBOT> hi',
+    });
+    expect(normalizeSlackEvent(mention, true)).toMatchObject({
+      isGroup: true,
+      mentioned: true,
+      text: 'hi',
+      replyTo: { channel: 'C1', threadTs: '1.000100' },
+    });
     expect(normalizeSlackEvent(mention, false)?.replyTo).toEqual({ channel: 'C1' });
     const inThread = envelope({ type: 'app_mention', channel: 'C1', text: '<@UBOT> hi', thread_ts: '0.5' });
     expect(normalizeSlackEvent(inThread, false)?.replyTo).toEqual({ channel: 'C1', threadTs: '0.5' });

@@ -17,7 +17,8 @@ export function verifySlackRequest(
 ): void {
   const timestamp = request.headers['x-slack-request-timestamp'];
   const signature = request.headers['x-slack-signature'];
-  if (!timestamp || !signature) throw new ChannelAuthError('missing X-Slack-Request-Timestamp or X-Slack-Signature');
+  if (!timestamp || !signature)
+    throw new ChannelAuthError('missing X-Slack-Request-Timestamp or X-Slack-Signature');
   if (!/^\d{1,12}$/.test(timestamp)) throw new ChannelAuthError('malformed X-Slack-Request-Timestamp');
   if (Math.abs(now - Number(timestamp)) > SLACK_REPLAY_WINDOW_SECONDS) {
     throw new ChannelAuthError('X-Slack-Request-Timestamp is outside the 5-minute window');

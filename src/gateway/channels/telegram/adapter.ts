@@ -44,21 +44,26 @@ export function createTelegramAdapter(config: TelegramConfig, logger: Logger): C
       await bot.init(grammySignal(signal));
       if (bot.botInfo.username) identity.username = bot.botInfo.username;
     } catch (err) {
-      logger.warn({ err: (err as Error).message }, 'telegram getMe failed; mentions in groups are not seen until it works');
+      logger.warn(
+        { err: (err as Error).message },
+        'telegram getMe failed; mentions in groups are not seen until it works',
+      );
     }
   };
 
   const routes: ChannelRoute[] = [];
   if (config.mode === 'webhook') {
     const secret = config.webhookSecret;
-    if (!secret) throw new ClawmeshError('INVALID_ARGUMENT', 'Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET');
+    if (!secret)
+      throw new ClawmeshError('INVALID_ARGUMENT', 'Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET');
     routes.push({
       method: 'POST',
       path: TELEGRAM_WEBHOOK_PATH,
       verify: (request) => verifyTelegramRequest(request, secret),
       async handle(request) {
         const update = parseUpdate(request.rawBody);
-        await ensureIdentity();
+        // Never hold the webhook's answer on getMe: mentions use the identity known so far.
+        void ensureIdentity();
         const message = normalizeTelegramUpdate(update, identity);
         return message
           ? { kind: 'accept', messages: [message] }
@@ -94,7 +99,12 @@ export function createTelegramAdapter(config: TelegramConfig, logger: Logger): C
     async typing(target, signal) {
       const { chatId, threadId } = readTarget(target);
       await call('sendChatAction', () =>
-        bot.api.sendChatAction(chatId, 'typing', threadId !== undefined ? { message_thread_id: threadId } : {}, grammySignal(signal)),
+        bot.api.sendChatAction(
+          chatId,
+          'typing',
+          threadId !== undefined ? { message_thread_id: threadId } : {},
+          grammySignal(signal),
+        ),
       );
     },
     async start(context) {
@@ -145,7 +155,11 @@ function parseUpdate(raw: Buffer): Update {
   return update as Update;
 }
 
-function readTarget(target: ReplyTarget): { chatId: number | string; threadId?: number; replyToMessageId?: number } {
+function readTarget(target: ReplyTarget): {
+  chatId: number | string;
+  threadId?: number;
+  replyToMessageId?: number;
+} {
   const chatId = target.chatId;
   if (typeof chatId !== 'number' && typeof chatId !== 'string') {
     throw new ChannelSendError('telegram reply target has no chatId', { retryable: false });

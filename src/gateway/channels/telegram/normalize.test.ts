@@ -8,7 +8,13 @@ const from = { id: 7, is_bot: false, first_name: 'Ada', last_name: 'L' };
 function update(message: Record<string, unknown>): Update {
   return {
     update_id: 1,
-    message: { message_id: 5, date: 1_700_000_000, chat: { id: 7, type: 'private', first_name: 'Ada' }, from, ...message },
+    message: {
+      message_id: 5,
+      date: 1_700_000_000,
+      chat: { id: 7, type: 'private', first_name: 'Ada' },
+      from,
+      ...message,
+    },
   } as unknown as Update;
 }
 const group = { id: -100, type: 'supergroup', title: 'G' };
@@ -33,8 +39,12 @@ describe('normalizeTelegramUpdate', () => {
   it('ignores updates without a person’s text', () => {
     expect(normalizeTelegramUpdate({ update_id: 2 } as Update, bot)).toBeUndefined();
     expect(normalizeTelegramUpdate(update({ photo: [] }), bot)).toBeUndefined();
-    expect(normalizeTelegramUpdate(update({ text: 'x', from: { ...from, is_bot: true } }), bot)).toBeUndefined();
-    expect(normalizeTelegramUpdate(update({ text: 'x', chat: { id: -5, type: 'channel' } }), bot)).toBeUndefined();
+    expect(
+      normalizeTelegramUpdate(update({ text: 'x', from: { ...from, is_bot: true } }), bot),
+    ).toBeUndefined();
+    expect(
+      normalizeTelegramUpdate(update({ text: 'x', chat: { id: -5, type: 'channel' } }), bot),
+    ).toBeUndefined();
   });
 
   it('sees a mention, strips it, and replies to the message in its topic', () => {
@@ -64,7 +74,11 @@ describe('normalizeTelegramUpdate', () => {
     );
     expect(other?.mentioned).toBe(false);
     const command = normalizeTelegramUpdate(
-      update({ chat: group, text: '/ask@otherbot hi', entities: [{ type: 'bot_command', offset: 0, length: 13 }] }),
+      update({
+        chat: group,
+        text: '/ask@otherbot hi',
+        entities: [{ type: 'bot_command', offset: 0, length: 13 }],
+      }),
       bot,
     );
     expect(command?.mentioned).toBe(false);
@@ -72,7 +86,11 @@ describe('normalizeTelegramUpdate', () => {
 
   it('takes a command addressed to it, a bare command, a text_mention and a reply as mentions', () => {
     const addressed = normalizeTelegramUpdate(
-      update({ chat: group, text: '/ask@clawbot stock?', entities: [{ type: 'bot_command', offset: 0, length: 12 }] }),
+      update({
+        chat: group,
+        text: '/ask@clawbot stock?',
+        entities: [{ type: 'bot_command', offset: 0, length: 12 }],
+      }),
       bot,
     );
     expect(addressed).toMatchObject({ mentioned: true, text: '/ask stock?' });
@@ -85,19 +103,27 @@ describe('normalizeTelegramUpdate', () => {
       update({
         chat: group,
         text: 'Claw hi',
-        entities: [{ type: 'text_mention', offset: 0, length: 4, user: { id: 999, is_bot: true, first_name: 'Claw' } }],
+        entities: [
+          { type: 'text_mention', offset: 0, length: 4, user: { id: 999, is_bot: true, first_name: 'Claw' } },
+        ],
       }),
       bot,
     );
     expect(textMention?.mentioned).toBe(true);
     const reply = normalizeTelegramUpdate(
-      update({ chat: group, text: 'and?', reply_to_message: { message_id: 1, from: { id: 999, is_bot: true } } }),
+      update({
+        chat: group,
+        text: 'and?',
+        reply_to_message: { message_id: 1, from: { id: 999, is_bot: true } },
+      }),
       bot,
     );
     expect(reply?.mentioned).toBe(true);
   });
 
   it('keeps line breaks of the text', () => {
-    expect(normalizeTelegramUpdate(update({ text: 'line one\nline two' }), bot)?.text).toBe('line one\nline two');
+    expect(normalizeTelegramUpdate(update({ text: 'line one\nline two' }), bot)?.text).toBe(
+      'line one\nline two',
+    );
   });
 });

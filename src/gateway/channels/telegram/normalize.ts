@@ -15,7 +15,10 @@ export interface TelegramBotIdentity {
  * `text_mention` of it, a command addressed to it (`/ask@bot`, or a bare `/ask`), or a reply to
  * one of its messages; the mention is removed from the text.
  */
-export function normalizeTelegramUpdate(update: Update, bot: TelegramBotIdentity): ChannelMessage | undefined {
+export function normalizeTelegramUpdate(
+  update: Update,
+  bot: TelegramBotIdentity,
+): ChannelMessage | undefined {
   const message = update.message;
   if (!message || typeof message.text !== 'string' || !message.from || message.from.is_bot) return undefined;
   const chat = message.chat;
@@ -51,7 +54,12 @@ function mentionsBot(message: Message, bot: TelegramBotIdentity): boolean {
   return (message.entities ?? []).some((entity) => isMention(entity, message.text!, bot.id, username));
 }
 
-function isMention(entity: MessageEntity, text: string, botId: number, username: string | undefined): boolean {
+function isMention(
+  entity: MessageEntity,
+  text: string,
+  botId: number,
+  username: string | undefined,
+): boolean {
   const value = text.slice(entity.offset, entity.offset + entity.length).toLowerCase();
   switch (entity.type) {
     case 'mention':

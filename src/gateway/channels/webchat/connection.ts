@@ -106,6 +106,8 @@ export function serveConnection(socket: WebSocket, deps: ConnectionDeps): void {
       if (reset) page = await deps.transcript.since(conversationId, 0, deps.replayLimit);
     } catch (err) {
       // No replay, no ready: the client reconnects (with backoff) and asks again.
+      deps.hub.leave(conversationId, peer);
+      session = undefined;
       held = undefined;
       write(errorFrame(ClawmeshError.from(err, 'UNAVAILABLE')));
       socket.close(CLOSE_CODES.internalError, 'history unavailable');

@@ -85,10 +85,10 @@ const WORDS_PER_CHUNK = 3;
 export function wordChunks(text: string, wordsPerChunk = WORDS_PER_CHUNK): string[] {
   const chunks: string[] = [];
   const word = /\S+\s*/g;
+  // Chunks start where the previous one ended, so leading whitespace belongs to the first.
   let start = 0;
   let words = 0;
   let match = word.exec(text);
-  // Leading whitespace belongs to the first chunk.
   while (match !== null) {
     words++;
     const end = match.index + match[0].length;

@@ -1,0 +1,202 @@
+// bench/hops: the same turn (the stock question: one tool call, two model calls) through the
+// HTTP API with the services talking over the `local`, `http` and `nats` transports, in one run,
+// interleaved; the added latency per hop against `local`; then a fully split deployment (one
+// process per role, two conversation replicas, over NATS and Redis) held at 200 turns/s.
+// Run with `npm run bench:hops` (needs NATS on NATS_URL and Redis on REDIS_URL).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load, makeClient, percentile, spawnNode } from './lib.mjs';
+
+const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 400);
+const THROUGHPUT_TURNS = Number(process.env.BENCH_THROUGHPUT ?? 3000);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 10);
+const run = randomBytes(3).toString('hex');
+const question = (i) => ({ userId: `hops-${i % 50}`, text: 'how many red shirts are in stock?' });
+const fmt = (n) => n.toFixed(3);
+
+const children = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function start(args, env) {
+  const dir = mkdtempSync(join(tmpdir(), 'clawmesh-hops-'));
+  const { child, value: url } = await spawnNode([CLI, 'start', ...args], {
+    cwd: dir,
+    env: {
+      LOG_LEVEL: 'warn',
+      CLAWMESH_AUDIT__ENABLED: 'false',
+      CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '1000000000',
+      CLAWMESH_STORE: 'memory',
+      ...env,
+    },
+    ready: (line) => {
+      if (!line.startsWith('{')) return undefined;
+      const entry = JSON.parse(line);
+      if (entry.level >= 50) throw new Error(`${args.join(' ')}: ${entry.msg}`);
+      return typeof entry.url === 'string' && /listening on/.test(entry.msg) ? entry.url : undefined;
+    },
+  });
+  children.push(child);
+  return url;
+}
+
+/** Calls made between services per turn, from the process's own metrics. */
+async function hopsPerTurn(url, turns) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let calls = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('clawmesh_rpc_duration_seconds_count')) calls += Number(line.split(' ').at(-1));
+  }
+  return calls / turns;
+}
+
+// Warn-level logs: the "listening" line is info, so ask for it explicitly.
+async function startSetup(kind) {
+  const port = await freePort();
+  const self = `http://127.0.0.1:${port}`;
+  const env = { PORT: String(port), CLAWMESH_TRANSPORT: kind, LOG_LEVEL: 'info' };
+  if (kind === 'http') {
+    env.CONVERSATION_SERVICE_URL = self;
+    env.MODELS_SERVICE_URL = self;
+    env.SKILLS_SERVICE_URL = self;
+    env.GATEWAY_SERVICE_URL = self;
+  }
+  if (kind === 'nats') Object.assign(env, { NATS_URL, CLAWMESH_NATS__SUBJECT_PREFIX: `hops${kind}${run}` });
+  const url = await start([], env);
+  return { kind, url, post: makeClient(url, 1), latencies: [], turns: 0 };
+}
+
+console.log(
+  `bench/hops — node ${process.version}, ${ROUNDS} rounds × ${PER_ROUND} turns per transport, concurrency 1`,
+);
+const setups = [];
+for (const kind of ['local', 'http', 'nats']) setups.push(await startSetup(kind));
+for (const setup of setups) {
+  // Warm up: tool catalogs, JIT, connections.
+  for (let i = 0; i < 200; i++) await setup.post('/v1/messages', question(i));
+}
+const before = {};
+for (const setup of setups) before[setup.kind] = await hopsPerTurn(setup.url, 1);
+for (let round = 0; round < ROUNDS; round++) {
+  for (const setup of setups) {
+    const { latencies } = await load((i) => setup.post('/v1/messages', question(i)), {
+      total: PER_ROUND,
+      concurrency: 1,
+    });
+    setup.latencies.push(...latencies);
+    setup.turns += PER_ROUND;
+  }
+}
+const rows = [];
+const local = setups[0];
+for (const setup of setups) {
+  const hops = (await hopsPerTurn(setup.url, 1)) - before[setup.kind];
+  const perTurn = hops / setup.turns;
+  const p50 = percentile(setup.latencies, 50);
+  const p99 = percentile(setup.latencies, 99);
+  const concurrent = makeClient(setup.url, 10);
+  const { wallMs } = await load((i) => concurrent('/v1/messages', question(i)), {
+    total: THROUGHPUT_TURNS,
+    concurrency: 10,
+  });
+  rows.push({
+    transport: setup.kind,
+    hopsPerTurn: perTurn,
+    p50,
+    p99,
+    addedP50PerHop: (p50 - percentile(local.latencies, 50)) / perTurn,
+    addedP99PerHop: (p99 - percentile(local.latencies, 99)) / perTurn,
+    turnsPerSecond: THROUGHPUT_TURNS / (wallMs / 1000),
+  });
+}
+console.log('\nturn latency through the HTTP API, concurrency 1 (ms); added = vs local, per service hop');
+console.log('transport  hops/turn  turn p50  turn p99  added p50/hop  added p99/hop  turns/s (c=10)');
+for (const r of rows) {
+  console.log(
+    `${r.transport.padEnd(9)}  ${r.hopsPerTurn.toFixed(1).padStart(9)}  ${fmt(r.p50).padStart(8)}  ${fmt(r.p99).padStart(8)}  ${
+      r.transport === 'local' ? '           —' : fmt(r.addedP50PerHop).padStart(13)
+    }  ${r.transport === 'local' ? '           —' : fmt(r.addedP99PerHop).padStart(13)}  ${r.turnsPerSecond.toFixed(0).padStart(14)}`,
+  );
+}
+
+// A fully split deployment: each role its own process, over NATS, state in Redis.
+const prefix = `hopsplit${run}`;
+const splitEnv = {
+  CLAWMESH_TRANSPORT: 'nats',
+  NATS_URL,
+  CLAWMESH_NATS__SUBJECT_PREFIX: prefix,
+  CLAWMESH_STORE: 'redis',
+  REDIS_URL,
+  CLAWMESH_REDIS__KEY_PREFIX: `${prefix}:`,
+  CLAWMESH_BUS: 'memory',
+  LOG_LEVEL: 'info',
+  PORT: '0',
+};
+await start(['models'], splitEnv);
+await start(['skills', '--skills', 'inventory'], splitEnv);
+await start(['skills', '--skills', 'support'], splitEnv);
+await start(['conversation'], splitEnv);
+await start(['conversation'], splitEnv);
+const gateway = await start(['gateway'], splitEnv);
+const post = makeClient(gateway, 64);
+for (let i = 0; i < 300; i++) await post('/v1/messages', question(i));
+
+// Open loop: a turn starts every 1/RATE s whether or not the earlier ones finished.
+const latencies = [];
+let failed = 0;
+const total = RATE * RATE_SECONDS;
+const started = performance.now();
+await new Promise((resolve) => {
+  let sent = 0;
+  let done = 0;
+  const tick = () => {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE) + 1);
+    while (sent < due) {
+      const i = sent++;
+      const t0 = performance.now();
+      post('/v1/messages', question(i)).then(
+        (res) => {
+          if (res.status !== 200) failed++;
+          latencies.push(performance.now() - t0);
+          if (++done === total) resolve();
+        },
+        () => {
+          failed++;
+          if (++done === total) resolve();
+        },
+      );
+    }
+    if (sent < total) setTimeout(tick, 1);
+  };
+  tick();
+});
+const wall = (performance.now() - started) / 1000;
+console.log(
+  `\nfully split over NATS + Redis (gateway, 2 conversation replicas, 2 skill hosts, models): ${total} turns offered at ${RATE}/s`,
+);
+console.log(
+  `achieved ${(latencies.length / wall).toFixed(0)} turns/s, failed ${failed}, turn p50 ${fmt(percentile(latencies, 50))} ms, p99 ${fmt(percentile(latencies, 99))} ms`,
+);
+const { wallMs } = await load((i) => post('/v1/messages', question(i)), { total: 3000, concurrency: 16 });
+console.log(`closed loop, concurrency 16: ${(3000 / (wallMs / 1000)).toFixed(0)} turns/s`);
+process.exit(0);

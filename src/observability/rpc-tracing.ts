@@ -1,0 +1,82 @@
+import type { Attributes } from '@opentelemetry/api';
+import type { CallContext } from '../core/context.ts';
+import type { CallMiddleware, Contract, Handlers } from '../core/contract.ts';
+import type { Transport } from '../transport/types.ts';
+import { inSpan, tracing } from './tracing.ts';
+
+type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
+
+/** The server span's name and attributes of a call: the turn, a model call, a tool call, or `<service>/<method>`. */
+function serverSpan(service: string, method: string, input: unknown, ctx: CallContext): [string, Attributes] {
+  const base: Attributes = { 'rpc.system': 'clawmesh', 'rpc.service': service, 'rpc.method': method };
+  if (ctx.conversationId) base['clawmesh.conversation_id'] = ctx.conversationId;
+  if (service === 'conversation' && method === 'handle') {
+    const message = input as { channel?: string; agentId?: string };
+    return [
+      'turn',
+      { ...base, 'clawmesh.channel': message.channel ?? '', 'clawmesh.agent': message.agentId ?? '' },
+    ];
+  }
+  if (service === 'models' && method === 'complete') {
+    return [
+      'model.call',
+      { ...base, 'gen_ai.request.model': (input as { model?: string }).model ?? 'default' },
+    ];
+  }
+  if (service.startsWith('skills.') && method === 'invoke') {
+    const call = input as { skill?: string; tool?: string };
+    return [
+      `tool.call ${call.skill}.${call.tool}`,
+      { ...base, 'clawmesh.skill': call.skill ?? '', 'clawmesh.tool': call.tool ?? '' },
+    ];
+  }
+  return [`${service}/${method}`, base];
+}
+
+/** Wraps a contract's handlers so each call runs in a server span continuing the caller's trace. */
+export function traceHandlers<C extends Contract>(contract: C, handlers: Handlers<C>): Handlers<C> {
+  const traced: Record<string, AnyHandler> = {};
+  for (const [method, handler] of Object.entries(handlers as Record<string, AnyHandler>)) {
+    traced[method] = (input, ctx) => {
+      const [name, attributes] = serverSpan(contract.name, method, input, ctx);
+      return inSpan(name, ctx, 'server', attributes, (inner) => handler(input, inner));
+    };
+  }
+  return traced as Handlers<C>;
+}
+
+/** A client span around every call, so the callee's server span has a parent on the caller's side. */
+export function rpcTracing(transportKind: string): CallMiddleware {
+  return (service, next) => (method, input, ctx) =>
+    inSpan(
+      `${service}/${method}`,
+      ctx,
+      'client',
+      {
+        'rpc.system': 'clawmesh',
+        'rpc.service': service,
+        'rpc.method': method,
+        'clawmesh.transport': transportKind,
+      },
+      (inner) => next(method, input, inner),
+    );
+}
+
+/**
+ * Traces every call through a transport when tracing is on: a client span on the caller's side
+ * and a server span on the callee's, parented across the hop by `traceparent` (HTTP and NATS
+ * headers, or the call context itself in one process). Leaves the transport untouched otherwise.
+ */
+export function traceTransport<T extends Transport>(transport: T): T {
+  if (!tracing().enabled) return transport;
+  const serve = transport.serve.bind(transport);
+  const client = transport.client.bind(transport);
+  const middleware = rpcTracing(transport.kind);
+  Object.assign(transport, {
+    serve: <C extends Contract>(contract: C, handlers: Handlers<C>) =>
+      serve(contract, traceHandlers(contract, handlers)),
+    client: <C extends Contract>(contract: C, wrappers: readonly CallMiddleware[] = []) =>
+      client(contract, [...wrappers, middleware]),
+  });
+  return transport;
+}

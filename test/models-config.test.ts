@@ -1,0 +1,134 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/load.ts';
+import { createCallContext } from '../src/core/context.ts';
+import { silentLogger } from '../src/observability/logger.ts';
+import { buildModels } from '../src/runtime/models.ts';
+import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
+import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+
+const cwd = mkdtempSync(join(tmpdir(), 'clawmesh-models-config-'));
+const build = (env: NodeJS.ProcessEnv, models?: Record<string, unknown>) => {
+  const { config } = loadConfig({ env, cwd, ...(models ? { overrides: { models } } : {}) });
+  return buildModels(config, { logger: silentLogger() });
+};
+const ask = (content: string, model?: string) => ({
+  ...(model ? { model } : {}),
+  messages: [{ role: 'user' as const, content }],
+});
+
+describe('buildModels from the config', () => {
+  let openaiA: FakeOpenAI;
+  let openaiB: FakeOpenAI;
+  let anthropic: FakeAnthropic;
+  beforeAll(async () => {
+    [openaiA, openaiB, anthropic] = await Promise.all([
+      startFakeOpenAI(),
+      startFakeOpenAI(),
+      startFakeAnthropic(),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([openaiA.close(), openaiB.close(), anthropic.close()]);
+  });
+
+  it('routes everything to local with no key', async () => {
+    const { service, providers } = await build({});
+    expect(providers).toEqual(['local', 'fast', 'capable']);
+    const response = await service.complete(ask('hello'), createCallContext());
+    expect(response.model).toBe('local/default');
+  });
+
+  it('uses openai for the default agent with OPENAI_API_KEY, anthropic with ANTHROPIC_API_KEY alone', async () => {
+    const openai = await build({
+      OPENAI_API_KEY: 'sk-a',
+      OPENAI_BASE_URL: openaiA.url,
+      OPENAI_MODEL: 'gpt-a',
+    });
+    expect((await openai.service.complete(ask('hello'), createCallContext())).model).toBe('openai/gpt-a');
+    expect((openaiA.requests.at(-1)!.body as { model: string }).model).toBe('gpt-a');
+
+    anthropic.enqueue({ type: 'text', content: 'Hi from Claude.' });
+    const claude = await build({
+      ANTHROPIC_API_KEY: 'ak-1',
+      ANTHROPIC_BASE_URL: anthropic.url,
+      ANTHROPIC_MODEL: 'claude-x',
+    });
+    const response = await claude.service.complete(ask('hello'), createCallContext());
+    expect(response).toMatchObject({ model: 'anthropic/claude-x', content: 'Hi from Claude.' });
+  });
+
+  it('serves one model from two named deployments with different keys, falling back between them', async () => {
+    const { service } = await build(
+      {},
+      {
+        deployments: {
+          primary: { provider: 'openai', apiKey: 'key-primary', baseUrl: openaiA.url, model: 'gpt-shared' },
+          secondary: {
+            provider: 'openai',
+            apiKey: 'key-secondary',
+            baseUrl: openaiB.url,
+            model: 'gpt-shared',
+          },
+          claude: { provider: 'anthropic', apiKey: 'ak-2', baseUrl: anthropic.url, model: 'claude-y' },
+        },
+        tiers: { fast: ['primary', 'secondary'], capable: ['claude', 'primary'] },
+        resilience: { retries: { max: 0 } },
+      },
+    );
+    openaiA.enqueue({ type: 'status', status: 429, headers: { 'retry-after': '30' } });
+    openaiB.enqueue({ type: 'text', content: 'from secondary' });
+    const first = await service.complete(ask('hi'), createCallContext());
+    expect(first).toMatchObject({
+      content: 'from secondary',
+      model: 'openai/gpt-shared',
+      deployment: 'secondary',
+      tier: 'fast',
+      fallbackUsed: true,
+    });
+    expect(openaiA.requests.at(-1)?.headers.authorization).toBe('Bearer key-primary');
+    expect(openaiB.requests.at(-1)?.headers.authorization).toBe('Bearer key-secondary');
+    // primary is skipped until its Retry-After: the next call goes straight to secondary.
+    const before = openaiA.requests.length;
+    openaiB.enqueue({ type: 'text', content: 'again secondary' });
+    expect((await service.complete(ask('hello'), createCallContext())).deployment).toBe('secondary');
+    expect(openaiA.requests.length).toBe(before);
+
+    anthropic.enqueue({ type: 'text', content: 'capable answer' });
+    const hard = await service.complete(ask('hi', 'capable'), createCallContext());
+    expect(hard).toMatchObject({
+      deployment: 'claude',
+      model: 'anthropic/claude-y',
+      content: 'capable answer',
+    });
+  });
+
+  it('names a deployment that has no key', async () => {
+    await expect(build({}, { deployments: { lonely: { provider: 'openai' } } })).rejects.toThrow(
+      /models\.deployments\.lonely\.apiKey: the openai deployment needs an API key \(or set OPENAI_API_KEY\)/,
+    );
+  });
+
+  it('refuses a cache or budget on Redis without a Redis connection', async () => {
+    await expect(build({}, { cache: { enabled: true, kind: 'redis' } })).rejects.toThrow(
+      /models\.cache\.kind/,
+    );
+  });
+
+  it('caches with the configured bounds, and budgets from the config', async () => {
+    const { service } = await build(
+      {},
+      { cache: { enabled: true }, budgets: { perConversation: { tokens: 1 } } },
+    );
+    const ctx = createCallContext({ conversationId: 'c-budget' });
+    const first = await service.complete(ask('remember me'), ctx);
+    expect(first.cached).toBe(false);
+    const hit = await service.complete(ask('remember me'), ctx);
+    expect(hit.cached).toBe(true);
+    await expect(service.complete(ask('something new'), ctx)).rejects.toThrow(
+      /budget of conversation c-budget is spent/,
+    );
+  });
+});
