@@ -20,6 +20,8 @@ import {
 
 const keys = discordKeyPair();
 const PATH = '/channels/discord/interactions';
+/** The message id a turn carries: the inbox id `discord:<application id>:<interaction id>`. */
+const turnId = (interactionId: string) => `discord:${DISCORD_APPLICATION_ID}:${interactionId}`;
 
 /** Records each turn the channel starts and each reply it produces; can hold turns at a gate. */
 function turnRecorder() {
@@ -101,7 +103,13 @@ describe('Discord interactions over HTTP', () => {
     discord = await startFakeDiscord();
     // The channel is configured from the environment, as in production.
     t = await startTestApp(
-      { channels: { discord: { dmPolicy: 'open' }, delivery: { baseDelayMs: 10, maxDelayMs: 5000 } } },
+      {
+        channels: {
+          // In a server anyone may /ask; in a DM only the fixtures' default user.
+          discord: { dmPolicy: 'allowlist', allowlist: ['80351110224678912'] },
+          delivery: { baseDelayMs: 10, maxDelayMs: 5000 },
+        },
+      },
       { plugins: [recorder.plugin] },
       {
         DISCORD_PUBLIC_KEY: keys.publicKeyHex,
@@ -161,7 +169,7 @@ describe('Discord interactions over HTTP', () => {
     );
     expect(edit.method).toBe('PATCH');
     expect(recorder.turns).toEqual([
-      { channel: 'discord', messageId: interaction.id, text: 'how many red shirts are in stock?' },
+      { channel: 'discord', messageId: turnId(interaction.id), text: 'how many red shirts are in stock?' },
     ]);
     expect(recorder.replies).toHaveLength(1);
     expect(edit.body).toEqual({ content: recorder.replies[0], allowed_mentions: { parse: [] } });
@@ -178,7 +186,7 @@ describe('Discord interactions over HTTP', () => {
     await discord.waitFor(new RegExp(`/${interaction.token}/messages/@original$`));
     // Give a second turn or reply every chance to show up.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(recorder.turns.filter((turn) => turn.messageId === interaction.id)).toHaveLength(1);
+    expect(recorder.turns.filter((turn) => turn.messageId === turnId(interaction.id))).toHaveLength(1);
     expect(discord.edits().filter((e) => e.token === interaction.token)).toHaveLength(1);
     expect(discord.followUps().filter((e) => e.token === interaction.token)).toHaveLength(0);
   });
@@ -229,6 +237,23 @@ describe('Discord interactions over HTTP', () => {
     expect(edit).toHaveLength(1);
     expect(parts.every((p) => p.length <= 2000)).toBe(true);
     expect(parts.join('\n\n').replace(/\s+/g, ' ')).toBe(long.replace(/\s+/g, ' '));
+  });
+
+  it('answers /ask in a DM with the bot; a user the DM policy refuses gets a notice, not a hanging "thinking…"', async () => {
+    const allowed = discordAskInteraction({ question: 'hello from a DM', guildId: null });
+    expect((await signed(allowed)).body).toEqual({ type: 5 });
+    await discord.waitFor(new RegExp(`/${allowed.token}/messages/@original$`));
+    expect(recorder.turns.map((turn) => turn.messageId)).toEqual([turnId(allowed.id)]);
+
+    const refused = discordAskInteraction({
+      question: 'let me in',
+      guildId: null,
+      userId: '80351110224670000',
+    });
+    expect((await signed(refused)).body).toEqual({ type: 5 });
+    const notice = await discord.waitFor(new RegExp(`/${refused.token}/messages/@original$`));
+    expect(notice.body.content).toMatch(/not allowed/i);
+    expect(recorder.turns.map((turn) => turn.messageId)).toEqual([turnId(allowed.id)]);
   });
 
   it('answers an /ask without a question ephemerally and runs no turn', async () => {

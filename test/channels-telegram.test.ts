@@ -193,10 +193,11 @@ describe('Telegram webhook', () => {
     await postUpdate(t, telegramTextUpdate({ updateId: 9, text: 'hello', userId: chatId }));
     await fake.waitFor(fake.method('sendMessage'), sentBefore + 1, 10_000);
     const actions = typingTo();
-    expect(actions).toHaveLength(2);
+    expect(actions.length).toBeGreaterThanOrEqual(2);
     const gap = actions[1]!.at - actions[0]!.at;
     expect(gap).toBeGreaterThanOrEqual(3900);
-    expect(gap).toBeLessThan(4500);
+    // About 4 s apart: not a burst, and well before Telegram's 5 s indicator runs out.
+    expect(gap).toBeLessThan(5000);
   }, 15_000);
 });
 

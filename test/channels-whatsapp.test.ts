@@ -4,6 +4,7 @@
  * adapter, pipeline and Graph client run unchanged.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { NON_TEXT_REPLY } from '../src/gateway/channels/whatsapp/adapter.ts';
 import type { ClawmeshPlugin } from '../src/plugins/types.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import {
@@ -133,7 +134,7 @@ describe('WhatsApp Cloud API over HTTP', () => {
     expect(turns).toEqual([
       {
         channel: 'whatsapp',
-        messageId: id,
+        messageId: `whatsapp:${WHATSAPP_PHONE_NUMBER_ID}:${id}`,
         text: 'how many red shirts are in stock?',
         userId: '16505551234',
       },
@@ -151,16 +152,25 @@ describe('WhatsApp Cloud API over HTTP', () => {
     expect(graph.sent()).toHaveLength(before);
   });
 
-  it('acknowledges message types it cannot read without a turn', async () => {
-    const res = await notify(
-      whatsappMessageWebhook({
-        from: '16505550003',
-        type: 'image',
-        extra: { image: { id: '1479537139650973', mime_type: 'image/jpeg', sha256: 'abc' } },
-      }),
-    );
-    expect(res.status).toBe(200);
+  it('answers a photo politely without a turn, and ignores a reaction', async () => {
+    const image = whatsappMessageWebhook({
+      from: '16505550003',
+      type: 'image',
+      extra: { image: { id: '1479537139650973', mime_type: 'image/jpeg', sha256: 'abc' } },
+    });
+    const body = JSON.stringify(image);
+    for (let i = 0; i < 3; i++) expect((await post(body, whatsappHeaders(SECRET, body))).status).toBe(200);
+    const reaction = whatsappMessageWebhook({
+      from: '16505550003',
+      type: 'reaction',
+      extra: { reaction: { message_id: 'wamid.earlier', emoji: '👍' } },
+    });
+    expect((await notify(reaction)).status).toBe(200);
+    await eventually(() => sentTo('16505550003').length === 1);
     await settle();
+    expect(sentTo('16505550003')).toEqual([
+      expect.objectContaining({ type: 'text', text: expect.objectContaining({ body: NON_TEXT_REPLY }) }),
+    ]);
     expect(turns).toEqual([]);
   });
 

@@ -47,8 +47,12 @@ describe('loadConfig defaults', () => {
       apiKeys: [],
       bodyLimitBytes: 64 * 1024,
       rateLimit: { points: 60, durationSeconds: 60 },
+      attemptTimeoutMs: 15_000,
       idempotencyTtlSeconds: 24 * 3600,
     });
+    expect(config.roles).toEqual(['gateway', 'conversation', 'skills', 'models']);
+    expect(config.transport).toMatchObject({ kind: 'local', urls: {} });
+    expect(config.store).toMatchObject({ kind: 'sqlite', lease: 'auto', leaseTtlMs: 10_000 });
     expect(config.agents).toHaveLength(1);
     expect(config.agents[0]).toMatchObject({
       id: 'default',
@@ -59,16 +63,22 @@ describe('loadConfig defaults', () => {
     });
     expect(config.defaultAgent).toBeUndefined();
     expect(config.skills).toEqual({ load: ['inventory', 'support'], timeoutMs: 10_000, secrets: {} });
-    expect(config.models).toEqual({
+    expect(config.models).toMatchObject({
       default: 'local',
       openai: { model: 'gpt-4o-mini', timeoutMs: 60_000 },
     });
     expect(config.plugins).toEqual([]);
     expect(config.pluginTimeoutMs).toBe(1000);
-    expect(config.store).toEqual({ kind: 'sqlite', path: './data/clawmesh.db', thread: false });
-    expect(config.bus).toEqual({ kind: 'memory' });
+    expect(config.store).toEqual({
+      kind: 'sqlite',
+      path: './data/clawmesh.db',
+      thread: false,
+      lease: 'auto',
+      leaseTtlMs: 10_000,
+    });
+    expect(config.bus).toEqual({ kind: 'memory', maxAttempts: 5 });
     expect(config.audit).toEqual({ enabled: true, path: './data/audit.jsonl' });
-    expect(config.log).toEqual({ level: 'info' });
+    expect(config.log).toMatchObject({ level: 'info' });
     expect(config.shutdownTimeoutMs).toBe(30_000);
   });
 
@@ -297,13 +307,41 @@ describe('loadConfig generic environment keys', () => {
     expect(err.message).toMatch(/gateway\.rateLimit\.points: .*\(set by CLAWMESH_GATEWAY__RATE_LIMIT\)/);
   });
 
-  it('does not read CLAWMESH_CONFIG or CLAWMESH_TRANSPORT as config keys', () => {
-    const { tree, sources } = applyEnvOverrides(
-      {},
-      { CLAWMESH_TRANSPORT: 'nats', CLAWMESH_CONFIG: 'x.yaml' },
-    );
+  it('does not read CLAWMESH_CONFIG or unknown CLAWMESH_ variables as config keys', () => {
+    const { tree, sources } = applyEnvOverrides({}, { CLAWMESH_CONFIG: 'x.yaml', CLAWMESH_FROBNICATE: 'on' });
     expect(tree).toEqual({});
     expect(sources.size).toBe(0);
+  });
+
+  it('reads the topology shortcuts: transport, roles and server URLs', () => {
+    const { tree, sources } = applyEnvOverrides(
+      {},
+      {
+        CLAWMESH_TRANSPORT: 'nats',
+        CLAWMESH_ROLES: 'gateway, models',
+        NATS_URL: 'nats://n:4222',
+        REDIS_URL: 'redis://r:6379',
+        DATABASE_URL: 'postgres://p/db',
+        RABBITMQ_URL: 'amqp://q',
+      },
+    );
+    expect(tree).toEqual({
+      transport: { kind: 'nats' },
+      roles: ['gateway', 'models'],
+      nats: { url: 'nats://n:4222' },
+      redis: { url: 'redis://r:6379' },
+      postgres: { url: 'postgres://p/db' },
+      rabbitmq: { url: 'amqp://q' },
+    });
+    expect(sources.get('transport.kind')).toBe('CLAWMESH_TRANSPORT');
+  });
+
+  it('names the variable of an unknown role or transport', () => {
+    const err = failure(() =>
+      loadConfig({ env: { CLAWMESH_TRANSPORT: 'carrier-pigeon', CLAWMESH_ROLES: 'cook' }, cwd: dir }),
+    );
+    expect(err.message).toMatch(/transport\.kind: .*\(set by CLAWMESH_TRANSPORT\)/);
+    expect(err.message).toMatch(/roles\.0: .*\(set by CLAWMESH_ROLES\)/);
   });
 
   it('leaves the raw tree it was given unchanged', () => {

@@ -13,7 +13,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { LeaseHandle, TurnLease } from '../store/lease-types.ts';
-import type { ConversationStore, DedupeStore } from '../store/types.ts';
+import { isTurnAlreadyStored } from '../store/turns.ts';
+import type { ConversationStore, DedupeStore, StoredMessage } from '../store/types.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { buildContextWindow } from './context-window.ts';
 import { createHistoryCache, type History } from './history-cache.ts';
@@ -197,8 +198,23 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       if (final) final.content = reply.text;
       const written = [userMessage, ...loop.messages];
       held?.assertHeld();
-      const fence = held ? { fence: held.token } : undefined;
-      const stored = await deps.store.append(conversationId, written, fence);
+      // The message id makes the append idempotent: a turn run twice (its first replica died
+      // after writing) is stored once, and this run answers with what the first one stored.
+      const options = {
+        ...(held ? { fence: held.token } : {}),
+        ...(message.messageId ? { turnId: message.messageId } : {}),
+      };
+      let stored: StoredMessage[];
+      try {
+        stored = await deps.store.append(conversationId, written, options);
+      } catch (err) {
+        if (!isTurnAlreadyStored(err)) throw err;
+        const first = err.details.messages.findLast((m) => m.role === 'assistant' && m.content !== '');
+        turnLog().info(
+          'this message was already answered by an earlier run of its turn; replying with that answer',
+        );
+        return { ...reply, text: first?.content ?? reply.text };
+      }
       // Keyed by the seq the store gave: if anyone else wrote since the history was read, the entry goes.
       historyCache.append(conversationId, (stored[0]?.seq ?? record.messageCount + 1) - 1, written);
       const durationMs = performance.now() - started;

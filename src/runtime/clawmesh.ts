@@ -14,6 +14,7 @@ import { createRateLimit } from '../gateway/rate-limit.ts';
 import { registerOpsRoutes } from '../http/ops-routes.ts';
 import { createHttpServer } from '../http/server.ts';
 import { registerOpenAIRoutes } from '../models/api/routes.ts';
+import { registerProcessDashboard } from '../observability/dashboard/process.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
@@ -96,6 +97,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
 
   const auth = createApiKeyCheck(gateway.apiKeys);
   registerOpsRoutes(http, { metrics, checks: services.checks });
+  await registerProcessDashboard(http, { config, baseDir, services, auth });
   let channels: Channels | undefined;
   if (services.roles.has('gateway')) {
     const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));

@@ -279,3 +279,90 @@ describe('createDelivery when the inbox refuses', () => {
     await expect(delivery.accept(adapter, [message])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });
+
+describe('createDelivery: notices and fixed replies', () => {
+  const base: ChannelMessage = {
+    updateId: '1',
+    channel: 'test',
+    account: 'a',
+    chatId: 'c',
+    userId: 'u',
+    text: 'hi',
+    isGroup: false,
+    mentioned: true,
+    replyTo: { chat: 'c' },
+  };
+  function setup(allowed: boolean) {
+    const sent: string[] = [];
+    const turns: string[] = [];
+    const adapter: ChannelAdapter = {
+      name: 'test',
+      routes: [],
+      dedupeTtlMs: 60_000,
+      textLimit: 100,
+      send: async (_target, text) => {
+        sent.push(text);
+      },
+    };
+    const inbox = createMemoryInboxStore();
+    const delivery = createDelivery({
+      adapters: new Map([['test', adapter]]),
+      dedupe: createMemoryDedupeStore(),
+      inbox,
+      access: {
+        check: async () => (allowed ? { allowed: true } : { allowed: false, reason: 'not-allowed' }),
+      },
+      router: { agentFor: () => undefined },
+      conversation: {
+        handle: async (input: { text: string }) => {
+          turns.push(input.text);
+          return { conversationId: 'c_1', text: '', toolCalls: [] };
+        },
+      } as never,
+      logger: silentLogger(),
+      metrics: createChannelMetrics(),
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+      concurrency: 2,
+      turnTimeoutMs: 5000,
+    });
+    return { adapter, delivery, inbox, sent, turns };
+  }
+
+  it('sends a notice instead of silence when the message must be answered', async () => {
+    const denied = setup(false);
+    await denied.delivery.accept(denied.adapter, [{ ...base, mustAnswer: true }]);
+    await denied.delivery.accept(denied.adapter, [{ ...base, updateId: '2' }]);
+    await denied.delivery.idle();
+    expect(denied.sent).toEqual(['You are not allowed to use this assistant.']);
+    expect(await denied.inbox.get('test:a:1')).toMatchObject({
+      status: 'done',
+      outcome: 'denied:not-allowed',
+    });
+    expect(await denied.inbox.get('test:a:2')).toMatchObject({
+      status: 'done',
+      outcome: 'denied:not-allowed',
+    });
+
+    const empty = setup(true);
+    await empty.delivery.accept(empty.adapter, [{ ...base, mustAnswer: true }]);
+    await empty.delivery.idle();
+    expect(empty.turns).toEqual(['hi']);
+    expect(empty.sent).toEqual(['No answer to that message.']);
+    expect(await empty.inbox.get('test:a:1')).toMatchObject({ outcome: 'no-reply' });
+  });
+
+  it('answers a fixed reply without a turn, after access', async () => {
+    const allowed = setup(true);
+    await allowed.delivery.accept(allowed.adapter, [
+      { ...base, fixedReply: 'I can only read text messages.' },
+    ]);
+    await allowed.delivery.idle();
+    expect(allowed.turns).toEqual([]);
+    expect(allowed.sent).toEqual(['I can only read text messages.']);
+    expect(await allowed.inbox.get('test:a:1')).toMatchObject({ status: 'done', outcome: 'fixed' });
+    const denied = setup(false);
+    await denied.delivery.accept(denied.adapter, [{ ...base, fixedReply: 'text only' }]);
+    await denied.delivery.idle();
+    expect(denied.sent).toEqual([]);
+  });
+});

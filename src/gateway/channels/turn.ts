@@ -4,7 +4,7 @@ import type { conversationContract, TurnReply } from '../../core/contracts/conve
 import { ClawmeshError } from '../../core/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { InboxEntry, InboxReply, InboxStore } from '../../store/inbox-types.ts';
-import type { Access } from '../access/policy.ts';
+import type { Access, DenyReason } from '../access/policy.ts';
 import type { ChannelMetrics } from './metrics.ts';
 import { type ChannelRouter, sessionPeer } from './routing.ts';
 import { splitText } from './split.ts';
@@ -23,6 +23,19 @@ export interface TurnDeps {
 
 /** The longest text `conversation.handle` takes. */
 const MAX_TEXT = 32_000;
+
+/** What a message that must be answered ({@link ChannelMessage.mustAnswer}) gets when access refuses it. */
+export const DENIED_NOTICES: Record<DenyReason, string> = {
+  'not-mentioned': 'Mention me to get an answer here.',
+  'dm-disabled': 'Direct messages are turned off for this assistant.',
+  'not-allowed': 'You are not allowed to use this assistant.',
+  pairing: 'This assistant answers approved people only.',
+  'pairing-full': 'Too many people are waiting for approval; please try again later.',
+  'rate-limited': 'Too many messages; please try again in a minute.',
+};
+
+/** What a message that must be answered gets when the turn gave no reply. */
+export const NO_ANSWER_NOTICE = 'No answer to that message.';
 
 /**
  * Runs the turn of a `pending` inbox entry: access (group mention rule, DM policy, rate limits),
@@ -45,6 +58,12 @@ export async function runChannelTurn(
     await deps.inbox.setReply(entry.id, reply);
     return { ...entry, status: 'sending', reply, partsSent: 0 };
   };
+  /** Ends without a turn's reply: silently, or with a notice when the platform waits for one. */
+  const end = async (outcome: string, notice: string): Promise<InboxEntry | undefined> => {
+    if (message.mustAnswer) return stored({ parts: splitText(notice, adapter.textLimit), outcome });
+    await finish(outcome);
+    return undefined;
+  };
 
   const decision = await deps.access.check({
     channel: message.channel,
@@ -61,18 +80,14 @@ export async function runChannelTurn(
         'channel message denied',
       );
     }
-    if (!decision.reply) {
-      await finish(outcome);
-      return undefined;
-    }
+    if (!decision.reply) return end(outcome, DENIED_NOTICES[decision.reason]);
     return stored({ parts: splitText(decision.reply, adapter.textLimit), outcome });
   }
+  if (message.fixedReply)
+    return stored({ parts: splitText(message.fixedReply, adapter.textLimit), outcome: 'fixed' });
 
   const text = message.text.trim().slice(0, MAX_TEXT);
-  if (!text) {
-    await finish('no-reply');
-    return undefined;
-  }
+  if (!text) return end('no-reply', NO_ANSWER_NOTICE);
   const agentId = deps.router.agentFor(message);
   const peer = sessionPeer(message);
   let reply: TurnReply;
@@ -83,7 +98,7 @@ export async function runChannelTurn(
         channel: message.channel,
         userId: peer,
         text,
-        messageId: message.updateId,
+        messageId: entry.id,
         ...(agentId ? { agentId } : {}),
         metadata: {
           account: message.account,
@@ -109,10 +124,7 @@ export async function runChannelTurn(
     stopTyping();
   }
   const parts = reply.dropped ? [] : splitText(reply.text, adapter.textLimit);
-  if (parts.length === 0) {
-    await finish(reply.dropped ? 'dropped' : 'no-reply');
-    return undefined;
-  }
+  if (parts.length === 0) return end(reply.dropped ? 'dropped' : 'no-reply', NO_ANSWER_NOTICE);
   return stored({ parts, conversationId: reply.conversationId, ...(agentId ? { agentId } : {}) });
 }
 

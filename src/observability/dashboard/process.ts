@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { VERSION } from '../../cli/version.ts';
 import type { Config } from '../../config/schema.ts';
 import type { ApiKeyCheck } from '../../gateway/auth.ts';
+import { INSTANCE_ID, serviceNameOf } from '../../runtime/instance.ts';
 import type { Services } from '../../runtime/services.ts';
 import type { NatsTransport } from '../../transport/nats.ts';
 import { listServices } from '../../transport/nats-discovery.ts';
@@ -48,7 +49,13 @@ export async function registerProcessDashboard(
   registerDashboard(app, {
     auth: options.auth,
     services: createServicesView({
-      process: { version: VERSION, roles: [...services.roles], transport: transport.kind },
+      process: {
+        name: serviceNameOf([...services.roles]),
+        instance: INSTANCE_ID,
+        version: VERSION,
+        roles: [...services.roles],
+        transport: transport.kind,
+      },
       checks: services.checks,
       ...(nats
         ? {

@@ -7,7 +7,14 @@ import type { CheckView, InstanceView, ServicesView } from './views.ts';
 /** What {@link createServicesView} shows. */
 export interface ServicesViewOptions {
   /** The process serving the dashboard. */
-  process: { name?: string; version: string; roles: readonly string[]; transport: string };
+  process: {
+    name?: string;
+    /** This process's instance id, as in logs and traces (default `hostname:pid`). */
+    instance?: string;
+    version: string;
+    roles: readonly string[];
+    transport: string;
+  };
   /** Its readiness checks, run each time the view is asked for. */
   checks: readonly ReadinessCheck[];
   /** Finds the deployment's running instances (NATS `$SRV`), when it can be discovered. */
@@ -24,7 +31,7 @@ export interface ServicesViewOptions {
  */
 export function createServicesView(options: ServicesViewOptions): () => Promise<ServicesView> {
   const started = Date.now();
-  const instance = `${hostname()}:${process.pid}`;
+  const instance = options.process.instance ?? `${hostname()}:${process.pid}`;
   const timeoutMs = options.checkTimeoutMs ?? 2000;
   const discovery = options.discover ? cached(options.discover, options.discoveryCacheMs ?? 2000) : undefined;
   return async () => {

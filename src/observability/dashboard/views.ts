@@ -23,7 +23,7 @@ export interface CheckView {
 export interface ProcessView {
   name: string;
   version: string;
-  /** `hostname:pid`. */
+  /** The instance id, as in logs and traces. */
   instance: string;
   roles: string[];
   transport: string;

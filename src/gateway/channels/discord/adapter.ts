@@ -125,6 +125,8 @@ function outcomeOf(event: DiscordEvent, applicationId: string, logger: Logger): 
         mentioned: true,
         replyTo: { token: event.token, interactionId: event.interactionId },
         sentAt: snowflakeTime(event.interactionId),
+        // The deferred response shows "thinking…" until edited: a refusal must edit it too.
+        mustAnswer: true,
       };
       return {
         kind: 'accept',

@@ -47,6 +47,9 @@ describe('verifySlackRequest', () => {
       }),
     ).toThrow(/version/);
     expect(check({ 'x-slack-request-timestamp': String(now) })).toThrow(/missing/);
+    const upper = sign(now, body).replace(/[a-f]/, (c) => c.toUpperCase());
+    expect(upper).not.toBe(sign(now, body));
+    expect(check({ 'x-slack-request-timestamp': String(now), 'x-slack-signature': upper })).toThrow(/wrong/);
   });
 });
 

@@ -17,6 +17,8 @@ export const WHATSAPP_WEBHOOK_PATH = '/channels/whatsapp/webhook';
 
 /** Meta retries an unanswered notification for up to 7 days; ids are kept a day longer. */
 const DEDUPE_TTL_MS = 8 * 24 * 60 * 60 * 1000;
+/** What a photo, voice note, video, document, sticker, location or contact card gets. */
+export const NON_TEXT_REPLY = 'Sorry, I can only read text messages for now. Please type your question.';
 /** A `hub.challenge` worth echoing: printable ASCII, bounded. */
 const CHALLENGE = /^[\x21-\x7e]{1,1024}$/;
 
@@ -122,19 +124,36 @@ function messageOf(event: WhatsAppEvent, phoneNumberId: string, logger: Logger):
     return undefined;
   }
   if (event.kind === 'non-text') {
-    logger.debug({ type: event.type, messageId: event.messageId }, 'whatsapp: non-text message ignored');
-    return undefined;
+    if (!event.answer) {
+      logger.debug({ type: event.type, messageId: event.messageId }, 'whatsapp: message type ignored');
+      return undefined;
+    }
+    // A photo, voice note, sticker…: answered once, politely, without a turn.
+    return {
+      ...direct(event, phoneNumberId),
+      text: `[${event.type}]`,
+      fixedReply: NON_TEXT_REPLY,
+    };
   }
+  return {
+    ...direct(event, phoneNumberId),
+    ...(event.name ? { userName: event.name } : {}),
+    text: event.text,
+  };
+}
+
+/** The fields every WhatsApp message shares: a one-to-one chat with the sender's number. */
+function direct(
+  event: { messageId: string; from: string; timestamp?: string },
+  phoneNumberId: string,
+): Omit<ChannelMessage, 'text'> {
   const sentAt = event.timestamp === undefined ? undefined : Number(event.timestamp) * 1000;
   return {
     updateId: event.messageId,
     channel: 'whatsapp',
     account: phoneNumberId,
-    // One-to-one chats only: the chat is the sender's number.
     chatId: event.from,
     userId: event.from,
-    ...(event.name ? { userName: event.name } : {}),
-    text: event.text,
     isGroup: false,
     mentioned: true,
     replyTo: { to: event.from },

@@ -30,14 +30,14 @@ export const whatsappChannel: ChannelDefinition = {
   missing: (config) => REQUIRED.filter(([key]) => !config.whatsapp[key]).map(([, env]) => env),
   access: (config) => config.whatsapp,
   create: ({ config, logger }) => {
-    const section: WhatsAppConfig & { apiVersion?: string } = config.whatsapp;
+    const section = config.whatsapp;
     return createWhatsAppAdapter({
       appSecret: section.appSecret ?? '',
       verifyToken: section.verifyToken ?? '',
       accessToken: section.accessToken ?? '',
       phoneNumberId: section.phoneNumberId ?? '',
       apiRoot: section.apiRoot,
-      ...(section.apiVersion ? { apiVersion: section.apiVersion } : {}),
+      apiVersion: section.apiVersion,
       logger,
     });
   },

@@ -84,6 +84,7 @@ export type WhatsAppEvent =
       messageId: string;
       from: string;
       phoneNumberId?: string;
+      timestamp?: string;
       type: string;
       /** Whether the adapter answers it (see {@link ANSWERED_NON_TEXT_TYPES}) or ignores it. */
       answer: boolean;
@@ -119,22 +120,17 @@ export function normalizeWebhook(webhook: WhatsAppWebhook): WhatsAppEvent[] {
         if (contact.wa_id && contact.profile?.name) names.set(contact.wa_id, contact.profile.name);
       }
       for (const message of value.messages ?? []) {
+        const timestamp = message.timestamp;
         const base = {
           messageId: message.id,
           from: message.from,
           ...(phoneNumberId ? { phoneNumberId } : {}),
+          ...(timestamp && /^\d{1,12}$/.test(timestamp) ? { timestamp } : {}),
         };
         const text = textOf(message);
         if (text !== undefined) {
           const name = names.get(message.from);
-          const timestamp = message.timestamp;
-          events.push({
-            kind: 'text',
-            ...base,
-            ...(name ? { name } : {}),
-            ...(timestamp && /^\d{1,12}$/.test(timestamp) ? { timestamp } : {}),
-            text,
-          });
+          events.push({ kind: 'text', ...base, ...(name ? { name } : {}), text });
         } else {
           events.push({
             kind: 'non-text',

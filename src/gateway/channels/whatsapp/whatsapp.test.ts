@@ -10,7 +10,7 @@ import {
 } from '../../../../test/support/fake-platforms.ts';
 import { silentLogger } from '../../../observability/logger.ts';
 import { type ChannelRequest, ChannelSendError } from '../types.ts';
-import { createWhatsAppAdapter } from './adapter.ts';
+import { createWhatsAppAdapter, NON_TEXT_REPLY } from './adapter.ts';
 import { createWhatsAppClient, whatsAppMessagesUrl } from './api.ts';
 import { normalizeWebhook, parseWebhook } from './payload.ts';
 import { signWhatsAppBody, verifyWhatsAppSignature } from './signature.ts';
@@ -150,10 +150,32 @@ describe('WhatsApp adapter routes', () => {
     });
   });
 
-  it('acknowledges statuses, non-text messages and other numbers without a message', async () => {
+  it('answers a sticker, photo or voice note with a fixed reply instead of a turn', async () => {
+    const body = JSON.stringify(
+      whatsappMessageWebhook({ type: 'sticker', id: 'wamid.S1', extra: { sticker: { id: 'S' } } }),
+    );
+    const outcome = await post.handle(request('POST', body));
+    expect(outcome).toEqual({
+      kind: 'accept',
+      messages: [
+        expect.objectContaining({
+          updateId: 'wamid.S1',
+          userId: '16505551234',
+          text: '[sticker]',
+          fixedReply: NON_TEXT_REPLY,
+          replyTo: { to: '16505551234' },
+        }),
+      ],
+    });
+  });
+
+  it('acknowledges statuses, reactions and other numbers without a message', async () => {
     for (const webhook of [
       whatsappStatusWebhook(),
-      whatsappMessageWebhook({ type: 'sticker', extra: { sticker: { id: 'S' } } }),
+      whatsappMessageWebhook({
+        type: 'reaction',
+        extra: { reaction: { message_id: 'wamid.X', emoji: '👍' } },
+      }),
       whatsappMessageWebhook({ text: 'for another number', phoneNumberId: '999' }),
     ]) {
       const outcome = await post.handle(request('POST', JSON.stringify(webhook)));
