@@ -12,6 +12,8 @@
 
 export type { EventTopics, Topic } from './bus/events.ts';
 export { createEvent } from './bus/events.ts';
+export type { BusKind, CreateBusOptions, ManagedBus } from './bus/index.ts';
+export { createBus } from './bus/index.ts';
 // Events
 export { createMemoryBus } from './bus/memory.ts';
 export type { Bus, BusEvent, EventHandler, Subscription } from './bus/types.ts';
@@ -37,6 +39,17 @@ export type { ModelProvider } from './models/types.ts';
 export type { Clawmesh, ClawmeshOptions } from './runtime/clawmesh.ts';
 // Running Clawmesh
 export { createClawmesh } from './runtime/clawmesh.ts';
+export type { LeaseHandle, StoreOptions, Stores, TurnLease } from './store/index.ts';
+// State
+export { createStores, createTurnLease } from './store/index.ts';
 export type { ConversationRecord, ConversationStore, DedupeStore, StoredMessage } from './store/types.ts';
+export type { HttpTransport, NatsTransport, ServiceInstance, TransportOptions } from './transport/index.ts';
+// Transports
+export {
+  createHttpTransport,
+  createNatsTransport,
+  createTransport,
+  listServices,
+} from './transport/index.ts';
 export { createLocalTransport } from './transport/local.ts';
 export type { Registration, Transport } from './transport/types.ts';

@@ -56,7 +56,8 @@ describe('dashboard in Debian chromium, with API keys configured', () => {
       if (/Content Security Policy|Refused to/i.test(message.text())) pageErrors.push(message.text());
     });
     page.on('request', (request) => {
-      if (!request.url().startsWith(t.url) && !request.url().startsWith('data:')) foreignRequests.push(request.url());
+      if (!request.url().startsWith(t.url) && !request.url().startsWith('data:'))
+        foreignRequests.push(request.url());
     });
 
     // No key yet: the page asks for one and shows no data.
@@ -107,7 +108,7 @@ describe('dashboard in Debian chromium, with API keys configured', () => {
       'Tokens in',
       'Tokens out',
       'Cost',
-      'Average latency',
+      'Avg latency',
     ]);
 
     // Audit tail: the events of both turns, newest first.
@@ -133,9 +134,9 @@ describe('dashboard in Debian chromium, with API keys configured', () => {
     expect(await detail.locator('.said.user').textContent()).toBe('User: how many red shirts are in stock?');
     expect(await detail.locator('.said.reply').textContent()).toBe('Reply: red shirt: 42 units in stock');
     expect(new URL(page.url()).hash).toBe(`#conversation=${stockConversation}`);
-    expect(await conversations.getByRole('button', { name: stockConversation }).getAttribute('aria-current')).toBe(
-      'true',
-    );
+    expect(
+      await conversations.getByRole('button', { name: stockConversation }).getAttribute('aria-current'),
+    ).toBe('true');
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
@@ -143,7 +144,9 @@ describe('dashboard in Debian chromium, with API keys configured', () => {
     // It refreshes by itself: a new conversation shows up without a reload.
     const newest = await ask('cy', 'how many blue shirts are in stock?');
     await expect
-      .poll(() => conversations.locator('tbody tr').first().getByRole('button').textContent(), { timeout: 12_000 })
+      .poll(() => conversations.locator('tbody tr').first().getByRole('button').textContent(), {
+        timeout: 12_000,
+      })
       .toBe(newest);
 
     // The key stays for the tab: a reload shows the data at once, the open conversation too.

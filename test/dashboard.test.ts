@@ -4,6 +4,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent } from '../src/bus/types.ts';
 import { randomHex } from '../src/core/ids.ts';
+import { createApiKeyCheck } from '../src/gateway/auth.ts';
+import { createHttpServer } from '../src/http/server.ts';
+import { createServicesView, registerDashboard } from '../src/observability/dashboard/index.ts';
+import { silentLogger } from '../src/observability/logger.ts';
 import { type MicroService, startMicroService } from '../src/transport/nats-micro.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 
@@ -17,8 +21,14 @@ const API_PATHS = [
   '/dashboard/api/usage',
 ];
 
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
-async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any }> {
+interface Got {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
+  body: any;
+}
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<Got> {
   const response = await fetch(url, { headers });
   const text = await response.text();
   let body: unknown = text;
@@ -43,7 +53,11 @@ describe('dashboard API with API keys', () => {
       modelEvents.push(event);
     });
     const headers = { authorization: `Bearer ${KEY}` };
-    const stock = await t.post('/v1/messages', { userId: 'ana', text: 'how many red shirts are in stock?' }, headers);
+    const stock = await t.post(
+      '/v1/messages',
+      { userId: 'ana', text: 'how many red shirts are in stock?' },
+      headers,
+    );
     expect(stock.status).toBe(200);
     stockConversation = stock.body.conversationId;
     const hello = await t.post('/v1/messages', { userId: 'ben', text: 'hello there' }, headers);
@@ -84,6 +98,8 @@ describe('dashboard API with API keys', () => {
       const wrong = await get(`${t.url}${path}`, { authorization: 'Bearer not-the-key-at-all' });
       expect(wrong.status, path).toBe(401);
       expect(wrong.body.error.message).toBe('invalid API key');
+      const head = await fetch(`${t.url}${path}`, { method: 'HEAD' });
+      expect(head.status, `HEAD ${path}`).toBe(401);
     }
   });
 
@@ -113,7 +129,10 @@ describe('dashboard API with API keys', () => {
     const { status, body } = await authed('/dashboard/api/conversations');
     expect(status).toBe(200);
     expect(body.available).toBe(true);
-    expect(body.conversations.map((c: { id: string }) => c.id)).toEqual([helloConversation, stockConversation]);
+    expect(body.conversations.map((c: { id: string }) => c.id)).toEqual([
+      helloConversation,
+      stockConversation,
+    ]);
     expect(body.conversations[1]).toMatchObject({
       peer: 'ana',
       channel: 'api',
@@ -143,7 +162,11 @@ describe('dashboard API with API keys', () => {
     expect(body.truncated).toBe(false);
     expect(body.turns).toHaveLength(1);
     const [turn] = body.turns;
-    expect(turn).toMatchObject({ user: 'how many red shirts are in stock?', steps: 2, reply: 'red shirt: 42 units in stock' });
+    expect(turn).toMatchObject({
+      user: 'how many red shirts are in stock?',
+      steps: 2,
+      reply: 'red shirt: 42 units in stock',
+    });
     expect(turn.toolCalls).toHaveLength(1);
     expect(turn.toolCalls[0]).toMatchObject({
       name: 'inventory__lookupStock',
@@ -211,7 +234,10 @@ describe('dashboard API with API keys', () => {
     expect(body).toMatchObject({ available: true, source: 'events' });
     expect(body.models).toHaveLength(expected.size);
     for (const [model, sum] of expected) {
-      expect(body.models.find((m: { model: string }) => m.model === model)).toMatchObject({ ...sum, cached: 0 });
+      expect(body.models.find((m: { model: string }) => m.model === model)).toMatchObject({
+        ...sum,
+        cached: 0,
+      });
     }
     const totals = [...expected.values()].reduce((a, b) => ({
       requests: a.requests + b.requests,
@@ -268,7 +294,9 @@ describe('dashboard API over the nats transport', () => {
     stranger = await startMicroService(nc, {
       name: 'conversation',
       version: '9.9.9',
-      endpoints: [{ name: 'handle', subject: `other${prefix}.conversation.handle`, handle: async () => undefined }],
+      endpoints: [
+        { name: 'handle', subject: `other${prefix}.conversation.handle`, handle: async () => undefined },
+      ],
     });
   });
   afterAll(async () => {
@@ -293,7 +321,9 @@ describe('dashboard API over the nats transport', () => {
     }[];
     expect(instances.map((i) => i.id)).not.toContain(stranger.id);
     const contracts = instances.map((i) => i.contract).sort();
-    expect(contracts).toEqual(expect.arrayContaining(['conversation', 'gateway', 'models', 'skills.inventory']));
+    expect(contracts).toEqual(
+      expect.arrayContaining(['conversation', 'gateway', 'models', 'skills.inventory']),
+    );
     expect(instances.every((i) => i.local)).toBe(true);
     for (const instance of instances) {
       for (const endpoint of instance.endpoints) expect(endpoint.subject.startsWith(`${prefix}.`)).toBe(true);
@@ -301,5 +331,45 @@ describe('dashboard API over the nats transport', () => {
     const conversation = instances.find((i) => i.contract === 'conversation')!;
     expect(conversation.endpoints.find((e) => e.name === 'handle')!.requests).toBeGreaterThanOrEqual(1);
     expect(instances.find((i) => i.contract === 'skills.inventory')!.requests).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('dashboard API of a process without the conversation role', () => {
+  it('says which sections it does not have, and marks a failing check', async () => {
+    const http = createHttpServer({ logger: silentLogger(), bodyLimitBytes: 1024 });
+    registerDashboard(http, {
+      auth: createApiKeyCheck([]),
+      services: createServicesView({
+        process: { version: '0.0.0', roles: ['gateway'], transport: 'http' },
+        checks: [{ name: 'store:redis', check: () => Promise.reject(new Error('ECONNREFUSED')) }],
+      }),
+      auditFile: join(import.meta.dirname, 'no-such-audit.jsonl'),
+    });
+    try {
+      const url = await http.listen({ port: 0, host: '127.0.0.1' });
+      const services = await get(`${url}/dashboard/api/services`);
+      expect(services.body.process).toMatchObject({ roles: ['gateway'], status: 'not ready' });
+      expect(services.body.process.checks[0]).toMatchObject({
+        name: 'store:redis',
+        ok: false,
+        error: 'ECONNREFUSED',
+      });
+      const conversations = await get(`${url}/dashboard/api/conversations`);
+      expect(conversations.body).toMatchObject({
+        available: false,
+        reason: expect.stringContaining('conversation role'),
+      });
+      const one = await get(`${url}/dashboard/api/conversations/c_1`);
+      expect(one.status).toBe(404);
+      const audit = await get(`${url}/dashboard/api/audit`);
+      expect(audit.body).toMatchObject({
+        available: false,
+        reason: expect.stringContaining('no-such-audit.jsonl'),
+      });
+      const usage = await get(`${url}/dashboard/api/usage`);
+      expect(usage.body).toEqual({ available: false, reason: 'this process does not count model usage' });
+    } finally {
+      await http.close();
+    }
   });
 });

@@ -54,6 +54,7 @@ const TOP_LEVEL_KEYS = new Set([
   'bus',
   'audit',
   'log',
+  'metrics',
   'shutdownTimeoutMs',
   'roles',
   'transport',

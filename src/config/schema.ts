@@ -131,7 +131,10 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   /** The roles this process runs (`clawmesh start <role>…` sets it); all four when absent. */
-  roles: z.array(z.enum(ROLES)).min(1).default([...ROLES]),
+  roles: z
+    .array(z.enum(ROLES))
+    .min(1)
+    .default([...ROLES]),
   transport: TransportConfigSchema,
   nats: NatsConfigSchema,
   redis: RedisConfigSchema,
@@ -149,6 +152,17 @@ export const ConfigSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Keep message texts (`text`, `content` fields) in log lines; redacted by default. */
+      includeText: z.boolean().default(false),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /**
+       * Record metrics on the turn path (calls, turns, tools, models, events). Off: `/metrics`
+       * still answers, with process metrics only.
+       */
+      enabled: z.boolean().default(true),
     })
     .prefault({}),
   /** On SIGTERM, how long turns in flight may take to finish, in milliseconds. */

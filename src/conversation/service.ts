@@ -9,7 +9,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { sessionConversationId } from '../core/ids.ts';
 import { createInFlight } from '../core/in-flight.ts';
 import type { ChatMessage } from '../core/messages.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { LeaseHandle, TurnLease } from '../store/lease-types.ts';
@@ -65,6 +65,7 @@ export interface ConversationService {
 export function createConversationService(deps: ConversationServiceDeps): ConversationService {
   const agents = new Map(deps.agents.map((agent) => [agent.id, agent]));
   const queue = createKeyedQueue();
+  deps.metrics?.conversationCounts.add(() => queue.activeKeys);
   const catalog = createToolCatalog(deps.skills);
   const historyLimit = deps.historyLimit ?? 200;
   const historyCache = createHistoryCache({
@@ -102,13 +103,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     const started = performance.now();
     const scope = hookScopeOf(ctx, { conversationId, agentId: agent.id });
     // A child logger costs a serialization of its bindings: make it only when a line is written.
-    const turnLog = () =>
-      deps.logger.child({
-        requestId: ctx.requestId,
-        traceId: scope.traceId,
-        conversationId,
-        agentId: agent.id,
-      });
+    const turnLog = () => callLogger(deps.logger, ctx, { conversationId, agentId: agent.id });
     deps.metrics?.activeTurns.inc();
     try {
       const record =
@@ -302,6 +297,8 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           message.conversationId ?? sessionConversationId(agent.id, message.channel, message.userId);
         const turnCtx = withTimeout(
           childContext(ctx, {
+            // The turn's calls and events are children of the span this handler runs in.
+            traceparent: ctx.traceparent,
             conversationId,
             agentId: agent.id,
             userId: message.userId,

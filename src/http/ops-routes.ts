@@ -8,28 +8,73 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/** The outcome of one readiness check, as `/readyz` reports it. */
+export interface CheckResult {
+  name: string;
+  status: 'ok' | 'failed';
+  /** The same as `status === 'ok'`. */
+  ok: boolean;
+  /** How long the probe took (or waited before giving up), in milliseconds. */
+  latencyMs: number;
+  error?: string;
+}
+
+/** Who answers `/healthz`. */
+export interface ProcessIdentity {
+  service: string;
+  instance: string;
+  roles: readonly string[];
+}
+
+/** Options of {@link registerOpsRoutes}. */
+export interface OpsRoutesOptions {
+  metrics: Metrics;
+  checks: readonly ReadinessCheck[];
+  identity?: ProcessIdentity;
+  /** The longest wait for one check, in milliseconds (default 2000). */
+  checkTimeoutMs?: number;
+}
+
+/** Runs every check at once, each within `timeoutMs`; never rejects. */
+export async function runChecks(checks: readonly ReadinessCheck[], timeoutMs = 2000): Promise<CheckResult[]> {
+  return Promise.all(
+    checks.map(async ({ name, check }): Promise<CheckResult> => {
+      const started = performance.now();
+      const latency = () => Math.round((performance.now() - started) * 100) / 100;
+      try {
+        if (!(await settlesWithin(check(), timeoutMs))) throw new Error(`no answer within ${timeoutMs} ms`);
+        return { name, status: 'ok', ok: true, latencyMs: latency() };
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        return { name, status: 'failed', ok: false, latencyMs: latency(), error };
+      }
+    }),
+  );
+}
+
 /**
- * `GET /healthz` (the process is alive), `GET /readyz` (its dependencies answer, 503 when one
- * does not, naming it) and `GET /metrics` (Prometheus).
+ * `GET /healthz` (the process is alive), `GET /readyz` (every dependency of its roles answers —
+ * store, bus, connections, the services it calls —, 503 when one does not; the body names each
+ * check with its status and latency) and `GET /metrics` (Prometheus).
  */
-export function registerOpsRoutes(
-  app: FastifyInstance,
-  options: { metrics: Metrics; checks: ReadinessCheck[] },
-): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
+  const started = Date.now();
+  const identity = options.identity;
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    ...(identity
+      ? { service: identity.service, instance: identity.instance, roles: [...identity.roles] }
+      : {}),
+    uptimeSeconds: Math.round((Date.now() - started) / 1000),
+  }));
   app.get('/readyz', async (_request, reply) => {
-    const results = await Promise.all(
-      options.checks.map(async ({ name, check }) => {
-        try {
-          if (!(await settlesWithin(check(), 2000))) throw new Error('no answer within 2000 ms');
-          return { name, ok: true as const };
-        } catch (err) {
-          return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
-        }
-      }),
-    );
-    const ready = results.every((result) => result.ok);
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: results });
+    const checks = await runChecks(options.checks, options.checkTimeoutMs);
+    const ready = checks.every((result) => result.ok);
+    return reply.status(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'not ready',
+      ...(identity ? { service: identity.service, instance: identity.instance } : {}),
+      checks,
+    });
   });
   app.get('/metrics', async (_request, reply) => {
     const body = await options.metrics.registry.metrics();

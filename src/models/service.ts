@@ -3,7 +3,7 @@ import type { CallContext } from '../core/context.ts';
 import type { Handlers } from '../core/contract.ts';
 import type { ModelRequest, ModelResponse, modelsContract, Usage } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Budgets, UsageReport } from './accounting/budgets.ts';
 import { createPriceTable, type Price } from './accounting/prices.ts';
@@ -240,7 +240,8 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     if (budgets && (ctx.userId || ctx.conversationId)) {
       const tokens = response.usage.inputTokens + response.usage.outputTokens;
       budgets.record(ctx, tokens, costUsd ?? 0).catch((err: unknown) => {
-        logger?.warn({ err: (err as Error)?.message }, 'could not count model usage');
+        if (logger)
+          callLogger(logger, ctx).warn({ err: (err as Error)?.message }, 'could not count model usage');
       });
     }
     if (cache && key !== undefined && CACHEABLE_FINISH.has(response.finishReason)) {
@@ -266,6 +267,10 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       cached: false,
       fallbackUsed: result.fallbackUsed,
     });
+    if (logger?.isLevelEnabled('debug')) {
+      const { latencyMs, attempts, fallbackUsed } = response;
+      callLogger(logger, ctx).debug({ model, latencyMs, attempts, fallbackUsed }, 'model call finished');
+    }
     report(request, response);
     return response;
   };
@@ -281,13 +286,21 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       cached: true,
       fallbackUsed: false,
     });
+    if (logger?.isLevelEnabled('debug'))
+      callLogger(logger, ctx).debug({ model: response.model, cached: true }, 'model call finished');
     report(request, response);
     return response;
   };
 
-  const failed = (decision: RouteDecision, err: unknown): ClawmeshError => {
+  const failed = (decision: RouteDecision, err: unknown, ctx?: CallContext): ClawmeshError => {
     const error = asGatewayError(ClawmeshError.from(err), decision.target);
     recorder.failed(decision.target, decision.tier, decision.by, error.code);
+    if (logger && ctx) {
+      callLogger(logger, ctx).warn(
+        { target: decision.target, code: error.code, err: error.message },
+        'model call failed',
+      );
+    }
     return error;
   };
 
@@ -303,7 +316,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       try {
         result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta);
       } catch (err) {
-        throw failed(decision, err);
+        throw failed(decision, err, ctx);
       }
       return finish(request, ctx, decision, key, result, started);
     },
@@ -323,7 +336,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
           else result = event.result;
         }
       } catch (err) {
-        throw failed(decision, err);
+        throw failed(decision, err, ctx);
       }
       if (!result)
         throw failed(decision, new ClawmeshError('UNAVAILABLE', 'the model stream ended without an answer'));

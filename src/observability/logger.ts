@@ -1,4 +1,5 @@
-import { type DestinationStream, type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, type LoggerOptions as PinoOptions, pino } from 'pino';
+import type { CallContext } from '../core/context.ts';
 
 export type { Logger } from 'pino';
 
@@ -11,16 +12,113 @@ export interface LoggerOptions {
   instance?: string;
   /** Where lines go; stdout when absent. */
   destination?: DestinationStream;
+  /** Keep message texts (`text`, `content` fields) in the lines; they are redacted by default. */
+  includeText?: boolean;
+  /**
+   * Secret values (API keys, tokens, passwords) that must never be written: any line holding one
+   * has it replaced by `[redacted]`, whatever field or error message carries it.
+   */
+  secrets?: readonly string[];
 }
 
-/** A pino JSON logger; every line carries `service`, and children add request and conversation ids. */
+/** What a redacted value reads as. */
+export const REDACTED = '[redacted]';
+
+/** Fields that hold credentials, wherever a line puts them (top level or one object down). */
+const SECRET_FIELDS = [
+  'authorization',
+  'cookie',
+  'apiKey',
+  'apiKeys',
+  'token',
+  'accessToken',
+  'botToken',
+  'verifyToken',
+  'secret',
+  'secrets',
+  'webhookSecret',
+  'signingSecret',
+  'appSecret',
+  'password',
+];
+/** Fields that hold what users and agents wrote. */
+const TEXT_FIELDS = ['text', 'content'];
+
+function redactPaths(includeText: boolean): string[] {
+  const fields = includeText ? SECRET_FIELDS : [...SECRET_FIELDS, ...TEXT_FIELDS];
+  const paths = fields.flatMap((field) => [field, `*.${field}`]);
+  paths.push('headers.authorization', '*.headers.authorization', 'req.headers.authorization');
+  if (!includeText) paths.push('messages[*].content', '*.messages[*].content');
+  return paths;
+}
+
+/**
+ * A pino JSON logger; every line carries `service` and `instance`, and the lines of a call add
+ * the ids of {@link callFields}. Credentials (authorization headers, keys, tokens, secrets,
+ * passwords) are redacted by field name, message texts unless `includeText`, and every value of
+ * `secrets` wherever it appears.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const base = {
     service: options.service ?? 'clawmesh',
     ...(options.instance ? { instance: options.instance } : {}),
   };
-  const settings = { level: options.level ?? 'info', base, timestamp: pino.stdTimeFunctions.isoTime };
+  const settings: PinoOptions = {
+    level: options.level ?? 'info',
+    base,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: redactPaths(options.includeText ?? false), censor: REDACTED },
+  };
+  const scrub = scrubber(options.secrets ?? []);
+  if (scrub) settings.hooks = { streamWrite: scrub };
   return options.destination ? pino(settings, options.destination) : pino(settings);
+}
+
+/** Shorter values are too likely to occur by chance to be replaced everywhere. */
+const MIN_SECRET_LENGTH = 6;
+
+/** Replaces each secret (as it reads inside a JSON string) in a written line. */
+function scrubber(secrets: readonly string[]): ((line: string) => string) | undefined {
+  const needles = [
+    ...new Set(
+      secrets
+        .filter((secret) => secret.length >= MIN_SECRET_LENGTH)
+        .map((secret) => JSON.stringify(secret).slice(1, -1)),
+    ),
+  ].sort((a, b) => b.length - a.length);
+  if (needles.length === 0) return undefined;
+  return (line) => {
+    let out = line;
+    for (const needle of needles) if (out.includes(needle)) out = out.replaceAll(needle, REDACTED);
+    return out;
+  };
+}
+
+/** The ids a log line of a call carries: request, trace, span and, once known, conversation. */
+export interface CallLogFields {
+  requestId: string;
+  traceId: string;
+  spanId: string;
+  conversationId?: string;
+}
+
+/** The {@link CallLogFields} of a call context (its span is the one named by `traceparent`). */
+export function callFields(ctx: CallContext): CallLogFields {
+  const fields: CallLogFields = {
+    requestId: ctx.requestId,
+    traceId: ctx.traceparent.slice(3, 35),
+    spanId: ctx.traceparent.slice(36, 52),
+  };
+  if (ctx.conversationId) fields.conversationId = ctx.conversationId;
+  return fields;
+}
+
+/**
+ * A child logger for the lines of one call. A pino child costs a serialization of its bindings:
+ * make it where a line is about to be written, not for every call.
+ */
+export function callLogger(logger: Logger, ctx: CallContext, extra: Record<string, unknown> = {}): Logger {
+  return logger.child({ ...callFields(ctx), ...extra });
 }
 
 /** A logger that writes nothing, for tests and embedded use. */

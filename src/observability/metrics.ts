@@ -9,8 +9,28 @@ export interface Metrics {
   readonly turnDuration: Histogram<'agent'>;
   /** Turns running now. */
   readonly activeTurns: Gauge;
-  /** Service calls through a transport, by service, method and result code (`OK` or an error code). */
-  readonly rpcDuration: Histogram<'service' | 'method' | 'code'>;
+  /** Conversations with a turn running or waiting; read at scrape time from {@link Metrics.conversationCounts}. */
+  readonly activeConversations: Gauge;
+  /** Sources of {@link Metrics.activeConversations} (each Conversation Manager of the process). */
+  readonly conversationCounts: Set<() => number>;
+  /** Calls this process made to a service, in seconds, by service, method and transport (the hop). */
+  readonly rpcDuration: Histogram<'service' | 'method' | 'transport'>;
+  /** Calls this process made to a service, by service, method and transport. */
+  readonly rpcRequests: Counter<'service' | 'method' | 'transport'>;
+  /** Calls this process made that failed, by service, method, transport and error code. */
+  readonly rpcErrors: Counter<'service' | 'method' | 'transport' | 'code'>;
+  /** Calls this process handled, in seconds, by service, method and transport. */
+  readonly rpcServerDuration: Histogram<'service' | 'method' | 'transport'>;
+  /** Calls this process handled, by service, method and transport. */
+  readonly rpcServerRequests: Counter<'service' | 'method' | 'transport'>;
+  /** Calls this process handled that failed, by service, method, transport and error code. */
+  readonly rpcServerErrors: Counter<'service' | 'method' | 'transport' | 'code'>;
+  /** Events handed to this process's consumers, by topic, consumer group and outcome (`ok`, `error`). */
+  readonly busConsumed: Counter<'topic' | 'group' | 'outcome'>;
+  /** Seconds from an event's publication to a consumer starting on it, by topic and group. */
+  readonly busConsumeLag: Histogram<'topic' | 'group'>;
+  /** Events a consumer of this process failed on its last try (sent to the dead-letter topic). */
+  readonly busDeadLetters: Counter<'topic' | 'group'>;
   /** Tool calls, by skill, tool and outcome (`ok`, `error`). */
   readonly toolCalls: Counter<'skill' | 'tool' | 'outcome'>;
   /** Model tokens, by model and direction (`input`, `output`). */
@@ -62,7 +82,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const eventCounts = new Map<string, number>();
   const okSeen = new Map<string, number>();
   const modelCircuits = new Set<() => Iterable<{ deployment: string; open: boolean }>>();
+  const conversationCounts = new Set<() => number>();
+  const rpcLabels = ['service', 'method', 'transport'];
   return {
+    conversationCounts,
     modelCircuits,
     eventCounts,
     registry,
@@ -80,11 +103,71 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
     }),
     activeTurns: new Gauge({ name: 'clawmesh_active_turns', help: 'Turns running now', registers }),
+    activeConversations: new Gauge({
+      name: 'clawmesh_active_conversations',
+      help: 'Conversations with a turn running or waiting',
+      registers,
+      collect() {
+        let count = 0;
+        for (const source of conversationCounts) count += source();
+        this.set(count);
+      },
+    }),
     rpcDuration: new Histogram({
       name: 'clawmesh_rpc_duration_seconds',
-      help: 'Duration of service calls, per service, method and result code',
-      labelNames: ['service', 'method', 'code'],
+      help: 'Duration of the calls this process made to services, per service, method and transport',
+      labelNames: rpcLabels,
       buckets: FAST_BUCKETS,
+      registers,
+    }),
+    rpcRequests: new Counter({
+      name: 'clawmesh_rpc_requests_total',
+      help: 'Calls this process made to services, per service, method and transport',
+      labelNames: rpcLabels,
+      registers,
+    }),
+    rpcErrors: new Counter({
+      name: 'clawmesh_rpc_errors_total',
+      help: 'Calls this process made that failed, per service, method, transport and error code',
+      labelNames: [...rpcLabels, 'code'],
+      registers,
+    }),
+    rpcServerDuration: new Histogram({
+      name: 'clawmesh_rpc_server_duration_seconds',
+      help: 'Duration of the calls this process handled, per service, method and transport',
+      labelNames: rpcLabels,
+      buckets: FAST_BUCKETS,
+      registers,
+    }),
+    rpcServerRequests: new Counter({
+      name: 'clawmesh_rpc_server_requests_total',
+      help: 'Calls this process handled, per service, method and transport',
+      labelNames: rpcLabels,
+      registers,
+    }),
+    rpcServerErrors: new Counter({
+      name: 'clawmesh_rpc_server_errors_total',
+      help: 'Calls this process handled that failed, per service, method, transport and error code',
+      labelNames: [...rpcLabels, 'code'],
+      registers,
+    }),
+    busConsumed: new Counter({
+      name: 'clawmesh_bus_events_consumed_total',
+      help: 'Events handed to the consumers of this process, per topic, group and outcome',
+      labelNames: ['topic', 'group', 'outcome'],
+      registers,
+    }),
+    busConsumeLag: new Histogram({
+      name: 'clawmesh_bus_consume_lag_seconds',
+      help: 'Time from the publication of an event to a consumer starting on it, per topic and group',
+      labelNames: ['topic', 'group'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    busDeadLetters: new Counter({
+      name: 'clawmesh_bus_dead_letters_total',
+      help: 'Events a consumer of this process failed on its last try (sent to <topic>.dead-letter)',
+      labelNames: ['topic', 'group'],
       registers,
     }),
     toolCalls: new Counter({

@@ -1,8 +1,9 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { CallContext } from '../core/context.ts';
-import type { CallMiddleware, Contract, Handlers } from '../core/contract.ts';
+import type { CallMiddleware, Client, Contract, Handlers } from '../core/contract.ts';
+import type { conversationContract } from '../core/contracts/conversation.ts';
 import type { Transport } from '../transport/types.ts';
-import { inSpan, tracing } from './tracing.ts';
+import { inEdgeSpan, inSpan, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
@@ -65,18 +66,41 @@ export function rpcTracing(transportKind: string): CallMiddleware {
 /**
  * Traces every call through a transport when tracing is on: a client span on the caller's side
  * and a server span on the callee's, parented across the hop by `traceparent` (HTTP and NATS
- * headers, or the call context itself in one process). Leaves the transport untouched otherwise.
+ * headers). Over the `local` transport a call is a function call: its server span is the
+ * caller's child directly, with no client span that would only repeat it. Leaves the transport
+ * untouched when tracing is off.
  */
 export function traceTransport<T extends Transport>(transport: T): T {
   if (!tracing().enabled) return transport;
   const serve = transport.serve.bind(transport);
   const client = transport.client.bind(transport);
-  const middleware = rpcTracing(transport.kind);
+  const middleware = transport.kind === 'local' ? [] : [rpcTracing(transport.kind)];
   Object.assign(transport, {
     serve: <C extends Contract>(contract: C, handlers: Handlers<C>) =>
       serve(contract, traceHandlers(contract, handlers)),
     client: <C extends Contract>(contract: C, wrappers: readonly CallMiddleware[] = []) =>
-      client(contract, [...wrappers, middleware]),
+      client(contract, [...wrappers, ...middleware]),
   });
   return transport;
+}
+
+/**
+ * The conversation client of the channels (web chat, Telegram, Slack, …), with a root span
+ * `channel <name>` around every turn they start: the message enters the platform there. The
+ * client itself when tracing is off.
+ */
+export function traceChannelTurns(
+  client: Client<typeof conversationContract>,
+): Client<typeof conversationContract> {
+  if (!tracing().enabled) return client;
+  return {
+    ...client,
+    handle: (input, ctx) =>
+      inEdgeSpan(
+        `channel ${input.channel}`,
+        ctx,
+        { 'clawmesh.channel': input.channel, 'messaging.system': input.channel },
+        (inner) => client.handle(input, inner),
+      ),
+  };
 }

@@ -86,7 +86,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** The OpenTelemetry context whose remote parent is the call context's `traceparent`. */
-export function parentOf(ctx: CallContext): Context {
+export function parentOf(ctx: Pick<CallContext, 'traceparent'>): Context {
   const match = TRACEPARENT.exec(ctx.traceparent);
   if (!match) return ROOT_CONTEXT;
   return trace.setSpanContext(ROOT_CONTEXT, {
@@ -127,8 +127,55 @@ export async function inSpan<T>(
   const tracer = active.tracer;
   if (!tracer) return work(ctx, undefined);
   const span = tracer.startSpan(name, { kind: KINDS[role], attributes }, parentOf(ctx));
+  return runIn(span, () => work(contextIn(ctx, span), span));
+}
+
+/**
+ * Runs `work` in the root span of a message entering the platform (an HTTP request, a channel
+ * update): a child of `incoming` (the request's own `traceparent` header) when there is one,
+ * else the first span of a new trace — never a child of the random parent a fresh call context
+ * starts with, which no span has. Without tracing it just runs `work(ctx)`.
+ */
+export async function inEdgeSpan<T>(
+  name: string,
+  ctx: CallContext,
+  attributes: Attributes,
+  work: (ctx: CallContext) => Promise<T>,
+  incoming?: string,
+): Promise<T> {
+  const tracer = active.tracer;
+  if (!tracer) return work(ctx);
+  const parent = incoming ? parentOf({ traceparent: incoming }) : ROOT_CONTEXT;
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  return runIn(span, () => work(contextIn(ctx, span)));
+}
+
+/**
+ * Runs an event consumer's `work` in a span whose parent is the event's `traceparent` (the span
+ * of the turn that published it), so asynchronous work joins the message's trace.
+ */
+export async function inEventSpan<T>(
+  name: string,
+  traceparent: string | undefined,
+  attributes: Attributes,
+  work: () => Promise<T> | T,
+): Promise<T> {
+  const tracer = active.tracer;
+  if (!tracer) return work();
+  const parent = traceparent ? parentOf({ traceparent }) : ROOT_CONTEXT;
+  const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+  return runIn(span, work);
+}
+
+/** The span id a `traceparent` names (the span its holder works in), or `undefined` when malformed. */
+export function spanIdOf(traceparent: string): string | undefined {
+  return TRACEPARENT.exec(traceparent)?.[2];
+}
+
+/** Ends `span` once `work` settles, with its status (and the error code when it failed). */
+async function runIn<T>(span: Span, work: () => Promise<T> | T): Promise<T> {
   try {
-    const result = await work(contextIn(ctx, span), span);
+    const result = await work();
     span.setStatus({ code: SpanStatusCode.OK });
     return result;
   } catch (err) {

@@ -16,9 +16,11 @@ import { ClawmeshError } from '../core/errors.ts';
 import { createGatewayHandlers } from '../gateway/service.ts';
 import type { ReadinessCheck } from '../http/ops-routes.ts';
 import type { ModelsService } from '../models/service.ts';
+import { observeBus } from '../observability/bus-observer.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { rpcMetrics } from '../observability/rpc-metrics.ts';
+import { meterTransport, rpcMetrics } from '../observability/rpc-metrics.ts';
+import { serviceChecks } from '../observability/service-checks.ts';
 import { createHookRunner } from '../plugins/hooks.ts';
 import { loadPlugins } from '../plugins/loader.ts';
 import type { ClawmeshPlugin, HookRunner } from '../plugins/types.ts';
@@ -90,14 +92,18 @@ export async function buildServices(
 ): Promise<Services> {
   const roles = new Set<Role>(config.roles);
   const monolith = roles.size === 4;
-  const middleware: CallMiddleware[] = [rpcMetrics(metrics)];
+  // With `metrics.enabled: false` nothing on the turn path records (the registry still serves).
+  const hot = config.metrics.enabled ? metrics : undefined;
+  const middleware: CallMiddleware[] = hot ? [rpcMetrics(hot, config.transport.kind)] : [];
 
   const skillHost = roles.has('skills')
-    ? await buildSkillHost(config, baseDir, logger, metrics, extras)
+    ? await buildSkillHost(config, baseDir, logger, hot, extras)
     : undefined;
   // The Redis client is asked for on first use only, once the connections below exist.
   const redis = () => connections.redis();
-  const models = roles.has('models') ? await buildModels(config, { logger, metrics, redis }) : undefined;
+  const models = roles.has('models')
+    ? await buildModels(config, { logger, ...(hot ? { metrics: hot } : {}), redis })
+    : undefined;
   if (skillHost && models && monolith) {
     checkAgents(
       config,
@@ -126,9 +132,12 @@ export async function buildServices(
       closers.push(() => stores!.close());
       checks.push({ name: `store:${config.store.kind}`, check: () => stores!.conversations.ping() });
     }
-    const bus = await openBus(config, connections, logger, metrics);
+    const bus = observeBus(await openBus(config, connections, logger, metrics), {
+      metrics: hot,
+      maxAttempts: config.bus.maxAttempts,
+    });
     checks.push({ name: `bus:${config.bus.kind}`, check: () => bus.ping() });
-    const events = createEventPublisher(bus, logger, metrics);
+    const events = createEventPublisher(bus, logger, hot);
     let audit: AuditLog | undefined;
     if (config.audit.enabled && roles.has('conversation')) {
       audit = await startAuditLog(bus, resolve(baseDir, config.audit.path));
@@ -139,7 +148,8 @@ export async function buildServices(
       await bus.close();
     });
 
-    const transport = await openTransport(config, { connections, logger, ...runtime });
+    const opened = await openTransport(config, { connections, logger, ...runtime });
+    const transport = hot ? meterTransport(opened, hot) : opened;
     closers.push(() => transport.close());
     if (transport.kind !== 'local')
       checks.push({ name: `transport:${transport.kind}`, check: () => connections.ping() });
@@ -164,7 +174,7 @@ export async function buildServices(
         hooks: hooks!,
         events,
         logger,
-        metrics,
+        ...(hot ? { metrics: hot } : {}),
         ...(lease ? { lease } : {}),
         // Across processes the gateway may send a message again: run each message id once.
         ...(transport.kind === 'local' ? {} : { turns: stores!.dedupe }),
@@ -172,6 +182,8 @@ export async function buildServices(
       await transport.serve(conversationContract, conversation.handlers);
     }
     if (roles.has('gateway')) await transport.serve(gatewayContract, createGatewayHandlers());
+    const skills = skillHost ? [] : skillNamesOf(config);
+    checks.push(...serviceChecks({ roles, transport, skills }));
 
     return {
       roles,
@@ -198,7 +210,7 @@ async function buildSkillHost(
   config: Config,
   baseDir: string,
   logger: Logger,
-  metrics: Metrics,
+  metrics: Metrics | undefined,
   extras: ServiceExtras,
 ): Promise<SkillHost> {
   const skills = [
@@ -217,7 +229,7 @@ async function buildSkillHost(
     },
     defaultTimeoutMs: config.skills.timeoutMs,
     logger,
-    metrics,
+    ...(metrics ? { metrics } : {}),
   });
 }
 

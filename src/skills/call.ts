@@ -1,7 +1,7 @@
 import type { CallContext } from '../core/context.ts';
 import { ClawmeshError, type ErrorCode } from '../core/errors.ts';
 import { formatZodError } from '../core/validation.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Skill, ToolContext, ToolDefinition } from './define.ts';
 
 /** A tool as a skill host holds it, with everything a call needs computed once. */
@@ -80,6 +80,7 @@ class CallToolContext implements ToolContext {
   readonly agentId?: string;
   readonly deadline: number;
   #logger: Logger | undefined;
+  #ctx: CallContext;
   #controller: AbortController | undefined;
   #abortedBy: Error | undefined;
 
@@ -90,6 +91,7 @@ class CallToolContext implements ToolContext {
     readonly secrets: Readonly<Record<string, string>>,
     private readonly parentLogger: Logger,
   ) {
+    this.#ctx = ctx;
     this.requestId = ctx.requestId;
     this.conversationId = ctx.conversationId;
     this.userId = ctx.userId;
@@ -113,11 +115,9 @@ class CallToolContext implements ToolContext {
   }
 
   get logger(): Logger {
-    this.#logger ??= this.parentLogger.child({
+    this.#logger ??= callLogger(this.parentLogger, this.#ctx, {
       skill: this.entry.skill.name,
       tool: this.entry.name,
-      requestId: this.requestId,
-      conversationId: this.conversationId,
     });
     return this.#logger;
   }

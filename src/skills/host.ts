@@ -8,7 +8,7 @@ import type {
   ToolDescriptor,
 } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import { type Logger, silentLogger } from '../observability/logger.ts';
+import { callLogger, type Logger, silentLogger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { type CallFailure, runToolCall, type ToolEntry } from './call.ts';
 import { isSkill, type Skill, type ToolDefinition } from './define.ts';
@@ -95,17 +95,20 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
 
   const finish = (
     entry: ToolEntry,
+    ctx: CallContext,
     started: number,
     outcome: { json: unknown } | CallFailure,
   ): InvokeResult => {
     const durationMs = performance.now() - started;
     if ('json' in outcome) {
       entry.ok?.inc();
+      if (logger.isLevelEnabled('debug'))
+        callLogger(logger, ctx).debug({ tool: entry.name, durationMs }, 'tool call finished');
       return { ok: true, result: outcome.json, durationMs };
     }
     entry.error?.inc();
     const level = outcome.code === 'INVALID_ARGUMENT' ? 'debug' : 'warn';
-    logger[level](
+    callLogger(logger, ctx)[level](
       { tool: entry.name, code: outcome.code, durationMs },
       `tool call failed: ${outcome.message}`,
     );
@@ -116,7 +119,7 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
     const entry = entries.get(`${request.skill}/${request.tool}`) ?? notFound(request, descriptors);
     const started = performance.now();
     const call = { arguments: request.arguments, callId: request.callId, ctx, secrets: secretsOf, logger };
-    return finish(entry, started, await runToolCall(entry, call));
+    return finish(entry, ctx, started, await runToolCall(entry, call));
   };
 
   const list = async (input: { skills?: string[] } | undefined) => {

@@ -53,7 +53,11 @@ describe('readAuditTail', () => {
   });
 
   it('reads a missing file as an empty tail', async () => {
-    expect(await readAuditTail(join(dir, 'none.jsonl'), 5)).toEqual({ events: [], skipped: 0, exists: false });
+    expect(await readAuditTail(join(dir, 'none.jsonl'), 5)).toEqual({
+      events: [],
+      skipped: 0,
+      exists: false,
+    });
   });
 });
 
@@ -87,7 +91,13 @@ describe('groupTurns', () => {
       ]),
     );
     expect(turns).toHaveLength(2);
-    expect(turns[0]).toMatchObject({ seq: 1, at, user: 'stock of red shirts and blue hats?', steps: 2, reply: '42 red shirts' });
+    expect(turns[0]).toMatchObject({
+      seq: 1,
+      at,
+      user: 'stock of red shirts and blue hats?',
+      steps: 2,
+      reply: '42 red shirts',
+    });
     expect(turns[0]!.toolCalls).toEqual([
       {
         id: 'a',
@@ -108,7 +118,13 @@ describe('groupTurns', () => {
         error: 'INVALID_ARGUMENT: item: required',
       },
     ]);
-    expect(turns[1]).toMatchObject({ seq: 6, user: 'thanks', steps: 1, reply: 'you are welcome', toolCalls: [] });
+    expect(turns[1]).toMatchObject({
+      seq: 6,
+      user: 'thanks',
+      steps: 1,
+      reply: 'you are welcome',
+      toolCalls: [],
+    });
   });
 
   it('starts a turn of its own for messages before the first user message (a cut history)', () => {
@@ -138,9 +154,21 @@ describe('createUsageCounter', () => {
 
   it('sums requests, tokens and cost by model, leaving cached answers out of tokens and cost', () => {
     const usage = createUsageCounter();
-    usage.record(completed({ model: 'openai/gpt', inputTokens: 100, outputTokens: 20, costUsd: 0.002, latencyMs: 30 }));
-    usage.record(completed({ model: 'openai/gpt', inputTokens: 50, outputTokens: 5, costUsd: 0.001, fallbackUsed: true }));
-    usage.record(completed({ model: 'openai/gpt', inputTokens: 50, outputTokens: 5, costUsd: 0.001, cached: true }));
+    usage.record(
+      completed({ model: 'openai/gpt', inputTokens: 100, outputTokens: 20, costUsd: 0.002, latencyMs: 30 }),
+    );
+    usage.record(
+      completed({
+        model: 'openai/gpt',
+        inputTokens: 50,
+        outputTokens: 5,
+        costUsd: 0.001,
+        fallbackUsed: true,
+      }),
+    );
+    usage.record(
+      completed({ model: 'openai/gpt', inputTokens: 50, outputTokens: 5, costUsd: 0.001, cached: true }),
+    );
     usage.record(completed({ model: 'local/default', inputTokens: 7, outputTokens: 3 }));
     usage.record({ ...completed({ model: 'x' }), type: 'skill.invoked' });
     const view = usage.view();
@@ -155,7 +183,13 @@ describe('createUsageCounter', () => {
     });
     expect(view.models[0]!.costUsd).toBeCloseTo(0.003, 10);
     expect(view.models[0]!.averageLatencyMs).toBeCloseTo(50 / 3, 10);
-    expect(view.models[1]).toMatchObject({ requests: 1, inputTokens: 7, outputTokens: 3, costUsd: 0, priced: false });
+    expect(view.models[1]).toMatchObject({
+      requests: 1,
+      inputTokens: 7,
+      outputTokens: 3,
+      costUsd: 0,
+      priced: false,
+    });
     expect(view.totals).toMatchObject({ requests: 4, inputTokens: 157, outputTokens: 28 });
   });
 
@@ -169,7 +203,10 @@ describe('createUsageCounter', () => {
     usage.record(completed({ model: 'd', inputTokens: 2 }));
     const view = usage.view();
     expect(view.models.find((m) => m.model === 'a')).toMatchObject({ requests: 1, inputTokens: 5 });
-    expect(view.models.find((m) => m.model === '(other models)')).toMatchObject({ requests: 2, inputTokens: 3 });
+    expect(view.models.find((m) => m.model === '(other models)')).toMatchObject({
+      requests: 2,
+      inputTokens: 3,
+    });
     expect(view.models).toHaveLength(3);
   });
 });
@@ -181,7 +218,10 @@ describe('createServicesView', () => {
     const view = createServicesView({
       process: { version: '1.2.3', roles: ['conversation'], transport: 'nats', instance: 'host-1' },
       checks: [
-        { name: 'store', check: async () => (storeUp ? undefined : Promise.reject(new Error('connection refused'))) },
+        {
+          name: 'store',
+          check: async () => (storeUp ? undefined : Promise.reject(new Error('connection refused'))),
+        },
         { name: 'bus', check: () => new Promise<void>(() => undefined) },
       ],
       checkTimeoutMs: 50,
@@ -198,8 +238,23 @@ describe('createServicesView', () => {
               description: '',
               metadata: {},
               endpoints: [
-                { name: 'handle', subject: 'p.conversation.handle', requests: 3, errors: 1, lastError: '500:boom', processingMs: 3, averageMs: 1 },
-                { name: 'history', subject: 'p.conversation.history', requests: 2, errors: 0, processingMs: 2, averageMs: 1 },
+                {
+                  name: 'handle',
+                  subject: 'p.conversation.handle',
+                  requests: 3,
+                  errors: 1,
+                  lastError: '500:boom',
+                  processingMs: 3,
+                  averageMs: 1,
+                },
+                {
+                  name: 'history',
+                  subject: 'p.conversation.history',
+                  requests: 2,
+                  errors: 0,
+                  processingMs: 2,
+                  averageMs: 1,
+                },
               ],
             },
           ];
@@ -216,7 +271,9 @@ describe('createServicesView', () => {
     expect(first.discovery).toMatchObject({
       kind: 'nats',
       ok: true,
-      instances: [{ name: 'conversation', id: 'abc', local: true, requests: 5, errors: 1, lastError: '500:boom' }],
+      instances: [
+        { name: 'conversation', id: 'abc', local: true, requests: 5, errors: 1, lastError: '500:boom' },
+      ],
     });
     storeUp = false;
     const second = await view();

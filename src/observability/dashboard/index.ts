@@ -95,7 +95,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDeps): vo
     const { limit } = parseOrThrow(AuditQuery, request.query, 'invalid query');
     if (!deps.auditFile) return unavailable('the audit log is off (audit.enabled: false)');
     const tail = await readAuditTail(deps.auditFile, limit);
-    if (!tail.exists) return unavailable(`there is no audit file at ${deps.auditFile} (the conversation role writes it)`);
+    if (!tail.exists)
+      return unavailable(`there is no audit file at ${deps.auditFile} (the conversation role writes it)`);
     return { available: true, file: deps.auditFile, events: tail.events, skipped: tail.skipped };
   });
 

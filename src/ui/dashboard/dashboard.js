@@ -69,12 +69,15 @@ function h(tag, props = {}, ...children) {
 
 /**
  * A table with a caption and column headers; the first cell of each row is its row header.
- * `columns`: `{ label, numeric }`; `rows`: arrays of cells (text or nodes).
+ * `columns`: `{ label, numeric, nowrap }`; `rows`: arrays of cells (text or nodes), or
+ * `{ props, cells }` to give the row attributes.
  */
 function table({ caption, columns, rows, foot, className }) {
+  const classOf = (column) =>
+    [column?.numeric ? 'num' : '', column?.nowrap ? 'nowrap' : ''].filter(Boolean).join(' ') || undefined;
   const cell = (value, index, header) => {
-    const numeric = columns[index]?.numeric ? 'num' : undefined;
-    return header ? h('th', { scope: 'row', class: numeric }, value) : h('td', { class: numeric }, value);
+    const props = { class: classOf(columns[index]) };
+    return header ? h('th', { scope: 'row', ...props }, value) : h('td', props, value);
   };
   return h(
     'div',
@@ -83,13 +86,37 @@ function table({ caption, columns, rows, foot, className }) {
       'table',
       { class: className },
       h('caption', {}, caption),
-      h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.numeric ? 'num' : undefined }, c.label)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          columns.map((c) => h('th', { scope: 'col', class: classOf(c) }, c.label)),
+        ),
+      ),
       h(
         'tbody',
         {},
-        rows.map((row) => h('tr', row.props ?? {}, (row.cells ?? row).map((value, i) => cell(value, i, i === 0)))),
+        rows.map((row) =>
+          h(
+            'tr',
+            row.props ?? {},
+            (row.cells ?? row).map((value, i) => cell(value, i, i === 0)),
+          ),
+        ),
       ),
-      foot ? h('tfoot', {}, h('tr', {}, foot.map((value, i) => cell(value, i, i === 0)))) : undefined,
+      foot
+        ? h(
+            'tfoot',
+            {},
+            h(
+              'tr',
+              {},
+              foot.map((value, i) => cell(value, i, i === 0)),
+            ),
+          )
+        : undefined,
     ),
   );
 }
@@ -97,7 +124,8 @@ function table({ caption, columns, rows, foot, className }) {
 const muted = (text) => h('p', { class: 'muted' }, text);
 const badge = (ok, yes, no) => h('span', { class: `badge ${ok ? 'ok' : 'bad'}` }, ok ? yes : no);
 const count = (n) => (typeof n === 'number' ? n.toLocaleString('en') : '—');
-const ms = (n) => (typeof n === 'number' ? `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en')} ms` : '—');
+const ms = (n) =>
+  typeof n === 'number' ? `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en')} ms` : '—';
 const usd = (n) => `$${n.toFixed(n !== 0 && n < 0.01 ? 6 : 4)}`;
 const time = (at) => (at ? new Date(at).toLocaleTimeString() : '—');
 const dateTime = (at) => (at ? new Date(at).toLocaleString() : '—');
@@ -105,7 +133,12 @@ const clip = (text, max = 140) => {
   const s = String(text ?? '');
   return s.length > max ? `${s.slice(0, max)}…` : s;
 };
-const json = (value) => h('pre', { class: 'json' }, h('code', {}, typeof value === 'string' ? value : JSON.stringify(value, null, 2)));
+const json = (value) =>
+  h(
+    'pre',
+    { class: 'json' },
+    h('code', {}, typeof value === 'string' ? value : JSON.stringify(value, null, 2)),
+  );
 
 function duration(seconds) {
   if (seconds < 60) return `${seconds} s`;
@@ -115,7 +148,11 @@ function duration(seconds) {
 }
 
 function definitions(pairs) {
-  return h('dl', { class: 'facts' }, pairs.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
+  return h(
+    'dl',
+    { class: 'facts' },
+    pairs.map(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+  );
 }
 
 // ---- sections ---------------------------------------------------------------------------
@@ -133,7 +170,12 @@ function renderServices(view) {
     ]),
     table({
       caption: 'Readiness checks of this process',
-      columns: [{ label: 'Check' }, { label: 'Status' }, { label: 'Time', numeric: true }, { label: 'Detail' }],
+      columns: [
+        { label: 'Check' },
+        { label: 'Status' },
+        { label: 'Time', numeric: true },
+        { label: 'Detail' },
+      ],
       rows: p.checks.map((c) => [c.name, badge(c.ok, 'ok', 'failing'), ms(c.durationMs), c.error ?? '']),
     }),
   ];
@@ -158,7 +200,7 @@ function renderServices(view) {
           { label: 'Service' },
           { label: 'Instance' },
           { label: 'Version' },
-          { label: 'Started' },
+          { label: 'Started', nowrap: true },
           { label: 'Requests', numeric: true },
           { label: 'Errors', numeric: true },
           { label: 'Average', numeric: true },
@@ -172,7 +214,12 @@ function renderServices(view) {
           count(i.requests),
           count(i.errors),
           ms(averageOf(i.endpoints)),
-          h('span', {}, badge(true, 'up', ''), i.lastError ? h('span', { class: 'detail' }, ` last error: ${i.lastError}`) : ''),
+          h(
+            'span',
+            {},
+            badge(true, 'up', ''),
+            i.lastError ? h('span', { class: 'detail' }, ` last error: ${i.lastError}`) : '',
+          ),
         ]),
       }),
     );
@@ -205,7 +252,7 @@ function renderUsage(view) {
         { label: 'Tokens in', numeric: true },
         { label: 'Tokens out', numeric: true },
         { label: 'Cost', numeric: true },
-        { label: 'Average latency', numeric: true },
+        { label: 'Avg latency', numeric: true },
       ],
       rows: view.models.map((m) => [
         m.model,
@@ -228,7 +275,11 @@ function renderUsage(view) {
         '',
       ],
     }),
-    h('p', { class: 'hint' }, 'Cached answers used no provider tokens and are not in the token and cost sums.'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Cached answers used no provider tokens and are not in the token and cost sums.',
+    ),
   ];
 }
 
@@ -260,12 +311,20 @@ function renderConversations(view) {
       { label: 'Channel' },
       { label: 'User' },
       { label: 'Messages', numeric: true },
-      { label: 'Updated' },
+      { label: 'Updated', nowrap: true },
       { label: 'Latest message' },
     ],
     rows: view.conversations.map((c) => ({
       props: { class: c.id === state.selected ? 'selected' : undefined, dataset: { conversation: c.id } },
-      cells: [conversationButton(c.id), c.agentId, c.channel, c.peer, count(c.messageCount), time(c.updatedAt), clip(c.preview, 80)],
+      cells: [
+        conversationButton(c.id),
+        c.agentId,
+        c.channel,
+        c.peer,
+        count(c.messageCount),
+        time(c.updatedAt),
+        clip(c.preview, 80),
+      ],
     })),
   });
 }
@@ -295,13 +354,29 @@ function renderConversation(view) {
           h(
             'article',
             { 'aria-labelledby': `turn-${turn.seq}` },
-            h('h3', { id: `turn-${turn.seq}` }, `Turn ${index + 1}`, h('span', { class: 'muted' }, ` · ${dateTime(turn.at)} · ${turn.steps} model step${turn.steps === 1 ? '' : 's'}`)),
-            turn.user !== undefined ? h('p', { class: 'said user' }, h('strong', {}, 'User: '), turn.user) : '',
+            h(
+              'h3',
+              { id: `turn-${turn.seq}` },
+              `Turn ${index + 1}`,
+              h(
+                'span',
+                { class: 'muted' },
+                ` · ${dateTime(turn.at)} · ${turn.steps} model step${turn.steps === 1 ? '' : 's'}`,
+              ),
+            ),
+            turn.user !== undefined
+              ? h('p', { class: 'said user' }, h('strong', {}, 'User: '), turn.user)
+              : '',
             turn.toolCalls.length > 0
               ? table({
                   caption: 'Tool calls',
                   className: 'tool-calls',
-                  columns: [{ label: 'Tool' }, { label: 'Arguments' }, { label: 'Result' }, { label: 'Status' }],
+                  columns: [
+                    { label: 'Tool' },
+                    { label: 'Arguments' },
+                    { label: 'Result' },
+                    { label: 'Status' },
+                  ],
                   rows: turn.toolCalls.map((call) => ({
                     props: { class: 'tool-call' },
                     cells: [
@@ -313,7 +388,9 @@ function renderConversation(view) {
                   })),
                 })
               : '',
-            turn.reply !== undefined ? h('p', { class: 'said reply' }, h('strong', {}, 'Reply: '), turn.reply) : '',
+            turn.reply !== undefined
+              ? h('p', { class: 'said reply' }, h('strong', {}, 'Reply: '), turn.reply)
+              : '',
           ),
         ),
       ),
@@ -345,7 +422,12 @@ function renderAudit(view) {
     table({
       caption: `The newest ${view.events.length} events of ${view.file}, newest first`,
       className: 'audit',
-      columns: [{ label: 'Time' }, { label: 'Event' }, { label: 'Conversation' }, { label: 'Summary' }],
+      columns: [
+        { label: 'Time', nowrap: true },
+        { label: 'Event', nowrap: true },
+        { label: 'Conversation', nowrap: true },
+        { label: 'Summary' },
+      ],
       rows: view.events.map((e) => {
         const id = e.data?.conversationId;
         return {
@@ -355,7 +437,8 @@ function renderAudit(view) {
       }),
     }),
   ];
-  if (view.skipped > 0) parts.push(muted(`${view.skipped} unreadable line${view.skipped === 1 ? '' : 's'} skipped.`));
+  if (view.skipped > 0)
+    parts.push(muted(`${view.skipped} unreadable line${view.skipped === 1 ? '' : 's'} skipped.`));
   return parts;
 }
 
@@ -367,7 +450,9 @@ function paint(section, data, render) {
   if (state.painted.get(section) === text) return;
   state.painted.set(section, text);
   const body = $(`${section}-body`);
-  const focused = body.contains(document.activeElement) ? document.activeElement?.dataset?.focusKey : undefined;
+  const focused = body.contains(document.activeElement)
+    ? document.activeElement?.dataset?.focusKey
+    : undefined;
   body.replaceChildren(...[render(data)].flat());
   if (focused) body.querySelector(`[data-focus-key="${CSS.escape(focused)}"]`)?.focus();
 }

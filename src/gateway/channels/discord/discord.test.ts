@@ -169,6 +169,7 @@ describe('Discord adapter routes', () => {
         isGroup: true,
         mentioned: true,
         replyTo: { token: interaction.token, interactionId: interaction.id },
+        mustAnswer: true,
       }),
     ]);
   });

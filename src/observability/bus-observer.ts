@@ -1,0 +1,93 @@
+import type { Bus, BusEvent, EventHandler } from '../bus/types.ts';
+import type { Metrics } from './metrics.ts';
+import { inEventSpan, tracing } from './tracing.ts';
+
+/** Options of {@link observeBus}. */
+export interface BusObserverOptions {
+  /** Counts consumed events, their lag and dead letters; absent when metrics are off. */
+  metrics?: Metrics | undefined;
+  /** Tries of one event before the bus dead-letters it (the bus's own `maxAttempts`). */
+  maxAttempts: number;
+}
+
+/** Failed events remembered per process to tell a last try; the oldest go first. */
+const MAX_TRACKED = 10_000;
+
+/**
+ * Observes the consumers of a bus: each handled event runs in a consumer span whose parent is
+ * the event's `traceparent` (the turn that published it), and is counted (`ok`, `error`) with its
+ * lag — the seconds since it was published. An event whose handler fails its `maxAttempts`-th
+ * try is counted as a dead letter. The bus itself is unchanged (its other members stay).
+ */
+export function observeBus<B extends Bus>(bus: B, options: BusObserverOptions): B {
+  const { metrics, maxAttempts } = options;
+  if (!metrics && !tracing().enabled) return bus;
+  const subscribe = bus.subscribe.bind(bus);
+  const failures = new Map<string, number>();
+
+  const observe = (group: string, handler: EventHandler): EventHandler => {
+    const settled = (event: BusEvent, ok: boolean) => {
+      if (!metrics) return;
+      metrics.busConsumed.inc({ topic: event.type, group, outcome: ok ? 'ok' : 'error' });
+      const key = `${group}\u0000${event.id}`;
+      if (ok) {
+        if (failures.size > 0) failures.delete(key);
+        return;
+      }
+      const tries = (failures.get(key) ?? 0) + 1;
+      failures.delete(key);
+      if (tries >= maxAttempts) {
+        metrics.busDeadLetters.inc({ topic: event.type, group });
+        return;
+      }
+      failures.set(key, tries);
+      if (failures.size > MAX_TRACKED) failures.delete(failures.keys().next().value!);
+    };
+    const run = (event: BusEvent): Promise<void> | void => {
+      const result = handler(event);
+      if (result && typeof result.then === 'function') {
+        return result.then(
+          () => settled(event, true),
+          (err: unknown) => {
+            settled(event, false);
+            throw err;
+          },
+        );
+      }
+      settled(event, true);
+    };
+    const attempt = (event: BusEvent): Promise<void> | void => {
+      try {
+        return run(event);
+      } catch (err) {
+        settled(event, false);
+        throw err;
+      }
+    };
+    return (event) => {
+      if (metrics) {
+        const lag = (Date.now() - Date.parse(event.time)) / 1000;
+        if (lag >= 0) metrics.busConsumeLag.observe({ topic: event.type, group }, lag);
+      }
+      if (!tracing().enabled) return attempt(event);
+      return inEventSpan(
+        `${event.type} process`,
+        event.traceparent,
+        {
+          'messaging.system': bus.kind,
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': event.type,
+          'messaging.consumer.group.name': group,
+          'messaging.message.id': event.id,
+        },
+        () => attempt(event),
+      );
+    };
+  };
+
+  Object.assign(bus, {
+    subscribe: (topic: string, group: string, handler: EventHandler) =>
+      subscribe(topic, group, observe(group, handler)),
+  });
+  return bus;
+}
