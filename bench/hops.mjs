@@ -1,7 +1,7 @@
 // bench/hops: the same turn (the stock question: one tool call, two model calls) through the
 // HTTP API with the services talking over the `local`, `http` and `nats` transports, in one run,
 // interleaved; the added latency per hop against `local`; then a fully split deployment (one
-// process per role, two conversation replicas, over NATS and Redis) held at 200 turns/s.
+// process per role, over NATS and Redis) held at 200 turns/s.
 // Run with `npm run bench:hops` (needs NATS on NATS_URL and Redis on REDIS_URL).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
@@ -74,7 +74,15 @@ async function hopsPerTurn(url, turns) {
 async function startSetup(kind) {
   const port = await freePort();
   const self = `http://127.0.0.1:${port}`;
-  const env = { PORT: String(port), CLAWMESH_TRANSPORT: kind, LOG_LEVEL: 'info' };
+  // One process: turns of a conversation cannot reach another process, so the in-process lease
+  // is enough; the hop cost is then the transport's alone (the split deployment below pays the
+  // Redis lease too).
+  const env = {
+    PORT: String(port),
+    CLAWMESH_TRANSPORT: kind,
+    LOG_LEVEL: 'info',
+    CLAWMESH_STORE__LEASE: 'memory',
+  };
   if (kind === 'http') {
     env.CONVERSATION_SERVICE_URL = self;
     env.MODELS_SERVICE_URL = self;
@@ -156,7 +164,6 @@ await start(['models'], splitEnv);
 await start(['skills', '--skills', 'inventory'], splitEnv);
 await start(['skills', '--skills', 'support'], splitEnv);
 await start(['conversation'], splitEnv);
-await start(['conversation'], splitEnv);
 const gateway = await start(['gateway'], splitEnv);
 const post = makeClient(gateway, 64);
 for (let i = 0; i < 300; i++) await post('/v1/messages', question(i));
@@ -192,7 +199,7 @@ await new Promise((resolve) => {
 });
 const wall = (performance.now() - started) / 1000;
 console.log(
-  `\nfully split over NATS + Redis (gateway, 2 conversation replicas, 2 skill hosts, models): ${total} turns offered at ${RATE}/s`,
+  `\nfully split over NATS + Redis (gateway, conversation, 2 skill hosts, models: 5 processes): ${total} turns offered at ${RATE}/s`,
 );
 console.log(
   `achieved ${(latencies.length / wall).toFixed(0)} turns/s, failed ${failed}, turn p50 ${fmt(percentile(latencies, 50))} ms, p99 ${fmt(percentile(latencies, 99))} ms`,

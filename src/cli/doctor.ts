@@ -1,18 +1,81 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { ChannelsConfigSchema } from '../config/schema-channels.ts';
 import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import type { Role } from '../config/schema-topology.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
+import {
+  probeHttp,
+  probeNats,
+  probePostgres,
+  probeRabbitMq,
+  probeRedis,
+  probeWritable,
+} from '../observability/probes.ts';
 import { loadPlugins } from '../plugins/loader.ts';
 import { checkAgents } from '../runtime/check-agents.ts';
+import { redact } from '../runtime/connections.ts';
 import { BUILTIN_SKILLS } from '../runtime/services.ts';
+import { skillNamesOf } from '../runtime/skill-names.ts';
+import { serviceUrls, serviceUrlVariable } from '../runtime/transport.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
 
+/** A problem a check found, with what to do about it. */
+class Problem extends Error {
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One line of the report: a name, and a probe that resolves with what it found or throws a {@link Problem}. */
 type Check = { name: string; run: () => Promise<string> };
 
+const COMPOSE = 'docker compose -f deploy/docker-compose.yml up -d';
+
+/** How to reach each server a config can name, and how to fix it when it does not answer. */
+const SERVERS = {
+  redis: {
+    label: 'Redis',
+    variable: 'REDIS_URL',
+    url: (config: Config) => config.redis.url,
+    probe: (url: string) => probeRedis(url),
+    start: `start Redis (\`redis-server\`, or \`${COMPOSE} redis\`)`,
+  },
+  nats: {
+    label: 'NATS',
+    variable: 'NATS_URL',
+    url: (config: Config) => config.nats.url,
+    probe: (url: string, config: Config) => probeNats(url, { jetstream: config.bus.kind === 'nats' }),
+    start: `start NATS with JetStream (\`nats-server -js\`, or \`${COMPOSE} nats\`)`,
+  },
+  postgres: {
+    label: 'PostgreSQL',
+    variable: 'DATABASE_URL',
+    url: (config: Config) => config.postgres.url,
+    probe: (url: string) => probePostgres(url),
+    start: 'start PostgreSQL',
+  },
+  rabbitmq: {
+    label: 'RabbitMQ',
+    variable: 'RABBITMQ_URL',
+    url: (config: Config) => config.rabbitmq.url,
+    probe: (url: string) => probeRabbitMq(url),
+    start: 'start RabbitMQ (`docker run -p 5672:5672 rabbitmq:3`)',
+  },
+} as const;
+type Server = keyof typeof SERVERS;
+
 /**
- * `clawmesh doctor`: validates the config, then checks each dependency it names (store,
- * skills, plugins, model). Prints one line per check; exits 1 when any fails.
+ * `clawmesh doctor`: validates the config, then checks every dependency it names — the store
+ * (SQLite file writable, Redis or PostgreSQL answering), the turn lease, the event bus's
+ * broker, the transport (NATS, or each service URL of the http transport), skills, plugins,
+ * agents, each model provider's server and the channels' secrets. Prints one line per check,
+ * with a `fix:` line under each problem; exits 1 when any check fails.
  */
 export async function runDoctor(options: { configFile?: string | undefined }): Promise<number> {
   let loaded: ReturnType<typeof loadConfig>;
@@ -20,24 +83,39 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
     loaded = loadConfig(options.configFile ? { file: options.configFile } : {});
   } catch (err) {
     process.stdout.write(`✗ config: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stdout.write('    fix: correct the key named above in the config file or its variable\n');
     return 1;
   }
   const { config, baseDir, file } = loaded;
   process.stdout.write(`✓ config: ${file ?? 'no config file, defaults and environment'}\n`);
+  const roles = new Set<Role>(config.roles);
+  if (roles.size < 4) process.stdout.write(`  roles: ${[...roles].join(', ')}\n`);
+
+  // Each server is probed once, however many lines depend on it.
+  const probed = new Map<Server, Promise<string>>();
+  const server = (kind: Server, usedFor: string) => async () => {
+    const spec = SERVERS[kind];
+    const url = spec.url(config);
+    let found = probed.get(kind);
+    if (!found) {
+      found = spec.probe(url, config);
+      probed.set(kind, found);
+    }
+    try {
+      return `${kind} at ${redact(url)} (${await found})`;
+    } catch (err) {
+      throw new Problem(
+        `cannot reach ${spec.label} at ${redact(url)} (${spec.variable}), needed for ${usedFor}: ${reason(err)}`,
+        `${spec.start}, or set ${spec.variable} to a server that runs`,
+      );
+    }
+  };
+
   const checks: Check[] = [
-    {
-      name: 'store',
-      run: async () => {
-        const path = resolve(baseDir, config.store.path);
-        const stores = createStores({ kind: config.store.kind, path });
-        try {
-          await stores.conversations.ping();
-        } finally {
-          await stores.close();
-        }
-        return config.store.kind === 'sqlite' ? `sqlite at ${path}` : config.store.kind;
-      },
-    },
+    { name: 'store', run: storeCheck(config, baseDir, server) },
+    ...leaseChecks(config, roles, server),
+    { name: 'bus', run: busCheck(config, server) },
+    ...transportChecks(config, roles, server),
     {
       name: 'skills',
       run: async () => {
@@ -56,7 +134,11 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
       name: 'agents',
       run: async () => {
         const skills = await loadSkills(config.skills.load, { baseDir, builtinDir: BUILTIN_SKILLS });
-        const providers = ['local', ...(config.models.openai.apiKey ? ['openai'] : [])];
+        const providers = [
+          'local',
+          ...(config.models.openai.apiKey ? ['openai'] : []),
+          ...(config.models.anthropic.apiKey ? ['anthropic'] : []),
+        ];
         checkAgents(
           config,
           skills.map((skill) => skill.name),
@@ -67,20 +149,243 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
         return `${config.agents.map((agent) => agent.id).join(', ')}; default model ${model}${note}`;
       },
     },
+    ...(roles.has('models') ? providerChecks(config) : []),
+    ...channelChecks(config),
   ];
+
+  // Every check at once (their timeouts overlap), reported in order.
+  const outcomes = await Promise.all(
+    checks.map((check) =>
+      check.run().then(
+        (detail) => ({ check, detail, error: undefined }),
+        (error: unknown) => ({ check, detail: '', error }),
+      ),
+    ),
+  );
   let failed = 0;
-  for (const check of checks) {
-    try {
-      process.stdout.write(`✓ ${check.name}: ${await check.run()}\n`);
-    } catch (err) {
-      failed += 1;
-      process.stdout.write(`✗ ${check.name}: ${err instanceof Error ? err.message : String(err)}\n`);
+  for (const { check, detail, error } of outcomes) {
+    if (error === undefined) {
+      // A channel that is off is not a problem: it is listed with what turns it on.
+      const mark = detail.startsWith('off') ? '-' : '✓';
+      process.stdout.write(`${mark} ${check.name}: ${detail}\n`);
+      continue;
     }
-  }
-  for (const channel of channelStatuses(config.channels)) {
-    const how = channel.on ? 'on' : `off (set ${channel.missing.join(', ')})`;
-    process.stdout.write(`${channel.on ? '✓' : '-'} channel ${channel.name}: ${how}\n`);
+    failed += 1;
+    process.stdout.write(`✗ ${check.name}: ${reason(error)}\n`);
+    if (error instanceof Problem) process.stdout.write(`    fix: ${error.fix}\n`);
   }
   process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
   return failed === 0 ? 0 : 1;
+}
+
+type ServerCheck = (kind: Server, usedFor: string) => () => Promise<string>;
+
+function storeCheck(config: Config, baseDir: string, server: ServerCheck): () => Promise<string> {
+  const kind = config.store.kind;
+  if (kind === 'redis') return server('redis', 'the store (CLAWMESH_STORE=redis)');
+  if (kind === 'postgres') return server('postgres', 'the store (CLAWMESH_STORE=postgres)');
+  if (kind === 'memory') {
+    return async () => 'memory (kept in this process only: lost on restart, not shared by replicas)';
+  }
+  return async () => {
+    const path = config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path);
+    const fix = `make ${dirname(path)} writable by this user, or set CLAWMESH_SQLITE_PATH to a file that is`;
+    if (path !== ':memory:') {
+      try {
+        probeWritable(path);
+      } catch (err) {
+        throw new Problem(`sqlite at ${path}: ${reason(err)}`, fix);
+      }
+    }
+    const stores = createStores({ kind: 'sqlite', path });
+    try {
+      await stores.conversations.ping();
+    } catch (err) {
+      throw new Problem(`sqlite at ${path} cannot be opened: ${reason(err)}`, fix);
+    } finally {
+      await stores.close().catch(() => undefined);
+    }
+    return `sqlite at ${path}`;
+  };
+}
+
+/** The Redis turn lease, when the conversation role takes one and the store is not Redis already. */
+function leaseChecks(config: Config, roles: ReadonlySet<Role>, server: ServerCheck): Check[] {
+  if (!roles.has('conversation') || config.store.kind === 'redis') return [];
+  const shared = config.transport.kind !== 'local' || config.store.kind === 'postgres';
+  const lease = config.store.lease === 'auto' ? (shared ? 'redis' : 'none') : config.store.lease;
+  if (lease !== 'redis') return [];
+  return [{ name: 'turn lease', run: server('redis', 'the turn lease across conversation replicas') }];
+}
+
+function busCheck(config: Config, server: ServerCheck): () => Promise<string> {
+  const kind = config.bus.kind;
+  const usedFor = `the event bus (CLAWMESH_BUS=${kind})`;
+  if (kind === 'redis') return server('redis', usedFor);
+  if (kind === 'nats') return server('nats', `${usedFor}, with JetStream`);
+  if (kind === 'rabbitmq') return server('rabbitmq', usedFor);
+  return async () => 'memory (in-process; events not yet delivered are lost on exit)';
+}
+
+/** The services a process with these roles calls, each by its service name. */
+function remoteServices(config: Config, roles: ReadonlySet<Role>): string[] {
+  const services: string[] = [];
+  if (roles.has('gateway') && !roles.has('conversation')) services.push('conversation');
+  if (roles.has('conversation')) {
+    if (!roles.has('models')) services.push('models');
+    if (!roles.has('skills')) services.push(...skillNamesOf(config).map((skill) => `skills.${skill}`));
+  }
+  return services;
+}
+
+/** Where the services this process calls run: NATS, each http URL, or here. */
+function transportChecks(config: Config, roles: ReadonlySet<Role>, server: ServerCheck): Check[] {
+  const kind = config.transport.kind;
+  const remote = remoteServices(config, roles);
+  if (kind === 'local') {
+    if (remote.length === 0) return [{ name: 'transport', run: async () => 'local (every service in this process)' }];
+    return [
+      {
+        name: 'transport',
+        run: async () => {
+          throw new Problem(
+            `the local transport cannot reach ${remote.join(', ')}, which this process does not run`,
+            'set CLAWMESH_TRANSPORT=nats (and NATS_URL) or CLAWMESH_TRANSPORT=http with the service URLs, or run every role here',
+          );
+        },
+      },
+    ];
+  }
+  if (kind === 'nats') return [{ name: 'transport', run: server('nats', 'the nats transport') }];
+  return remote.map((service) => ({
+    name: `service ${service}`,
+    run: async () => {
+      const variable = serviceUrlVariable(service);
+      const role = service.startsWith('skills.') ? `skills --skills ${service.slice(7)}` : service;
+      const urls = serviceUrls(config, process.env, service);
+      if (!urls) {
+        throw new Problem(
+          `no URL for the ${service} service (http transport)`,
+          `set ${variable}=http://<host>:<port> of the process running \`clawmesh start ${role}\``,
+        );
+      }
+      const answers = await Promise.all(
+        urls.map(async (url) => {
+          try {
+            const { status } = await probeHttp(`${url.replace(/\/+$/, '')}/healthz`, { timeoutMs: 2000 });
+            if (status !== 200) throw new Error(`GET /healthz answered ${status}`);
+            return url;
+          } catch (err) {
+            throw new Problem(
+              `${service} at ${url} (${variable}) does not answer: ${reason(err)}`,
+              `start it (\`clawmesh start ${role}\`) or fix ${variable}`,
+            );
+          }
+        }),
+      );
+      return `${answers.join(', ')} answers`;
+    },
+  }));
+}
+
+type ProviderTarget = { name: string; provider: 'openai' | 'anthropic'; baseUrl: string; apiKey: string };
+
+const VENDOR_URLS = { openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com' } as const;
+const VARIABLES = {
+  openai: { key: 'OPENAI_API_KEY', url: 'OPENAI_BASE_URL' },
+  anthropic: { key: 'ANTHROPIC_API_KEY', url: 'ANTHROPIC_BASE_URL' },
+} as const;
+
+/** Each distinct provider server the Model Gateway will call (the shortcuts and the deployments). */
+function providerTargets(config: Config): ProviderTarget[] {
+  const models = config.models;
+  const targets = new Map<string, ProviderTarget>();
+  const add = (name: string, provider: 'openai' | 'anthropic', baseUrl?: string, apiKey?: string) => {
+    if (!apiKey) return;
+    const url = (baseUrl ?? VENDOR_URLS[provider]).replace(/\/+$/, '');
+    const key = `${provider} ${url} ${apiKey}`;
+    if (!targets.has(key)) targets.set(key, { name, provider, baseUrl: url, apiKey });
+  };
+  add('model openai', 'openai', models.openai.baseUrl, models.openai.apiKey);
+  add('model anthropic', 'anthropic', models.anthropic.baseUrl, models.anthropic.apiKey);
+  for (const [id, entry] of Object.entries(models.deployments ?? {})) {
+    if (entry.provider === 'local') continue;
+    const shortcut = models[entry.provider];
+    add(`model ${id}`, entry.provider, entry.baseUrl ?? shortcut.baseUrl, entry.apiKey ?? shortcut.apiKey);
+  }
+  return [...targets.values()];
+}
+
+/** A provider's server answers its model list: `GET {baseUrl}/models` (OpenAI), `GET {baseUrl}/v1/models` (Anthropic). */
+function providerChecks(config: Config): Check[] {
+  return providerTargets(config).map((target) => ({
+    name: target.name,
+    run: async () => {
+      const vars = VARIABLES[target.provider];
+      const openai = target.provider === 'openai';
+      const url = openai ? `${target.baseUrl}/models` : `${target.baseUrl}/v1/models`;
+      const headers: Record<string, string> = openai
+        ? { authorization: `Bearer ${target.apiKey}` }
+        : { 'x-api-key': target.apiKey, 'anthropic-version': '2023-06-01' };
+      let answer: { status: number; body: string };
+      try {
+        answer = await probeHttp(url, { headers, timeoutMs: 3000 });
+      } catch (err) {
+        throw new Problem(
+          `cannot reach ${target.baseUrl}: ${reason(err)}`,
+          `start the model server, or set ${vars.url} to one that runs`,
+        );
+      }
+      if (answer.status === 401 || answer.status === 403) {
+        throw new Problem(
+          `${target.baseUrl} refused the API key (HTTP ${answer.status})`,
+          `set ${vars.key} to a valid key`,
+        );
+      }
+      if (answer.status >= 400) {
+        throw new Problem(
+          `GET ${url} answered HTTP ${answer.status}`,
+          openai
+            ? `check ${vars.url}: an OpenAI-compatible server's base URL usually ends in /v1`
+            : `check ${vars.url}: the base URL is the server's root, without /v1`,
+        );
+      }
+      const count = modelCount(answer.body);
+      return `${target.baseUrl} answers${count === undefined ? '' : ` (${count} models)`}`;
+    },
+  }));
+}
+
+function modelCount(body: string): number | undefined {
+  try {
+    const data = (JSON.parse(body) as { data?: unknown }).data;
+    return Array.isArray(data) ? data.length : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One line per channel: on, off with the variables that turn it on, or — when only some of its
+ * secrets are set — a problem naming the missing ones.
+ */
+function channelChecks(config: Config): Check[] {
+  const unset = new Map(channelStatuses(ChannelsConfigSchema.parse({})).map((c) => [c.name, c.missing]));
+  return channelStatuses(config.channels).map((channel) => ({
+    name: `channel ${channel.name}`,
+    run: async () => {
+      if (channel.on) return 'on';
+      const all = unset.get(channel.name) ?? channel.missing;
+      const partly = channel.missing.length < all.length;
+      if (!partly) return `off (set ${channel.missing.join(', ')})`;
+      throw new Problem(
+        `partly configured: ${channel.missing.join(', ')} not set, so the channel is off`,
+        `set ${channel.missing.join(', ')}, or unset the channel's other variables to turn it off on purpose`,
+      );
+    },
+  }));
+}
+
+function reason(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

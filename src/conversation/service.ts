@@ -14,7 +14,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { LeaseHandle, TurnLease } from '../store/lease-types.ts';
 import { isTurnAlreadyStored } from '../store/turns.ts';
-import type { ConversationStore, DedupeStore, StoredMessage } from '../store/types.ts';
+import type { ConversationRecord, ConversationStore, DedupeStore, StoredMessage } from '../store/types.ts';
 import { runAgentLoop } from './agent-loop.ts';
 import { buildContextWindow } from './context-window.ts';
 import { createHistoryCache, type History } from './history-cache.ts';
@@ -99,6 +99,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     conversationId: string,
     ctx: CallContext,
     held?: LeaseHandle,
+    prefetched?: Promise<ConversationRecord | undefined>,
   ) => {
     const started = performance.now();
     const scope = hookScopeOf(ctx, { conversationId, agentId: agent.id });
@@ -107,7 +108,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     deps.metrics?.activeTurns.inc();
     try {
       const record =
-        (await deps.store.get(conversationId)) ??
+        (await (prefetched ?? deps.store.get(conversationId))) ??
         (await deps.store.ensure({
           id: conversationId,
           agentId: agent.id,
@@ -272,21 +273,27 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   const once = async (
     turns: DedupeStore,
     key: string,
-    turn: () => Promise<TurnReply>,
-  ): Promise<TurnReply> => {
+    conversationId: string,
+    turn: (prefetched: Promise<ConversationRecord | undefined>) => Promise<TurnReply>,
+  ): Promise<{ reply: TurnReply; recorded?: Promise<void> }> => {
+    // The conversation is read while the claim is checked: one round trip instead of two.
+    const prefetched = deps.store.get(conversationId);
+    prefetched.catch(() => undefined);
     const claim = await turns.claim(key, replyTtlMs);
-    if (claim.state === 'done') return claim.value as TurnReply;
+    if (claim.state === 'done') return { reply: claim.value as TurnReply };
     let reply: TurnReply;
     try {
-      reply = await turn();
+      reply = await turn(prefetched);
     } catch (err) {
       await turns.release(key).catch(() => undefined);
       throw err;
     }
-    await turns.complete(key, reply, replyTtlMs).catch((err: unknown) => {
+    // Sent before the lease is released (the caller awaits it after): on one connection the two
+    // go out together and the record lands first, so a retry that gets the lease sees it.
+    const recorded = turns.complete(key, reply, replyTtlMs).catch((err: unknown) => {
       deps.logger.warn({ key, err: String(err) }, 'could not record a turn as done');
     });
-    return reply;
+    return { reply, recorded };
   };
 
   return {
@@ -307,17 +314,25 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           agent.turnTimeoutMs,
         );
         inFlight.enter();
-        const run = (held?: LeaseHandle) => runTurn(message, agent, conversationId, turnCtx, held);
         const turns = deps.turns;
         const messageId = message.messageId;
         try {
-          return await queue.run(conversationId, () =>
+          if (!turns || !messageId) {
+            return await queue.run(conversationId, () =>
+              leased(conversationId, turnCtx, (held) =>
+                runTurn(message, agent, conversationId, turnCtx, held),
+              ),
+            );
+          }
+          const { reply, recorded } = await queue.run(conversationId, () =>
             leased(conversationId, turnCtx, (held) =>
-              turns && messageId
-                ? once(turns, `turn:${conversationId}:${messageId}`, () => run(held))
-                : run(held),
+              once(turns, `turn:${conversationId}:${messageId}`, conversationId, (prefetched) =>
+                runTurn(message, agent, conversationId, turnCtx, held, prefetched),
+              ),
             ),
           );
+          await recorded;
+          return reply;
         } finally {
           inFlight.leave();
         }

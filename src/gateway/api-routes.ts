@@ -9,6 +9,8 @@ import {
 } from '../core/contracts/conversation.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { parseOrThrow } from '../core/validation.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
+import { inEdgeSpan } from '../observability/tracing.ts';
 import type { ApiKeyCheck } from './auth.ts';
 import type { Idempotency } from './idempotency.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -29,6 +31,8 @@ export interface ApiRouteDeps {
   idempotency: Idempotency;
   /** The time budget of one request, in milliseconds. */
   requestTimeoutMs: number;
+  /** Where the lines of a request go (a debug line per answered message). */
+  logger?: Logger;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -51,21 +55,41 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
       channel: 'api',
       ...(traceparent ? { traceparent } : {}),
     });
-    const run = () =>
-      deps.conversation.handle(
-        {
-          channel: 'api',
-          userId: body.userId,
-          text: body.text,
-          ...(body.conversationId ? { conversationId: body.conversationId } : {}),
-          ...(body.agentId ? { agentId: body.agentId } : {}),
-        },
-        ctx,
-      );
-    if (idempotencyKey === undefined) return toResponse(await run());
-    const result = await deps.idempotency.run(`idem:${keyId}:${body.userId}:${idempotencyKey}`, body, run);
-    if (result.replayed) reply.header('idempotent-replayed', 'true');
-    return toResponse(result.value);
+    // The message enters the platform here: the root span of its trace (or a child of the caller's).
+    return inEdgeSpan(
+      'POST /v1/messages',
+      ctx,
+      { 'http.request.method': 'POST', 'http.route': '/v1/messages', 'clawmesh.channel': 'api' },
+      async (traced) => {
+        const started = performance.now();
+        const run = () =>
+          deps.conversation.handle(
+            {
+              channel: 'api',
+              userId: body.userId,
+              text: body.text,
+              ...(body.conversationId ? { conversationId: body.conversationId } : {}),
+              ...(body.agentId ? { agentId: body.agentId } : {}),
+            },
+            traced,
+          );
+        let turn: TurnReply;
+        if (idempotencyKey === undefined) turn = await run();
+        else {
+          const key = `idem:${keyId}:${body.userId}:${idempotencyKey}`;
+          const result = await deps.idempotency.run(key, body, run);
+          if (result.replayed) reply.header('idempotent-replayed', 'true');
+          turn = result.value;
+        }
+        if (deps.logger?.isLevelEnabled('debug')) {
+          const durationMs = performance.now() - started;
+          const fields = { ...callFields(traced), conversationId: turn.conversationId, durationMs };
+          deps.logger.debug(fields, 'message answered');
+        }
+        return toResponse(turn);
+      },
+      traceparent,
+    );
   });
 }
 

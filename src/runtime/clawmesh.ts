@@ -17,7 +17,10 @@ import { registerOpenAIRoutes } from '../models/api/routes.ts';
 import { registerProcessDashboard } from '../observability/dashboard/process.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
+import { keepRoleMetrics } from '../observability/metric-roles.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
+import { traceChannelTurns } from '../observability/rpc-tracing.ts';
+import { secretValuesOf } from '../observability/secrets.ts';
 import { initTracing } from '../observability/tracing.ts';
 import { type Channels, startChannels } from './channels.ts';
 import { INSTANCE_ID, serviceNameOf } from './instance.ts';
@@ -65,7 +68,15 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   const config = options.config ?? loaded!.config;
   const baseDir = options.baseDir ?? loaded?.baseDir ?? process.cwd();
   const service = serviceNameOf(config.roles);
-  const logger = options.logger ?? createLogger({ level: config.log.level, service, instance: INSTANCE_ID });
+  const logger =
+    options.logger ??
+    createLogger({
+      level: config.log.level,
+      service,
+      instance: INSTANCE_ID,
+      includeText: config.log.includeText,
+      secrets: secretValuesOf(config, process.env),
+    });
   const traces = await initTracing({
     serviceName: service,
     instanceId: INSTANCE_ID,
@@ -73,9 +84,12 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   });
   if (traces.enabled) logger.info('tracing: exporting spans over OTLP');
   const metrics = createMetrics();
+  keepRoleMetrics(metrics, config.roles);
+  // `metrics.enabled: false`: nothing on the turn path records; `/metrics` still answers.
+  const hot = config.metrics.enabled ? metrics : undefined;
   const gateway = config.gateway;
   // Before the services: the http transport serves `POST /rpc/...` on this server.
-  const http = createHttpServer({ logger, metrics, bodyLimitBytes: gateway.bodyLimitBytes });
+  const http = createHttpServer({ logger, metrics: hot, bodyLimitBytes: gateway.bodyLimitBytes });
   const services = await buildServices(
     config,
     baseDir,
@@ -93,10 +107,17 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     services.transport.kind === 'local'
       ? []
       : [conversationFailover({ attemptTimeoutMs: config.gateway.attemptTimeoutMs, logger })];
-  const conversation = services.transport.client(conversationContract, [rpcMetrics(metrics), ...failover]);
+  const metered = hot ? [rpcMetrics(hot, services.transport.kind)] : [];
+  const conversation = services.transport.client(conversationContract, [...metered, ...failover]);
+  // The channels' turns start their trace here (the HTTP API starts its own in its route).
+  const channelConversation = traceChannelTurns(conversation);
 
   const auth = createApiKeyCheck(gateway.apiKeys);
-  registerOpsRoutes(http, { metrics, checks: services.checks });
+  registerOpsRoutes(http, {
+    metrics,
+    checks: services.checks,
+    identity: { service, instance: INSTANCE_ID, roles: config.roles },
+  });
   await registerProcessDashboard(http, { config, baseDir, services, auth });
   let channels: Channels | undefined;
   if (services.roles.has('gateway')) {
@@ -111,9 +132,10 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
         longestTurn + 10_000,
       ),
       requestTimeoutMs: longestTurn + 5000,
+      logger,
     });
     registerWebChatFromConfig(http, config, {
-      conversation,
+      conversation: channelConversation,
       auth,
       logger,
       dedupe: services.dedupe!,
@@ -122,7 +144,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     channels = await startChannels(http, {
       config,
       baseDir,
-      conversation,
+      conversation: channelConversation,
       dedupe: services.dedupe!,
       auth,
       logger,
@@ -135,7 +157,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     registerOpenAIRoutes(http, {
       models: services.models,
       auth,
-      events: createEventPublisher(services.bus, logger, metrics),
+      events: createEventPublisher(services.bus, logger, hot),
     });
   }
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import { traceTransport } from '../observability/rpc-tracing.ts';
-import { createTransport } from '../transport/index.ts';
+import { createTransport } from '../transport/factory.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Connections } from './connections.ts';
 

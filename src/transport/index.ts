@@ -1,10 +1,7 @@
-import { ClawmeshError } from '../core/errors.ts';
-import { createHttpTransport, type HttpTransport, type HttpTransportOptions } from './http.ts';
-import { createLocalTransport, type LocalTransportOptions } from './local.ts';
-import { createNatsTransport, type NatsTransport, type NatsTransportOptions } from './nats.ts';
-import type { Transport } from './types.ts';
-
 // Transports
+
+export type { TransportOptions } from './factory.ts';
+export { createTransport } from './factory.ts';
 export type { HttpTransport, HttpTransportOptions, ServiceUrls, UrlResolver } from './http.ts';
 export { createHttpTransport } from './http.ts';
 export type { LocalTransportOptions } from './local.ts';
@@ -17,44 +14,3 @@ export { listServices } from './nats-discovery.ts';
 export type { MicroService } from './nats-micro.ts';
 export type { Registration, Transport } from './types.ts';
 export { DEFAULT_MAX_PAYLOAD_BYTES, isPayloadTooLarge } from './wire.ts';
-
-/** Options of {@link createTransport}: `kind` and that transport's own options. */
-export type TransportOptions =
-  | ({ kind: 'local' } & LocalTransportOptions)
-  | ({ kind: 'http' } & HttpTransportOptions)
-  | ({ kind: 'nats' } & NatsTransportOptions);
-
-/**
- * Creates the transport of `options.kind`: `local` (a function call), `http`
- * (`POST /rpc/<service>/<method>`) or `nats` (request-reply through the NATS services API).
- * A `nats` transport connects first and fails `UNAVAILABLE` when the server cannot be reached.
- *
- * @example
- * const transport = await createTransport({ kind: 'nats', servers: process.env.NATS_URL });
- * await transport.serve(modelsContract, models.handlers);
- */
-export function createTransport(options: { kind: 'local' } & LocalTransportOptions): Promise<Transport>;
-export function createTransport(options: { kind: 'http' } & HttpTransportOptions): Promise<HttpTransport>;
-export function createTransport(options: { kind: 'nats' } & NatsTransportOptions): Promise<NatsTransport>;
-export function createTransport(options: TransportOptions): Promise<Transport>;
-export async function createTransport(options: TransportOptions): Promise<Transport> {
-  switch (options.kind) {
-    case 'local': {
-      const { kind: _kind, ...rest } = options;
-      return createLocalTransport(rest);
-    }
-    case 'http': {
-      const { kind: _kind, ...rest } = options;
-      return createHttpTransport(rest);
-    }
-    case 'nats': {
-      const { kind: _kind, ...rest } = options;
-      return createNatsTransport(rest);
-    }
-    default:
-      throw new ClawmeshError(
-        'INVALID_ARGUMENT',
-        `unknown transport kind "${(options as { kind: unknown }).kind}": use local, http or nats`,
-      );
-  }
-}

@@ -6,7 +6,6 @@ import type { ApiKeyCheck } from '../../gateway/auth.ts';
 import { INSTANCE_ID, serviceNameOf } from '../../runtime/instance.ts';
 import type { Services } from '../../runtime/services.ts';
 import type { NatsTransport } from '../../transport/nats.ts';
-import { listServices } from '../../transport/nats-discovery.ts';
 import { registerDashboard } from './index.ts';
 import { createServicesView } from './services.ts';
 import { startUsageFeed, type UsageFeed } from './usage.ts';
@@ -62,7 +61,9 @@ export async function registerProcessDashboard(
             discover: {
               kind: 'nats',
               instances: async () =>
-                (await listServices(nats.connection)).filter((instance) =>
+                (
+                  await (await import('../../transport/nats-discovery.ts')).listServices(nats.connection)
+                ).filter((instance) =>
                   instance.endpoints.some((endpoint) => endpoint.subject.startsWith(prefix)),
                 ),
               localIds: () => nats.instances().map((instance) => instance.id),

@@ -1,0 +1,130 @@
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { settlesWithin } from '../core/wait.ts';
+
+/**
+ * One-shot probes of the servers a deployment depends on, for `clawmesh doctor`: each connects
+ * with a short timeout and no reconnection, asks the cheapest question, disconnects, and
+ * resolves with what it found or rejects with the server's own error.
+ */
+
+/** Rejects with `what did not answer within …` when `work` takes longer than `timeoutMs`. */
+async function within<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let value: T | undefined;
+  const settled = await settlesWithin(
+    work.then((result) => {
+      value = result;
+    }),
+    timeoutMs,
+  );
+  if (!settled) throw new Error(`${what} did not answer within ${timeoutMs} ms`);
+  return value as T;
+}
+
+/** Redis answers `PING`. */
+export async function probeRedis(url: string, timeoutMs = 2000): Promise<string> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url, socket: { connectTimeout: timeoutMs, reconnectStrategy: false } });
+  client.on('error', () => undefined);
+  try {
+    await within(client.connect(), timeoutMs, 'Redis');
+    const pong = await within(client.ping(), timeoutMs, 'Redis');
+    const info = await within(client.info('server'), timeoutMs, 'Redis');
+    const version = /redis_version:([^\r\n]+)/.exec(info)?.[1];
+    return `${pong}${version ? `, Redis ${version}` : ''}`;
+  } finally {
+    // destroy() throws on a client that never connected; that must not hide the real error.
+    await Promise.resolve()
+      .then(() => client.destroy())
+      .catch(() => undefined);
+  }
+}
+
+/** NATS accepts a connection (and, with `jetstream`, has JetStream enabled). */
+export async function probeNats(url: string, options: { jetstream?: boolean; timeoutMs?: number } = {}) {
+  const timeoutMs = options.timeoutMs ?? 2000;
+  const { connect } = await import('@nats-io/transport-node');
+  const nc = await connect({
+    servers: url.split(',').map((server) => server.trim()),
+    timeout: timeoutMs,
+    maxReconnectAttempts: 0,
+    name: 'clawmesh-doctor',
+  });
+  try {
+    await within(nc.flush(), timeoutMs, 'NATS');
+    const server = `NATS ${nc.info?.version ?? '?'}`;
+    if (!options.jetstream) return server;
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    try {
+      const jsm = await within(jetstreamManager(nc, { timeout: timeoutMs }), timeoutMs, 'JetStream');
+      await within(jsm.getAccountInfo(), timeoutMs, 'JetStream');
+    } catch (err) {
+      throw new Error(`${server} has no JetStream: ${(err as Error).message}`);
+    }
+    return `${server} with JetStream`;
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** PostgreSQL accepts a connection and answers `select version()`. */
+export async function probePostgres(url: string, timeoutMs = 2000): Promise<string> {
+  const pg = await import('pg');
+  const client = new pg.default.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await within(client.connect(), timeoutMs, 'PostgreSQL');
+    const result = await within(client.query('select version() as version'), timeoutMs, 'PostgreSQL');
+    const version = String(result.rows[0]?.version ?? '').split(' ').slice(0, 2).join(' ');
+    return version || 'connected';
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** RabbitMQ accepts an AMQP connection. */
+export async function probeRabbitMq(url: string, timeoutMs = 2000): Promise<string> {
+  const { connect } = await import('amqplib');
+  const connection = await within(connect(url, { timeout: timeoutMs }), timeoutMs, 'RabbitMQ');
+  try {
+    const product = connection.connection.serverProperties?.product;
+    const version = connection.connection.serverProperties?.version;
+    return product ? `${product} ${version ?? ''}`.trim() : 'connected';
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** A GET that fails on a network error or after `timeoutMs`; any HTTP answer resolves. */
+export async function probeHttp(
+  url: string,
+  options: { headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
+  const timeoutMs = options.timeoutMs ?? 3000;
+  try {
+    const response = await fetch(url, {
+      headers: options.headers ?? {},
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: response.status, body: await response.text() };
+  } catch (err) {
+    const error = err as Error & { cause?: { code?: string; message?: string } };
+    if (error.name === 'TimeoutError') throw new Error(`no answer within ${timeoutMs} ms`);
+    throw new Error(error.cause?.code ?? error.cause?.message ?? error.message);
+  }
+}
+
+/** The SQLite file (or the nearest existing folder it would be created in) is writable. */
+export function probeWritable(path: string): void {
+  let target = path;
+  while (!existsSync(target)) {
+    const parent = dirname(target);
+    if (parent === target) break;
+    target = parent;
+  }
+  try {
+    accessSync(target, constants.W_OK);
+  } catch {
+    throw new Error(`${target} is not writable by this user`);
+  }
+}

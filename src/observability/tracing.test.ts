@@ -1,0 +1,119 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp } from '../../test/support/app.ts';
+import { createCallContext } from '../core/context.ts';
+import { createTransport } from '../transport/index.ts';
+import { traceChannelTurns, traceTransport } from './rpc-tracing.ts';
+import { inEdgeSpan, inEventSpan, initTracing, inSpan, spanIdOf, tracing } from './tracing.ts';
+
+/** A loopback OTLP/HTTP receiver counting the spans posted to it. */
+let server: Server;
+let endpoint: string;
+const received: { name: string; traceId: string; parentSpanId?: string }[] = [];
+let posts = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on('end', () => {
+      posts += 1;
+      const payload = JSON.parse(body) as {
+        resourceSpans: { scopeSpans: { spans: { name: string; traceId: string; parentSpanId?: string }[] }[] }[];
+      };
+      for (const resource of payload.resourceSpans)
+        for (const scope of resource.scopeSpans) received.push(...scope.spans);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await tracing().shutdown();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
+  it('stays disabled and makes every helper a pass-through', async () => {
+    const traces = await initTracing({ serviceName: 'clawmesh-test', instanceId: 'i-1' });
+    expect(traces.enabled).toBe(false);
+    expect(traces.tracer).toBeUndefined();
+    const ctx = createCallContext();
+    const seen: unknown[] = [];
+    const result = await inSpan('work', ctx, 'server', {}, async (inner, span) => {
+      seen.push(inner, span);
+      return 42;
+    });
+    expect(result).toBe(42);
+    expect(seen[0]).toBe(ctx); // the same context object: nothing was added
+    expect(seen[1]).toBeUndefined();
+    expect(await inEdgeSpan('edge', ctx, {}, async (inner) => inner)).toBe(ctx);
+    expect(await inEventSpan('event process', ctx.traceparent, {}, () => 'done')).toBe('done');
+
+    const transport = createTransport({ kind: 'local' });
+    const { serve, client } = transport;
+    expect(traceTransport(transport)).toBe(transport);
+    expect(transport.serve).toBe(serve);
+    expect(transport.client).toBe(client);
+    const conversation = { handle: async () => ({}), history: async () => ({}) } as never;
+    expect(traceChannelTurns(conversation)).toBe(conversation);
+  });
+
+  it('exports nothing while a whole turn runs', async () => {
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    const app = await startTestApp();
+    try {
+      expect(tracing().enabled).toBe(false);
+      const reply = await app.post('/v1/messages', { userId: 'u', text: 'how many red shirts are in stock?' });
+      expect(reply.status).toBe(200);
+      await tracing().flush();
+      await new Promise((resolve) => setTimeout(resolve, 700)); // longer than the export delay
+      expect(posts).toBe(0);
+    } finally {
+      await app.stop();
+    }
+  });
+});
+
+describe('tracing on', () => {
+  it('exports spans to the endpoint, the edge span as a root and its work as children', async () => {
+    const traces = await initTracing({
+      serviceName: 'clawmesh-test',
+      instanceId: 'i-1',
+      endpoint,
+      flushDelayMs: 50,
+    });
+    expect(traces.enabled).toBe(true);
+    const ctx = createCallContext();
+    let innerParent: string | undefined;
+    await inEdgeSpan('POST /v1/messages', ctx, {}, (edge) =>
+      inSpan('turn', edge, 'server', {}, async (inner) => {
+        innerParent = spanIdOf(edge.traceparent);
+        expect(inner.traceparent).not.toBe(edge.traceparent);
+        expect(inner.traceparent.slice(3, 35)).toBe(edge.traceparent.slice(3, 35));
+      }),
+    );
+    await traces.flush();
+    const edge = received.find((span) => span.name === 'POST /v1/messages');
+    const turn = received.find((span) => span.name === 'turn');
+    expect(edge?.parentSpanId ?? '').toBe('');
+    expect(turn?.parentSpanId).toBe(innerParent);
+    expect(turn?.traceId).toBe(edge?.traceId);
+    // A fresh context's random parent is never used as the root's parent: a new trace starts.
+    expect(edge?.traceId).not.toBe(ctx.traceparent.slice(3, 35));
+  });
+
+  it('records no span under a caller that did not sample its trace', async () => {
+    const before = received.length;
+    const unsampled = createCallContext({ traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-00` });
+    await inSpan('probe', unsampled, 'client', {}, async () => undefined);
+    await tracing().flush();
+    expect(received.slice(before).map((span) => span.name)).not.toContain('probe');
+  });
+});
