@@ -2,11 +2,6 @@
 import { parseArgs } from 'node:util';
 import { ROLES, type Role } from '../config/schema-topology.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import { runChat } from './chat.ts';
-import { runDoctor } from './doctor.ts';
-import { runPairing } from './pairing.ts';
-import { runStart } from './start.ts';
-import { runStatus } from './status.ts';
 import { VERSION } from './version.ts';
 
 const HELP = `clawmesh ${VERSION}: an AI-agent platform for messaging channels
@@ -67,9 +62,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'start':
       serving = true;
-      return runStart({ configFile, roles: parseRoles(rest), skills: values.skills });
+      // Each command loads only its own code: `start` never pays for the NATS client of `status`.
+      return (await import('./start.ts')).runStart({
+        configFile,
+        roles: parseRoles(rest),
+        skills: values.skills,
+      });
     case 'chat':
-      return runChat({
+      return (await import('./chat.ts')).runChat({
         configFile,
         url: values.url,
         user: values.user,
@@ -79,11 +79,13 @@ async function main(argv: string[]): Promise<number> {
         local: values.local ?? false,
       });
     case 'doctor':
-      return runDoctor({ configFile });
+      return (await import('./doctor.ts')).runDoctor({ configFile });
     case 'pairing':
-      return runPairing(rest, { configFile });
+      return (await import('./pairing.ts')).runPairing(rest, { configFile });
     case 'status':
-      return runStatus(argv.filter((_arg, index) => index !== argv.indexOf(command)));
+      return (await import('./status.ts')).runStatus(
+        argv.filter((_arg, index) => index !== argv.indexOf(command)),
+      );
     default:
       process.stderr.write(`clawmesh: unknown command "${command}"\n\n${HELP}`);
       return 2;
