@@ -93,7 +93,9 @@ export async function buildServices(
   const roles = new Set<Role>(config.roles);
   const monolith = roles.size === 4;
   if (!monolith && config.transport.kind === 'local') {
-    const missing = ['gateway', 'conversation', 'skills', 'models'].filter((role) => !roles.has(role as Role));
+    const missing = ['gateway', 'conversation', 'skills', 'models'].filter(
+      (role) => !roles.has(role as Role),
+    );
     logger.warn(
       { roles: [...roles], unreachable: missing },
       `the local transport only reaches services in this process, so ${missing.join(', ')} cannot be called: set CLAWMESH_TRANSPORT=nats (with NATS_URL) or http (with <SERVICE>_SERVICE_URL)`,
