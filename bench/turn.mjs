@@ -1,7 +1,10 @@
 // bench/turn: the stock question through the HTTP API (local model, one tool call) against a
 // bare node:http server answering a same-sized JSON, in the same run. Also: start-to-healthy
-// time, idle RSS, and RSS after 10,000 turns. Run with `npm run bench:turn`.
+// time, idle RSS, and RSS after 10,000 turns; then the cost of observability: the same turn with
+// tracing (OTLP to a loopback receiver that discards) and metrics on and off, interleaved.
+// Run with `npm run bench:turn`.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +18,11 @@ const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 5000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const SOAK = Number(process.env.BENCH_SOAK ?? 10_000);
+const OBS_ROUNDS = Number(process.env.BENCH_OBS_ROUNDS ?? 8);
+const OBS_TURNS = Number(process.env.BENCH_OBS_TURNS ?? 2000);
 const question = (i) => ({ userId: `bench-${i % 100}`, text: 'how many red shirts are in stock?' });
 
-async function startClawmesh() {
+async function startClawmesh(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'clawmesh-bench-'));
   writeFileSync(
     join(dir, 'clawmesh.config.yaml'),
@@ -26,7 +31,7 @@ async function startClawmesh() {
   const spawnedAt = performance.now();
   const { child, value: url } = await spawnNode(['--expose-gc', '-r', GC_PROBE, CLI, 'start'], {
     cwd: dir,
-    env: { PORT: '0', LOG_LEVEL: 'info', BENCH_GC_FILE: gcFile },
+    env: { PORT: '0', LOG_LEVEL: 'info', BENCH_GC_FILE: gcFile, ...env },
     ready: (line) => (line.includes('Clawmesh listening') ? JSON.parse(line).url : undefined),
   });
   const healthyMs = await waitHealthy(`${url}/healthz`, spawnedAt);
@@ -135,5 +140,106 @@ console.log(
 console.log(`RSS growth from idle to the end: ${(((afterSoak - idleRss) / idleRss) * 100).toFixed(1)}%`);
 console.log(
   `live heap after a full GC: idle ${idleHeap.toFixed(1)} MB, after warm-up ${beforeHeap.toFixed(1)} MB, after ${SOAK} more turns ${afterHeap.toFixed(1)} MB (growth ${(((afterHeap - beforeHeap) / beforeHeap) * 100).toFixed(1)}%)`,
+);
+
+// The cost of observability: the same turn on servers that differ only in tracing and metrics,
+// measured in interleaved rounds (each round runs every setup, in a rotating order) so a busy
+// moment of the machine weighs on all of them alike.
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** A loopback OTLP/HTTP receiver that reads and discards what it is sent, counting the spans. */
+function startDiscardingCollector() {
+  let spans = 0;
+  const server = http.createServer((req, res) => {
+    req.on('data', (chunk) => {
+      // Counted per chunk: a key split between two chunks is missed, which is rare and harmless.
+      for (let i = chunk.indexOf('"spanId"'); i >= 0; i = chunk.indexOf('"spanId"', i + 8)) spans += 1;
+    });
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${server.address().port}`, spans: () => spans }),
+    ),
+  );
+}
+
+const collectors = [await startDiscardingCollector(), await startDiscardingCollector()];
+const setups = [
+  { name: 'tracing off, metrics.enabled: false', env: { CLAWMESH_METRICS__ENABLED: 'false' } },
+  { name: 'metrics on, tracing off (the default)', env: {} },
+  {
+    name: 'metrics + tracing, every trace sampled',
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: collectors[0].url },
+  },
+  {
+    name: 'metrics + tracing, 10% of traces sampled',
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: collectors[1].url,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    },
+  },
+];
+for (const setup of setups) {
+  setup.server = await startClawmesh(setup.env);
+  setup.client = makeClient(setup.server.url, CONCURRENCY);
+  setup.wallMs = 0;
+  setup.cpu = 0;
+  setup.latencies = [];
+  await load((i) => setup.client('/v1/messages', question(i)), { total: 500, concurrency: CONCURRENCY });
+}
+const spansBefore = collectors.map((c) => c.spans());
+for (let round = 0; round < OBS_ROUNDS; round += 1) {
+  for (let k = 0; k < setups.length; k += 1) {
+    const setup = setups[(round + k) % setups.length];
+    const cpuBefore = cpuSeconds(setup.server.child.pid);
+    const run = await load((i) => setup.client('/v1/messages', question(i)), {
+      total: OBS_TURNS,
+      concurrency: CONCURRENCY,
+    });
+    setup.cpu += cpuSeconds(setup.server.child.pid) - cpuBefore;
+    setup.wallMs += run.wallMs;
+    setup.latencies.push(...run.latencies);
+  }
+}
+await new Promise((r) => setTimeout(r, 1500)); // the last batch of spans
+const spansSent = collectors.map((c, i) => c.spans() - spansBefore[i]);
+const stopped = setups.map((setup) => new Promise((resolve) => setup.server.child.once('exit', resolve)));
+for (const setup of setups) setup.server.child.kill('SIGTERM');
+await Promise.all(stopped);
+for (const c of collectors) c.server.close();
+
+const rpsOf = (setup) => ((OBS_ROUNDS * OBS_TURNS) / setup.wallMs) * 1000;
+const [off, , full, sampled] = setups;
+console.log('');
+console.log(
+  `cost of observability — ${OBS_ROUNDS} interleaved rounds × ${OBS_TURNS} turns per setup at concurrency ${CONCURRENCY}`,
+);
+console.log('');
+console.log('| setup | turns/s | vs off | server CPU µs per turn | p50 ms | p99 ms |');
+console.log('|---|---|---|---|---|---|');
+const cpuPerTurn = (setup) => (setup.cpu / (OBS_ROUNDS * OBS_TURNS)) * 1e6;
+for (const setup of setups) {
+  const ratio = ((rpsOf(setup) / rpsOf(off)) * 100).toFixed(1);
+  console.log(
+    `| ${setup.name} | ${rpsOf(setup).toFixed(0)} | ${ratio}% | ${cpuPerTurn(setup).toFixed(0)} | ${fmt(percentile(setup.latencies, 50))} | ${fmt(percentile(setup.latencies, 99))} |`,
+  );
+}
+console.log('');
+const slowdown = (setup) =>
+  `${((1 - rpsOf(setup) / rpsOf(off)) * 100).toFixed(1)}% in turns/s, ${((cpuPerTurn(setup) / cpuPerTurn(off) - 1) * 100).toFixed(1)}% more server CPU per turn`;
+console.log(`slowdown with metrics and tracing of every trace: ${slowdown(full)}  (target <= 10%)`);
+console.log(`slowdown with metrics and tracing of 10% of traces: ${slowdown(sampled)}`);
+const turns = OBS_ROUNDS * OBS_TURNS;
+console.log(
+  `spans received: ${spansSent[0]} with every trace sampled (${(spansSent[0] / turns).toFixed(1)} per turn), ${spansSent[1]} with 10% (${(spansSent[1] / turns).toFixed(1)} per turn)`,
 );
 process.exit(0);

@@ -177,3 +177,123 @@ describe('deploy/k8s (kustomize)', () => {
     expect(names).toContain('STORE_API_KEY');
   });
 });
+
+describe('metrics: Prometheus scrape configs and the Grafana dashboard', () => {
+  const compose: Doc = parse(readFileSync(join(DEPLOY, 'docker-compose.yml'), 'utf8'), { merge: true });
+  const services: Record<string, Doc> = compose.services;
+  const roles = Object.entries(services).filter(([, service]) => service.image === 'clawmesh:latest');
+
+  it('runs Prometheus and Grafana in Compose, with the files they mount present', () => {
+    for (const name of ['prometheus', 'grafana']) {
+      expect(Object.keys(services)).toContain(name);
+      for (const volume of services[name].volumes as string[]) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('./'))
+          expect(existsSync(join(DEPLOY, source)), `${name} mounts ${source}`).toBe(true);
+      }
+    }
+    expect(services.prometheus.volumes).toContain(
+      './prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
+    );
+    expect(services.grafana.depends_on.prometheus.condition).toBe('service_healthy');
+  });
+
+  it('scrapes every Clawmesh role of the Compose file, and only declared services', () => {
+    const config: Doc = parse(readFileSync(join(DEPLOY, 'prometheus', 'prometheus.yml'), 'utf8'));
+    const job = config.scrape_configs.find((candidate: Doc) => candidate.job_name === 'clawmesh');
+    expect(job.metrics_path).toBe('/metrics');
+    const targets: string[] = job.static_configs.flatMap((group: Doc) => group.targets);
+    for (const target of targets) {
+      const [host, port] = target.split(':');
+      expect(Object.keys(services), `target ${target}`).toContain(host);
+      expect(String(services[host!].environment?.PORT), `${host} serves on ${port}`).toBe(port);
+    }
+    expect(targets.map((target) => target.split(':')[0]).sort()).toEqual(roles.map(([name]) => name).sort());
+    for (const group of job.static_configs)
+      expect(['gateway', 'conversation', 'skills', 'models']).toContain(group.labels.role);
+    const datasources: Doc = parse(
+      readFileSync(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8'),
+    );
+    expect(urlHosts({ url: datasources.datasources[0].url }).map((found) => found.host)).toEqual([
+      'prometheus',
+    ]);
+  });
+
+  it('gives Kubernetes a scrape config that keeps the annotated pods, and annotates every role', () => {
+    const dir = join(DEPLOY, 'k8s');
+    const kustomization: Doc = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
+    const docs: Doc[] = (kustomization.resources as string[]).flatMap((file) =>
+      parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((doc) => doc.toJS()),
+    );
+    const map = docs.find((doc) => doc?.kind === 'ConfigMap' && doc.metadata.name === 'prometheus-config');
+    expect(map, 'a prometheus-config ConfigMap is listed in kustomization.yaml').toBeDefined();
+    const config: Doc = parse(map.data['prometheus.yml']);
+    const job = config.scrape_configs.find((candidate: Doc) => candidate.job_name === 'clawmesh');
+    expect(job.kubernetes_sd_configs[0].role).toBe('pod');
+    const keep = job.relabel_configs.find((rule: Doc) => rule.action === 'keep');
+    expect(keep.source_labels).toEqual(['__meta_kubernetes_pod_annotation_prometheus_io_scrape']);
+    for (const deployment of docs.filter(
+      (doc) => doc?.kind === 'Deployment' && doc.metadata.labels?.['app.kubernetes.io/name'] === 'clawmesh',
+    )) {
+      const annotations = deployment.spec.template.metadata.annotations;
+      const port = deployment.spec.template.spec.containers[0].ports[0].containerPort;
+      expect(annotations['prometheus.io/scrape'], deployment.metadata.name).toBe('true');
+      expect(annotations['prometheus.io/path']).toBe('/metrics');
+      expect(annotations['prometheus.io/port']).toBe(String(port));
+    }
+  });
+
+  it('draws the dashboard only from metrics the code registers, covering turns, hops, models and the bus', async () => {
+    const dashboard: Doc = JSON.parse(
+      readFileSync(join(DEPLOY, 'grafana', 'clawmesh-dashboard.json'), 'utf8'),
+    );
+    const expressions: string[] = dashboard.panels.flatMap((panel: Doc) =>
+      (panel.targets ?? []).map((target: Doc) => target.expr as string),
+    );
+    expect(expressions.length).toBeGreaterThan(10);
+    const used = new Set(
+      expressions.flatMap((expr) =>
+        [...expr.matchAll(/\bclawmesh_[a-z0-9_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')),
+      ),
+    );
+    // The names a running monolith (all four roles, a Redis bus) serves on /metrics.
+    const { startTestApp } = await import('./support/app.ts');
+    const { randomBytes } = await import('node:crypto');
+    const prefix = `deploy${randomBytes(4).toString('hex')}:`;
+    const app = await startTestApp({ bus: { kind: 'redis' }, redis: { keyPrefix: prefix } });
+    let registered: Set<string>;
+    try {
+      const text = await (await fetch(`${app.url}/metrics`)).text();
+      registered = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+    } finally {
+      await app.stop();
+      const { createClient } = await import('redis');
+      const redis = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' });
+      await redis.connect();
+      for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+        if (keys.length > 0) await redis.del(keys);
+      }
+      await redis.close();
+    }
+    for (const name of used) expect(registered, `${name} is registered`).toContain(name);
+    for (const name of [
+      'clawmesh_turns_total',
+      'clawmesh_turn_duration_seconds',
+      'clawmesh_rpc_duration_seconds',
+      'clawmesh_model_tokens_total',
+      'clawmesh_model_cost_usd_total',
+      'clawmesh_model_cache_lookups_total',
+      'clawmesh_model_circuit_open',
+      'clawmesh_bus_consume_lag_seconds',
+      'clawmesh_bus_dead_letters_total',
+      'clawmesh_active_conversations',
+    ]) {
+      expect(used, `the dashboard shows ${name}`).toContain(name);
+    }
+    // Every panel reads the data source chosen in the dashboard's variable.
+    for (const panel of dashboard.panels.filter((p: Doc) => p.type !== 'row')) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
+      expect(panel.datasource.uid, panel.title).toBe('${datasource}');
+    }
+  }, 30_000);
+});

@@ -34,7 +34,12 @@ const CLIENT = 3;
 const CONSUMER = 5;
 
 /** A loopback OTLP/HTTP receiver: `POST /v1/traces` with the JSON body the exporter sends. */
-function startReceiver(): Promise<{ server: Server; url: string; spans: ReceivedSpan[]; contentTypes: string[] }> {
+function startReceiver(): Promise<{
+  server: Server;
+  url: string;
+  spans: ReceivedSpan[];
+  contentTypes: string[];
+}> {
   const spans: ReceivedSpan[] = [];
   const contentTypes: string[] = [];
   const server = createServer((req, res) => {
@@ -185,7 +190,9 @@ describe('tracing across a split deployment (OTLP/HTTP)', () => {
     expect(trace.filter((s) => !s.parentSpanId)).toEqual([root]);
     for (const span of trace) {
       if (span === root) continue;
-      expect(ids.has(span.parentSpanId!), `${span.service} ${span.name} has its parent in the trace`).toBe(true);
+      expect(ids.has(span.parentSpanId!), `${span.service} ${span.name} has its parent in the trace`).toBe(
+        true,
+      );
     }
 
     const by = (service: string, name: string, kind: number) =>
@@ -203,7 +210,11 @@ describe('tracing across a split deployment (OTLP/HTTP)', () => {
     const modelCalls = by('clawmesh-models', 'model.call', SERVER);
     expect(modelCalls).toHaveLength(2);
     for (const call of modelCalls) {
-      expect(parentOf(call)).toMatchObject({ service: 'clawmesh-conversation', name: 'models/complete', kind: CLIENT });
+      expect(parentOf(call)).toMatchObject({
+        service: 'clawmesh-conversation',
+        name: 'models/complete',
+        kind: CLIENT,
+      });
       expect(parentOf(parentOf(call))).toBe(turn);
     }
     // Skills: the tool call, a child of the conversation's call.

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
-import { ChannelsConfigSchema } from '../config/schema-channels.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
+import { ChannelsConfigSchema } from '../config/schema-channels.ts';
 import type { Role } from '../config/schema-topology.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
@@ -197,13 +197,14 @@ function storeCheck(config: Config, baseDir: string, server: ServerCheck): () =>
         throw new Problem(`sqlite at ${path}: ${reason(err)}`, fix);
       }
     }
-    const stores = createStores({ kind: 'sqlite', path });
+    let stores: ReturnType<typeof createStores> | undefined;
     try {
+      stores = createStores({ kind: 'sqlite', path });
       await stores.conversations.ping();
     } catch (err) {
       throw new Problem(`sqlite at ${path} cannot be opened: ${reason(err)}`, fix);
     } finally {
-      await stores.close().catch(() => undefined);
+      await stores?.close().catch(() => undefined);
     }
     return `sqlite at ${path}`;
   };
@@ -243,7 +244,8 @@ function transportChecks(config: Config, roles: ReadonlySet<Role>, server: Serve
   const kind = config.transport.kind;
   const remote = remoteServices(config, roles);
   if (kind === 'local') {
-    if (remote.length === 0) return [{ name: 'transport', run: async () => 'local (every service in this process)' }];
+    if (remote.length === 0)
+      return [{ name: 'transport', run: async () => 'local (every service in this process)' }];
     return [
       {
         name: 'transport',

@@ -9,6 +9,12 @@ import { ClawmeshError } from '../core/errors.ts';
 import { sessionConversationId } from '../core/ids.ts';
 import { createInFlight } from '../core/in-flight.ts';
 import type { ChatMessage } from '../core/messages.ts';
+import {
+  type FastCounterChild,
+  type FastHistogramChild,
+  fastCounter,
+  fastHistogram,
+} from '../observability/fast-metrics.ts';
 import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookRunner } from '../plugins/types.ts';
@@ -66,6 +72,19 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   const agents = new Map(deps.agents.map((agent) => [agent.id, agent]));
   const queue = createKeyedQueue();
   deps.metrics?.conversationCounts.add(() => queue.activeKeys);
+  // Each agent's series, found once: prom-client hashes a label object on every update.
+  const perAgent = new Map<string, { ok: FastCounterChild; duration: FastHistogramChild }>();
+  const agentMetrics = (agent: string, metrics: Metrics) => {
+    let series = perAgent.get(agent);
+    if (!series) {
+      series = {
+        ok: fastCounter(metrics.turns, { agent, outcome: 'ok' }),
+        duration: fastHistogram(metrics.turnDuration, { agent }),
+      };
+      perAgent.set(agent, series);
+    }
+    return series;
+  };
   const catalog = createToolCatalog(deps.skills);
   const historyLimit = deps.historyLimit ?? 200;
   const historyCache = createHistoryCache({
@@ -229,8 +248,11 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         },
         ctx,
       );
-      deps.metrics?.turns.inc({ agent: agent.id, outcome: 'ok' });
-      deps.metrics?.turnDuration.observe({ agent: agent.id }, durationMs / 1000);
+      if (deps.metrics) {
+        const series = agentMetrics(agent.id, deps.metrics);
+        series.ok.inc();
+        series.duration.observe(durationMs / 1000);
+      }
       if (deps.logger.isLevelEnabled('debug')) {
         turnLog().debug({ durationMs, steps: loop.steps, toolCalls: loop.toolCalls.length }, 'turn finished');
       }

@@ -1,4 +1,10 @@
 import type { Bus, BusEvent, EventHandler } from '../bus/types.ts';
+import {
+  type FastCounterChild,
+  type FastHistogramChild,
+  fastCounter,
+  fastHistogram,
+} from './fast-metrics.ts';
 import type { Metrics } from './metrics.ts';
 import { inEventSpan, tracing } from './tracing.ts';
 
@@ -14,21 +20,39 @@ export interface BusObserverOptions {
 const MAX_TRACKED = 10_000;
 
 /**
- * Observes the consumers of a bus: each handled event runs in a consumer span whose parent is
- * the event's `traceparent` (the turn that published it), and is counted (`ok`, `error`) with its
- * lag — the seconds since it was published. An event whose handler fails its `maxAttempts`-th
- * try is counted as a dead letter. The bus itself is unchanged (its other members stay).
+ * Observes the consumers of a bus: each event is counted (`ok`, `error`) with its lag — the
+ * seconds since it was published —, and one whose handler fails its `maxAttempts`-th try is
+ * counted as a dead letter. On a broker (Redis Streams, JetStream, RabbitMQ) each handled event
+ * also runs in a consumer span whose parent is the event's `traceparent` (the turn that
+ * published it), wherever the consumer runs. The in-process bus hands an event to a consumer in
+ * the publishing process a tick later: its consumers get no span (the turn's span covers that
+ * process), which keeps a traced monolith's turns cheap. The bus itself is unchanged.
  */
 export function observeBus<B extends Bus>(bus: B, options: BusObserverOptions): B {
   const { metrics, maxAttempts } = options;
-  if (!metrics && !tracing().enabled) return bus;
+  const traced = tracing().enabled && bus.kind !== 'memory';
+  if (!metrics && !traced) return bus;
   const subscribe = bus.subscribe.bind(bus);
   const failures = new Map<string, number>();
 
   const observe = (group: string, handler: EventHandler): EventHandler => {
+    // Series per topic, found once: prom-client hashes a label object on every call.
+    const children = new Map<string, { ok: FastCounterChild; lag: FastHistogramChild }>();
+    const childrenOf = (topic: string, metered: Metrics) => {
+      let child = children.get(topic);
+      if (!child) {
+        child = {
+          ok: fastCounter(metered.busConsumed, { topic, group, outcome: 'ok' }),
+          lag: fastHistogram(metered.busConsumeLag, { topic, group }),
+        };
+        children.set(topic, child);
+      }
+      return child;
+    };
     const settled = (event: BusEvent, ok: boolean) => {
       if (!metrics) return;
-      metrics.busConsumed.inc({ topic: event.type, group, outcome: ok ? 'ok' : 'error' });
+      if (ok) childrenOf(event.type, metrics).ok.inc();
+      else metrics.busConsumed.inc({ topic: event.type, group, outcome: 'error' });
       const key = `${group}\u0000${event.id}`;
       if (ok) {
         if (failures.size > 0) failures.delete(key);
@@ -67,19 +91,19 @@ export function observeBus<B extends Bus>(bus: B, options: BusObserverOptions): 
     return (event) => {
       if (metrics) {
         const lag = (Date.now() - Date.parse(event.time)) / 1000;
-        if (lag >= 0) metrics.busConsumeLag.observe({ topic: event.type, group }, lag);
+        if (lag >= 0) childrenOf(event.type, metrics).lag.observe(lag);
       }
-      if (!tracing().enabled) return attempt(event);
+      if (!traced) return attempt(event);
       return inEventSpan(
         `${event.type} process`,
         event.traceparent,
-        {
+        () => ({
           'messaging.system': bus.kind,
           'messaging.operation.type': 'process',
           'messaging.destination.name': event.type,
           'messaging.consumer.group.name': group,
           'messaging.message.id': event.id,
-        },
+        }),
         () => attempt(event),
       );
     };

@@ -75,7 +75,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /** Shorter values are too likely to occur by chance to be replaced everywhere. */
-const MIN_SECRET_LENGTH = 6;
+const MIN_SECRET_LENGTH = 8;
 
 /** Replaces each secret (as it reads inside a JSON string) in a written line. */
 function scrubber(secrets: readonly string[]): ((line: string) => string) | undefined {

@@ -77,7 +77,13 @@ const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
  */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'clawmesh_' });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'clawmesh_' });
+    // prom-client names three gauges `_total`, which Prometheus reserves for counters; the
+    // per-type gauges beside them (`clawmesh_nodejs_active_handles{type}`, …) hold the same counts.
+    for (const kind of ['handles', 'requests', 'resources'])
+      registry.removeSingleMetric(`clawmesh_nodejs_active_${kind}_total`);
+  }
   const registers = [registry];
   const eventCounts = new Map<string, number>();
   const okSeen = new Map<string, number>();

@@ -75,7 +75,10 @@ export async function probePostgres(url: string, timeoutMs = 2000): Promise<stri
   try {
     await within(client.connect(), timeoutMs, 'PostgreSQL');
     const result = await within(client.query('select version() as version'), timeoutMs, 'PostgreSQL');
-    const version = String(result.rows[0]?.version ?? '').split(' ').slice(0, 2).join(' ');
+    const version = String(result.rows[0]?.version ?? '')
+      .split(' ')
+      .slice(0, 2)
+      .join(' ');
     return version || 'connected';
   } finally {
     await client.end().catch(() => undefined);

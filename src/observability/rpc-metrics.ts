@@ -3,6 +3,12 @@ import type { CallContext } from '../core/context.ts';
 import type { CallMiddleware, Contract, Handlers } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import type { Transport } from '../transport/types.ts';
+import {
+  type FastCounterChild,
+  type FastHistogramChild,
+  fastCounter,
+  fastHistogram,
+} from './fast-metrics.ts';
 import type { Metrics } from './metrics.ts';
 
 type Label = 'service' | 'method' | 'transport';
@@ -12,14 +18,17 @@ type Side = {
   errors: Counter<Label | 'code'>;
 };
 
-/** Requests, errors and duration of one service's methods, with the label children made once per method. */
+/** Requests, errors and duration of one service's methods, with the series found once per method. */
 function meter(side: Side, service: string, transport: string) {
-  const children = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<Label> }>();
+  const children = new Map<string, { requests: FastCounterChild; duration: FastHistogramChild }>();
   const of = (method: string) => {
     let child = children.get(method);
     if (!child) {
       const labels = { service, method, transport };
-      child = { requests: side.requests.labels(labels), duration: side.duration.labels(labels) };
+      child = {
+        requests: fastCounter(side.requests, labels),
+        duration: fastHistogram(side.duration, labels),
+      };
       children.set(method, child);
     }
     return child;
@@ -74,10 +83,13 @@ export function meterHandlers<C extends Contract>(
 }
 
 /**
- * Meters the server side of a transport: every contract it serves is counted and timed per
- * method ({@link meterHandlers}). Clients are metered by {@link rpcMetrics}, given where made.
+ * Meters the server side of a remote transport (http, nats): every contract it serves is
+ * counted and timed per method ({@link meterHandlers}). Clients are metered by
+ * {@link rpcMetrics}, given where they are made. Over `local` the transport is left as it is.
  */
 export function meterTransport<T extends Transport>(transport: T, metrics: Metrics): T {
+  // Over the local transport a call is a function call: the caller's side records it once.
+  if (transport.kind === 'local') return transport;
   const serve = transport.serve.bind(transport);
   Object.assign(transport, {
     serve: <C extends Contract>(contract: C, handlers: Handlers<C>) =>

@@ -3,7 +3,7 @@ import type { CallContext } from '../core/context.ts';
 import type { CallMiddleware, Client, Contract, Handlers } from '../core/contract.ts';
 import type { conversationContract } from '../core/contracts/conversation.ts';
 import type { Transport } from '../transport/types.ts';
-import { inEdgeSpan, inSpan, tracing } from './tracing.ts';
+import { inEdgeSpan, inSpan, sampledParent, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
@@ -39,6 +39,7 @@ export function traceHandlers<C extends Contract>(contract: C, handlers: Handler
   const traced: Record<string, AnyHandler> = {};
   for (const [method, handler] of Object.entries(handlers as Record<string, AnyHandler>)) {
     traced[method] = (input, ctx) => {
+      if (!sampledParent(ctx.traceparent)) return handler(input, ctx);
       const [name, attributes] = serverSpan(contract.name, method, input, ctx);
       return inSpan(name, ctx, 'server', attributes, (inner) => handler(input, inner));
     };
@@ -53,12 +54,12 @@ export function rpcTracing(transportKind: string): CallMiddleware {
       `${service}/${method}`,
       ctx,
       'client',
-      {
+      () => ({
         'rpc.system': 'clawmesh',
         'rpc.service': service,
         'rpc.method': method,
         'clawmesh.transport': transportKind,
-      },
+      }),
       (inner) => next(method, input, inner),
     );
 }
@@ -99,7 +100,7 @@ export function traceChannelTurns(
       inEdgeSpan(
         `channel ${input.channel}`,
         ctx,
-        { 'clawmesh.channel': input.channel, 'messaging.system': input.channel },
+        () => ({ 'clawmesh.channel': input.channel, 'messaging.system': input.channel }),
         (inner) => client.handle(input, inner),
       ),
   };

@@ -10,7 +10,7 @@ import { inEdgeSpan, inEventSpan, initTracing, inSpan, spanIdOf, tracing } from 
 /** A loopback OTLP/HTTP receiver counting the spans posted to it. */
 let server: Server;
 let endpoint: string;
-const received: { name: string; traceId: string; parentSpanId?: string }[] = [];
+const received: { name: string; traceId: string; spanId: string; parentSpanId?: string }[] = [];
 let posts = 0;
 
 beforeAll(async () => {
@@ -22,7 +22,9 @@ beforeAll(async () => {
     req.on('end', () => {
       posts += 1;
       const payload = JSON.parse(body) as {
-        resourceSpans: { scopeSpans: { spans: { name: string; traceId: string; parentSpanId?: string }[] }[] }[];
+        resourceSpans: {
+          scopeSpans: { spans: { name: string; traceId: string; spanId: string; parentSpanId?: string }[] }[];
+        }[];
       };
       for (const resource of payload.resourceSpans)
         for (const scope of resource.scopeSpans) received.push(...scope.spans);
@@ -55,7 +57,7 @@ describe('tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
     expect(await inEdgeSpan('edge', ctx, {}, async (inner) => inner)).toBe(ctx);
     expect(await inEventSpan('event process', ctx.traceparent, {}, () => 'done')).toBe('done');
 
-    const transport = createTransport({ kind: 'local' });
+    const transport = await createTransport({ kind: 'local' });
     const { serve, client } = transport;
     expect(traceTransport(transport)).toBe(transport);
     expect(transport.serve).toBe(serve);
@@ -70,7 +72,10 @@ describe('tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
     const app = await startTestApp();
     try {
       expect(tracing().enabled).toBe(false);
-      const reply = await app.post('/v1/messages', { userId: 'u', text: 'how many red shirts are in stock?' });
+      const reply = await app.post('/v1/messages', {
+        userId: 'u',
+        text: 'how many red shirts are in stock?',
+      });
       expect(reply.status).toBe(200);
       await tracing().flush();
       await new Promise((resolve) => setTimeout(resolve, 700)); // longer than the export delay
@@ -107,6 +112,26 @@ describe('tracing on', () => {
     expect(turn?.traceId).toBe(edge?.traceId);
     // A fresh context's random parent is never used as the root's parent: a new trace starts.
     expect(edge?.traceId).not.toBe(ctx.traceparent.slice(3, 35));
+  });
+
+  it('starts a root span for each turn a channel starts, the turn running inside it', async () => {
+    let seen: string | undefined;
+    const conversation = traceChannelTurns({
+      handle: async (_input, ctx) => {
+        seen = ctx.traceparent;
+        return { conversationId: 'c_1', text: 'ok', toolCalls: [] };
+      },
+      history: async () => ({ conversationId: 'c_1', messages: [] }),
+    });
+    const ctx = createCallContext({ channel: 'telegram' });
+    await conversation.handle({ channel: 'telegram', userId: 'u1', text: 'hi' }, ctx);
+    await tracing().flush();
+    const root = received.find((span) => span.name === 'channel telegram');
+    expect(root).toBeDefined();
+    expect(root?.parentSpanId ?? '').toBe('');
+    // The turn's context names the root span: the gateway's client span will be its child.
+    expect(seen?.slice(3, 35)).toBe(root?.traceId);
+    expect(spanIdOf(seen!)).toBe(root?.spanId);
   });
 
   it('records no span under a caller that did not sample its trace', async () => {

@@ -114,19 +114,44 @@ const KINDS: Record<SpanRole, SpanKind> = {
 };
 
 /**
- * Runs `work` in a span that is a child of the call context's trace, passing it the context
- * continued inside the span; records the outcome. Without tracing it just runs `work(ctx)`.
+ * Whether a `traceparent` may have recorded children: false only for a well-formed one whose
+ * sampled flag is off. Children follow their parent's decision (the default `parentbased_*`
+ * samplers), so no span is even started under an unsampled parent: that is what keeps the cost
+ * of tracing low when only some traces are sampled.
  */
-export async function inSpan<T>(
+export function sampledParent(traceparent: string | undefined): boolean {
+  // Call contexts only ever hold well-formed values (the edges replace any other): the sampled
+  // bit is the low bit of the last hex digit. Anything else is left to the sampler.
+  if (traceparent?.length !== 55) return true;
+  const digit = traceparent.charCodeAt(54);
+  return ((digit <= 57 ? digit - 48 : digit - 87) & 1) === 1;
+}
+
+/** A span's attributes, or a function making them only when the span is recorded. */
+export type LazyAttributes = Attributes | (() => Attributes);
+
+const attributesOf = (attributes: LazyAttributes): Attributes =>
+  typeof attributes === 'function' ? attributes() : attributes;
+
+/**
+ * Runs `work` in a span that is a child of the call context's trace, passing it the context
+ * continued inside the span; records the outcome. Without tracing, or under a parent that was
+ * not sampled, it just runs `work(ctx)`.
+ */
+export function inSpan<T>(
   name: string,
   ctx: CallContext,
   role: SpanRole,
-  attributes: Attributes,
+  attributes: LazyAttributes,
   work: (ctx: CallContext, span: Span | undefined) => Promise<T>,
 ): Promise<T> {
   const tracer = active.tracer;
-  if (!tracer) return work(ctx, undefined);
-  const span = tracer.startSpan(name, { kind: KINDS[role], attributes }, parentOf(ctx));
+  if (!tracer || !sampledParent(ctx.traceparent)) return work(ctx, undefined);
+  const span = tracer.startSpan(
+    name,
+    { kind: KINDS[role], attributes: attributesOf(attributes) },
+    parentOf(ctx),
+  );
   return runIn(span, () => work(contextIn(ctx, span), span));
 }
 
@@ -136,17 +161,21 @@ export async function inSpan<T>(
  * else the first span of a new trace — never a child of the random parent a fresh call context
  * starts with, which no span has. Without tracing it just runs `work(ctx)`.
  */
-export async function inEdgeSpan<T>(
+export function inEdgeSpan<T>(
   name: string,
   ctx: CallContext,
-  attributes: Attributes,
+  attributes: LazyAttributes,
   work: (ctx: CallContext) => Promise<T>,
   incoming?: string,
 ): Promise<T> {
   const tracer = active.tracer;
   if (!tracer) return work(ctx);
   const parent = incoming ? parentOf({ traceparent: incoming }) : ROOT_CONTEXT;
-  const span = tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  const span = tracer.startSpan(
+    name,
+    { kind: SpanKind.SERVER, attributes: attributesOf(attributes) },
+    parent,
+  );
   return runIn(span, () => work(contextIn(ctx, span)));
 }
 
@@ -154,16 +183,20 @@ export async function inEdgeSpan<T>(
  * Runs an event consumer's `work` in a span whose parent is the event's `traceparent` (the span
  * of the turn that published it), so asynchronous work joins the message's trace.
  */
-export async function inEventSpan<T>(
+export function inEventSpan<T>(
   name: string,
   traceparent: string | undefined,
-  attributes: Attributes,
+  attributes: LazyAttributes,
   work: () => Promise<T> | T,
-): Promise<T> {
+): Promise<T> | T {
   const tracer = active.tracer;
-  if (!tracer) return work();
+  if (!tracer || !sampledParent(traceparent)) return work();
   const parent = traceparent ? parentOf({ traceparent }) : ROOT_CONTEXT;
-  const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+  const span = tracer.startSpan(
+    name,
+    { kind: SpanKind.CONSUMER, attributes: attributesOf(attributes) },
+    parent,
+  );
   return runIn(span, work);
 }
 
@@ -172,12 +205,13 @@ export function spanIdOf(traceparent: string): string | undefined {
   return TRACEPARENT.exec(traceparent)?.[2];
 }
 
-/** Ends `span` once `work` settles, with its status (and the error code when it failed). */
+/**
+ * Ends `span` once `work` settles; a failure sets the error status and code (success leaves the
+ * status unset, as OpenTelemetry asks of instrumentation).
+ */
 async function runIn<T>(span: Span, work: () => Promise<T> | T): Promise<T> {
   try {
-    const result = await work();
-    span.setStatus({ code: SpanStatusCode.OK });
-    return result;
+    return await work();
   } catch (err) {
     const error = ClawmeshError.from(err);
     span.setAttribute('clawmesh.error.code', error.code);

@@ -8,6 +8,7 @@ import { createMemoryCache } from '../models/cache/memory.ts';
 import { createRedisCache } from '../models/cache/redis.ts';
 import type { ResponseCache } from '../models/cache/types.ts';
 import { createLocalProvider } from '../models/providers/local/provider.ts';
+import { createOutboundHttp, type OutboundHttp } from '../models/providers/outbound.ts';
 import type { ChainOptions } from '../models/resilience/chain.ts';
 import { createModelsService, type ModelsService } from '../models/service.ts';
 import type { Deployment, ModelProvider } from '../models/types.ts';
@@ -36,6 +37,7 @@ type ProviderKind = 'openai' | 'anthropic';
 async function sdkProvider(
   kind: ProviderKind,
   settings: { apiKey: string; baseUrl?: string | undefined; model: string; timeoutMs: number },
+  outbound: OutboundHttp | undefined,
 ): Promise<ModelProvider> {
   const common = {
     apiKey: settings.apiKey,
@@ -45,10 +47,10 @@ async function sdkProvider(
   };
   if (kind === 'openai') {
     const { createOpenAIProvider } = await import('../models/providers/openai/provider.ts');
-    return createOpenAIProvider(common);
+    return createOpenAIProvider({ ...common, ...(outbound ? { http: outbound } : {}) });
   }
   const { createAnthropicProvider } = await import('../models/providers/anthropic/provider.ts');
-  return createAnthropicProvider(common);
+  return createAnthropicProvider({ ...common, ...(outbound ? { http: outbound } : {}) });
 }
 
 /** One named deployment: its own provider instance (key, base URL) over the provider's shortcut settings. */
@@ -57,6 +59,7 @@ async function deploymentOf(
   entry: DeploymentConfig,
   config: Config['models'],
   local: ModelProvider,
+  outbound: () => Promise<OutboundHttp | undefined>,
 ): Promise<Deployment> {
   if (entry.provider === 'local') return { id, provider: local, model: entry.model ?? local.defaultModel };
   const shortcut = config[entry.provider];
@@ -69,12 +72,16 @@ async function deploymentOf(
     );
   }
   const model = entry.model ?? shortcut.model;
-  const provider = await sdkProvider(entry.provider, {
-    apiKey,
-    baseUrl: entry.baseUrl ?? shortcut.baseUrl,
-    model,
-    timeoutMs: entry.timeoutMs ?? shortcut.timeoutMs,
-  });
+  const provider = await sdkProvider(
+    entry.provider,
+    {
+      apiKey,
+      baseUrl: entry.baseUrl ?? shortcut.baseUrl,
+      model,
+      timeoutMs: entry.timeoutMs ?? shortcut.timeoutMs,
+    },
+    await outbound(),
+  );
   return { id, provider, model };
 }
 
@@ -119,12 +126,19 @@ export async function buildModels(config: Config, deps: BuildModelsDeps): Promis
   const models = config.models;
   const local = createLocalProvider();
   const providers: ModelProvider[] = [local];
+  // One outbound HTTP client (keep-alive agents) for every SDK provider, made on first need.
+  let outboundHttp: Promise<OutboundHttp | undefined> | undefined;
+  const outbound = () => {
+    outboundHttp ??= createOutboundHttp();
+    return outboundHttp;
+  };
   for (const kind of ['openai', 'anthropic'] as const) {
     const shortcut = models[kind];
-    if (shortcut.apiKey) providers.push(await sdkProvider(kind, { ...shortcut, apiKey: shortcut.apiKey }));
+    if (shortcut.apiKey)
+      providers.push(await sdkProvider(kind, { ...shortcut, apiKey: shortcut.apiKey }, await outbound()));
   }
   const deployments = await Promise.all(
-    Object.entries(models.deployments).map(([id, entry]) => deploymentOf(id, entry, models, local)),
+    Object.entries(models.deployments).map(([id, entry]) => deploymentOf(id, entry, models, local, outbound)),
   );
 
   let cache: ResponseCache | undefined;

@@ -8,6 +8,7 @@ import type {
   ToolDescriptor,
 } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { fastCounter } from '../observability/fast-metrics.ts';
 import { callLogger, type Logger, silentLogger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { type CallFailure, runToolCall, type ToolEntry } from './call.ts';
@@ -74,8 +75,8 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
         name,
         tool,
         timeoutMs: tool.timeoutMs ?? skill.timeoutMs ?? defaultTimeoutMs,
-        ok: metrics?.toolCalls.labels({ ...labels, outcome: 'ok' }),
-        error: metrics?.toolCalls.labels({ ...labels, outcome: 'error' }),
+        ok: metrics ? fastCounter(metrics.toolCalls, { ...labels, outcome: 'ok' }) : undefined,
+        error: metrics ? fastCounter(metrics.toolCalls, { ...labels, outcome: 'error' }) : undefined,
       });
     }
     descriptors.set(skill.name, Object.freeze(list));

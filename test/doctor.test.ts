@@ -1,0 +1,213 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCli } from './support/process.ts';
+
+/*
+ * `clawmesh doctor` as an operator runs it (the built CLI): each dependency the config names is
+ * checked against a real server or a loopback stand-in, and a problem is printed with its fix.
+ */
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Runs `clawmesh doctor` in a fresh directory; resolves with its exit code and the lines it printed. */
+async function doctor(env: Record<string, string> = {}) {
+  const p = spawnCli(['doctor'], { cwd: mkdtempSync(join(tmpdir(), 'clawmesh-doctor-')), env });
+  const code = await p.exited;
+  return { code, out: p.stdout(), lines: p.stdout().split('\n') };
+}
+
+/** A port nothing listens on: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The line of a check, and the fix printed under it. */
+function lineOf(lines: string[], check: string): { line: string; fix: string | undefined } {
+  const index = lines.findIndex((line) => line.slice(2).startsWith(`${check}:`));
+  if (index < 0) throw new Error(`no "${check}" line in:\n${lines.join('\n')}`);
+  const next = lines[index + 1] ?? '';
+  return { line: lines[index]!, fix: next.startsWith('    fix: ') ? next.slice(9) : undefined };
+}
+
+/**
+ * A loopback stand-in for a model server and a Clawmesh service: `GET /v1/models` (OpenAI),
+ * `GET /v1/models` with `x-api-key` (Anthropic) and `GET /healthz`, checking the key it was given.
+ */
+let fake: Server;
+let fakeUrl: string;
+const GOOD_KEY = 'sk-doctor-good-key';
+
+beforeAll(async () => {
+  fake = createServer((req, res) => {
+    const key = req.headers.authorization?.replace(/^Bearer /, '') ?? req.headers['x-api-key'];
+    if (req.url === '/healthz') return res.writeHead(200).end('{"status":"ok"}');
+    if (req.url === '/v1/models' || req.url === '/anthropic/v1/models') {
+      if (key !== GOOD_KEY) return res.writeHead(401).end('{"error":{"message":"bad key"}}');
+      return res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end('{"data":[{"id":"a"},{"id":"b"}]}');
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+  fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => fake.close(() => resolve()));
+});
+
+describe('clawmesh doctor', () => {
+  it('passes on the defaults, checking the SQLite store, the in-process bus and transport', async () => {
+    const { code, lines, out } = await doctor();
+    expect(code).toBe(0);
+    expect(lineOf(lines, 'store').line).toMatch(/^✓ store: sqlite at .*clawmesh\.db$/);
+    expect(lineOf(lines, 'bus').line).toMatch(/^✓ bus: memory/);
+    expect(lineOf(lines, 'transport').line).toMatch(/^✓ transport: local/);
+    // The channels are listed, off with what turns them on.
+    expect(lineOf(lines, 'channel telegram').line).toBe(
+      '- channel telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET)',
+    );
+    expect(out).toMatch(/all checks passed\n$/);
+  });
+
+  it('names a Redis that does not answer, the variable that points at it, and how to fix it', async () => {
+    const port = await closedPort();
+    const { code, lines, out } = await doctor({
+      CLAWMESH_STORE: 'redis',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+    });
+    expect(code).toBe(1);
+    const { line, fix } = lineOf(lines, 'store');
+    expect(line).toContain(`✗ store: cannot reach Redis at redis://127.0.0.1:${port} (REDIS_URL)`);
+    expect(line).toMatch(/ECONNREFUSED/);
+    expect(fix).toMatch(/start Redis .*or set REDIS_URL to a server that runs/);
+    expect(out).toMatch(/1 check\(s\) failed\n$/);
+  });
+
+  it('checks the shared servers of a split deployment: Redis, PostgreSQL, NATS with JetStream', async () => {
+    const { code, lines } = await doctor({
+      CLAWMESH_STORE: 'postgres',
+      DATABASE_URL,
+      REDIS_URL,
+      CLAWMESH_BUS: 'nats',
+      CLAWMESH_TRANSPORT: 'nats',
+      NATS_URL,
+    });
+    expect(lineOf(lines, 'store').line).toMatch(/^✓ store: postgres at .* \(PostgreSQL \d+/);
+    // Turns of one conversation can reach several processes: the Redis lease orders them.
+    expect(lineOf(lines, 'turn lease').line).toMatch(/^✓ turn lease: redis at .* \(PONG/);
+    expect(lineOf(lines, 'bus').line).toMatch(/^✓ bus: nats at .* with JetStream\)$/);
+    expect(lineOf(lines, 'transport').line).toMatch(/^✓ transport: nats at /);
+    expect(code).toBe(0);
+  });
+
+  it('names a NATS server that does not answer for the nats transport', async () => {
+    const port = await closedPort();
+    const { code, lines } = await doctor({
+      CLAWMESH_TRANSPORT: 'nats',
+      NATS_URL: `nats://127.0.0.1:${port}`,
+    });
+    expect(code).toBe(1);
+    const { line, fix } = lineOf(lines, 'transport');
+    expect(line).toMatch(/^✗ transport: cannot reach NATS at nats:\/\/127\.0\.0\.1:\d+ \(NATS_URL\)/);
+    expect(fix).toMatch(/nats-server -js.*NATS_URL/);
+  });
+
+  it('checks each service URL of the http transport, naming the variable and the command to start it', async () => {
+    const split = { CLAWMESH_ROLES: 'gateway', CLAWMESH_TRANSPORT: 'http' };
+    const missing = await doctor(split);
+    expect(missing.code).toBe(1);
+    const unset = lineOf(missing.lines, 'service conversation');
+    expect(unset.line).toBe('✗ service conversation: no URL for the conversation service (http transport)');
+    expect(unset.fix).toBe(
+      'set CONVERSATION_SERVICE_URL=http://<host>:<port> of the process running `clawmesh start conversation`',
+    );
+
+    const down = await doctor({
+      ...split,
+      CONVERSATION_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`,
+    });
+    expect(down.code).toBe(1);
+    const closed = lineOf(down.lines, 'service conversation');
+    expect(closed.line).toMatch(/^✗ service conversation: .* \(CONVERSATION_SERVICE_URL\) does not answer/);
+    expect(closed.fix).toBe('start it (`clawmesh start conversation`) or fix CONVERSATION_SERVICE_URL');
+
+    const up = await doctor({ ...split, CONVERSATION_SERVICE_URL: fakeUrl });
+    expect(lineOf(up.lines, 'service conversation').line).toBe(`✓ service conversation: ${fakeUrl} answers`);
+    expect(up.code).toBe(0);
+  });
+
+  it('refuses the local transport for a process that does not run every role it calls', async () => {
+    const { code, lines } = await doctor({ CLAWMESH_ROLES: 'conversation' });
+    expect(code).toBe(1);
+    const { line, fix } = lineOf(lines, 'transport');
+    expect(line).toMatch(/cannot reach models, skills\.inventory, skills\.support/);
+    expect(fix).toMatch(/CLAWMESH_TRANSPORT=nats/);
+  });
+
+  it('asks each model provider for its model list, telling a refused key from an unreachable server', async () => {
+    const ok = await doctor({ OPENAI_API_KEY: GOOD_KEY, OPENAI_BASE_URL: `${fakeUrl}/v1` });
+    expect(lineOf(ok.lines, 'model openai').line).toBe(`✓ model openai: ${fakeUrl}/v1 answers (2 models)`);
+    expect(ok.code).toBe(0);
+
+    const refused = await doctor({ OPENAI_API_KEY: 'sk-doctor-wrong', OPENAI_BASE_URL: `${fakeUrl}/v1` });
+    expect(refused.code).toBe(1);
+    const key = lineOf(refused.lines, 'model openai');
+    expect(key.line).toBe(`✗ model openai: ${fakeUrl}/v1 refused the API key (HTTP 401)`);
+    expect(key.fix).toBe('set OPENAI_API_KEY to a valid key');
+    expect(refused.out).not.toContain('sk-doctor-wrong');
+
+    const port = await closedPort();
+    const down = await doctor({ OPENAI_API_KEY: GOOD_KEY, OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1` });
+    expect(down.code).toBe(1);
+    const unreachable = lineOf(down.lines, 'model openai');
+    expect(unreachable.line).toMatch(
+      /^✗ model openai: cannot reach http:\/\/127\.0\.0\.1:\d+\/v1: ECONNREFUSED/,
+    );
+    expect(unreachable.fix).toBe('start the model server, or set OPENAI_BASE_URL to one that runs');
+
+    const anthropic = await doctor({
+      ANTHROPIC_API_KEY: GOOD_KEY,
+      ANTHROPIC_BASE_URL: `${fakeUrl}/anthropic`,
+    });
+    expect(lineOf(anthropic.lines, 'model anthropic').line).toBe(
+      `✓ model anthropic: ${fakeUrl}/anthropic answers (2 models)`,
+    );
+  });
+
+  it('fails a channel that has only some of its secrets, naming the missing ones', async () => {
+    const { code, lines } = await doctor({ TELEGRAM_BOT_TOKEN: '123:abc' });
+    expect(code).toBe(1);
+    const { line, fix } = lineOf(lines, 'channel telegram');
+    expect(line).toBe(
+      '✗ channel telegram: partly configured: TELEGRAM_WEBHOOK_SECRET not set, so the channel is off',
+    );
+    expect(fix).toMatch(/^set TELEGRAM_WEBHOOK_SECRET/);
+    expect(lineOf(lines, 'channel slack').line).toMatch(/^- channel slack: off/);
+
+    const on = await doctor({ TELEGRAM_BOT_TOKEN: '123:abc', TELEGRAM_WEBHOOK_SECRET: 'hook-secret-1' });
+    expect(lineOf(on.lines, 'channel telegram').line).toBe('✓ channel telegram: on');
+  });
+
+  it('names a SQLite path that cannot be created, with the variable to move it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-doctor-'));
+    writeFileSync(join(dir, 'not-a-dir'), 'x');
+    const { code, lines } = await doctor({ CLAWMESH_SQLITE_PATH: join(dir, 'not-a-dir', 'clawmesh.db') });
+    expect(code).toBe(1);
+    const { line, fix } = lineOf(lines, 'store');
+    expect(line).toMatch(/^✗ store: sqlite at .*not-a-dir\/clawmesh\.db/);
+    expect(fix).toMatch(/CLAWMESH_SQLITE_PATH/);
+  });
+});
