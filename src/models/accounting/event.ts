@@ -12,21 +12,24 @@ export function modelCompletedData(
   ctx: CallContext,
   source: 'conversation' | 'api',
 ): EventTopics['model.completed'] {
-  return {
-    ...(ctx.conversationId ? { conversationId: ctx.conversationId } : {}),
+  // Built by assignment: this runs for every model call, and a chain of conditional spreads
+  // allocates an object per field.
+  const data: EventTopics['model.completed'] = {
     model: response.model,
     inputTokens: response.usage.inputTokens,
     outputTokens: response.usage.outputTokens,
     latencyMs: response.latencyMs,
     cached: response.cached ?? false,
     fallbackUsed: response.fallbackUsed ?? false,
-    ...(response.tier !== undefined ? { tier: response.tier } : {}),
-    ...(response.route !== undefined ? { route: response.route } : {}),
-    ...(response.deployment !== undefined ? { deployment: response.deployment } : {}),
-    ...(response.attempts !== undefined ? { attempts: response.attempts } : {}),
-    ...(response.costUsd !== undefined ? { costUsd: response.costUsd } : {}),
-    ...(ctx.agentId ? { agentId: ctx.agentId } : {}),
-    ...(ctx.userId ? { userId: ctx.userId } : {}),
     source,
   };
+  if (ctx.conversationId) data.conversationId = ctx.conversationId;
+  if (response.tier !== undefined) data.tier = response.tier;
+  if (response.route !== undefined) data.route = response.route;
+  if (response.deployment !== undefined) data.deployment = response.deployment;
+  if (response.attempts !== undefined) data.attempts = response.attempts;
+  if (response.costUsd !== undefined) data.costUsd = response.costUsd;
+  if (ctx.agentId) data.agentId = ctx.agentId;
+  if (ctx.userId) data.userId = ctx.userId;
+  return data;
 }
