@@ -1,7 +1,7 @@
 import type { RoutingRule } from '../config/schema-models.ts';
 import type { CallContext } from '../core/context.ts';
 import type { Handlers } from '../core/contract.ts';
-import type { ModelRequest, ModelResponse, modelsContract, Usage } from '../core/contracts/models.ts';
+import type { ModelRequest, ModelResponse, modelsContract, Route, Usage } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -10,7 +10,7 @@ import { createPriceTable, type Price } from './accounting/prices.ts';
 import { createModelMetricsRecorder } from './accounting/recorder.ts';
 import { cacheKey, isCacheable } from './cache/key.ts';
 import type { CachedAnswer, ResponseCache } from './cache/types.ts';
-import type { Attempt, ChainOptions, ChainResult } from './resilience/chain.ts';
+import type { Attempt, ChainOptions, ChainResult, DeploymentChain } from './resilience/chain.ts';
 import { createRouter, type RouteDecision } from './router/router.ts';
 import { createTargets } from './router/targets.ts';
 import type { Deployment, ModelProvider } from './types.ts';
@@ -86,11 +86,33 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
 
 const CACHEABLE_FINISH = new Set(['stop', 'tool_calls', 'length']);
 
+/** `provider/model` of a deployment, built once per deployment rather than once per call. */
+const qualifiedNames = new WeakMap<Deployment, string>();
+function qualifiedName(deployment: Deployment): string {
+  let name = qualifiedNames.get(deployment);
+  if (name === undefined) {
+    name = `${deployment.provider.name}/${deployment.model}`;
+    qualifiedNames.set(deployment, name);
+  }
+  return name;
+}
+
+/** Provider calls made (skipped deployments are not calls). */
+function calledAttempts(attempts: readonly Attempt[]): number {
+  let called = 0;
+  for (const attempt of attempts) if (!attempt.skipped) called++;
+  return called;
+}
+
 /**
  * The Model Gateway's handlers. Each call: route (an exact model is never rerouted; otherwise
  * rules and a difficulty estimate pick a tier) → the target's deployment chain (retries,
  * fallback, breakers) → the answer cache → the budgets → the chain → accounting (tokens, cost,
  * metrics). With `ctx.onDelta` the answer's text is streamed to it as it is generated.
+ *
+ * The plain path (no cache, no budget limits) allocates little and awaits only the chain:
+ * decisions and their `route` objects are shared between calls (read-only), the metrics'
+ * label children are kept per label set, and nothing is serialized unless the cache is on.
  *
  * @example
  * const models = createModelsService({ providers: [createLocalProvider()], defaultModel: 'local' });
@@ -132,6 +154,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
   const cache = options.cache;
   const cacheAll = options.cacheNonZeroTemperature ?? false;
   const budgets = options.budgets;
+  const limited = budgets?.enabled === true;
   const logger = options.logger;
   if (options.metrics) {
     options.metrics.modelCircuits.add(() =>
@@ -154,62 +177,82 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     }
   };
 
-  const routeFields = (decision: RouteDecision) => ({
-    ...(decision.tier !== undefined ? { tier: decision.tier } : {}),
-    route: {
-      by: decision.by,
-      reason: decision.reason,
-      ...(decision.difficulty !== undefined ? { difficulty: decision.difficulty } : {}),
-    },
-  });
+  // Decisions are shared between calls that route alike; so is the `route` each answer carries.
+  const routes = new WeakMap<RouteDecision, Route>();
+  const routeOf = (decision: RouteDecision): Route => {
+    let route = routes.get(decision);
+    if (route === undefined) {
+      route = Object.freeze({
+        by: decision.by,
+        reason: decision.reason,
+        ...(decision.difficulty !== undefined ? { difficulty: decision.difficulty } : {}),
+      });
+      routes.set(decision, route);
+    }
+    return route;
+  };
 
-  /** Routing, the cache lookup and the budget check: everything before the provider call. */
-  const prepare = async (request: ModelRequest, ctx: CallContext, started: number) => {
-    const decision = router.decide(request, ctx);
-    let chain: ReturnType<typeof targets.resolve>['chain'];
+  /** The chain serving a decision's target; an unknown target is counted and thrown. */
+  const chainOf = (decision: RouteDecision): DeploymentChain => {
     try {
-      chain = targets.resolve(decision.target).chain;
+      return targets.chainOf(decision.target);
     } catch (err) {
       const error = ClawmeshError.from(err);
       recorder.failed(decision.target, decision.tier, decision.by, error.code);
       throw error;
     }
+  };
+
+  /**
+   * The cache lookup and the budget check, when either is on: the cache key of a cacheable
+   * request (undefined otherwise) and the cached answer, if any.
+   */
+  const admit = async (
+    request: ModelRequest,
+    ctx: CallContext,
+    decision: RouteDecision,
+    started: number,
+  ): Promise<{ key: string | undefined; hit: ModelResponse | undefined }> => {
     let key: string | undefined;
     if (cache) {
       if (isCacheable(request, cacheAll)) {
         key = cacheKey(decision.target, request);
         const hit = await cache.get(key);
         recorder.cacheLookup(hit ? 'hit' : 'miss');
-        if (hit) return { decision, chain, key, hit: fromCache(hit, decision, started) };
+        if (hit) return { key, hit: fromCache(hit, decision, started) };
       } else {
         recorder.cacheLookup('skip');
       }
     }
-    if (budgets?.enabled) {
+    if (limited) {
       try {
-        await budgets.check(ctx);
+        await budgets!.check(ctx);
       } catch (err) {
         const error = ClawmeshError.from(err);
         recorder.failed(decision.target, decision.tier, decision.by, error.code);
         throw error;
       }
     }
-    return { decision, chain, key, hit: undefined };
+    return { key, hit: undefined };
   };
 
-  const fromCache = (hit: CachedAnswer, decision: RouteDecision, started: number): ModelResponse => ({
-    content: hit.content,
-    toolCalls: hit.toolCalls,
-    finishReason: hit.finishReason,
-    usage: hit.usage,
-    model: hit.model,
-    latencyMs: performance.now() - started,
-    cached: true,
-    ...routeFields(decision),
-    fallbackUsed: false,
-    attempts: 0,
-    costUsd: 0,
-  });
+  const fromCache = (hit: CachedAnswer, decision: RouteDecision, started: number): ModelResponse => {
+    const response: ModelResponse = {
+      content: hit.content,
+      toolCalls: hit.toolCalls,
+      finishReason: hit.finishReason,
+      usage: hit.usage,
+      model: hit.model,
+      latencyMs: performance.now() - started,
+      cached: true,
+      route: routeOf(decision),
+      fallbackUsed: false,
+      attempts: 0,
+      costUsd: 0,
+    };
+    if (decision.tier !== undefined) response.tier = decision.tier;
+    return response;
+  };
 
   /** Accounting after the chain answered: the response, cost, budgets, cache, metrics. */
   const finish = (
@@ -220,23 +263,24 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     result: ChainResult,
     started: number,
   ): ModelResponse => {
-    const { deployment } = result;
-    const model = `${deployment.provider.name}/${deployment.model}`;
-    const costUsd = prices.costOf(model, result.response.usage);
+    const { deployment, response: answer } = result;
+    const model = qualifiedName(deployment);
+    const costUsd = prices.costOf(model, answer.usage);
     const response: ModelResponse = {
-      content: result.response.content,
-      toolCalls: result.response.toolCalls ?? [],
-      finishReason: result.response.finishReason,
-      usage: result.response.usage,
+      content: answer.content,
+      toolCalls: answer.toolCalls ?? [],
+      finishReason: answer.finishReason,
+      usage: answer.usage,
       model,
       latencyMs: performance.now() - started,
       cached: false,
-      ...routeFields(decision),
+      route: routeOf(decision),
       deployment: deployment.id,
       fallbackUsed: result.fallbackUsed,
-      attempts: result.attempts.filter((attempt) => !attempt.skipped).length,
-      ...(costUsd !== undefined ? { costUsd } : {}),
+      attempts: calledAttempts(result.attempts),
     };
+    if (decision.tier !== undefined) response.tier = decision.tier;
+    if (costUsd !== undefined) response.costUsd = costUsd;
     if (budgets && (ctx.userId || ctx.conversationId)) {
       const tokens = response.usage.inputTokens + response.usage.outputTokens;
       budgets.record(ctx, tokens, costUsd ?? 0).catch((err: unknown) => {
@@ -245,7 +289,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       });
     }
     if (cache && key !== undefined && CACHEABLE_FINISH.has(response.finishReason)) {
-      const answer: CachedAnswer = {
+      const stored: CachedAnswer = {
         content: response.content,
         toolCalls: response.toolCalls,
         finishReason: response.finishReason,
@@ -253,20 +297,9 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
         model,
         ...(decision.tier !== undefined ? { tier: decision.tier } : {}),
       };
-      cache.set(key, answer).catch(() => undefined);
+      cache.set(key, stored).catch(() => undefined);
     }
-    recorder.completed({
-      model,
-      tier: decision.tier,
-      route: decision.by,
-      agent: ctx.agentId,
-      latencyMs: response.latencyMs,
-      firstTokenMs: result.firstTokenMs,
-      usage: response.usage,
-      costUsd,
-      cached: false,
-      fallbackUsed: result.fallbackUsed,
-    });
+    recorder.completed(response, ctx.agentId, result.firstTokenMs);
     if (logger?.isLevelEnabled('debug')) {
       const { latencyMs, attempts, fallbackUsed } = response;
       callLogger(logger, ctx).debug({ model, latencyMs, attempts, fallbackUsed }, 'model call finished');
@@ -276,16 +309,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
   };
 
   const hitDone = (request: ModelRequest, ctx: CallContext, response: ModelResponse) => {
-    recorder.completed({
-      model: response.model,
-      tier: response.tier,
-      route: response.route?.by ?? 'exact',
-      agent: ctx.agentId,
-      latencyMs: response.latencyMs,
-      usage: response.usage,
-      cached: true,
-      fallbackUsed: false,
-    });
+    recorder.completed(response, ctx.agentId, undefined);
     if (logger?.isLevelEnabled('debug'))
       callLogger(logger, ctx).debug({ model: response.model, cached: true }, 'model call finished');
     report(request, response);
@@ -307,10 +331,16 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
   return {
     async complete(request, ctx) {
       const started = performance.now();
-      const { decision, chain, key, hit } = await prepare(request, ctx, started);
-      if (hit) {
-        if (hit.content && ctx.onDelta) ctx.onDelta(hit.content);
-        return hitDone(request, ctx, hit);
+      const decision = router.decide(request, ctx);
+      const chain = chainOf(decision);
+      let key: string | undefined;
+      if (cache || limited) {
+        const admitted = await admit(request, ctx, decision, started);
+        if (admitted.hit) {
+          if (admitted.hit.content && ctx.onDelta) ctx.onDelta(admitted.hit.content);
+          return hitDone(request, ctx, admitted.hit);
+        }
+        key = admitted.key;
       }
       let result: ChainResult;
       try {
@@ -323,11 +353,17 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
 
     async *stream(request, ctx, signal) {
       const started = performance.now();
-      const { decision, chain, key, hit } = await prepare(request, ctx, started);
-      if (hit) {
-        if (hit.content) yield { type: 'text', text: hit.content };
-        yield { type: 'done', response: hitDone(request, ctx, hit) };
-        return;
+      const decision = router.decide(request, ctx);
+      const chain = chainOf(decision);
+      let key: string | undefined;
+      if (cache || limited) {
+        const admitted = await admit(request, ctx, decision, started);
+        if (admitted.hit) {
+          if (admitted.hit.content) yield { type: 'text', text: admitted.hit.content };
+          yield { type: 'done', response: hitDone(request, ctx, admitted.hit) };
+          return;
+        }
+        key = admitted.key;
       }
       let result: ChainResult | undefined;
       try {

@@ -21,6 +21,12 @@ export interface BuildModelsDeps {
   metrics?: Metrics;
   /** The process's Redis client, opened on first use; needed for `cache.kind: redis` and `budgets.store: redis`. */
   redis?: () => Promise<RedisClientType>;
+  /**
+   * The SDK providers' outbound HTTP client: `node-fetch` over keep-alive agents (default, see
+   * `createOutboundHttp`; Node's global `fetch` when node-fetch cannot be loaded), or `fetch`,
+   * Node's global fetch (benchmarks compare the two).
+   */
+  outboundHttp?: 'node-fetch' | 'fetch';
 }
 
 /** The Model Gateway of a process. */
@@ -129,7 +135,7 @@ export async function buildModels(config: Config, deps: BuildModelsDeps): Promis
   // One outbound HTTP client (keep-alive agents) for every SDK provider, made on first need.
   let outboundHttp: Promise<OutboundHttp | undefined> | undefined;
   const outbound = () => {
-    outboundHttp ??= createOutboundHttp();
+    outboundHttp ??= deps.outboundHttp === 'fetch' ? Promise.resolve(undefined) : createOutboundHttp();
     return outboundHttp;
   };
   for (const kind of ['openai', 'anthropic'] as const) {

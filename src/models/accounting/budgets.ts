@@ -44,8 +44,19 @@ export interface Budgets {
 }
 
 const DAY_MS = 86_400_000;
+const DONE: Promise<void> = Promise.resolve();
 
-const dayOf = (at: number) => new Date(at).toISOString().slice(0, 10);
+// The UTC day's text (`2026-03-10`), formatted once a day rather than once a call.
+let cachedDay = Number.NaN;
+let cachedDayText = '';
+const dayOf = (at: number) => {
+  const day = Math.floor(at / DAY_MS);
+  if (day !== cachedDay) {
+    cachedDayText = new Date(day * DAY_MS).toISOString().slice(0, 10);
+    cachedDay = day;
+  }
+  return cachedDayText;
+};
 const userKey = (userId: string, at: number) => `user:${userId}:${dayOf(at)}`;
 const conversationKey = (conversationId: string) => `conversation:${conversationId}`;
 
@@ -139,24 +150,29 @@ export function createBudgets(options: BudgetsOptions): Budgets {
         );
       }
     },
-    async record(ctx, tokens, costUsd) {
-      if (tokens <= 0 && costUsd <= 0) return;
-      const at = now();
-      const increments: UsageIncrement[] = [];
-      if (ctx.userId) {
-        // Kept a day past its end, so "today" is always there until it turns into yesterday.
-        const ttlMs = (Math.floor(at / DAY_MS) + 2) * DAY_MS - at;
-        increments.push({ key: userKey(ctx.userId, at), tokens, costUsd, ttlMs });
+    // Not async: on every answered call, one promise (the store's) rather than two.
+    record(ctx, tokens, costUsd) {
+      if (tokens <= 0 && costUsd <= 0) return DONE;
+      try {
+        const at = now();
+        const increments: UsageIncrement[] = [];
+        if (ctx.userId) {
+          // Kept a day past its end, so "today" is always there until it turns into yesterday.
+          const ttlMs = (Math.floor(at / DAY_MS) + 2) * DAY_MS - at;
+          increments.push({ key: userKey(ctx.userId, at), tokens, costUsd, ttlMs });
+        }
+        if (ctx.conversationId) {
+          increments.push({
+            key: conversationKey(ctx.conversationId),
+            tokens,
+            costUsd,
+            ttlMs: conversationTtlMs,
+          });
+        }
+        return increments.length ? options.store.add(increments) : DONE;
+      } catch (err) {
+        return Promise.reject(err);
       }
-      if (ctx.conversationId) {
-        increments.push({
-          key: conversationKey(ctx.conversationId),
-          tokens,
-          costUsd,
-          ttlMs: conversationTtlMs,
-        });
-      }
-      if (increments.length) await options.store.add(increments);
     },
   };
 }

@@ -1,43 +1,48 @@
-import type { Usage } from '../../core/contracts/models.ts';
+import type { ModelResponse } from '../../core/contracts/models.ts';
+import {
+  type FastCounterChild,
+  type FastHistogramChild,
+  fastCounter,
+  fastHistogram,
+} from '../../observability/fast-metrics.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-
-/** What one answered call adds to the metrics. */
-export interface CompletionRecord {
-  /** `provider/model` that answered (or that answered the cached call). */
-  model: string;
-  tier?: string | undefined;
-  /** How the route was chosen (`exact`, `tier`, `rule`, `difficulty`, `default`). */
-  route: string;
-  agent?: string | undefined;
-  latencyMs: number;
-  /** Streamed calls: time to the first text delta. */
-  firstTokenMs?: number | undefined;
-  usage: Usage;
-  costUsd?: number | undefined;
-  cached: boolean;
-  fallbackUsed: boolean;
-}
 
 /** Records the Model Gateway's Prometheus metrics; a no-op without a registry. */
 export interface ModelMetricsRecorder {
-  completed(record: CompletionRecord): void;
+  /**
+   * One answered call (from a provider or the cache): requests, latency, time to first token
+   * (`firstTokenMs`, streamed calls), tokens, cost and fallbacks, by the response's model,
+   * tier and route kind and the calling agent.
+   */
+  completed(response: ModelResponse, agent: string | undefined, firstTokenMs: number | undefined): void;
   failed(target: string, tier: string | undefined, route: string, code: string): void;
   cacheLookup(result: 'hit' | 'miss' | 'skip'): void;
 }
 
-/** Label children kept per label set, so the hot path skips prom-client's label hashing. */
-const MAX_CHILDREN = 10_000;
+/** Label sets kept per map; later ones are counted through uncached children (still correct). */
+const MAX_LABEL_SETS = 10_000;
 
-function memo<T>(make: (key: string) => T): (key: string) => T {
-  const children = new Map<string, T>();
-  return (key) => {
-    let child = children.get(key);
-    if (child === undefined) {
-      child = make(key);
-      if (children.size < MAX_CHILDREN) children.set(key, child);
-    }
-    return child;
-  };
+/** The value under `key`, made on first use; the map keeps at most {@link MAX_LABEL_SETS}. */
+function cached<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    if (map.size < MAX_LABEL_SETS) map.set(key, value);
+  }
+  return value;
+}
+
+/** The series one kind of answer (model, route, agent, cached or not) adds to, found on first use. */
+interface AnswerCells {
+  requests?: FastCounterChild;
+  latency?: FastHistogramChild;
+  ttft?: FastHistogramChild;
+  fallbacks?: FastCounterChild;
+  inputTokens?: FastCounterChild;
+  outputTokens?: FastCounterChild;
+  agentInputTokens?: FastCounterChild;
+  agentOutputTokens?: FastCounterChild;
+  cost?: FastCounterChild;
 }
 
 const SEP = '\u0000';
@@ -46,65 +51,89 @@ const SEP = '\u0000';
  * The Model Gateway's metrics over the process registry: requests (by model, tier, route kind,
  * outcome), errors, latency, time to first token, tokens (by model and by agent), cost, cache
  * lookups and fallbacks. Circuit state is read at scrape time (see `Metrics.modelCircuits`).
+ *
+ * The hot path builds no label objects or key text, and prom-client hashes no labels: an
+ * answer's series are found through nested maps keyed by the response's own strings and its
+ * `route` object (one per routing decision, shared) and updated in place (`fastCounter`,
+ * `fastHistogram`).
  */
 export function createModelMetricsRecorder(metrics: Metrics | undefined): ModelMetricsRecorder {
   if (!metrics) return { completed() {}, failed() {}, cacheLookup() {} };
-  const requests = memo((key) => {
-    const [model, tier, route, outcome] = key.split(SEP);
-    return metrics.modelRequests.labels({ model, tier, route, outcome });
-  });
-  const latency = memo((key) => {
-    const [model, cached] = key.split(SEP);
-    return metrics.modelLatency.labels({ model, cached });
-  });
-  const tokens = memo((key) => {
-    const [model, direction] = key.split(SEP);
-    return metrics.modelTokens.labels({ model, direction });
-  });
-  const agentTokens = memo((key) => {
-    const [agent, direction] = key.split(SEP);
-    return metrics.modelAgentTokens.labels({ agent, direction });
-  });
-  const cost = memo((key) => {
-    const [model, agent] = key.split(SEP);
-    return metrics.modelCost.labels({ model, agent });
-  });
-  const ttft = memo((model) => metrics.modelTimeToFirstToken.labels({ model }));
-  const fallbacks = memo((tier) => metrics.modelFallbacks.labels({ tier }));
-  const lookups = memo((result) => metrics.modelCacheLookups.labels({ result }));
-  const errors = memo((key) => {
-    const [target, code] = key.split(SEP);
-    return metrics.modelErrors.labels({ target, code });
-  });
+  // model → route object → agent → [answered, cached] series.
+  const byModel = new Map<string, WeakMap<object, Map<string, [AnswerCells, AnswerCells]>>>();
+  const failures = new Map<string, [FastCounterChild, FastCounterChild]>();
+  const lookups = new Map<string, FastCounterChild>();
+  const noRoute = {};
+
+  const cellsOf = (response: ModelResponse, agent: string): AnswerCells => {
+    const routes = cached(byModel, response.model, () => new WeakMap());
+    const route = response.route ?? noRoute;
+    let agents = routes.get(route);
+    if (agents === undefined) {
+      agents = new Map();
+      routes.set(route, agents);
+    }
+    return cached(agents, agent, (): [AnswerCells, AnswerCells] => [{}, {}])[response.cached ? 1 : 0];
+  };
 
   return {
-    completed(record) {
-      const tier = record.tier ?? 'none';
-      const agent = record.agent ?? 'none';
-      const outcome = record.cached ? 'cached' : 'ok';
-      requests(`${record.model}${SEP}${tier}${SEP}${record.route}${SEP}${outcome}`).inc();
-      latency(`${record.model}${SEP}${record.cached}`).observe(record.latencyMs / 1000);
-      if (record.firstTokenMs !== undefined) ttft(record.model).observe(record.firstTokenMs / 1000);
-      if (record.fallbackUsed) fallbacks(tier).inc();
+    completed(response, agentId, firstTokenMs) {
+      const agent = agentId ?? 'none';
+      const cells = cellsOf(response, agent);
+      const { model } = response;
+      const tier = response.tier ?? 'none';
+      const isCached = response.cached === true;
+      cells.requests ??= fastCounter(metrics.modelRequests, {
+        model,
+        tier,
+        route: response.route?.by ?? 'exact',
+        outcome: isCached ? 'cached' : 'ok',
+      });
+      cells.requests.inc();
+      cells.latency ??= fastHistogram(metrics.modelLatency, { model, cached: String(isCached) });
+      cells.latency.observe(response.latencyMs / 1000);
+      if (firstTokenMs !== undefined) {
+        cells.ttft ??= fastHistogram(metrics.modelTimeToFirstToken, { model });
+        cells.ttft.observe(firstTokenMs / 1000);
+      }
+      if (response.fallbackUsed) {
+        cells.fallbacks ??= fastCounter(metrics.modelFallbacks, { tier });
+        cells.fallbacks.inc();
+      }
       // A cached answer cost no provider tokens.
-      if (record.cached) return;
-      const { inputTokens, outputTokens } = record.usage;
+      if (isCached) return;
+      const { inputTokens, outputTokens } = response.usage;
       if (inputTokens > 0) {
-        tokens(`${record.model}${SEP}input`).inc(inputTokens);
-        agentTokens(`${agent}${SEP}input`).inc(inputTokens);
+        cells.inputTokens ??= fastCounter(metrics.modelTokens, { model, direction: 'input' });
+        cells.inputTokens.inc(inputTokens);
+        cells.agentInputTokens ??= fastCounter(metrics.modelAgentTokens, { agent, direction: 'input' });
+        cells.agentInputTokens.inc(inputTokens);
       }
       if (outputTokens > 0) {
-        tokens(`${record.model}${SEP}output`).inc(outputTokens);
-        agentTokens(`${agent}${SEP}output`).inc(outputTokens);
+        cells.outputTokens ??= fastCounter(metrics.modelTokens, { model, direction: 'output' });
+        cells.outputTokens.inc(outputTokens);
+        cells.agentOutputTokens ??= fastCounter(metrics.modelAgentTokens, { agent, direction: 'output' });
+        cells.agentOutputTokens.inc(outputTokens);
       }
-      if (record.costUsd) cost(`${record.model}${SEP}${agent}`).inc(record.costUsd);
+      if (response.costUsd) {
+        cells.cost ??= fastCounter(metrics.modelCost, { model, agent });
+        cells.cost.inc(response.costUsd);
+      }
     },
     failed(target, tier, route, code) {
-      requests(`${target}${SEP}${tier ?? 'none'}${SEP}${route}${SEP}${code}`).inc();
-      errors(`${target}${SEP}${code}`).inc();
+      const [requests, errors] = cached(
+        failures,
+        `${target}${SEP}${tier ?? 'none'}${SEP}${route}${SEP}${code}`,
+        (): [FastCounterChild, FastCounterChild] => [
+          fastCounter(metrics.modelRequests, { model: target, tier: tier ?? 'none', route, outcome: code }),
+          fastCounter(metrics.modelErrors, { target, code }),
+        ],
+      );
+      requests.inc();
+      errors.inc();
     },
     cacheLookup(result) {
-      lookups(result).inc();
+      cached(lookups, result, () => fastCounter(metrics.modelCacheLookups, { result })).inc();
     },
   };
 }

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventPublisher } from '../../bus/publisher.ts';
-import { type CallContext, createCallContext } from '../../core/context.ts';
+import { type CallContext, createCallContext, type NewContextOptions } from '../../core/context.ts';
 import type { ModelRequest } from '../../core/contracts/models.ts';
 import { ClawmeshError } from '../../core/errors.ts';
+import { randomHex } from '../../core/ids.ts';
 import { parseOrThrow } from '../../core/validation.ts';
 import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
 import type { RateLimit } from '../../gateway/rate-limit.ts';
@@ -39,7 +39,8 @@ export interface OpenAIRoutesOptions {
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
-const completionId = () => `chatcmpl-${randomBytes(12).toString('base64url')}`;
+// From the process's pooled random bytes: a `randomBytes` call per request costs a crypto job.
+const completionId = () => `chatcmpl-${randomHex(12)}`;
 
 /** Writes one SSE `data:` line; resolves once the socket took it (backpressure). */
 function send(raw: ServerResponse, data: string): Promise<void> | undefined {
@@ -130,14 +131,15 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         const modelRequest = toModelRequest(body);
         const userId = body.user ? `${keyId}:${body.user}` : keyId;
         if (options.rateLimit) await options.rateLimit.take(`openai:${userId}`);
-        const traceparent = header(request.headers.traceparent);
-        const ctx = createCallContext({
+        const context: NewContextOptions = {
           timeoutMs,
           requestId: request.id,
           userId,
           channel: 'openai-api',
-          ...(traceparent ? { traceparent } : {}),
-        });
+        };
+        const traceparent = header(request.headers.traceparent);
+        if (traceparent) context.traceparent = traceparent;
+        const ctx = createCallContext(context);
         const id = completionId();
         const now = Math.floor(Date.now() / 1000);
         if (!body.stream) {

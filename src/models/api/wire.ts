@@ -88,11 +88,9 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
           name: call.function.name,
           arguments: call.function.arguments,
         }));
-        return {
-          role: 'assistant',
-          content: text(message.content, where),
-          ...(toolCalls.length ? { toolCalls } : {}),
-        };
+        const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where) };
+        if (toolCalls.length) assistant.toolCalls = toolCalls;
+        return assistant;
       }
       default:
         return { role: 'tool', content: text(message.content, where), toolCallId: message.tool_call_id };
@@ -107,13 +105,12 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
           parameters: tool.function.parameters ?? { type: 'object', properties: {} },
         }));
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  return {
-    model: body.model,
-    messages,
-    ...(tools.length ? { tools } : {}),
-    ...(body.temperature !== null && body.temperature !== undefined ? { temperature: body.temperature } : {}),
-    ...(maxTokens !== null && maxTokens !== undefined ? { maxTokens } : {}),
-  };
+  // Built by assignment: conditional spreads cost a slow object clone on every request.
+  const request: ModelRequest = { model: body.model, messages };
+  if (tools.length) request.tools = tools;
+  if (body.temperature !== null && body.temperature !== undefined) request.temperature = body.temperature;
+  if (maxTokens !== null && maxTokens !== undefined) request.maxTokens = maxTokens;
+  return request;
 }
 
 /** OpenAI's finish reasons; `error` has none of its own. */
@@ -140,18 +137,42 @@ export function wireUsage(response: ModelResponse) {
   };
 }
 
+/** The `clawmesh` object of a completion. */
+export interface GatewayFields {
+  cached: boolean;
+  tier?: string;
+  route?: ModelResponse['route'];
+  deployment?: string;
+  fallback_used?: boolean;
+  attempts?: number;
+  cost_usd?: number;
+  latency_ms?: number;
+}
+
+/** The assistant message of a completion in the wire shape. */
+function wireMessage(content: string, calls: readonly ToolCall[]) {
+  const message: {
+    role: 'assistant';
+    content: string | null;
+    refusal: null;
+    tool_calls?: ReturnType<typeof wireToolCalls>;
+  } = { role: 'assistant', content: content === '' && calls.length > 0 ? null : content, refusal: null };
+  if (calls.length) message.tool_calls = wireToolCalls(calls);
+  return message;
+}
+
 /** What the gateway adds to a completion, under `clawmesh` (OpenAI clients ignore unknown fields). */
-export function gatewayFields(response: ModelResponse) {
-  return {
-    cached: response.cached ?? false,
-    ...(response.tier !== undefined ? { tier: response.tier } : {}),
-    ...(response.route !== undefined ? { route: response.route } : {}),
-    ...(response.deployment !== undefined ? { deployment: response.deployment } : {}),
-    fallback_used: response.fallbackUsed ?? false,
-    ...(response.attempts !== undefined ? { attempts: response.attempts } : {}),
-    ...(response.costUsd !== undefined ? { cost_usd: response.costUsd } : {}),
-    latency_ms: response.latencyMs,
-  };
+export function gatewayFields(response: ModelResponse): GatewayFields {
+  // Assigned in the wire order; no conditional spreads (each one clones an object).
+  const fields: GatewayFields = { cached: response.cached ?? false };
+  if (response.tier !== undefined) fields.tier = response.tier;
+  if (response.route !== undefined) fields.route = response.route;
+  if (response.deployment !== undefined) fields.deployment = response.deployment;
+  fields.fallback_used = response.fallbackUsed ?? false;
+  if (response.attempts !== undefined) fields.attempts = response.attempts;
+  if (response.costUsd !== undefined) fields.cost_usd = response.costUsd;
+  fields.latency_ms = response.latencyMs;
+  return fields;
 }
 
 /** A whole `chat.completion` object. */
@@ -165,12 +186,7 @@ export function toChatCompletion(id: string, created: number, response: ModelRes
     choices: [
       {
         index: 0,
-        message: {
-          role: 'assistant',
-          content: response.content === '' && calls.length > 0 ? null : response.content,
-          refusal: null,
-          ...(calls.length ? { tool_calls: wireToolCalls(calls) } : {}),
-        },
+        message: wireMessage(response.content, calls),
         logprobs: null,
         finish_reason: finishReason(response.finishReason),
       },
@@ -190,14 +206,15 @@ export function chunkOf(
   finish: string | null,
   usage?: boolean,
 ) {
-  return {
+  const chunk: Record<string, unknown> = {
     id,
     object: 'chat.completion.chunk',
     created,
     model,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-    ...(usage ? { usage: null } : {}),
   };
+  if (usage) chunk.usage = null;
+  return chunk;
 }
 
 /** The last chunks of a stream: tool calls (when any), the finish reason, then usage when asked. */
@@ -213,10 +230,9 @@ export function closingChunks(
     const toolCalls = wireToolCalls(calls).map((call, index) => ({ index, ...call }));
     chunks.push(chunkOf(id, created, response.model, { tool_calls: toolCalls }, null, includeUsage));
   }
-  chunks.push({
-    ...chunkOf(id, created, response.model, {}, finishReason(response.finishReason), includeUsage),
-    clawmesh: gatewayFields(response),
-  });
+  const last = chunkOf(id, created, response.model, {}, finishReason(response.finishReason), includeUsage);
+  last.clawmesh = gatewayFields(response);
+  chunks.push(last);
   if (includeUsage) {
     chunks.push({
       id,

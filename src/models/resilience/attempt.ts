@@ -51,60 +51,122 @@ function deadlinePassed(provider: string): ClawmeshError {
   return new ClawmeshError('DEADLINE_EXCEEDED', `${provider}: no answer before the deadline`);
 }
 
+/** What every attempt of a chain shares, resolved once per chain. */
+export interface AttemptPlan {
+  limits: AttemptLimits;
+  now: () => number;
+  /** Options handed to the provider on each call (the connect timeout). */
+  providerOptions: ProviderCallOptions;
+}
+
+/**
+ * The settling of one attempt: the first of the provider's answer, its timer and the caller's
+ * abort wins. A class rather than closures: one object per attempt on the hot path, and it is
+ * its own `abort` listener (`handleEvent`).
+ */
+class AttemptRace {
+  private settled = false;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly controller: AbortController,
+    private readonly parent: AbortSignal | undefined,
+    private readonly resolve: (response: ProviderResponse) => void,
+    private readonly reject: (reason: unknown) => void,
+  ) {}
+
+  /** Marks the race settled; false when it already was. */
+  private finish(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.parent?.removeEventListener('abort', this);
+    return true;
+  }
+
+  /** Ends the attempt with a typed reason, aborting the provider's signal. */
+  fail(reason: ClawmeshError): void {
+    if (!this.finish()) return;
+    this.controller.abort(reason);
+    this.reject(reason);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.fail(reasonOf(this.parent as AbortSignal));
+  }
+
+  answered(response: ProviderResponse): void {
+    if (this.finish()) this.resolve(response);
+  }
+
+  failed(err: unknown): void {
+    if (this.finish()) this.reject(err);
+  }
+}
+
 /**
  * Runs one attempt under its timeouts: the whole call (capped by the deadline), the first token
  * of a stream, and the connect timeout the provider's SDK applies to the response headers. A
  * timeout aborts the provider's signal with a typed reason and settles the attempt at once, even
- * when the provider ignores its signal. One timer and no signal listener on the plain path: this
- * runs on every model call.
+ * when the provider ignores its signal. With `onDelta` the attempt streams and hands each text
+ * delta to it. One timer, one controller and one small object on the plain path: this runs on
+ * every model call.
  */
-export function runAttempt(input: AttemptInput): Promise<ProviderResponse> {
-  const { provider, limits } = input;
-  const left = remainingMs(input.ctx);
+export function runAttempt(
+  plan: AttemptPlan,
+  provider: ModelProvider,
+  request: ProviderRequest,
+  ctx: CallContext,
+  signal: AbortSignal | undefined,
+  onDelta: ((text: string) => void) | undefined,
+  progress: Progress,
+): Promise<ProviderResponse> {
+  const { limits } = plan;
+  const left = remainingMs(ctx);
   if (left <= 0) return Promise.reject(deadlinePassed(provider.name));
   const controller = new AbortController();
-  const parent = input.signal;
   return new Promise<ProviderResponse>((resolve, reject) => {
-    let settled = false;
-    const finish = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(timer);
-      if (parent) parent.removeEventListener('abort', onParentAbort);
-      return true;
-    };
-    const fail = (reason: ClawmeshError): void => {
-      if (!finish()) return;
-      controller.abort(reason);
-      reject(reason);
-    };
-    const onParentAbort = () => fail(reasonOf(parent as AbortSignal));
+    const race = new AttemptRace(controller, signal, resolve, reject);
     const byDeadline = left <= limits.callTimeoutMs;
-    const timer = setTimeout(
+    race.timer = setTimeout(
       () =>
-        fail(byDeadline ? deadlinePassed(provider.name) : callTimeout(provider.name, limits.callTimeoutMs)),
+        race.fail(
+          byDeadline ? deadlinePassed(provider.name) : callTimeout(provider.name, limits.callTimeoutMs),
+        ),
       byDeadline ? left : limits.callTimeoutMs,
     );
-    if (parent) {
-      if (parent.aborted) onParentAbort();
-      else parent.addEventListener('abort', onParentAbort, { once: true });
+    if (signal) {
+      if (signal.aborted) race.handleEvent();
+      else signal.addEventListener('abort', race, { once: true });
     }
     let work: Promise<ProviderResponse>;
     try {
-      work = input.onDelta
-        ? streamAttempt(input, input.onDelta, controller, Math.min(left, limits.firstTokenTimeoutMs))
-        : provider.complete(input.request, input.ctx, controller.signal, input.providerOptions);
+      work = onDelta
+        ? streamAttempt(
+            {
+              provider,
+              request,
+              ctx,
+              limits,
+              signal,
+              onDelta,
+              progress,
+              now: plan.now,
+              providerOptions: plan.providerOptions,
+            },
+            onDelta,
+            controller,
+            Math.min(left, limits.firstTokenTimeoutMs),
+          )
+        : provider.complete(request, ctx, controller.signal, plan.providerOptions);
     } catch (err) {
       // A provider that throws before returning its promise.
       work = Promise.reject(err);
     }
     work.then(
-      (response) => {
-        if (finish()) resolve(response);
-      },
-      (err: unknown) => {
-        if (finish()) reject(err);
-      },
+      (response) => race.answered(response),
+      (err: unknown) => race.failed(err),
     );
   });
 }

@@ -328,6 +328,56 @@ describe('circuit breaker', () => {
     expect(summary(after.attempts)).toEqual(['a:circuit-open', 'b:ok']);
   });
 
+  it('counts only consecutive failures: a success in between resets the count', async () => {
+    const a = scripted('a');
+    const chain = chainOf(
+      { ...breakerOptions, breaker: { failureThreshold: 3, cooldownMs: 60 } },
+      a,
+      scripted('b'),
+    );
+    a.script(
+      { fail: unavailable() },
+      { fail: unavailable() },
+      { ok: 'fine' },
+      { fail: unavailable() },
+      { fail: unavailable() },
+    );
+    const outcomes: string[] = [];
+    for (let i = 0; i < 5; i++) outcomes.push(...summary((await chain.complete(ask, ctx())).attempts));
+    expect(outcomes).toEqual([
+      'a:UNAVAILABLE',
+      'b:ok',
+      'a:UNAVAILABLE',
+      'b:ok',
+      'a:ok',
+      'a:UNAVAILABLE',
+      'b:ok',
+      'a:UNAVAILABLE',
+      'b:ok',
+    ]);
+    expect(chain.state()[0]?.circuit).toBe('closed');
+    a.script({ fail: unavailable() });
+    await chain.complete(ask, ctx());
+    expect(chain.state()[0]?.circuit).toBe('open');
+  });
+
+  it('lets calls already running on a closed circuit finish when another call opens it', async () => {
+    const a = scripted('a');
+    const chain = chainOf(
+      { ...breakerOptions, breaker: { failureThreshold: 1, cooldownMs: 60_000 } },
+      a,
+      scripted('b'),
+    );
+    a.script({ delayMs: 50, next: { ok: 'slow answer' } }, { fail: unavailable() });
+    const slow = chain.complete(ask, ctx());
+    const failing = await chain.complete(ask, ctx());
+    expect(summary(failing.attempts)).toEqual(['a:UNAVAILABLE', 'b:ok']);
+    expect(chain.state()[0]?.circuit).toBe('open');
+    // The slow call started before the circuit opened: it answers, and its success does not close it.
+    expect((await slow).response.content).toBe('slow answer');
+    expect(chain.state()[0]?.circuit).toBe('open');
+  });
+
   it('shares one breaker per deployment across the chains of a pool', async () => {
     const a = scripted('a');
     const pool = createDeploymentPool(

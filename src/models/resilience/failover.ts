@@ -1,10 +1,10 @@
 import { CircuitState, type IBackoff, type IBackoffFactory } from 'cockatiel';
 import { type CallContext, remainingMs } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
-import type { ProviderCallOptions } from '../types.ts';
+import type { ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
 import { type AttemptLimits, type Progress, runAttempt } from './attempt.ts';
 import { classify, retryAfterOf } from './classify.ts';
-import { type DeploymentSlot, isCircuitRefusal } from './slot.ts';
+import { type DeploymentSlot, isCircuitRefusal, recordFailure, recordSuccess } from './slot.ts';
 import { sleep } from './timing.ts';
 import type { Attempt, ChainHooks, ChainRequest, ChainResult, RetryOptions, SkipReason } from './types.ts';
 
@@ -34,6 +34,10 @@ function describe(attempt: Attempt): string {
 
 function report(plan: FailoverPlan, attempts: Attempt[], attempt: Attempt): void {
   attempts.push(attempt);
+  notify(plan, attempt);
+}
+
+function notify(plan: FailoverPlan, attempt: Attempt): void {
   const hook = plan.hooks.onAttempt;
   if (!hook) return;
   try {
@@ -88,8 +92,42 @@ function withAttempts(
 }
 
 /**
+ * An attempt through cockatiel's `execute` (an open circuit past its cooldown: the half-open
+ * probe). Its own function so that `failover` captures nothing in a closure: V8 would otherwise
+ * keep its loop variables in a heap context allocated on every call.
+ */
+function throughBreaker(
+  slot: DeploymentSlot,
+  plan: FailoverPlan,
+  request: ProviderRequest,
+  ctx: CallContext,
+  signal: AbortSignal | undefined,
+  onDelta: ((text: string) => void) | undefined,
+  progress: Progress,
+): Promise<ProviderResponse> {
+  return slot.breaker.execute(() =>
+    runAttempt(plan, slot.deployment.provider, request, ctx, signal, onDelta, progress),
+  );
+}
+
+/** Waits out a retry's backoff; an abort meanwhile fails the call with the attempts so far. */
+function backOff(ms: number, signal: AbortSignal | undefined, attempts: Attempt[]): Promise<void> {
+  return sleep(ms, signal).catch((abort: unknown) => {
+    throw withAttempts(ClawmeshError.from(abort), attempts);
+  });
+}
+
+/** The progress of a call that does not stream: nothing is ever delivered (never written). */
+const NOT_STREAMING: Progress = Object.freeze({ delivered: 0 });
+
+/**
  * One call through the chain: each deployment in order, skipping the rate-limited and the open;
  * retries of transient failures with backoff inside the deadline; a 429 moves on at once.
+ *
+ * While a deployment's circuit is closed the provider is called directly and the outcome is
+ * reported to the breaker afterwards ({@link recordSuccess}, {@link recordFailure}); an open
+ * circuit past its cooldown is tried through cockatiel's `execute`, which runs the half-open
+ * probe. The plain path allocates the attempt list only when it is returned.
  */
 export async function failover(
   plan: FailoverPlan,
@@ -100,48 +138,53 @@ export async function failover(
 ): Promise<ChainResult> {
   const { now } = plan;
   const started = now();
-  const attempts: Attempt[] = [];
-  const failures: ClawmeshError[] = [];
-  const progress: Progress = { delivered: 0 };
+  let attempts: Attempt[] | undefined;
+  let failures: ClawmeshError[] | undefined;
+  const progress: Progress = onDelta ? { delivered: 0 } : NOT_STREAMING;
   for (let index = 0; index < plan.slots.length; index++) {
     const slot = plan.slots[index] as DeploymentSlot;
     const { deployment } = slot;
     if (slot.limitedUntil > now()) {
+      attempts ??= [];
       skip(plan, attempts, slot, 'rate-limited');
       continue;
     }
     let backoff: IBackoff<unknown> | undefined;
     for (let tries = 1; ; tries++) {
-      if (slot.breaker.state === CircuitState.HalfOpen) {
+      const state = slot.breaker.state;
+      if (state === CircuitState.HalfOpen) {
         // Another call is the single half-open probe; don't queue behind it.
+        attempts ??= [];
         skip(plan, attempts, slot, 'circuit-open');
         break;
       }
       const begun = now();
+      const closed = state === CircuitState.Closed;
+      // Not `{ ...request, model }`: a spread into a literal is a slow clone on every attempt.
+      const providerRequest: ProviderRequest = Object.assign({}, request, { model: deployment.model });
       try {
-        const response = await slot.breaker.execute(() =>
-          runAttempt({
-            provider: deployment.provider,
-            request: { ...request, model: deployment.model },
-            ctx,
-            limits: plan.limits,
-            signal,
-            onDelta,
-            progress,
-            now,
-            providerOptions: plan.providerOptions,
-          }),
-        );
-        report(plan, attempts, { deployment: deployment.id, ok: true, durationMs: now() - begun });
+        const response = await (closed
+          ? runAttempt(plan, deployment.provider, providerRequest, ctx, signal, onDelta, progress)
+          : throughBreaker(slot, plan, providerRequest, ctx, signal, onDelta, progress));
+        if (closed) recordSuccess(slot);
+        const success: Attempt = { deployment: deployment.id, ok: true, durationMs: now() - begun };
+        if (attempts) report(plan, attempts, success);
+        else {
+          attempts = [success];
+          notify(plan, success);
+        }
         const result: ChainResult = { response, deployment, attempts, fallbackUsed: index > 0 };
         if (progress.firstDeltaAt !== undefined) result.firstTokenMs = progress.firstDeltaAt - started;
         return result;
       } catch (err) {
+        attempts ??= [];
         if (isCircuitRefusal(err)) {
           skip(plan, attempts, slot, 'circuit-open');
           break;
         }
+        if (closed) await recordFailure(slot, err);
         const error = ClawmeshError.from(err);
+        failures ??= [];
         failures.push(error);
         report(plan, attempts, {
           deployment: deployment.id,
@@ -176,11 +219,9 @@ export async function failover(
         backoff = backoff ? backoff.next(undefined) : plan.backoff.next(undefined);
         // No time left for the wait and a try: move on rather than sleep into the deadline.
         if (backoff.duration >= remainingMs(ctx)) break;
-        await sleep(backoff.duration, signal).catch((abort: unknown) => {
-          throw withAttempts(ClawmeshError.from(abort), attempts);
-        });
+        await backOff(backoff.duration, signal, attempts);
       }
     }
   }
-  throw exhausted(plan, attempts, failures);
+  throw exhausted(plan, attempts ?? [], failures ?? []);
 }

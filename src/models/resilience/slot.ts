@@ -17,6 +17,8 @@ export interface DeploymentSlot {
   readonly deployment: Deployment;
   /** The deployment's circuit breaker (cockatiel), created once. */
   readonly breaker: CircuitBreakerPolicy;
+  /** The breaker's consecutive-failure count (cockatiel's `ConsecutiveBreaker`, read by {@link recordOutcome}). */
+  readonly failures: ConsecutiveBreaker;
   /** Epoch ms (chain clock) before which the deployment is not tried; 0 when not limited. */
   limitedUntil: number;
 }
@@ -48,10 +50,8 @@ export function createSlot(
   options: BreakerOptions,
   hooks: ChainHooks,
 ): DeploymentSlot {
-  const breaker = circuitBreaker(countsAgainst, {
-    halfOpenAfter: options.cooldownMs,
-    breaker: new ConsecutiveBreaker(options.failureThreshold),
-  });
+  const failures = new ConsecutiveBreaker(options.failureThreshold);
+  const breaker = circuitBreaker(countsAgainst, { halfOpenAfter: options.cooldownMs, breaker: failures });
   const onChange = hooks.onCircuitChange;
   if (onChange) {
     breaker.onStateChange((state) => {
@@ -62,9 +62,31 @@ export function createSlot(
       }
     });
   }
-  return { deployment, breaker, limitedUntil: 0 };
+  return { deployment, breaker, failures, limitedUntil: 0 };
 }
 
+const rethrow = (error: unknown) => () => Promise.reject(error);
+
+/**
+ * On the hot path the chain calls the provider directly while a deployment's circuit is closed
+ * (cockatiel's `execute` would add two async frames and several objects to every call) and
+ * reports the outcome here. A success resets the consecutive-failure count, as cockatiel does
+ * for a call that succeeds on a closed circuit. See {@link recordFailure}.
+ */
+export function recordSuccess(slot: DeploymentSlot): void {
+  if (slot.failures.state > 0 && slot.breaker.state === CircuitState.Closed) slot.failures.success();
+}
+
+/**
+ * A failure of a call made on a closed circuit without cockatiel's `execute`: replayed through
+ * the breaker's own `execute`, so cockatiel applies its filter, counts it and opens the circuit
+ * at the threshold. A failure that lands once the circuit is no longer closed is dropped: the
+ * open circuit and its half-open probe decide from then on.
+ */
+export async function recordFailure(slot: DeploymentSlot, error: unknown): Promise<void> {
+  if (slot.breaker.state !== CircuitState.Closed) return;
+  await slot.breaker.execute(rethrow(error)).catch(() => undefined);
+}
 /** A slot's state for metrics. */
 export function slotState(slot: DeploymentSlot, now: number): DeploymentState {
   const { deployment } = slot;

@@ -37,6 +37,81 @@ function count(pattern: RegExp, text: string, cap: number): number {
   return found;
 }
 
+// A request's signals packed in one small integer, so that a router can keep one decision per
+// distinct combination: bits 0-1 length class, bit 2 code, bits 3-4 multi-step class, bit 5 several
+// questions, bit 6 tool results, bits 7 and up the number of tools.
+const LENGTH_MASK = 0b11;
+const CODE_BIT = 1 << 2;
+const STEPS_SHIFT = 3;
+const QUESTIONS_BIT = 1 << 5;
+const TOOL_RESULTS_BIT = 1 << 6;
+const TOOLS_SHIFT = 7;
+const MAX_TOOLS = 1 << 20;
+
+const LENGTHS: readonly { score: number; signal?: string }[] = [
+  { score: 0 },
+  { score: 0.1, signal: 'medium length' },
+  { score: 0.2, signal: 'long' },
+  { score: 0.35, signal: 'very long' },
+];
+const STEPS: readonly { score: number; signal?: string }[] = [
+  { score: 0 },
+  { score: 0.15, signal: 'multi-step wording' },
+  { score: 0.3, signal: 'multi-step' },
+];
+
+/**
+ * The signals {@link estimateDifficulty} reads, packed in one non-negative integer: equal codes
+ * mean equal estimates. No allocation beyond the regular expressions' own work, so a router can
+ * look its decision up by code on every call.
+ */
+export function difficultyCode(input: DifficultyInput): number {
+  const text = lastUserText(input.messages);
+  let code = text.length >= 2000 ? 3 : text.length >= 600 ? 2 : text.length >= 200 ? 1 : 0;
+  if (CODE_FENCE.test(text) || CODE_LINE.test(text)) code |= CODE_BIT;
+  const steps = count(MULTI_STEP, text, 3) + (count(NUMBERED_ITEM, text, 3) >= 2 ? 1 : 0);
+  code |= Math.min(steps, 2) << STEPS_SHIFT;
+  let questions = 0;
+  for (let i = text.indexOf('?'); i >= 0 && questions < 3; i = text.indexOf('?', i + 1)) questions += 1;
+  if (questions >= 3) code |= QUESTIONS_BIT;
+  if (input.messages[input.messages.length - 1]?.role === 'tool') code |= TOOL_RESULTS_BIT;
+  const tools = Math.min(input.tools?.length ?? 0, MAX_TOOLS);
+  return code + tools * 2 ** TOOLS_SHIFT;
+}
+
+/** The estimate a {@link difficultyCode} stands for: its score and the signals that raised it. */
+export function difficultyOfCode(code: number): Difficulty {
+  const signals: string[] = [];
+  let score = 0;
+  const length = LENGTHS[code & LENGTH_MASK]!;
+  score += length.score;
+  if (length.signal) signals.push(length.signal);
+  if (code & CODE_BIT) {
+    score += 0.25;
+    signals.push('code');
+  }
+  const steps = STEPS[(code >> STEPS_SHIFT) & 0b11]!;
+  score += steps.score;
+  if (steps.signal) signals.push(steps.signal);
+  if (code & QUESTIONS_BIT) {
+    score += 0.1;
+    signals.push('several questions');
+  }
+  const tools = Math.floor(code / 2 ** TOOLS_SHIFT);
+  if (tools >= 5) {
+    score += 0.15;
+    signals.push(`${tools} tools`);
+  } else if (tools > 0) {
+    score += 0.1;
+    signals.push('tools');
+  }
+  if (code & TOOL_RESULTS_BIT) {
+    score += 0.05;
+    signals.push('tool results');
+  }
+  return { score: Math.round(Math.min(1, score) * 100) / 100, signals };
+}
+
 /**
  * Estimates a request's difficulty from its last user message and what is in play: length,
  * code, multi-step wording (`step by step`, `first … then`, `compare`, numbered lists), several
@@ -47,54 +122,5 @@ function count(pattern: RegExp, text: string, cap: number): number {
  * estimateDifficulty({ messages: [{ role: 'user', content: 'hi' }] }); // { score: 0, signals: [] }
  */
 export function estimateDifficulty(input: DifficultyInput): Difficulty {
-  const text = lastUserText(input.messages);
-  const signals: string[] = [];
-  let score = 0;
-
-  if (text.length >= 2000) {
-    score += 0.35;
-    signals.push('very long');
-  } else if (text.length >= 600) {
-    score += 0.2;
-    signals.push('long');
-  } else if (text.length >= 200) {
-    score += 0.1;
-    signals.push('medium length');
-  }
-
-  if (CODE_FENCE.test(text) || CODE_LINE.test(text)) {
-    score += 0.25;
-    signals.push('code');
-  }
-
-  const steps = count(MULTI_STEP, text, 3) + (count(NUMBERED_ITEM, text, 3) >= 2 ? 1 : 0);
-  if (steps >= 2) {
-    score += 0.3;
-    signals.push('multi-step');
-  } else if (steps === 1) {
-    score += 0.15;
-    signals.push('multi-step wording');
-  }
-
-  let questions = 0;
-  for (let i = text.indexOf('?'); i >= 0 && questions < 3; i = text.indexOf('?', i + 1)) questions += 1;
-  if (questions >= 3) {
-    score += 0.1;
-    signals.push('several questions');
-  }
-
-  const tools = input.tools?.length ?? 0;
-  if (tools >= 5) {
-    score += 0.15;
-    signals.push(`${tools} tools`);
-  } else if (tools > 0) {
-    score += 0.1;
-    signals.push('tools');
-  }
-  if (input.messages[input.messages.length - 1]?.role === 'tool') {
-    score += 0.05;
-    signals.push('tool results');
-  }
-
-  return { score: Math.round(Math.min(1, score) * 100) / 100, signals };
+  return difficultyOfCode(difficultyCode(input));
 }

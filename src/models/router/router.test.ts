@@ -98,6 +98,37 @@ describe('createRouter', () => {
     expect(hard.reason).toMatch(/^difficulty 0\.\d+ ≥ 0\.5 \(code, multi-step.*\) → tier capable$/);
   });
 
+  it('shares one frozen decision between requests that route alike, and tells others apart', () => {
+    const first = router.decide({ messages: user('hi there') }, ctx);
+    const again = router.decide({ messages: user('hello you') }, ctx);
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const withTools = router.decide({ messages: user('hi there'), tools: [tool('a')] }, ctx);
+    expect(withTools).not.toBe(first);
+    expect(withTools.reason).toBe('difficulty 0.1 < 0.5 (tools) → tier fast');
+    const manyTools = router.decide(
+      { messages: user('hi'), tools: ['a', 'b', 'c', 'd', 'e', 'f'].map(tool) },
+      ctx,
+    );
+    expect(manyTools.reason).toBe('difficulty 0.15 < 0.5 (6 tools) → tier fast');
+    expect(router.decide({ model: 'openai/gpt-4o', messages: user('x') }, ctx)).toBe(
+      router.decide({ model: 'openai/gpt-4o', messages: user('y') }, ctx),
+    );
+  });
+
+  it('keeps a difficulty rule decision per score', () => {
+    const ruled = createRouter({
+      tiers: ['fast', 'capable'],
+      rules: [{ minDifficulty: 0.2, tier: 'capable' }],
+      defaultTarget: 'local',
+    });
+    const code = ruled.decide({ messages: user('why does this fail?\n```js\nf(;\n```') }, {});
+    const both = ruled.decide({ messages: user('First debug this, then compare:\n```js\nf(;\n```') }, {});
+    expect([code.by, code.difficulty]).toEqual(['rule', 0.4]);
+    expect(both.difficulty).toBeGreaterThan(0.4);
+    expect(both.reason).toBe(`rule 1 (difficulty ${both.difficulty} ≥ 0.2) → tier capable`);
+  });
+
   it('treats "auto" as naming no model', () => {
     expect(router.decide({ model: 'auto', messages: user('hi') }, ctx).by).toBe('difficulty');
   });

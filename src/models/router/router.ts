@@ -2,7 +2,7 @@ import type { RoutingRule } from '../../config/schema-models.ts';
 import type { CallContext } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import type { ChatMessage, ToolSpec } from '../../core/messages.ts';
-import { type Difficulty, estimateDifficulty } from './difficulty.ts';
+import { difficultyCode, difficultyOfCode } from './difficulty.ts';
 
 /** How a target was chosen. */
 export type RouteKind = 'exact' | 'tier' | 'rule' | 'difficulty' | 'default';
@@ -72,12 +72,31 @@ function describeRule(rule: CompiledRule, difficulty: number | undefined): strin
   return `rule ${rule.index + 1}${parts.length ? ` (${parts.join(', ')})` : ''} → tier ${rule.tier}`;
 }
 
+/** Decisions kept per router, per kind (named targets, difficulty codes, rules × scores). */
+const MAX_REMEMBERED = 4096;
+
+/** A memo of immutable decisions: the hot path builds no reason text and no decision object. */
+function remember<K>(): (key: K, make: () => RouteDecision) => RouteDecision {
+  const decisions = new Map<K, RouteDecision>();
+  return (key, make) => {
+    let decision = decisions.get(key);
+    if (decision === undefined) {
+      decision = Object.freeze(make());
+      if (decisions.size < MAX_REMEMBERED) decisions.set(key, decision);
+    }
+    return decision;
+  };
+}
+
 /**
  * The router: a request that names a model, a deployment or a tier goes there (an exact model
  * is never rerouted); one that names none (or `auto`) goes to the tier of the first matching
  * rule (agent, channel, pattern on the last user message, difficulty), else by its estimated
  * difficulty to `capable` or `fast`, else to the default target. Rules naming a tier that does
  * not exist are refused at creation.
+ *
+ * Decisions are frozen and shared between calls that decide alike (same name, same difficulty
+ * signals, same rule): treat them as read-only.
  *
  * @example
  * const router = createRouter({ tiers: ['fast', 'capable'], defaultTarget: 'local' });
@@ -101,59 +120,85 @@ export function createRouter(options: RouterOptions): Router {
     };
   });
   const defaultTier = tiers.has(options.defaultTarget) ? options.defaultTarget : undefined;
+  const defaultDecision: RouteDecision = Object.freeze({
+    target: options.defaultTarget,
+    ...(defaultTier ? { tier: defaultTier } : {}),
+    by: 'default',
+    reason: `default ${options.defaultTarget}`,
+  });
+  const named = remember<string>();
+  const byDifficulty = remember<number>();
+  // Per rule: keyed by the score (in hundredths) when the difficulty was measured, else -1.
+  const byRule = rules.map(() => remember<number>());
+
+  const namedDecision = (name: string): RouteDecision =>
+    named(name, () =>
+      tiers.has(name)
+        ? { target: name, tier: name, by: 'tier', reason: `tier ${name} requested` }
+        : { target: name, by: 'exact', reason: `${name} requested` },
+    );
+
+  const ruleDecision = (rule: CompiledRule, score: number | undefined): RouteDecision =>
+    byRule[rule.index]!(score === undefined ? -1 : Math.round(score * 100), () => ({
+      target: rule.tier,
+      tier: rule.tier,
+      by: 'rule',
+      reason: describeRule(rule, score),
+      ...(score !== undefined ? { difficulty: score } : {}),
+    }));
+
+  const difficultyDecision = (code: number): RouteDecision =>
+    byDifficulty(code, () => {
+      const { score, signals } = difficultyOfCode(code);
+      const tier = score >= threshold ? 'capable' : 'fast';
+      const why = signals.length ? ` (${signals.join(', ')})` : '';
+      const sign = score >= threshold ? '≥' : '<';
+      return {
+        target: tier,
+        tier,
+        by: 'difficulty',
+        reason: `difficulty ${score} ${sign} ${threshold}${why} → tier ${tier}`,
+        difficulty: score,
+      };
+    });
+
+  /** The first matching rule's decision, else the difficulty code if a rule measured it (or -1). */
+  const matchRules = (request: RouteRequest, ctx: Pick<CallContext, 'agentId' | 'channel'>) => {
+    let code = -1;
+    let score: number | undefined;
+    let text: string | undefined;
+    for (const rule of rules) {
+      if (rule.agent !== undefined && rule.agent !== ctx.agentId) continue;
+      if (rule.channel !== undefined && rule.channel !== ctx.channel) continue;
+      if (rule.regex) {
+        text ??= lastUserText(request.messages);
+        if (!rule.regex.test(text)) continue;
+      }
+      if (rule.minDifficulty !== undefined || rule.maxDifficulty !== undefined) {
+        if (code < 0) {
+          code = difficultyCode(request);
+          score = difficultyOfCode(code).score;
+        }
+        if (rule.minDifficulty !== undefined && (score as number) < rule.minDifficulty) continue;
+        if (rule.maxDifficulty !== undefined && (score as number) >= rule.maxDifficulty) continue;
+      }
+      return ruleDecision(rule, score);
+    }
+    return code;
+  };
 
   return {
     decide(request, ctx) {
-      const named = request.model;
-      if (named !== undefined && named !== '' && named !== AUTO_MODEL) {
-        if (tiers.has(named))
-          return { target: named, tier: named, by: 'tier', reason: `tier ${named} requested` };
-        return { target: named, by: 'exact', reason: `${named} requested` };
+      const name = request.model;
+      if (name !== undefined && name !== '' && name !== AUTO_MODEL) return namedDecision(name);
+      let code = -1;
+      if (rules.length > 0) {
+        const matched = matchRules(request, ctx);
+        if (typeof matched !== 'number') return matched;
+        code = matched;
       }
-      let difficulty: Difficulty | undefined;
-      const measure = () => {
-        difficulty ??= estimateDifficulty(request);
-        return difficulty.score;
-      };
-      let text: string | undefined;
-      const lastText = () => {
-        text ??= lastUserText(request.messages);
-        return text;
-      };
-      for (const rule of rules) {
-        if (rule.agent !== undefined && rule.agent !== ctx.agentId) continue;
-        if (rule.channel !== undefined && rule.channel !== ctx.channel) continue;
-        if (rule.regex && !rule.regex.test(lastText())) continue;
-        if (rule.minDifficulty !== undefined && measure() < rule.minDifficulty) continue;
-        if (rule.maxDifficulty !== undefined && measure() >= rule.maxDifficulty) continue;
-        const score = difficulty?.score;
-        return {
-          target: rule.tier,
-          tier: rule.tier,
-          by: 'rule',
-          reason: describeRule(rule, score),
-          ...(score !== undefined ? { difficulty: score } : {}),
-        };
-      }
-      if (auto) {
-        const score = measure();
-        const tier = score >= threshold ? 'capable' : 'fast';
-        const why = difficulty!.signals.length ? ` (${difficulty!.signals.join(', ')})` : '';
-        const sign = score >= threshold ? '≥' : '<';
-        return {
-          target: tier,
-          tier,
-          by: 'difficulty',
-          reason: `difficulty ${score} ${sign} ${threshold}${why} → tier ${tier}`,
-          difficulty: score,
-        };
-      }
-      return {
-        target: options.defaultTarget,
-        ...(defaultTier ? { tier: defaultTier } : {}),
-        by: 'default',
-        reason: `default ${options.defaultTarget}`,
-      };
+      if (auto) return difficultyDecision(code < 0 ? difficultyCode(request) : code);
+      return defaultDecision;
     },
   };
 }

@@ -35,6 +35,8 @@ export interface ResolvedTarget {
 export interface Targets {
   /** The chain of a tier, deployment id, `provider/model` or bare provider; `NOT_FOUND` otherwise. */
   resolve(name: string): ResolvedTarget;
+  /** The chain of a name, as {@link Targets.resolve} finds it, without the wrapper object (the hot path). */
+  chainOf(name: string): DeploymentChain;
   /** Tier names and their deployments' `provider/model`, in order. */
   tiers(): { name: string; models: string[] }[];
   /** The `provider/model` of every prepared deployment (named ones by id), without repeats. */
@@ -153,23 +155,27 @@ export function createTargets(options: TargetsOptions): Targets {
   const single = new Map<string, DeploymentChain>();
   const adHoc = new Map<string, DeploymentChain>();
 
+  const chainOf = (name: string): DeploymentChain => {
+    const known = tierChains.get(name) ?? single.get(name) ?? adHoc.get(name);
+    if (known) return known;
+    const deployment = deploymentFor(name);
+    if (!deployment) throw unknownName(name);
+    if (pooled.has(deployment.id)) {
+      const chain = pool.chain([deployment.id]);
+      single.set(name, chain);
+      return chain;
+    }
+    const chain = createDeploymentChain([deployment], options.chain, options.hooks);
+    adHoc.set(name, chain);
+    trimOldest(adHoc, MAX_AD_HOC);
+    return chain;
+  };
+
   return {
+    chainOf,
     resolve(name) {
-      const tierChain = tierChains.get(name);
-      if (tierChain) return { chain: tierChain, tier: name };
-      const known = single.get(name) ?? adHoc.get(name);
-      if (known) return { chain: known };
-      const deployment = deploymentFor(name);
-      if (!deployment) throw unknownName(name);
-      if (pooled.has(deployment.id)) {
-        const chain = pool.chain([deployment.id]);
-        single.set(name, chain);
-        return { chain };
-      }
-      const chain = createDeploymentChain([deployment], options.chain, options.hooks);
-      adHoc.set(name, chain);
-      trimOldest(adHoc, MAX_AD_HOC);
-      return { chain };
+      const chain = chainOf(name);
+      return tierChains.has(name) ? { chain, tier: name } : { chain };
     },
     tiers: () => [...tierChains].map(([name, chain]) => ({ name, models: chain.deployments.map(qualified) })),
     models: () => [...new Set([...pooled.values()].map((d) => (named.has(d.id) ? d.id : qualified(d))))],

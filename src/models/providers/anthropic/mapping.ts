@@ -14,6 +14,7 @@ import type {
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
 import type { ProviderResponse } from '../../types.ts';
+import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
 import { abortError } from '../stream.ts';
 
@@ -228,6 +229,10 @@ export function toClawmeshError(err: unknown, context: FailureContext): Clawmesh
     return typeof err.status === 'number' ? fromStatus(err, err.status) : fromStreamError(err);
   }
   if (err instanceof SyntaxError) return malformed('invalid JSON', err);
+  const bodyFailure = outboundBodyFailure(err);
+  if (bodyFailure === 'invalid-json') return malformed('invalid JSON', err);
+  if (bodyFailure)
+    return new ClawmeshError('UNAVAILABLE', `anthropic: ${(err as Error).message}`, { cause: err });
   if (err instanceof AnthropicError) {
     return new ClawmeshError('UNAVAILABLE', `anthropic: ${err.message}`, { cause: err });
   }

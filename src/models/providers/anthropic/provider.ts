@@ -1,4 +1,4 @@
-import Anthropic from '@anthropic-ai/sdk';
+import Anthropic, { type ClientOptions } from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import { type CallContext, remainingMs } from '../../../core/context.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
@@ -9,6 +9,7 @@ import type {
   ProviderResponse,
   ProviderStreamEvent,
 } from '../../types.ts';
+import type { OutboundHttp } from '../outbound.ts';
 import { abortError, streamCut } from '../stream.ts';
 import { fromAnthropicMessage, toAnthropicPrompt, toAnthropicTools, toClawmeshError } from './mapping.ts';
 import { AnthropicStreamAssembler } from './stream.ts';
@@ -30,6 +31,11 @@ export interface AnthropicProviderOptions {
   timeoutMs?: number;
   /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
   maxRetries?: number;
+  /**
+   * The outbound HTTP client: the SDK's `fetch` and `fetchOptions` (see `createOutboundHttp`);
+   * the global `fetch` when absent.
+   */
+  http?: OutboundHttp;
 }
 
 const DEFAULT_MODEL = 'claude-3-5-haiku-latest';
@@ -86,6 +92,13 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
     maxRetries: options.maxRetries ?? 0,
     // Failures surface as ClawmeshErrors; the SDK's own console lines would only repeat them.
     logLevel: 'off',
+    ...(options.http
+      ? {
+          fetch: options.http.fetch,
+          // Handed to every fetch call as is; this SDK's type lists no `agent`, node-fetch reads it.
+          fetchOptions: options.http.fetchOptions as NonNullable<ClientOptions['fetchOptions']>,
+        }
+      : {}),
   });
 
   return {

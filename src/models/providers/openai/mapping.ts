@@ -13,6 +13,7 @@ import type {
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
 import type { ProviderResponse } from '../../types.ts';
+import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
 
 /** Our messages in the chat-completions wire shape. */
@@ -148,6 +149,10 @@ export function toClawmeshError(err: unknown, context: FailureContext): Clawmesh
     return new ClawmeshError('INVALID_ARGUMENT', message, { cause: err, details, retryable: false });
   }
   if (err instanceof SyntaxError) return malformed('invalid JSON', err);
+  const bodyFailure = outboundBodyFailure(err);
+  if (bodyFailure === 'invalid-json') return malformed('invalid JSON', err);
+  if (bodyFailure)
+    return new ClawmeshError('UNAVAILABLE', `openai: ${(err as Error).message}`, { cause: err });
   if (err instanceof OpenAIError)
     return new ClawmeshError('UNAVAILABLE', `openai: ${err.message}`, { cause: err });
   return ClawmeshError.from(err);

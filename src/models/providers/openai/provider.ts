@@ -1,5 +1,8 @@
-import OpenAI from 'openai';
-import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import OpenAI, { type ClientOptions } from 'openai';
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+} from 'openai/resources/chat/completions';
 import { type CallContext, remainingMs } from '../../../core/context.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type {
@@ -9,6 +12,7 @@ import type {
   ProviderResponse,
   ProviderStreamEvent,
 } from '../../types.ts';
+import type { OutboundHttp } from '../outbound.ts';
 import { abortError, streamCut } from '../stream.ts';
 import { fromOpenAICompletion, toClawmeshError, toOpenAIMessages, toOpenAITools } from './mapping.ts';
 import { OpenAIStreamAssembler } from './stream.ts';
@@ -28,6 +32,11 @@ export interface OpenAIProviderOptions {
   timeoutMs?: number;
   /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
   maxRetries?: number;
+  /**
+   * The outbound HTTP client: the SDK's `fetch` and `fetchOptions` (see `createOutboundHttp`);
+   * the global `fetch` when absent.
+   */
+  http?: OutboundHttp;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -58,6 +67,23 @@ function headerTimeout(
 }
 
 /**
+ * The `openai` SDK client options the provider uses: its key and base URL, the header timeout,
+ * no SDK retries (the gateway's chain retries), no SDK logging. Exported so that a benchmark's
+ * "direct" baseline calls the upstream through exactly the same client configuration.
+ */
+export function openAIClientOptions(options: OpenAIProviderOptions): ClientOptions {
+  return {
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxRetries: options.maxRetries ?? 0,
+    // Failures surface as ClawmeshErrors; the SDK's own console lines would only repeat them.
+    logLevel: 'off',
+    ...(options.http ? { fetch: options.http.fetch, fetchOptions: options.http.fetchOptions } : {}),
+  };
+}
+
+/**
  * A provider over any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama,
  * llama.cpp, LM Studio, OpenRouter), through the official SDK. Each call is bounded by the
  * call context's deadline and the caller's signal; failures become `ClawmeshError`s. Streams ask
@@ -71,14 +97,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
     throw new ClawmeshError('INVALID_ARGUMENT', 'the openai provider needs an apiKey (set OPENAI_API_KEY)');
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const client = new OpenAI({
-    apiKey: options.apiKey,
-    baseURL: options.baseURL,
-    timeout: timeoutMs,
-    maxRetries: options.maxRetries ?? 0,
-    // Failures surface as ClawmeshErrors; the SDK's own console lines would only repeat them.
-    logLevel: 'off',
-  });
+  const client = new OpenAI(openAIClientOptions(options));
 
   return {
     name: 'openai',
@@ -89,12 +108,20 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       signal?: AbortSignal,
       callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
-      const completion = await client.chat.completions
-        .create(toRequestBody(request), { signal, timeout })
-        .catch((err: unknown) => {
-          throw toClawmeshError(err, { signal, deadlineBound });
+      // headerTimeout() inline: this runs on every call.
+      const left = remainingMs(ctx);
+      if (left <= 0)
+        throw new ClawmeshError('DEADLINE_EXCEEDED', 'openai: the deadline passed before the call');
+      const own = Math.min(timeoutMs, callOptions?.connectTimeoutMs ?? timeoutMs);
+      let completion: ChatCompletion;
+      try {
+        completion = await client.chat.completions.create(toRequestBody(request), {
+          signal,
+          timeout: Math.min(left, own),
         });
+      } catch (err) {
+        throw toClawmeshError(err, { signal, deadlineBound: left < own });
+      }
       return fromOpenAICompletion(completion);
     },
 
