@@ -22,12 +22,12 @@ export interface OutboundHttpOptions {
 type NodeFetch = (input: unknown, init?: unknown) => Promise<unknown>;
 
 /**
- * The providers' outbound HTTP: `node-fetch` (a dependency already installed with the
- * channels' SDK) over `node:http`/`node:https` keep-alive agents, handed to the SDKs through
- * their documented `fetch` and `fetchOptions` options. On Node 20 the global `fetch` (undici)
- * spends several hundred microseconds of CPU per call in its WHATWG layers (Request, Headers,
- * web streams, three AbortSignals); this path costs about half. Resolves to undefined when
- * `node-fetch` cannot be loaded: the SDKs then use the global `fetch`, which works the same.
+ * The providers' outbound HTTP: `node-fetch` 2 over `node:http`/`node:https` keep-alive
+ * agents, handed to the SDKs through their documented `fetch` and `fetchOptions` options. On
+ * Node 20 the global `fetch` (undici) spends several hundred microseconds of CPU per call in its
+ * WHATWG layers (Request, Headers, web streams, abort signals); this path costs about half.
+ * Resolves to undefined when `node-fetch` cannot be loaded: the SDKs then use the global
+ * `fetch`, which works the same.
  *
  * @example
  * const outbound = await createOutboundHttp();
