@@ -1,11 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BusEvent } from '../src/bus/types.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
+import { launchChromium } from './support/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const KEY = 'dashboard-browser-key-1';
 
@@ -28,18 +28,7 @@ describe('dashboard in Debian chromium, with API keys configured', () => {
     stockConversation = await ask('ana', 'how many red shirts are in stock?');
     await ask('ben', 'hello there');
     await t.app.services.bus.drain();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
