@@ -139,7 +139,8 @@ describe('Discord interactions over HTTP', () => {
       { 'content-type': 'application/json' },
       discordHeaders(other.privateKey, body),
       { ...good, 'x-signature-timestamp': String(Number(good['x-signature-timestamp']) + 1) },
-      { ...good, 'x-signature-ed25519': `${good['x-signature-ed25519']!.slice(0, -2)}00` },
+      // The last byte flipped (never the same byte again, unlike a fixed replacement).
+      { ...good, 'x-signature-ed25519': flipLastByte(good['x-signature-ed25519']!) },
     ];
     for (const headers of cases) {
       const res = await post(body, headers);
@@ -273,3 +274,9 @@ describe('Discord interactions over HTTP', () => {
     expect(put.headers.authorization).toBe('Bot test-bot-token');
   });
 });
+
+/** A hex string with its last byte inverted. */
+function flipLastByte(hex: string): string {
+  const last = (Number.parseInt(hex.slice(-2), 16) ^ 0xff).toString(16).padStart(2, '0');
+  return `${hex.slice(0, -2)}${last}`;
+}
