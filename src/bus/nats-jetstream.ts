@@ -22,8 +22,8 @@ import {
 } from '@nats-io/transport-node';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
-import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
+import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -341,23 +341,10 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       subscriptions.delete(this);
       this.advisories?.unsubscribe();
       await this.messages?.close().catch(() => undefined);
-      if (this.held.size > 0) {
-        const done = new Promise<void>((resolve) => {
-          const check = setInterval(() => {
-            if (this.held.size === 0) {
-              clearInterval(check);
-              resolve();
-            }
-          }, 5);
-        });
-        if (!(await settlesWithin(done, closeTimeoutMs))) {
-          logger?.warn(
-            { topic: this.topic, group: this.group, abandoned: this.held.size },
-            'closing with handlers still running: their events go to another member',
-          );
-          for (const msg of [...this.held]) this.release(msg);
-        }
-      }
+      await awaitHeldHandlers(this.held, closeTimeoutMs, (item) => this.release(item), logger, {
+        topic: this.topic,
+        group: this.group,
+      });
       clearInterval(this.timer);
     }
   }
@@ -401,14 +388,11 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     drain,
     async close() {
       if (closed) return;
-      try {
-        await drain();
-      } catch (err) {
-        logger?.warn({ err: (err as Error).message }, 'closing the JetStream bus before it drained');
-      }
-      closed = true;
-      await Promise.all([...subscriptions].map((s) => s.close()));
-      if (owned) await conn.drain().catch(() => undefined);
+      await closeAfterDrain('JetStream', drain, logger, async () => {
+        closed = true;
+        await Promise.all([...subscriptions].map((s) => s.close()));
+        if (owned) await conn.drain().catch(() => undefined);
+      });
     },
     async ping() {
       await conn.flush();

@@ -10,8 +10,8 @@ import {
 import { createRecentKeys, type RecentKeys } from '../core/bounded.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
-import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
+import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -304,23 +304,9 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
       subscriptions.delete(this);
       const channel = this.channel;
       if (channel && this.consumerTag) await channel.cancel(this.consumerTag).catch(() => undefined);
-      if (this.held.size > 0) {
-        const done = new Promise<void>((resolve) => {
-          const check = setInterval(() => {
-            if (this.held.size === 0) {
-              clearInterval(check);
-              resolve();
-            }
-          }, 5);
-        });
-        if (!(await settlesWithin(done, closeTimeoutMs))) {
-          logger?.warn(
-            { queue: this.queue, abandoned: this.held.size },
-            'closing with handlers still running: their events go to another member',
-          );
-          for (const msg of [...this.held]) this.release(msg);
-        }
-      }
+      await awaitHeldHandlers(this.held, closeTimeoutMs, (item) => this.release(item), logger, {
+        queue: this.queue,
+      });
       this.channel = undefined;
       await channel?.close().catch(() => undefined);
     }
@@ -429,16 +415,14 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
     drain,
     async close() {
       if (closed) return;
-      try {
-        // Disconnected, nothing can drain: unacked messages go back to their queues anyway.
-        if (current) await drain();
-      } catch (err) {
-        logger?.warn({ err: (err as Error).message }, 'closing the RabbitMQ bus before it drained');
-      }
-      closed = true;
-      await Promise.all([...subscriptions].map((s) => s.close()));
-      await model.close().catch(() => undefined);
-      current = publisher = admin = undefined;
+      // Disconnected, nothing can drain: unacked messages go back to their queues anyway.
+      const drainIfConnected = async () => (current ? drain() : undefined);
+      await closeAfterDrain('RabbitMQ', drainIfConnected, logger, async () => {
+        closed = true;
+        await Promise.all([...subscriptions].map((s) => s.close()));
+        await model.close().catch(() => undefined);
+        current = publisher = admin = undefined;
+      });
     },
     async ping() {
       if (!current || !publisher) throw unavailable('the RabbitMQ bus is not connected');

@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { createClient, type RedisClientType } from 'redis';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
-import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
+import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -408,23 +408,10 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
       this.wakeReader?.();
       this.reader?.destroy();
       await this.loop;
-      if (this.held.size > 0) {
-        const done = new Promise<void>((resolve) => {
-          const check = setInterval(() => {
-            if (this.held.size === 0) {
-              clearInterval(check);
-              resolve();
-            }
-          }, 5);
-        });
-        if (!(await settlesWithin(done, closeTimeoutMs))) {
-          logger?.warn(
-            { topic: this.topic, group: this.group, abandoned: this.held.size },
-            'closing with handlers still running: their events go to another member',
-          );
-          for (const id of [...this.held]) this.release(id);
-        }
-      }
+      await awaitHeldHandlers(this.held, closeTimeoutMs, (item) => this.release(item), logger, {
+        topic: this.topic,
+        group: this.group,
+      });
       // A consumer with nothing pending can go; one with pending entries stays for XAUTOCLAIM.
       try {
         const pending = await redis.xPendingRange(this.stream, this.group, '-', '+', 1, {
@@ -474,14 +461,11 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
     drain,
     async close() {
       if (closed) return;
-      try {
-        await drain();
-      } catch (err) {
-        logger?.warn({ err: (err as Error).message }, 'closing the Redis bus before it drained');
-      }
-      closed = true;
-      await Promise.all([...subscriptions].map((s) => s.close()));
-      if (owned) await redis.close().catch(() => undefined);
+      await closeAfterDrain('Redis', drain, logger, async () => {
+        closed = true;
+        await Promise.all([...subscriptions].map((s) => s.close()));
+        if (owned) await redis.close().catch(() => undefined);
+      });
     },
     async ping() {
       await redis.ping();
