@@ -72,3 +72,19 @@ export function outboundBodyFailure(err: unknown): 'invalid-json' | 'failed' | u
   if (!(err instanceof Error) || err.name !== 'FetchError') return undefined;
   return (err as Error & { type?: unknown }).type === 'invalid-json' ? 'invalid-json' : 'failed';
 }
+
+/** The options every SDK-backed provider shares: timeout, SDK retries and the outbound client. */
+export interface SdkProviderOptions {
+  /**
+   * Longest wait for the response headers in milliseconds (default 60 s); the call deadline and a
+   * caller's `connectTimeoutMs` may cut it shorter.
+   */
+  timeoutMs?: number;
+  /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
+  maxRetries?: number;
+  /**
+   * The outbound HTTP client: the SDK's `fetch` and `fetchOptions` (see `createOutboundHttp`);
+   * the global `fetch` when absent.
+   */
+  http?: OutboundHttp;
+}

@@ -9,13 +9,13 @@ import type {
   ProviderResponse,
   ProviderStreamEvent,
 } from '../../types.ts';
-import type { OutboundHttp } from '../outbound.ts';
+import type { SdkProviderOptions } from '../outbound.ts';
 import { abortError, streamCut } from '../stream.ts';
 import { fromAnthropicMessage, toAnthropicPrompt, toAnthropicTools, toClawmeshError } from './mapping.ts';
 import { AnthropicStreamAssembler } from './stream.ts';
 
 /** Options of {@link createAnthropicProvider}. */
-export interface AnthropicProviderOptions {
+export interface AnthropicProviderOptions extends SdkProviderOptions {
   /** The API key of this deployment. */
   apiKey: string;
   /** The API's base URL, without `/v1` (default Anthropic's own); any Messages-API-compatible server. */
@@ -24,18 +24,6 @@ export interface AnthropicProviderOptions {
   model?: string;
   /** `max_tokens` when a request sets none; the Messages API requires one (default 1024). */
   maxTokens?: number;
-  /**
-   * Longest wait for the response headers in milliseconds (default 60 s); the call deadline and a
-   * caller's `connectTimeoutMs` may cut it shorter.
-   */
-  timeoutMs?: number;
-  /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
-  maxRetries?: number;
-  /**
-   * The outbound HTTP client: the SDK's `fetch` and `fetchOptions` (see `createOutboundHttp`);
-   * the global `fetch` when absent.
-   */
-  http?: OutboundHttp;
 }
 
 const DEFAULT_MODEL = 'claude-3-5-haiku-latest';

@@ -12,31 +12,19 @@ import type {
   ProviderResponse,
   ProviderStreamEvent,
 } from '../../types.ts';
-import type { OutboundHttp } from '../outbound.ts';
+import type { SdkProviderOptions } from '../outbound.ts';
 import { abortError, streamCut } from '../stream.ts';
 import { fromOpenAICompletion, toClawmeshError, toOpenAIMessages, toOpenAITools } from './mapping.ts';
 import { OpenAIStreamAssembler } from './stream.ts';
 
 /** Options of {@link createOpenAIProvider}. */
-export interface OpenAIProviderOptions {
+export interface OpenAIProviderOptions extends SdkProviderOptions {
   /** The API key, sent as a bearer token. Local servers (Ollama, vLLM) accept any non-empty value. */
   apiKey: string;
   /** An OpenAI-compatible base URL ending in `/v1`; OpenAI's own when absent. */
   baseURL?: string;
   /** The model used when a request names only the provider (default `gpt-4o-mini`). */
   model?: string;
-  /**
-   * Longest wait for the response headers in milliseconds (default 60 s); the call deadline and a
-   * caller's `connectTimeoutMs` may cut it shorter.
-   */
-  timeoutMs?: number;
-  /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */
-  maxRetries?: number;
-  /**
-   * The outbound HTTP client: the SDK's `fetch` and `fetchOptions` (see `createOutboundHttp`);
-   * the global `fetch` when absent.
-   */
-  http?: OutboundHttp;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
