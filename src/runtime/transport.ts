@@ -42,6 +42,15 @@ export function serviceUrls(config: Config, env: NodeJS.ProcessEnv, service: str
   return urls.length > 0 ? urls : undefined;
 }
 
+/** {@link serviceUrls} worked out once per service: the http transport asks on every call. */
+function urlsOnce(config: Config, env: NodeJS.ProcessEnv): (service: string) => string[] | undefined {
+  const known = new Map<string, string[] | undefined>();
+  return (service) => {
+    if (!known.has(service)) known.set(service, serviceUrls(config, env, service));
+    return known.get(service);
+  };
+}
+
 /**
  * Opens the transport of `config.transport.kind`, sharing the process's NATS connection, and
  * traced when tracing is on.
@@ -59,7 +68,7 @@ async function open(config: Config, deps: TransportDeps): Promise<Transport> {
       const env = deps.env ?? process.env;
       return createTransport({
         kind: 'http',
-        urls: (service) => serviceUrls(config, env, service),
+        urls: urlsOnce(config, env),
         ...(deps.http ? { app: deps.http } : {}),
         maxPayloadBytes,
         logger: deps.logger,
