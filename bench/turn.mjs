@@ -4,7 +4,6 @@
 // tracing (OTLP to a loopback receiver that discards) and metrics on and off, interleaved.
 // Run with `npm run bench:turn`.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,26 +151,19 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
-/** A loopback OTLP/HTTP receiver that reads and discards what it is sent, counting the spans. */
-function startDiscardingCollector() {
-  let spans = 0;
-  const server = http.createServer((req, res) => {
-    req.on('data', (chunk) => {
-      // Counted per chunk: a key split between two chunks is missed, which is rare and harmless.
-      for (let i = chunk.indexOf('"spanId"'); i >= 0; i = chunk.indexOf('"spanId"', i + 8)) spans += 1;
-    });
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
+const COLLECTOR = fileURLToPath(new URL('./otlp-collector.mjs', import.meta.url));
+
+/** A loopback OTLP/HTTP receiver in its own process (bench/otlp-collector.mjs), counting spans. */
+async function startCollector() {
+  const { child, value: port } = await spawnNode([COLLECTOR], {
+    ready: (line) => (line.startsWith('{') ? JSON.parse(line).port : undefined),
   });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ server, url: `http://127.0.0.1:${server.address().port}`, spans: () => spans }),
-    ),
-  );
+  const url = `http://127.0.0.1:${port}`;
+  const spans = async () => (await (await fetch(`${url}/count`)).json()).spans;
+  return { child, url, spans };
 }
 
-const collectors = [await startDiscardingCollector(), await startDiscardingCollector()];
+const collectors = [await startCollector(), await startCollector()];
 const setups = [
   { name: 'tracing off, metrics.enabled: false', env: { CLAWMESH_METRICS__ENABLED: 'false' } },
   { name: 'metrics on, tracing off (the default)', env: {} },
@@ -196,7 +188,7 @@ for (const setup of setups) {
   setup.latencies = [];
   await load((i) => setup.client('/v1/messages', question(i)), { total: 500, concurrency: CONCURRENCY });
 }
-const spansBefore = collectors.map((c) => c.spans());
+const spansBefore = await Promise.all(collectors.map((c) => c.spans()));
 for (let round = 0; round < OBS_ROUNDS; round += 1) {
   for (let k = 0; k < setups.length; k += 1) {
     const setup = setups[(round + k) % setups.length];
@@ -211,11 +203,11 @@ for (let round = 0; round < OBS_ROUNDS; round += 1) {
   }
 }
 await new Promise((r) => setTimeout(r, 1500)); // the last batch of spans
-const spansSent = collectors.map((c, i) => c.spans() - spansBefore[i]);
+const spansSent = await Promise.all(collectors.map(async (c, i) => (await c.spans()) - spansBefore[i]));
 const stopped = setups.map((setup) => new Promise((resolve) => setup.server.child.once('exit', resolve)));
 for (const setup of setups) setup.server.child.kill('SIGTERM');
 await Promise.all(stopped);
-for (const c of collectors) c.server.close();
+for (const c of collectors) c.child.kill('SIGTERM');
 
 const rpsOf = (setup) => ((OBS_ROUNDS * OBS_TURNS) / setup.wallMs) * 1000;
 const [off, , full, sampled] = setups;

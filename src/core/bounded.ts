@@ -4,29 +4,36 @@
  * `keys().next()` walks over all of them, so each eviction costs O(evictions so far).
  */
 
-/** The most recent `capacity` keys seen, for dedupe: `add` returns false for a key already held. */
+/**
+ * The most recent keys seen, for dedupe: `add` returns false for a key already held. It holds at
+ * least the newest `capacity` keys and at most twice that many.
+ */
 export interface RecentKeys {
   add(key: string): boolean;
   has(key: string): boolean;
 }
 
-/** A {@link RecentKeys} over a ring buffer: the oldest key leaves when a new one comes. */
+/**
+ * A {@link RecentKeys} in two generations: keys go into the current `Set`; when it holds
+ * `capacity` keys it becomes the previous one and the one before is dropped whole. Nothing is
+ * ever deleted from a `Set`, so no insert pays for a rebuild of a table full of deleted slots.
+ */
 export function createRecentKeys(size: number): RecentKeys {
   const capacity = Math.max(1, Math.floor(size));
-  const held = new Set<string>();
-  const ring: Array<string | undefined> = new Array(capacity);
-  let next = 0;
+  let current = new Set<string>();
+  let previous = new Set<string>();
+  const has = (key: string) => current.has(key) || previous.has(key);
   return {
     add(key) {
-      if (held.has(key)) return false;
-      const oldest = ring[next];
-      if (oldest !== undefined) held.delete(oldest);
-      ring[next] = key;
-      next = (next + 1) % capacity;
-      held.add(key);
+      if (has(key)) return false;
+      if (current.size >= capacity) {
+        previous = current;
+        current = new Set();
+      }
+      current.add(key);
       return true;
     },
-    has: (key) => held.has(key),
+    has,
   };
 }
 

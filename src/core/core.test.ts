@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   assertNotExpired,
@@ -291,6 +292,14 @@ describe('ids', () => {
     const id = sessionConversationId('default', 'telegram', '12345');
     expect(id).toMatch(/^c_[0-9a-f]{24}$/);
     expect(sessionConversationId('default', 'telegram', '12345')).toBe(id);
+  });
+
+  it('gives the hash of the session key, the same from its memo as before it was evicted', () => {
+    const expected = `c_${createHash('sha256').update('default\u0000http\u0000memo-user').digest('hex').slice(0, 24)}`;
+    expect(sessionConversationId('default', 'http', 'memo-user')).toBe(expected);
+    expect(sessionConversationId('default', 'http', 'memo-user')).toBe(expected);
+    for (let i = 0; i < 12_000; i += 1) sessionConversationId('default', 'http', `other-${i}`);
+    expect(sessionConversationId('default', 'http', 'memo-user')).toBe(expected);
   });
 
   it('gives a different conversation id when agent, channel or peer differ', () => {

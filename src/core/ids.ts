@@ -1,4 +1,5 @@
 import { createHash, randomFillSync, randomUUID } from 'node:crypto';
+import { trimOldest } from './bounded.ts';
 
 /** A new random request or event id (UUID v4). */
 export function newId(): string {
@@ -20,11 +21,21 @@ export function randomHex(bytes: number): string {
   return hex;
 }
 
+/** Session keys hashed lately: a user's next message skips the hash (bounded, oldest first out). */
+const sessionIds = new Map<string, string>();
+const SESSION_IDS_MAX = 10_000;
+
 /**
  * The conversation id of a session key: the same agent, channel and peer always map to the
  * same conversation, so every process agrees on it without a lookup or a race on creation.
  */
 export function sessionConversationId(agentId: string, channel: string, peer: string): string {
-  const digest = createHash('sha256').update(`${agentId}\u0000${channel}\u0000${peer}`).digest('hex');
-  return `c_${digest.slice(0, 24)}`;
+  const key = `${agentId}\u0000${channel}\u0000${peer}`;
+  let id = sessionIds.get(key);
+  if (id === undefined) {
+    id = `c_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+    sessionIds.set(key, id);
+    trimOldest(sessionIds, SESSION_IDS_MAX);
+  }
+  return id;
 }

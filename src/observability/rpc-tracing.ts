@@ -7,31 +7,62 @@ import { inEdgeSpan, inSpan, sampledParent, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
-/** The server span's name and attributes of a call: the turn, a model call, a tool call, or `<service>/<method>`. */
+/**
+ * The server span's name and attributes of a call: the turn, a model call, a tool call, or
+ * `<service>/<method>`. Each attribute object is one literal (no spread): this runs on every call.
+ */
 function serverSpan(service: string, method: string, input: unknown, ctx: CallContext): [string, Attributes] {
-  const base: Attributes = { 'rpc.system': 'clawmesh', 'rpc.service': service, 'rpc.method': method };
-  if (ctx.conversationId) base['clawmesh.conversation_id'] = ctx.conversationId;
+  // Unset (and so not exported) outside a conversation.
+  const conversation = ctx.conversationId;
   if (service === 'conversation' && method === 'handle') {
     const message = input as { channel?: string; agentId?: string };
     return [
       'turn',
-      { ...base, 'clawmesh.channel': message.channel ?? '', 'clawmesh.agent': message.agentId ?? '' },
+      {
+        'rpc.system': 'clawmesh',
+        'rpc.service': service,
+        'rpc.method': method,
+        'clawmesh.conversation_id': conversation,
+        'clawmesh.channel': message.channel ?? '',
+        'clawmesh.agent': message.agentId ?? '',
+      },
     ];
   }
   if (service === 'models' && method === 'complete') {
     return [
       'model.call',
-      { ...base, 'gen_ai.request.model': (input as { model?: string }).model ?? 'default' },
+      {
+        'rpc.system': 'clawmesh',
+        'rpc.service': service,
+        'rpc.method': method,
+        'clawmesh.conversation_id': conversation,
+        'gen_ai.request.model': (input as { model?: string }).model ?? 'default',
+      },
     ];
   }
   if (service.startsWith('skills.') && method === 'invoke') {
     const call = input as { skill?: string; tool?: string };
     return [
       `tool.call ${call.skill}.${call.tool}`,
-      { ...base, 'clawmesh.skill': call.skill ?? '', 'clawmesh.tool': call.tool ?? '' },
+      {
+        'rpc.system': 'clawmesh',
+        'rpc.service': service,
+        'rpc.method': method,
+        'clawmesh.conversation_id': conversation,
+        'clawmesh.skill': call.skill ?? '',
+        'clawmesh.tool': call.tool ?? '',
+      },
     ];
   }
-  return [`${service}/${method}`, base];
+  return [
+    `${service}/${method}`,
+    {
+      'rpc.system': 'clawmesh',
+      'rpc.service': service,
+      'rpc.method': method,
+      'clawmesh.conversation_id': conversation,
+    },
+  ];
 }
 
 /** Wraps a contract's handlers so each call runs in a server span continuing the caller's trace. */
@@ -41,7 +72,13 @@ export function traceHandlers<C extends Contract>(contract: C, handlers: Handler
     traced[method] = (input, ctx) => {
       if (!sampledParent(ctx.traceparent)) return handler(input, ctx);
       const [name, attributes] = serverSpan(contract.name, method, input, ctx);
-      return inSpan(name, ctx, 'server', attributes, (inner) => handler(input, inner));
+      return inSpan(
+        name,
+        ctx,
+        'server',
+        () => attributes,
+        (inner) => handler(input, inner),
+      );
     };
   }
   return traced as Handlers<C>;

@@ -81,6 +81,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     serviceName: service,
     instanceId: INSTANCE_ID,
     endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    warn: (message) => logger.warn(message),
   });
   if (traces.enabled) logger.info('tracing: exporting spans over OTLP');
   const metrics = createMetrics();

@@ -1,0 +1,162 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { packSpan } from './otlp-json.ts';
+import { createOtlpSink, type OtlpSinkOptions, type SpanSink } from './otlp-sink.ts';
+import type { SpanRecord } from './span-record.ts';
+import type { FromExportWorker, ToExportWorker } from './trace-export-worker.ts';
+
+/** Spans sent in one export at most; a full batch goes at once. */
+const MAX_BATCH = 512;
+/**
+ * Exports in flight at most. Beyond it (an endpoint far behind) a full batch waits for its timer,
+ * and spans past a full batch are dropped and counted: tracing never grows without bound.
+ */
+const MAX_IN_FLIGHT = 8;
+
+/** Options of {@link createSpanExport}. */
+export interface SpanExportOptions extends OtlpSinkOptions {
+  /** How long spans wait to be sent together, in milliseconds. */
+  flushDelayMs: number;
+  /** Export in this thread instead of the export worker (the worker is used when its file is built). */
+  inThread?: boolean;
+}
+
+/** The export side of tracing: finished spans in, batches out over OTLP. */
+export interface SpanExport {
+  /** Queues a finished span, packed as primitives (about a microsecond). */
+  record(record: SpanRecord): void;
+  /** Sends what is queued and waits for every export in flight. */
+  flush(): Promise<void>;
+  /** Flushes, then stops the exporter (and the worker). */
+  shutdown(): Promise<void>;
+  /** Spans dropped because the queue was full, or whose export failed. */
+  readonly lost: number;
+  /** `worker` when the export worker sends the spans, `thread` when this thread does. */
+  readonly mode: 'worker' | 'thread';
+}
+
+/** The compiled export worker next to this module; absent when running from the TypeScript sources. */
+const WORKER_FILE = fileURLToPath(new URL('./trace-export-worker.js', import.meta.url));
+
+/**
+ * Batches finished spans and exports them over OTLP/HTTP: from a worker thread when the compiled
+ * worker is there (the JSON encoding, requests, retries and compression then run beside the
+ * turns), else from this thread. If the worker dies, exports go on in this thread.
+ */
+export async function createSpanExport(options: SpanExportOptions): Promise<SpanExport> {
+  const useWorker = !options.inThread && existsSync(WORKER_FILE);
+  let sink: SpanSink = useWorker ? workerSink(options, () => fallBack()) : await createOtlpSink(options);
+  let mode: SpanExport['mode'] = useWorker ? 'worker' : 'thread';
+  const fallBack = () => {
+    mode = 'thread';
+    const inThread = createOtlpSink(options);
+    sink = {
+      export: (batch) => inThread.then((s) => s.export(batch)),
+      shutdown: () => inThread.then((s) => s.shutdown()),
+    };
+  };
+
+  let queue: unknown[] = [];
+  let queued = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let lost = 0;
+  const inFlight = new Set<Promise<void>>();
+
+  const send = () => {
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    if (queued === 0) return;
+    const batch = { data: queue, count: queued };
+    queue = [];
+    queued = 0;
+    const sent: Promise<void> = sink.export(batch).then((ok) => {
+      if (!ok) lost += batch.count;
+      inFlight.delete(sent);
+    });
+    inFlight.add(sent);
+  };
+
+  return {
+    record(record) {
+      if (inFlight.size >= MAX_IN_FLIGHT && queued >= MAX_BATCH) {
+        lost += 1;
+        return;
+      }
+      packSpan(record, queue);
+      queued += 1;
+      if (queued >= MAX_BATCH && inFlight.size < MAX_IN_FLIGHT) send();
+      else if (!timer) {
+        timer = setTimeout(send, options.flushDelayMs);
+        timer.unref();
+      }
+    },
+    async flush() {
+      send();
+      await Promise.all(inFlight);
+    },
+    async shutdown() {
+      send();
+      await Promise.all(inFlight);
+      await sink.shutdown();
+    },
+    get lost() {
+      return lost;
+    },
+    get mode() {
+      return mode;
+    },
+  };
+}
+
+/**
+ * A sink in the export worker. The worker does not keep the process alive while idle; it does
+ * while an export is in flight, so a flush at shutdown completes.
+ */
+function workerSink(options: OtlpSinkOptions, onDeath: () => void): SpanSink {
+  const worker = new Worker(WORKER_FILE, {
+    workerData: { url: options.url, resource: options.resource } satisfies OtlpSinkOptions,
+  });
+  worker.unref();
+  const pending = new Map<number, (ok: boolean) => void>();
+  let nextId = 0;
+  let dead = false;
+  const settleAll = () => {
+    for (const resolve of pending.values()) resolve(false);
+    pending.clear();
+  };
+  worker.on('message', (message: FromExportWorker) => {
+    pending.get(message.id)?.(message.ok);
+    pending.delete(message.id);
+    if (pending.size === 0) worker.unref();
+  });
+  const died = () => {
+    if (dead) return;
+    dead = true;
+    settleAll();
+    onDeath();
+  };
+  worker.on('error', died);
+  worker.on('exit', died);
+  const ask = (message: ToExportWorker) =>
+    new Promise<boolean>((resolve) => {
+      if (dead) {
+        resolve(false);
+        return;
+      }
+      pending.set(message.id, resolve);
+      worker.ref();
+      worker.postMessage(message);
+    });
+  return {
+    export: (batch) => ask({ type: 'export', id: nextId++, batch }),
+    async shutdown() {
+      await ask({ type: 'shutdown', id: nextId++ });
+      dead = true;
+      worker.removeAllListeners('exit');
+      await worker.terminate();
+    },
+  };
+}

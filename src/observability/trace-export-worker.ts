@@ -1,0 +1,37 @@
+/**
+ * The export worker: takes batches of packed spans from the main thread, encodes them as OTLP
+ * JSON and sends them over OpenTelemetry's OTLP/HTTP export delegate, so the encoding, the
+ * requests, their retries and any compression run beside the turns instead of between them.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { PackedSpans } from './otlp-json.ts';
+import { createOtlpSink, type OtlpSinkOptions } from './otlp-sink.ts';
+
+/** A message from the main thread. */
+export type ToExportWorker =
+  | { type: 'export'; id: number; batch: PackedSpans }
+  | { type: 'shutdown'; id: number };
+
+/** The answer to one message. */
+export interface FromExportWorker {
+  id: number;
+  ok: boolean;
+}
+
+const port = parentPort;
+if (port) {
+  const sink = createOtlpSink(workerData as OtlpSinkOptions);
+  port.on('message', (message: ToExportWorker) => {
+    const done = (ok: boolean) => port.postMessage({ id: message.id, ok } satisfies FromExportWorker);
+    if (message.type === 'export') {
+      sink.then((s) => s.export(message.batch)).then(done, () => done(false));
+    } else {
+      sink
+        .then((s) => s.shutdown())
+        .then(
+          () => done(true),
+          () => done(false),
+        );
+    }
+  });
+}
