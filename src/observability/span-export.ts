@@ -9,8 +9,9 @@ import type { FromExportWorker, ToExportWorker } from './trace-export-worker.ts'
 /** Spans sent in one export at most; a full batch goes at once. */
 const MAX_BATCH = 512;
 /**
- * Exports in flight at most. Beyond it (an endpoint far behind) a full batch waits for its timer,
- * and spans past a full batch are dropped and counted: tracing never grows without bound.
+ * Exports in flight at most. Beyond it (an endpoint far behind) a full batch waits for a free
+ * slot, checked on its timer, and spans past a full batch are dropped and counted: tracing never
+ * holds more than this many batches and one more.
  */
 const MAX_IN_FLIGHT = 8;
 
@@ -24,7 +25,7 @@ export interface SpanExportOptions extends OtlpSinkOptions {
 
 /** The export side of tracing: finished spans in, batches out over OTLP. */
 export interface SpanExport {
-  /** Queues a finished span, packed as primitives (about a microsecond). */
+  /** Queues a finished span, packed as primitives (about a microsecond); ignored after shutdown. */
   record(record: SpanRecord): void;
   /** Sends what is queued and waits for every export in flight. */
   flush(): Promise<void>;
@@ -78,9 +79,21 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
     });
     inFlight.add(sent);
   };
+  /** The timer's send: with every export slot taken, the batch waits for the next tick of the timer. */
+  const sendWhenFree = () => {
+    timer = undefined;
+    if (inFlight.size < MAX_IN_FLIGHT) send();
+    else schedule();
+  };
+  const schedule = () => {
+    timer = setTimeout(sendWhenFree, options.flushDelayMs);
+    timer.unref();
+  };
+  let stopped = false;
 
   return {
     record(record) {
+      if (stopped) return;
       if (inFlight.size >= MAX_IN_FLIGHT && queued >= MAX_BATCH) {
         lost += 1;
         return;
@@ -88,16 +101,15 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
       packSpan(record, queue);
       queued += 1;
       if (queued >= MAX_BATCH && inFlight.size < MAX_IN_FLIGHT) send();
-      else if (!timer) {
-        timer = setTimeout(send, options.flushDelayMs);
-        timer.unref();
-      }
+      else if (!timer) schedule();
     },
     async flush() {
       send();
       await Promise.all(inFlight);
     },
     async shutdown() {
+      if (stopped) return;
+      stopped = true;
       send();
       await Promise.all(inFlight);
       await sink.shutdown();
