@@ -3,6 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance, LogController } from 
 import { ClawmeshError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { lazySchemaCompilers } from './lazy-compilers.ts';
 
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
@@ -60,6 +61,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     // request id carry it themselves.
     childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
+    schemaController: lazySchemaCompilers(),
   });
   // Every route takes JSON; a channel that needs another body type adds its parser in its own scope.
   app.removeContentTypeParser('text/plain');

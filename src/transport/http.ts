@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { CallMiddleware, Client, Contract, Handlers } from '../core/contract.ts';
 import { clientFromInvoke } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { lazySchemaCompilers } from '../http/lazy-compilers.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createHttpCaller, type UrlResolver } from './http-client.ts';
 import { type RpcRegistry, rpcRegistryOf } from './http-server.ts';
@@ -70,7 +71,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
   let closed = false;
 
   const listen = (spec: { port?: number; host?: string }) => {
-    const app = Fastify({ bodyLimit: maxPayloadBytes });
+    const app = Fastify({ bodyLimit: maxPayloadBytes, schemaController: lazySchemaCompilers() });
     registry = rpcRegistryOf(app, routeOptions);
     const host = spec.host ?? '127.0.0.1';
     const url = app.listen({ port: spec.port ?? 0, host }).then(() => {
