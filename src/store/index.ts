@@ -11,7 +11,7 @@ import { createPostgresDedupeStore } from './postgres-dedupe.ts';
 import { createRedisConversationStore } from './redis-conversations.ts';
 import { createRedisDedupeStore } from './redis-dedupe.ts';
 import { DEFAULT_SQLITE_PATH, openSqlite } from './sqlite.ts';
-import { startCheckpointer } from './sqlite-checkpointer.ts';
+import { checkpointWhenWritten } from './sqlite-checkpointer.ts';
 import { createSqliteConversationStore } from './sqlite-conversations.ts';
 import { createSqliteDedupeStore } from './sqlite-dedupe.ts';
 import { canThreadSqlite, createThreadedSqliteStores } from './sqlite-thread/client.ts';
@@ -124,11 +124,12 @@ export function createStores(options: StoreOptions): Stores {
       try {
         const conversations = createSqliteConversationStore({ db });
         const dedupe = createSqliteDedupeStore({ db });
-        // WAL checkpoints run on a thread of their own, not in the turns' commits.
-        const checkpointer = startCheckpointer(db, path);
+        // Once the database is being written, WAL checkpoints run on a thread of their own,
+        // not in the turns' commits.
+        const checkpointer = checkpointWhenWritten(db, path);
         const close = async () => {
           await closeAll(conversations, dedupe);
-          await checkpointer?.stop();
+          await checkpointer.stop();
           if (db.open) db.close();
         };
         return { conversations, dedupe, close };

@@ -20,6 +20,27 @@ describe('startCheckpointer', () => {
     memory.close();
   });
 
+  it('starts the thread only once the database is being written', async () => {
+    const { checkpointWhenWritten } = (await import(built.href)) as typeof import('./sqlite-checkpointer.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-'));
+    const path = join(dir, 'lazy.db');
+    const db = openSqlite(path);
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const lazy = checkpointWhenWritten(db, path, { checkEveryMs: 10 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(lazy.started).toBeUndefined();
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+    db.transaction(() => {
+      for (let i = 0; i < 1000; i += 1) insert.run('z'.repeat(3000));
+    })();
+    await vi.waitFor(() => expect(lazy.started).toBeDefined(), { timeout: 2000, interval: 10 });
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await lazy.stop();
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    db.close();
+  });
+
   it('keeps the WAL from growing under steady writes by having it started over', async () => {
     const { startCheckpointer } = (await import(built.href)) as typeof import('./sqlite-checkpointer.ts');
     const dir = mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-'));

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { SqliteDatabase } from './sqlite.ts';
@@ -92,6 +92,47 @@ export function startCheckpointer(
       worker.removeAllListeners('exit');
       await worker.terminate();
       if (db.open) db.pragma('wal_autocheckpoint = 1000');
+    },
+  };
+}
+
+/** WAL bytes past which {@link checkpointWhenWritten} starts the thread: half the writer's own checkpoint interval. */
+const START_AT_WAL_BYTES = 2 * 1024 * 1024;
+
+/**
+ * {@link startCheckpointer} once the database is being written: checks the WAL file's size every
+ * second and starts the thread when it passes 2 MiB. An idle or lightly used process never pays
+ * for the thread (a worker costs several megabytes of memory); a busy one gets it within a
+ * second. Stop it with the returned function (which also stops the thread, if it started).
+ */
+export function checkpointWhenWritten(
+  db: SqliteDatabase,
+  path: string,
+  options: CheckpointerOptions & { checkEveryMs?: number } = {},
+): { stop(): Promise<void>; readonly started: Checkpointer | undefined } {
+  if (path === ':memory:' || db.memory || !existsSync(THREAD_FILE))
+    return { stop: async () => undefined, started: undefined };
+  let started: Checkpointer | undefined;
+  const wal = `${db.name}-wal`;
+  const timer = setInterval(() => {
+    let size = 0;
+    try {
+      size = statSync(wal).size;
+    } catch {
+      return; // no WAL yet
+    }
+    if (size < START_AT_WAL_BYTES || !db.open) return;
+    clearInterval(timer);
+    started = startCheckpointer(db, path, options);
+  }, options.checkEveryMs ?? 1000);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await started?.stop();
+    },
+    get started() {
+      return started;
     },
   };
 }
