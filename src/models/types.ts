@@ -36,6 +36,12 @@ export interface ModelProvider {
   readonly name: string;
   /** The model used when a request names only the provider. */
   readonly defaultModel: string;
+  /**
+   * The provider answers in this process without waiting on anything (the local model): its
+   * whole completions need no timer and no abort controller of their own, which an attempt
+   * otherwise makes for each call.
+   */
+  readonly settlesAtOnce?: boolean;
   /** One whole completion. */
   complete(
     request: ProviderRequest,

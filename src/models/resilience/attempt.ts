@@ -125,6 +125,15 @@ export function runAttempt(
   const { limits } = plan;
   const left = remainingMs(ctx);
   if (left <= 0) return Promise.reject(deadlinePassed(provider.name));
+  if (provider.settlesAtOnce && !onDelta) {
+    // Nothing to time out or abort: the answer comes before any timer could fire.
+    if (signal?.aborted) return Promise.reject(reasonOf(signal));
+    try {
+      return provider.complete(request, ctx, signal, plan.providerOptions);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   const controller = new AbortController();
   return new Promise<ProviderResponse>((resolve, reject) => {
     const race = new AttemptRace(controller, signal, resolve, reject);

@@ -75,18 +75,25 @@ describe('retries', () => {
   });
 
   it('does not sleep into the deadline: when the backoff would outlast it, moves on at once', async () => {
-    const a = scripted('a');
-    const b = scripted('b');
-    a.script({ fail: unavailable() });
-    const started = Date.now();
-    const result = await chainOf(
-      { retry: { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 5_000 } },
-      a,
-      b,
-    ).complete(ask, ctx(1_000));
-    expect(result.deployment.id).toBe('b');
-    expect(a.calls).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(500);
+    // Decorrelated jitter can draw a first delay far below the base (about 0.14 × base for a
+    // draw of 0.005): pinned at 0.5, the first delay is about 0.9 × base, past the deadline.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      const a = scripted('a');
+      const b = scripted('b');
+      a.script({ fail: unavailable() });
+      const started = Date.now();
+      const result = await chainOf(
+        { retry: { maxAttempts: 3, baseDelayMs: 5_000, maxDelayMs: 5_000 } },
+        a,
+        b,
+      ).complete(ask, ctx(1_000));
+      expect(result.deployment.id).toBe('b');
+      expect(a.calls).toHaveLength(1);
+      expect(Date.now() - started).toBeLessThan(500);
+    } finally {
+      random.mockRestore();
+    }
   });
 });
 
@@ -348,5 +355,59 @@ describe('fallback and exhaustion', () => {
     b.script({ fail: badKey() });
     const err = await failure(chainOf(FAST, a, b).complete(ask, ctx()));
     expect([err.code, err.retryable]).toEqual(['UNAVAILABLE', false]);
+  });
+});
+
+describe('a provider that settles at once (the local model)', () => {
+  const immediate = (answer: () => Promise<string>, calls: AbortSignal[] = []) => ({
+    name: 'now',
+    defaultModel: 'm',
+    settlesAtOnce: true,
+    async complete(_request: unknown, _ctx: unknown, signal?: AbortSignal) {
+      if (signal) calls.push(signal);
+      return {
+        content: await answer(),
+        toolCalls: [],
+        finishReason: 'stop' as const,
+        usage: { inputTokens: 1, outputTokens: 1 },
+      };
+    },
+  });
+  const chainWith = (provider: ReturnType<typeof immediate>) =>
+    createDeploymentChain([{ id: 'now', provider, model: 'm' }], FAST);
+
+  it('answers through the chain with no attempt timer or controller of its own', async () => {
+    const signals: AbortSignal[] = [];
+    const result = await chainWith(immediate(async () => 'at once', signals)).complete(ask, ctx());
+    expect(result.response.content).toBe('at once');
+    // Without a caller's signal the provider gets none: the attempt made no controller for it.
+    expect(signals).toEqual([]);
+  });
+
+  it('still fails over, retries and reports a failure of its own', async () => {
+    let tries = 0;
+    const flaky = immediate(async () => {
+      tries += 1;
+      if (tries === 1) throw new ClawmeshError('UNAVAILABLE', 'first try fails');
+      return 'second try';
+    });
+    const result = await chainWith(flaky).complete(ask, ctx());
+    expect(result.response.content).toBe('second try');
+    expect(summary(result.attempts)).toEqual(['now:UNAVAILABLE', 'now:ok']);
+  });
+
+  it('does not run under a caller that already aborted, nor past the deadline', async () => {
+    let ran = false;
+    const provider = immediate(async () => {
+      ran = true;
+      return 'ran';
+    });
+    const controller = new AbortController();
+    controller.abort(new ClawmeshError('UNAVAILABLE', 'the caller left'));
+    const aborted = await failure(chainWith(provider).complete(ask, ctx(), undefined, controller.signal));
+    expect(aborted.message).toContain('the caller left');
+    const late = await failure(chainWith(provider).complete(ask, ctx(0)));
+    expect(late.code).toBe('DEADLINE_EXCEEDED');
+    expect(ran).toBe(false);
   });
 });

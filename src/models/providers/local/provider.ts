@@ -123,6 +123,7 @@ export function createLocalProvider(): ModelProvider {
   return {
     name: 'local',
     defaultModel: 'default',
+    settlesAtOnce: true,
     async complete(
       request: ProviderRequest,
       _ctx: CallContext,
