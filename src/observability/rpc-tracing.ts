@@ -7,62 +7,41 @@ import { inEdgeSpan, inSpan, sampledParent, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
+/** The attributes every server span has: the RPC's system, service and method, and the conversation. */
+function rpcAttributes(service: string, method: string, ctx: CallContext): Attributes {
+  // The conversation is unset (and so not exported) outside one.
+  return {
+    'rpc.system': 'clawmesh',
+    'rpc.service': service,
+    'rpc.method': method,
+    'clawmesh.conversation_id': ctx.conversationId,
+  };
+}
+
 /**
  * The server span's name and attributes of a call: the turn, a model call, a tool call, or
- * `<service>/<method>`. Each attribute object is one literal (no spread): this runs on every call.
+ * `<service>/<method>`. Attributes are one literal plus assignments (no spread): this runs on
+ * every call.
  */
 function serverSpan(service: string, method: string, input: unknown, ctx: CallContext): [string, Attributes] {
-  // Unset (and so not exported) outside a conversation.
-  const conversation = ctx.conversationId;
+  const attributes = rpcAttributes(service, method, ctx);
   if (service === 'conversation' && method === 'handle') {
     const message = input as { channel?: string; agentId?: string };
-    return [
-      'turn',
-      {
-        'rpc.system': 'clawmesh',
-        'rpc.service': service,
-        'rpc.method': method,
-        'clawmesh.conversation_id': conversation,
-        'clawmesh.channel': message.channel ?? '',
-        'clawmesh.agent': message.agentId ?? '',
-      },
-    ];
+    attributes['clawmesh.channel'] = message.channel ?? '';
+    attributes['clawmesh.agent'] = message.agentId ?? '';
+    return ['turn', attributes];
   }
   if (service === 'models' && method === 'complete') {
-    return [
-      'model.call',
-      {
-        'rpc.system': 'clawmesh',
-        'rpc.service': service,
-        'rpc.method': method,
-        'clawmesh.conversation_id': conversation,
-        'gen_ai.request.model': (input as { model?: string }).model ?? 'default',
-      },
-    ];
+    attributes['gen_ai.request.model'] = (input as { model?: string }).model ?? 'default';
+    return ['model.call', attributes];
   }
   if (service.startsWith('skills.') && method === 'invoke') {
     const call = input as { skill?: string; tool?: string };
-    return [
-      `tool.call ${call.skill}.${call.tool}`,
-      {
-        'rpc.system': 'clawmesh',
-        'rpc.service': service,
-        'rpc.method': method,
-        'clawmesh.conversation_id': conversation,
-        'clawmesh.skill': call.skill ?? '',
-        'clawmesh.tool': call.tool ?? '',
-      },
-    ];
+    attributes['clawmesh.skill'] = call.skill ?? '';
+    attributes['clawmesh.tool'] = call.tool ?? '';
+    return [`tool.call ${call.skill}.${call.tool}`, attributes];
   }
-  return [
-    `${service}/${method}`,
-    {
-      'rpc.system': 'clawmesh',
-      'rpc.service': service,
-      'rpc.method': method,
-      'clawmesh.conversation_id': conversation,
-    },
-  ];
+  return [`${service}/${method}`, attributes];
 }
 
 /** Wraps a contract's handlers so each call runs in a server span continuing the caller's trace. */
