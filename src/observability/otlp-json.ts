@@ -89,13 +89,16 @@ function anyValue(value: unknown): string {
   }
 }
 
+/** One OTLP `KeyValue` as JSON. */
+const keyValue = (key: string, value: unknown): string => `{"key":${str(key)},"value":${anyValue(value)}}`;
+
 /** OTLP `KeyValue`s of attributes as JSON, skipping unset values. */
 export function keyValues(attributes: Attributes): string {
   let out = '';
   for (const key in attributes) {
     const value: AttributeValue | undefined = attributes[key];
     if (value === undefined || value === null) continue;
-    out += `${out ? ',' : ''}{"key":${str(key)},"value":${anyValue(value)}}`;
+    out += `${out ? ',' : ''}${keyValue(key, value)}`;
   }
   return `[${out}]`;
 }
@@ -138,7 +141,7 @@ export function encodeRequest(resource: Attributes, data: readonly unknown[]): B
     const count = data[i++] as number;
     let list = '';
     for (let k = 0; k < count; k++) {
-      list += `${k ? ',' : ''}{"key":${str(data[i] as string)},"value":${anyValue(data[i + 1])}}`;
+      list += `${k ? ',' : ''}${keyValue(data[i] as string, data[i + 1])}`;
       i += 2;
     }
     return `[${list}]`;

@@ -13,7 +13,7 @@ import {
 import type { SpanRecord, SpanRecordEvent } from './span-record.ts';
 
 /** Epoch milliseconds now, with a fraction (the monotonic clock from the process's time origin). */
-export const nowMs = (): number => performance.timeOrigin + performance.now();
+const nowMs = (): number => performance.timeOrigin + performance.now();
 
 /** A `TimeInput` of the OpenTelemetry API as epoch milliseconds. */
 function epochMsOf(time: TimeInput | undefined): number {

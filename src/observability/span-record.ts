@@ -9,8 +9,8 @@ export interface SpanRecordEvent {
 }
 
 /**
- * A finished span as plain data: what the recording side hands to the exporter, encoded as
- * OTLP JSON as it ends.
+ * A finished span as plain data: what the recording side hands to the exporter, which packs
+ * it as primitives for the export worker.
  */
 export interface SpanRecord {
   name: string;

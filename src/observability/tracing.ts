@@ -17,14 +17,12 @@ import { randomHex } from '../core/ids.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
 import type { SpanExport } from './span-export.ts';
 
+/** The parent of a span to start: its trace, and the parent span (`spanId` empty for a new trace's root). */
+export type ParentSpan = SpanParent & { traceId: string };
+
 /** Starts the spans of this process; `undefined` when tracing is off. */
 export interface SpanStarter {
-  startSpan(
-    name: string,
-    kind: SpanKind,
-    attributes: Attributes,
-    parent: SpanParent & { traceId: string },
-  ): Span;
+  startSpan(name: string, kind: SpanKind, attributes: Attributes, parent: ParentSpan): Span;
 }
 
 /** What a process traces with; `enabled` is false (and every helper a no-op) without an exporter. */
@@ -53,8 +51,6 @@ export interface TracingOptions {
   endpoint?: string | undefined;
   /** How long spans are batched before export, in milliseconds (default 500). */
   flushDelayMs?: number;
-  /** Export in this thread rather than in the export worker (tests of the fallback). */
-  exportInThread?: boolean;
   /** Told once when a sampler variable is invalid and the default is used. */
   warn?: (message: string) => void;
 }
@@ -72,9 +68,10 @@ export function tracing(): Tracing {
  * Starts exporting spans over OTLP/HTTP (JSON) when an endpoint is set; otherwise tracing stays
  * off and costs nothing. The sampler follows `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`.
  *
- * Spans are OpenTelemetry API spans recorded by a lean recorder ({@link RecordingSpan}) and
- * serialized and sent by OpenTelemetry's OTLP exporter in a worker thread: the SDK's per-span
- * pipeline cost about 11 µs a span on the turn path, which made tracing every turn 20 % slower.
+ * Spans are OpenTelemetry API spans recorded by a lean recorder ({@link RecordingSpan}); an
+ * export worker writes them as OTLP JSON and sends them over OpenTelemetry's OTLP/HTTP export
+ * delegate (`span-export.ts`): the SDK's per-span pipeline cost about 11 µs a span on
+ * the turn path, which made tracing every turn 20 % slower.
  */
 export async function initTracing(options: TracingOptions): Promise<Tracing> {
   if (!options.endpoint) return DISABLED;
@@ -95,9 +92,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
       'service.namespace': 'clawmesh',
     },
     flushDelayMs: options.flushDelayMs ?? 500,
-    ...(options.exportInThread ? { inThread: true } : {}),
   });
-  const record = (r: Parameters<SpanExport['record']>[0]) => spans.record(r);
   const tracer: SpanStarter = {
     startSpan: (name, kind, attributes, parent) =>
       new RecordingSpan(
@@ -106,7 +101,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
         { traceId: parent.traceId, spanId: randomHex(8), traceFlags: TraceFlags.SAMPLED },
         parent.spanId ? { spanId: parent.spanId, isRemote: parent.isRemote } : undefined,
         attributes,
-        record,
+        spans.record,
       ),
   };
   active = {
@@ -125,7 +120,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** The span a `traceparent` names, as the parent of a span of this process; `undefined` when malformed. */
-function parentIn(traceparent: string): (SpanParent & { traceId: string; sampled: boolean }) | undefined {
+function parentIn(traceparent: string): (ParentSpan & { sampled: boolean }) | undefined {
   if (!TRACEPARENT.test(traceparent)) return undefined;
   return {
     traceId: traceparent.slice(3, 35),
@@ -137,7 +132,7 @@ function parentIn(traceparent: string): (SpanParent & { traceId: string; sampled
 }
 
 /** A new trace: no parent span, a fresh trace id. */
-const newTrace = (): SpanParent & { traceId: string } => ({
+const newTrace = (): ParentSpan => ({
   traceId: randomHex(16),
   spanId: '',
   isRemote: false,

@@ -35,6 +35,10 @@ export interface CheckpointerOptions {
   onError?: (message: string) => void;
 }
 
+/** Whether a database's checkpoints can move to the thread: a file database, and the thread built. */
+const threadCanCheckpoint = (db: SqliteDatabase, path: string): boolean =>
+  path !== ':memory:' && !db.memory && existsSync(THREAD_FILE);
+
 /**
  * Moves the WAL checkpoints of a file database off the writing connection: turns its automatic
  * checkpoint off and starts a thread that checkpoints on its own connection. Returns `undefined`
@@ -46,7 +50,7 @@ export function startCheckpointer(
   path: string,
   options: CheckpointerOptions = {},
 ): Checkpointer | undefined {
-  if (path === ':memory:' || db.memory || !existsSync(THREAD_FILE)) return undefined;
+  if (!threadCanCheckpoint(db, path)) return undefined;
   const worker = new Worker(THREAD_FILE, {
     workerData: {
       path: db.name,
@@ -110,8 +114,7 @@ export function checkpointWhenWritten(
   path: string,
   options: CheckpointerOptions & { checkEveryMs?: number } = {},
 ): { stop(): Promise<void>; readonly started: Checkpointer | undefined } {
-  if (path === ':memory:' || db.memory || !existsSync(THREAD_FILE))
-    return { stop: async () => undefined, started: undefined };
+  if (!threadCanCheckpoint(db, path)) return { stop: async () => undefined, started: undefined };
   let started: Checkpointer | undefined;
   const wal = `${db.name}-wal`;
   const timer = setInterval(() => {
