@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import { readTraceRequest } from './support/otlp.ts';
 import { type CliProcess, spawnCli } from './support/process.ts';
 
 /*
@@ -32,14 +33,10 @@ const exported = new Map<string, Set<string>>();
 
 function startCollector(): Promise<string> {
   collector = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => {
-      body += chunk.toString();
-    });
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const payload = JSON.parse(body) as {
-        resourceSpans: { scopeSpans: { spans: { traceId: string; spanId: string }[] }[] }[];
-      };
+      const payload = readTraceRequest(Buffer.concat(chunks), req.headers);
       for (const resource of payload.resourceSpans) {
         for (const scope of resource.scopeSpans) {
           for (const span of scope.spans) {

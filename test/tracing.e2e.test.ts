@@ -4,22 +4,22 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTraceRequest } from './support/otlp.ts';
 import { type CliProcess, spawnCli } from './support/process.ts';
 
 /*
  * One message through a split deployment — gateway, conversation, one skill host and models,
  * each its own OS process over NATS and Redis — gives one trace. Every process exports its
- * spans over OTLP/HTTP to a loopback receiver that reads the JSON the exporter sends.
+ * spans over OTLP/HTTP to a loopback receiver that reads the protobuf (or JSON) the exporter sends.
  */
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const API_KEY = 'tracing-test-key-0123';
 
-/** A span as the OTLP JSON encoding carries it, with the `service.name` of its resource. */
+/** A span as OTLP carries it, with the `service.name` of its resource. */
 interface ReceivedSpan {
   service: string;
   traceId: string;
@@ -33,7 +33,7 @@ const SERVER = 2;
 const CLIENT = 3;
 const CONSUMER = 5;
 
-/** A loopback OTLP/HTTP receiver: `POST /v1/traces` with the JSON body the exporter sends. */
+/** A loopback OTLP/HTTP receiver: `POST /v1/traces` with the body the exporter sends. */
 function startReceiver(): Promise<{
   server: Server;
   url: string;
@@ -51,14 +51,7 @@ function startReceiver(): Promise<{
         return;
       }
       contentTypes.push(String(req.headers['content-type']));
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-      const payload = JSON.parse(body.toString('utf8')) as {
-        resourceSpans: {
-          resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-          scopeSpans: { spans: Omit<ReceivedSpan, 'service'>[] }[];
-        }[];
-      };
+      const payload = readTraceRequest(Buffer.concat(chunks), req.headers);
       for (const resource of payload.resourceSpans) {
         const service =
           resource.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
@@ -127,7 +120,8 @@ async function spansWhere(ready: (spans: ReceivedSpan[]) => boolean, timeoutMs =
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  urls.models = await startRole(['models']);
+  // One role exports OTLP JSON, the others the default protobuf: one trace either way.
+  urls.models = await startRole(['models'], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
   urls.skills = await startRole(['skills', '--skills', 'inventory']);
   // The conversation role runs the audit consumer: its span joins the trace through the event.
   urls.conversation = await startRole(['conversation'], { CLAWMESH_AUDIT__PATH: join(dir, 'audit.jsonl') });
@@ -171,7 +165,7 @@ describe('tracing across a split deployment (OTLP/HTTP)', () => {
       );
     };
     const spans = await spansWhere(complete);
-    expect(receiver.contentTypes[0]).toBe('application/json');
+    expect(new Set(receiver.contentTypes)).toEqual(new Set(['application/x-protobuf', 'application/json']));
     const root = rootOf(spans);
     expect(root, 'the gateway exported the root span').toBeDefined();
     const trace = spans.filter((s) => s.traceId === root!.traceId);

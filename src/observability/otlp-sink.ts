@@ -1,5 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
-import { encodeRequest, type PackedSpans } from './otlp-json.ts';
+import { encodeJsonRequest } from './otlp-json.ts';
+import type { PackedSpans } from './otlp-packed.ts';
+import { encodeProtoRequest } from './otlp-proto.ts';
 
 /** Where packed spans go: OpenTelemetry's OTLP/HTTP export, in this thread or the export worker. */
 export interface SpanSink {
@@ -8,17 +10,26 @@ export interface SpanSink {
   shutdown(): Promise<void>;
 }
 
-/** What an OTLP sink needs: the traces URL and the resource attributes of every span. */
+/** The OTLP/HTTP encodings, by their `OTEL_EXPORTER_OTLP_PROTOCOL` names. */
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
+/** What an OTLP sink needs: the traces URL, the resource attributes of every span, the encoding. */
 export interface OtlpSinkOptions {
   url: string;
   resource: Attributes;
+  protocol: OtlpProtocol;
 }
 
+const ENCODINGS = {
+  'http/protobuf': { contentType: 'application/x-protobuf', encode: encodeProtoRequest },
+  'http/json': { contentType: 'application/json', encode: encodeJsonRequest },
+} as const;
+
 /**
- * An OTLP/HTTP JSON sink on OpenTelemetry's export delegate (`@opentelemetry/otlp-exporter-base`,
+ * An OTLP/HTTP sink (protobuf or JSON) on OpenTelemetry's export delegate (`@opentelemetry/otlp-exporter-base`,
  * the transport of the official OTLP exporters): its retries with backoff, timeout, keep-alive,
  * compression and headers from the standard `OTEL_EXPORTER_OTLP_*` variables. Only the encoding
- * is Clawmesh's ({@link encodeRequest}).
+ * is Clawmesh's (`otlp-proto.ts`, `otlp-json.ts`).
  */
 export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink> {
   const [{ OTLPExporterBase }, { convertLegacyHttpOptions, createOtlpHttpExportDelegate }] =
@@ -26,8 +37,9 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       import('@opentelemetry/otlp-exporter-base'),
       import('@opentelemetry/otlp-exporter-base/node-http'),
     ]);
+  const { contentType, encode } = ENCODINGS[options.protocol];
   const serializer = {
-    serializeRequest: (batch: PackedSpans) => encodeRequest(options.resource, batch.data),
+    serializeRequest: (batch: PackedSpans) => encode(options.resource, batch.data, batch.count),
     deserializeResponse: (data: Uint8Array): unknown => {
       try {
         return data.length === 0 ? {} : JSON.parse(Buffer.from(data).toString('utf8'));
@@ -41,7 +53,7 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       // The same configuration the official OTLP trace exporter builds: URL, then the
       // OTEL_EXPORTER_OTLP_(TRACES_)* variables.
       convertLegacyHttpOptions({ url: options.url }, 'TRACES', 'v1/traces', {
-        'Content-Type': 'application/json',
+        'Content-Type': contentType,
       }),
       serializer,
       'otlp_http_span_exporter',
@@ -60,4 +72,25 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       }),
     shutdown: () => exporter.shutdown(),
   };
+}
+
+/**
+ * The encoding the environment asks for: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+ * `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf` (OpenTelemetry's default). Any other value
+ * (`grpc` is not supported) gives the default and a warning naming the variable.
+ */
+export function otlpProtocolFromEnv(env: NodeJS.ProcessEnv = process.env): {
+  protocol: OtlpProtocol;
+  warning?: string;
+} {
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    if (value === 'http/protobuf' || value === 'http/json') return { protocol: value };
+    return {
+      protocol: 'http/protobuf',
+      warning: `${name}="${value}" is not supported (use http/protobuf or http/json): exporting spans as http/protobuf`,
+    };
+  }
+  return { protocol: 'http/protobuf' };
 }

@@ -4,42 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { type OtlpKeyValue, type OtlpTraceRequest, readTraceRequest } from '../../test/support/otlp.ts';
 import { createSpanExport, type SpanExport, type SpanExportOptions } from './span-export.ts';
 import type { SpanRecord } from './span-record.ts';
-
-/** An OTLP `KeyValue` as the JSON encoding writes it. */
-interface KeyValue {
-  key: string;
-  value: { stringValue?: string; intValue?: number; doubleValue?: number; boolValue?: boolean };
-}
-
-/** The parts of an OTLP JSON span the tests look at. */
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: KeyValue[];
-  status: { code: number; message?: string };
-  flags: number;
-}
-
-interface OtlpRequest {
-  resourceSpans: {
-    resource: { attributes: KeyValue[] };
-    scopeSpans: { scope: { name: string }; spans: OtlpSpan[] }[];
-  }[];
-}
 
 /** One POST the receiver got. */
 interface Received {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
-  body: OtlpRequest;
+  body: OtlpTraceRequest;
 }
 
 /** A loopback OTLP/HTTP receiver: answers `status` (200 `{}` by default), or holds the answer when `hold` is set. */
@@ -65,7 +39,7 @@ beforeAll(async () => {
         method: req.method ?? '',
         path: req.url ?? '',
         headers: req.headers,
-        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpRequest,
+        body: readTraceRequest(Buffer.concat(chunks), req.headers),
       });
       if (hold) held.push(res);
       else answer(res);
@@ -98,7 +72,14 @@ afterEach(async () => {
 const resource = { 'service.name': 'clawmesh-test', 'service.instance.id': 'i-1' };
 
 async function started(options: Partial<SpanExportOptions> = {}): Promise<SpanExport> {
-  const spans = await createSpanExport({ url, resource, flushDelayMs: 60_000, inThread: true, ...options });
+  const spans = await createSpanExport({
+    url,
+    resource,
+    protocol: 'http/protobuf',
+    flushDelayMs: 60_000,
+    inThread: true,
+    ...options,
+  });
   open.push(spans);
   return spans;
 }
@@ -124,11 +105,11 @@ function record(n: number, overrides: Partial<SpanRecord> = {}): SpanRecord {
 }
 
 /** Every span the receiver got, in the order they came. */
-const spansReceived = (): OtlpSpan[] =>
+const spansReceived = () =>
   requests.flatMap((r) => r.body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)));
 
 /** OTLP `KeyValue`s as a plain object of their values. */
-const valuesOf = (keyValues: KeyValue[]): Record<string, unknown> =>
+const valuesOf = (keyValues: OtlpKeyValue[]): Record<string, unknown> =>
   Object.fromEntries(keyValues.map(({ key, value }) => [key, Object.values(value)[0]]));
 
 describe('createSpanExport', () => {
@@ -146,8 +127,11 @@ describe('createSpanExport', () => {
     expect(spansReceived().map((s) => s.name)).toEqual(['span 1']);
   });
 
-  it('sends the recorded spans as OTLP JSON on flush', async () => {
-    const spans = await started();
+  it.each([
+    ['http/protobuf', 'application/x-protobuf'],
+    ['http/json', 'application/json'],
+  ] as const)('sends the recorded spans as OTLP %s on flush', async (protocol, contentType) => {
+    const spans = await started({ protocol });
     const records = [
       record(1, {
         name: 'POST /v1/messages',
@@ -176,7 +160,7 @@ describe('createSpanExport', () => {
     const [request] = requests;
     expect(request!.method).toBe('POST');
     expect(request!.path).toBe('/v1/traces');
-    expect(request!.headers['content-type']).toMatch(/^application\/json/);
+    expect(request!.headers['content-type']).toBe(contentType);
     expect(request!.body.resourceSpans).toHaveLength(1);
     const resourceSpans = request!.body.resourceSpans[0]!;
     expect(valuesOf(resourceSpans.resource.attributes)).toEqual(resource);
@@ -304,7 +288,13 @@ describe('createSpanExport', () => {
   });
 
   it('flushes what is queued on shutdown', async () => {
-    const spans = await createSpanExport({ url, resource, flushDelayMs: 60_000, inThread: true });
+    const spans = await createSpanExport({
+      url,
+      resource,
+      protocol: 'http/protobuf',
+      flushDelayMs: 60_000,
+      inThread: true,
+    });
     spans.record(record(1));
     spans.record(record(2, { parentSpanId: record(1).spanId }));
     expect(requests).toHaveLength(0);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { packSpan } from './otlp-json.ts';
+import { packSpan } from './otlp-packed.ts';
 import { createOtlpSink, type OtlpSinkOptions, type SpanSink } from './otlp-sink.ts';
 import type { SpanRecord } from './span-record.ts';
 import type { FromExportWorker, ToExportWorker } from './trace-export-worker.ts';
@@ -42,7 +42,7 @@ const WORKER_FILE = fileURLToPath(new URL('./trace-export-worker.js', import.met
 
 /**
  * Batches finished spans and exports them over OTLP/HTTP: from a worker thread when the compiled
- * worker is there (the JSON encoding, requests, retries and compression then run beside the
+ * worker is there (the encoding, requests, retries and compression then run beside the
  * turns), else from this thread. If the worker dies, exports go on in this thread.
  */
 export async function createSpanExport(options: SpanExportOptions): Promise<SpanExport> {
@@ -129,7 +129,11 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
  */
 function workerSink(options: OtlpSinkOptions, onDeath: () => void): SpanSink {
   const worker = new Worker(WORKER_FILE, {
-    workerData: { url: options.url, resource: options.resource } satisfies OtlpSinkOptions,
+    workerData: {
+      url: options.url,
+      resource: options.resource,
+      protocol: options.protocol,
+    } satisfies OtlpSinkOptions,
   });
   worker.unref();
   const pending = new Map<number, (ok: boolean) => void>();

@@ -1,10 +1,10 @@
 /**
  * The export worker: takes batches of packed spans from the main thread, encodes them as OTLP
- * JSON and sends them over OpenTelemetry's OTLP/HTTP export delegate, so the encoding, the
+ * (protobuf or JSON) and sends them over OpenTelemetry's OTLP/HTTP export delegate, so the encoding, the
  * requests, their retries and any compression run beside the turns instead of between them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { PackedSpans } from './otlp-json.ts';
+import type { PackedSpans } from './otlp-packed.ts';
 import { createOtlpSink, type OtlpSinkOptions } from './otlp-sink.ts';
 
 /** A message from the main thread. */

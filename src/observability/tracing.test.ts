@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp } from '../../test/support/app.ts';
+import { readTraceRequest } from '../../test/support/otlp.ts';
 import { createCallContext } from '../core/context.ts';
 import { createTransport } from '../transport/index.ts';
 import { traceChannelTurns, traceTransport } from './rpc-tracing.ts';
@@ -15,17 +16,11 @@ let posts = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => {
-      body += chunk.toString();
-    });
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       posts += 1;
-      const payload = JSON.parse(body) as {
-        resourceSpans: {
-          scopeSpans: { spans: { name: string; traceId: string; spanId: string; parentSpanId?: string }[] }[];
-        }[];
-      };
+      const payload = readTraceRequest(Buffer.concat(chunks), req.headers);
       for (const resource of payload.resourceSpans)
         for (const scope of resource.scopeSpans) received.push(...scope.spans);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');

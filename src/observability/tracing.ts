@@ -65,23 +65,24 @@ export function tracing(): Tracing {
 }
 
 /**
- * Starts exporting spans over OTLP/HTTP (JSON) when an endpoint is set; otherwise tracing stays
- * off and costs nothing. The sampler follows `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`.
+ * Starts exporting spans over OTLP/HTTP when an endpoint is set; otherwise tracing stays off and
+ * costs nothing. The sampler follows `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG`, the
+ * encoding `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` (`http/protobuf` by default, or `http/json`).
  *
  * Spans are OpenTelemetry API spans recorded by a lean recorder ({@link RecordingSpan}); an
- * export worker writes them as OTLP JSON and sends them over OpenTelemetry's OTLP/HTTP export
+ * export worker encodes them as OTLP and sends them over OpenTelemetry's OTLP/HTTP export
  * delegate (`span-export.ts`): the SDK's per-span pipeline cost about 11 µs a span on
  * the turn path, which made tracing every turn 20 % slower.
  */
 export async function initTracing(options: TracingOptions): Promise<Tracing> {
   if (!options.endpoint) return DISABLED;
   if (active.enabled) return active;
-  const [{ createSpanExport }, { samplerChoiceFromEnv, samplerOf }] = await Promise.all([
-    import('./span-export.ts'),
-    import('./sampler.ts'),
-  ]);
+  const [{ createSpanExport }, { samplerChoiceFromEnv, samplerOf }, { otlpProtocolFromEnv }] =
+    await Promise.all([import('./span-export.ts'), import('./sampler.ts'), import('./otlp-sink.ts')]);
   const choice = samplerChoiceFromEnv();
   if (choice.warning) options.warn?.(choice.warning);
+  const { protocol, warning } = otlpProtocolFromEnv();
+  if (warning) options.warn?.(warning);
   edgeSampler = await samplerOf(choice);
   const base = options.endpoint.replace(/\/+$/, '');
   const spans: SpanExport = await createSpanExport({
@@ -91,6 +92,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
       'service.instance.id': options.instanceId,
       'service.namespace': 'clawmesh',
     },
+    protocol,
     flushDelayMs: options.flushDelayMs ?? 500,
   });
   const tracer: SpanStarter = {

@@ -1,8 +1,12 @@
 import { type Attributes, type HrTime, SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import { JsonTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
-import { encodeRequest, packSpan, unixNanos } from './otlp-json.ts';
+import { decodeTraceRequest } from '../../test/support/otlp.ts';
+import { encodeJsonRequest, unixNanos } from './otlp-json.ts';
+import { packSpan } from './otlp-packed.ts';
+import { encodeProtoRequest } from './otlp-proto.ts';
+import { otlpProtocolFromEnv } from './otlp-sink.ts';
 import { RecordingSpan } from './recording-span.ts';
 import type { SpanRecord } from './span-record.ts';
 
@@ -11,6 +15,9 @@ function hrTimeOf(epochMs: number): HrTime {
   const seconds = Math.floor(epochMs / 1000);
   return [seconds, Math.round((epochMs - seconds * 1000) * 1e6)];
 }
+
+/** One scope object: OpenTelemetry's serializers group spans by its identity. */
+const SCOPE = { name: 'clawmesh' };
 
 /** A record as the SDK's `ReadableSpan`, what OpenTelemetry's own JSON serializer takes. */
 function toReadableSpan(record: SpanRecord, resource: { attributes: Attributes }): ReadableSpan {
@@ -43,7 +50,7 @@ function toReadableSpan(record: SpanRecord, resource: { attributes: Attributes }
     })),
     ended: true,
     resource: resource as unknown as ReadableSpan['resource'],
-    instrumentationScope: { name: 'clawmesh' },
+    instrumentationScope: SCOPE,
     droppedAttributesCount: 0,
     droppedEventsCount: 0,
     droppedLinksCount: 0,
@@ -88,18 +95,43 @@ const records: SpanRecord[] = [
   },
 ];
 
+const resource = { attributes: { 'service.name': 'clawmesh-all', 'service.instance.id': 'i-1' } };
+
+/** Packs records as the turn's thread does, and copies them as the message to the worker does. */
+function packed(list: readonly SpanRecord[]): unknown[] {
+  const out: unknown[] = [];
+  for (const record of list) packSpan(record, out);
+  // Packed spans are primitives only: what a worker gets is exactly what was packed.
+  expect(structuredClone(out)).toEqual(out);
+  return structuredClone(out);
+}
+
+const readable = (list: readonly SpanRecord[]) => list.map((r) => toReadableSpan(r, resource));
+
+/** Many spans with values that need long lengths, signed and large integers, and UTF-8. */
+function manyRecords(): SpanRecord[] {
+  return Array.from({ length: 600 }, (_, i) => ({
+    ...records[i % 2]!,
+    spanId: i.toString(16).padStart(16, '0'),
+    name: i % 3 === 0 ? `span ${'é'.repeat(i % 50)}` : `span-${i}`,
+    startMs: 1764120000123.5 + i,
+    endMs: 1764120000124.25 + i,
+    attributes: {
+      ...records[i % 2]!.attributes,
+      index: i,
+      negative: -i - 1,
+      large: 2 ** 40 + i,
+      text: 'x'.repeat((i * 37) % 300),
+      ...(i === 7 ? { huge: 'y'.repeat(20_000) } : {}),
+    },
+  }));
+}
+
 describe('OTLP JSON encoding', () => {
   it('gives the same request as OpenTelemetry’s own JSON serializer', () => {
-    const resource = { attributes: { 'service.name': 'clawmesh-all', 'service.instance.id': 'i-1' } };
-    const packed: unknown[] = [];
-    for (const record of records) packSpan(record, packed);
-    // Packed spans are primitives only: what a worker gets is exactly what was packed.
-    expect(structuredClone(packed)).toEqual(packed);
-    const ours = JSON.parse(encodeRequest(resource.attributes, structuredClone(packed)).toString('utf8'));
+    const ours = JSON.parse(encodeJsonRequest(resource.attributes, packed(records), 2).toString('utf8'));
     const theirs = JSON.parse(
-      Buffer.from(
-        JsonTraceSerializer.serializeRequest(records.map((r) => toReadableSpan(r, resource)))!,
-      ).toString('utf8'),
+      Buffer.from(JsonTraceSerializer.serializeRequest(readable(records))!).toString('utf8'),
     );
     expect(ours).toEqual(theirs);
     expect(ours.resourceSpans[0].scopeSpans[0].spans).toHaveLength(2);
@@ -110,6 +142,43 @@ describe('OTLP JSON encoding', () => {
     expect(unixNanos(1764120000000)).toBe('1764120000000000000');
     expect(unixNanos(0.9999999)).toBe('1000000');
     expect(unixNanos(12.000001)).toBe('12000001');
+  });
+});
+
+describe('OTLP protobuf encoding', () => {
+  it('writes the same bytes as OpenTelemetry’s own protobuf serializer', () => {
+    const ours = encodeProtoRequest(resource.attributes, packed(records), 2);
+    const theirs = Buffer.from(ProtobufTraceSerializer.serializeRequest(readable(records))!);
+    expect(ours.toString('hex')).toBe(theirs.toString('hex'));
+  });
+
+  it('stays identical over a batch of 600 spans with long, multi-byte and numeric values', () => {
+    const many = manyRecords();
+    const ours = encodeProtoRequest(resource.attributes, packed(many), many.length);
+    const theirs = Buffer.from(ProtobufTraceSerializer.serializeRequest(readable(many))!);
+    expect(ours.equals(theirs)).toBe(true);
+    // And it reads back as the JSON encoding of the same spans.
+    const json = JSON.parse(
+      encodeJsonRequest(resource.attributes, packed(many), many.length).toString('utf8'),
+    );
+    const decoded = decodeTraceRequest(ours);
+    const spans = decoded.resourceSpans[0]!.scopeSpans[0]!.spans;
+    expect(spans).toHaveLength(600);
+    expect(spans[7]).toMatchObject({
+      spanId: json.resourceSpans[0].scopeSpans[0].spans[7].spanId,
+      name: json.resourceSpans[0].scopeSpans[0].spans[7].name,
+      startTimeUnixNano: json.resourceSpans[0].scopeSpans[0].spans[7].startTimeUnixNano,
+    });
+    expect(spans[7]!.attributes.find((a) => a.key === 'huge')!.value.stringValue).toHaveLength(20_000);
+    expect(spans[9]!.attributes.find((a) => a.key === 'negative')!.value.intValue).toBe(-10);
+    expect(spans[3]!.name).toBe(`span ${'é'.repeat(3)}`);
+  });
+
+  it('is smaller than the JSON encoding', () => {
+    const many = manyRecords().slice(8);
+    const proto = encodeProtoRequest(resource.attributes, packed(many), many.length).length;
+    const json = encodeJsonRequest(resource.attributes, packed(many), many.length).length;
+    expect(proto).toBeLessThan(json * 0.8);
   });
 });
 
@@ -164,5 +233,26 @@ describe('RecordingSpan', () => {
     span.setStatus({ code: SpanStatusCode.UNSET });
     span.end();
     expect(ended[0]!.status).toEqual({ code: SpanStatusCode.OK });
+  });
+});
+
+describe('the OTLP protocol from the environment', () => {
+  it('is http/protobuf by default, http/json when asked, the traces variable first', () => {
+    expect(otlpProtocolFromEnv({})).toEqual({ protocol: 'http/protobuf' });
+    expect(otlpProtocolFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' })).toEqual({
+      protocol: 'http/json',
+    });
+    expect(
+      otlpProtocolFromEnv({
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+      }),
+    ).toEqual({ protocol: 'http/protobuf' });
+  });
+
+  it('falls back to http/protobuf with a warning naming the variable for anything else', () => {
+    const { protocol, warning } = otlpProtocolFromEnv({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'grpc' });
+    expect(protocol).toBe('http/protobuf');
+    expect(warning).toMatch(/OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="grpc" is not supported/);
   });
 });

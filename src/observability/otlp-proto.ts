@@ -1,0 +1,312 @@
+import type { Attributes } from '@opentelemetry/api';
+import { eachPackedAttribute, eachPackedEvent, readPackedSpans } from './otlp-packed.ts';
+
+/*
+ * Packed spans (`otlp-packed.ts`) as an OTLP/HTTP protobuf `ExportTraceServiceRequest`
+ * (opentelemetry-proto, trace/v1 and collector/trace/v1), the protocol OpenTelemetry makes the
+ * default. Against the JSON encoding a span takes about 40 % of the bytes and less time to write:
+ * ids go as raw bytes, times as fixed64, and no field names are written. The fields and their
+ * order are those of OpenTelemetry's own protobuf serializer (`@opentelemetry/otlp-transformer`),
+ * and a test checks the bytes are identical for the same spans.
+ */
+
+/** Protobuf wire types. */
+const VARINT = 0;
+const FIXED64 = 1;
+const LENGTH_DELIMITED = 2;
+const FIXED32 = 5;
+
+const TWO_TO_32 = 0x1_0000_0000;
+
+/** The value of each hex digit, by its char code. */
+const NIBBLE = new Uint8Array(128);
+for (let d = 0; d < 16; d++) {
+  NIBBLE['0123456789abcdef'.charCodeAt(d)] = d;
+  NIBBLE['0123456789ABCDEF'.charCodeAt(d)] = d;
+}
+
+/** A protobuf writer over a growing `Buffer`. */
+class ProtoWriter {
+  private buf: Buffer;
+  pos = 0;
+
+  constructor(expected: number) {
+    this.buf = Buffer.allocUnsafe(expected);
+  }
+
+  /** Makes room for `bytes` more bytes. */
+  private room(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
+  tag(field: number, wireType: number): void {
+    this.varint((field << 3) | wireType);
+  }
+
+  /** An unsigned varint below 2^32. */
+  varint(value: number): void {
+    this.room(5);
+    let v = value >>> 0;
+    while (v > 0x7f) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  /** An `int64` varint: any safe integer, negatives in ten bytes of two's complement. */
+  int64(value: number): void {
+    if (value >= 0 && value < TWO_TO_32) {
+      this.varint(value);
+      return;
+    }
+    const magnitude = Math.abs(value);
+    let low = magnitude >>> 0;
+    let high = Math.floor(magnitude / TWO_TO_32) >>> 0;
+    if (value < 0) {
+      low = ~low >>> 0;
+      high = ~high >>> 0;
+      low = (low + 1) >>> 0;
+      if (low === 0) high = (high + 1) >>> 0;
+    }
+    this.room(10);
+    while (high > 0 || low > 0x7f) {
+      this.buf[this.pos++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
+    }
+    this.buf[this.pos++] = low;
+  }
+
+  fixed32(value: number): void {
+    this.room(4);
+    this.pos = this.buf.writeUInt32LE(value >>> 0, this.pos);
+  }
+
+  /** Epoch milliseconds with a fraction as `fixed64` nanoseconds, without leaving exact integers. */
+  unixNanos(epochMs: number): void {
+    let whole = Math.floor(epochMs);
+    let nanos = Math.round((epochMs - whole) * 1e6);
+    if (nanos >= 1_000_000) {
+      whole += 1;
+      nanos -= 1_000_000;
+    }
+    // whole * 1e6 + nanos overflows 2^53: split the milliseconds at 2^32 first.
+    const wholeHigh = Math.floor(whole / TWO_TO_32);
+    const low = (whole - wholeHigh * TWO_TO_32) * 1e6 + nanos; // < 2^53
+    const lowWord = low % TWO_TO_32;
+    this.room(8);
+    this.buf.writeUInt32LE(lowWord, this.pos);
+    this.buf.writeUInt32LE(wholeHigh * 1e6 + (low - lowWord) / TWO_TO_32, this.pos + 4);
+    this.pos += 8;
+  }
+
+  double(value: number): void {
+    this.room(8);
+    this.pos = this.buf.writeDoubleLE(value, this.pos);
+  }
+
+  /** A length-delimited UTF-8 string. */
+  string(value: string): void {
+    // Short ASCII (names, keys, ids: nearly every string here) is copied a char at a time:
+    // `Buffer#write` costs more in its call than in its copy for strings this short.
+    const n = value.length;
+    if (n < 0x80) {
+      this.room(1 + n);
+      const buf = this.buf;
+      let at = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at++] = c;
+      }
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = at;
+        return;
+      }
+    }
+    const bytes = Buffer.byteLength(value, 'utf8');
+    this.varint(bytes);
+    this.room(bytes);
+    this.pos += this.buf.write(value, this.pos, 'utf8');
+  }
+
+  /** Length-delimited bytes given in lowercase hex (trace and span ids, checked when made). */
+  hexBytes(hex: string): void {
+    const bytes = hex.length >> 1;
+    this.room(1 + bytes);
+    const buf = this.buf;
+    let at = this.pos;
+    buf[at++] = bytes;
+    for (let i = 0; i < hex.length; i += 2) {
+      buf[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
+    }
+    this.pos = at;
+  }
+
+  /**
+   * Starts a length-delimited message: reserves `guess` bytes for its length (the right size
+   * saves moving the message once its length is known). Returns where it starts.
+   */
+  begin(guess: number): number {
+    this.room(guess);
+    this.pos += guess;
+    return this.pos - guess;
+  }
+
+  /** Ends the message {@link begin} started at `start`: writes its length, moving it if needed. */
+  end(start: number, guess: number): void {
+    const length = this.pos - start - guess;
+    const size =
+      length < 0x80 ? 1 : length < 0x4000 ? 2 : length < 0x20_0000 ? 3 : length < 0x1000_0000 ? 4 : 5;
+    if (size !== guess) {
+      this.room(size - guess);
+      this.buf.copyWithin(start + size, start + guess, this.pos);
+      this.pos += size - guess;
+    }
+    let at = start;
+    let v = length;
+    while (v > 0x7f) {
+      this.buf[at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[at] = v;
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+/** An `AnyValue` of an attribute (null array items are empty values, as OpenTelemetry writes them). */
+function anyValue(w: ProtoWriter, value: unknown): void {
+  switch (typeof value) {
+    case 'string':
+      w.tag(1, LENGTH_DELIMITED);
+      w.string(value);
+      return;
+    case 'boolean':
+      w.tag(2, VARINT);
+      w.varint(value ? 1 : 0);
+      return;
+    case 'number':
+      if (Number.isInteger(value) && Math.abs(value) < 2 ** 63) {
+        w.tag(3, VARINT);
+        w.int64(value);
+      } else {
+        w.tag(4, FIXED64);
+        w.double(value);
+      }
+      return;
+    default:
+      if (Array.isArray(value)) {
+        w.tag(5, LENGTH_DELIMITED);
+        const array = w.begin(1);
+        for (const item of value) {
+          w.tag(1, LENGTH_DELIMITED);
+          const itemAt = w.begin(1);
+          if (item !== null && item !== undefined) anyValue(w, item);
+          w.end(itemAt, 1);
+        }
+        w.end(array, 1);
+      }
+  }
+}
+
+/** A repeated `KeyValue` field. */
+function keyValue(w: ProtoWriter, field: number, key: string, value: unknown): void {
+  w.tag(field, LENGTH_DELIMITED);
+  const at = w.begin(1);
+  w.tag(1, LENGTH_DELIMITED);
+  w.string(key);
+  w.tag(2, LENGTH_DELIMITED);
+  const valueAt = w.begin(1);
+  anyValue(w, value);
+  w.end(valueAt, 1);
+  w.end(at, 1);
+}
+
+/**
+ * An OTLP `ExportTraceServiceRequest` of one resource and the `clawmesh` scope, as protobuf
+ * bytes, from spans packed by `packSpan`.
+ */
+export function encodeProtoRequest(resource: Attributes, data: readonly unknown[], count: number): Buffer {
+  const w = new ProtoWriter(count * 320 + 1024);
+  w.tag(1, LENGTH_DELIMITED); // resource_spans
+  const resourceSpans = w.begin(3);
+  w.tag(1, LENGTH_DELIMITED); // resource
+  const resourceAt = w.begin(1);
+  for (const key in resource) {
+    const value = resource[key];
+    if (value !== undefined && value !== null) keyValue(w, 1, key, value);
+  }
+  w.tag(2, VARINT); // dropped_attributes_count
+  w.varint(0);
+  w.end(resourceAt, 1);
+  w.tag(2, LENGTH_DELIMITED); // scope_spans
+  const scopeSpans = w.begin(3);
+  w.tag(1, LENGTH_DELIMITED); // scope
+  const scope = w.begin(1);
+  w.tag(1, LENGTH_DELIMITED);
+  w.string('clawmesh');
+  w.end(scope, 1);
+  readPackedSpans(data, (span) => {
+    w.tag(2, LENGTH_DELIMITED); // spans
+    const spanAt = w.begin(2);
+    w.tag(1, LENGTH_DELIMITED);
+    w.hexBytes(span.traceId);
+    w.tag(2, LENGTH_DELIMITED);
+    w.hexBytes(span.spanId);
+    if (span.parentSpanId) {
+      w.tag(4, LENGTH_DELIMITED);
+      w.hexBytes(span.parentSpanId);
+    }
+    w.tag(5, LENGTH_DELIMITED);
+    w.string(span.name);
+    w.tag(6, VARINT);
+    w.varint(span.kind + 1);
+    w.tag(7, FIXED64);
+    w.unixNanos(span.startMs);
+    w.tag(8, FIXED64);
+    w.unixNanos(span.endMs);
+    eachPackedAttribute(data, span.attributesAt, (key, value) => keyValue(w, 9, key, value));
+    w.tag(10, VARINT); // dropped_attributes_count
+    w.varint(0);
+    eachPackedEvent(data, span.eventsAt, (name, timeMs, attributesAt) => {
+      w.tag(11, LENGTH_DELIMITED);
+      const event = w.begin(1);
+      w.tag(1, FIXED64);
+      w.unixNanos(timeMs);
+      w.tag(2, LENGTH_DELIMITED);
+      w.string(name);
+      eachPackedAttribute(data, attributesAt, (key, value) => keyValue(w, 3, key, value));
+      w.tag(4, VARINT);
+      w.varint(0);
+      w.end(event, 1);
+    });
+    w.tag(12, VARINT); // dropped_events_count
+    w.varint(0);
+    w.tag(14, VARINT); // dropped_links_count
+    w.varint(0);
+    w.tag(15, LENGTH_DELIMITED); // status
+    const status = w.begin(1);
+    if (span.statusMessage) {
+      w.tag(2, LENGTH_DELIMITED);
+      w.string(span.statusMessage);
+    }
+    w.tag(3, VARINT);
+    w.varint(span.statusCode);
+    w.end(status, 1);
+    w.tag(16, FIXED32);
+    w.fixed32(span.flags);
+    w.end(spanAt, 2);
+  });
+  w.end(scopeSpans, 3);
+  w.end(resourceSpans, 3);
+  return w.done();
+}
