@@ -57,18 +57,43 @@ export function createCallContext(options: NewContextOptions = {}): CallContext 
   return ctx;
 }
 
+/**
+ * `ctx` with the fields of `changes` that are set replacing its own. Built field by field in one
+ * order, so every context has one of a few shapes: an object spread over contexts of varying
+ * shapes takes V8's generic path, about 3 µs where this takes a few dozen nanoseconds, and
+ * tracing makes a context per span.
+ */
+export function withContext(ctx: CallContext, changes: Partial<CallContext>): CallContext {
+  const next: { -readonly [K in keyof CallContext]: CallContext[K] } = {
+    requestId: changes.requestId ?? ctx.requestId,
+    traceparent: changes.traceparent ?? ctx.traceparent,
+    deadline: changes.deadline ?? ctx.deadline,
+  };
+  const conversationId = changes.conversationId ?? ctx.conversationId;
+  if (conversationId !== undefined) next.conversationId = conversationId;
+  const userId = changes.userId ?? ctx.userId;
+  if (userId !== undefined) next.userId = userId;
+  const channel = changes.channel ?? ctx.channel;
+  if (channel !== undefined) next.channel = channel;
+  const agentId = changes.agentId ?? ctx.agentId;
+  if (agentId !== undefined) next.agentId = agentId;
+  const onDelta = changes.onDelta ?? ctx.onDelta;
+  if (onDelta !== undefined) next.onDelta = onDelta;
+  return next;
+}
+
 /** A context for the next hop: same trace and deadline, a new span, optional extra fields. */
 export function childContext(
   ctx: CallContext,
   patch: Partial<Omit<CallContext, 'deadline'>> = {},
 ): CallContext {
-  return { ...ctx, ...patch, traceparent: patch.traceparent ?? childTraceparent(ctx.traceparent) };
+  return withContext(ctx, { ...patch, traceparent: patch.traceparent ?? childTraceparent(ctx.traceparent) });
 }
 
 /** The same context with a deadline no later than `timeoutMs` from now. */
 export function withTimeout(ctx: CallContext, timeoutMs: number): CallContext {
   const deadline = Math.min(ctx.deadline, Date.now() + timeoutMs);
-  return deadline === ctx.deadline ? ctx : { ...ctx, deadline };
+  return deadline === ctx.deadline ? ctx : withContext(ctx, { deadline });
 }
 
 /** Milliseconds left before the deadline (never negative). */

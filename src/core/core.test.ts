@@ -8,6 +8,7 @@ import {
   remainingMs,
   runWithDeadline,
   traceIdOf,
+  withContext,
   withTimeout,
 } from './context.ts';
 import { ClawmeshError, ERROR_CODES, type ErrorCode, httpStatusOf, isErrorCode } from './errors.ts';
@@ -211,6 +212,24 @@ describe('call context', () => {
     expect(child.requestId).toBe('req-1');
     expect(child.agentId).toBe('helper');
     expect(parent.agentId).toBeUndefined();
+  });
+
+  it('copies every field of a context with withContext, replacing only those given', () => {
+    const onDelta = () => undefined;
+    const ctx = createCallContext({
+      requestId: 'req-2',
+      conversationId: 'c1',
+      userId: 'u1',
+      channel: 'api',
+      agentId: 'a1',
+      onDelta,
+    });
+    const moved = withContext(ctx, { traceparent: incoming, channel: 'webchat' });
+    expect(moved).toEqual({ ...ctx, traceparent: incoming, channel: 'webchat' });
+    expect(moved.onDelta).toBe(onDelta);
+    expect(ctx.channel).toBe('api');
+    const bare = withContext(createCallContext({ requestId: 'req-3' }), {});
+    expect(Object.keys(bare).sort()).toEqual(['deadline', 'requestId', 'traceparent']);
   });
 
   it('uses a traceparent given in the child patch as is', () => {

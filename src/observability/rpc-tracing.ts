@@ -28,7 +28,8 @@ function serverSpan(service: string, method: string, input: unknown, ctx: CallCo
   if (service === 'conversation' && method === 'handle') {
     const message = input as { channel?: string; agentId?: string };
     attributes['clawmesh.channel'] = message.channel ?? '';
-    attributes['clawmesh.agent'] = message.agentId ?? '';
+    // Absent when the message names no agent (the default agent answers it): never an empty value.
+    if (message.agentId) attributes['clawmesh.agent'] = message.agentId;
     return ['turn', attributes];
   }
   if (service === 'models' && method === 'complete') {

@@ -11,7 +11,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, withContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
@@ -133,6 +133,16 @@ function parentIn(traceparent: string): (ParentSpan & { sampled: boolean }) | un
   };
 }
 
+/**
+ * The span a call context's `traceparent` names. Call contexts only ever hold well-formed values
+ * (the edges and the transports check what comes in and replace anything else), so this only
+ * slices; a span under it is a child across a hop, as OTel propagation treats it.
+ */
+function contextParent(traceparent: string): ParentSpan {
+  if (traceparent.length !== 55) return newTrace();
+  return { traceId: traceparent.slice(3, 35), spanId: traceparent.slice(36, 52), isRemote: true };
+}
+
 /** A new trace: no parent span, a fresh trace id. */
 const newTrace = (): ParentSpan => ({
   traceId: randomHex(16),
@@ -143,7 +153,7 @@ const newTrace = (): ParentSpan => ({
 /** The call context continued inside `span`: its `traceparent` names the span. */
 export function contextIn(ctx: CallContext, span: Span): CallContext {
   const { traceId, spanId, traceFlags } = span.spanContext();
-  return { ...ctx, traceparent: `00-${traceId}-${spanId}-${traceFlags === 1 ? '01' : '00'}` };
+  return withContext(ctx, { traceparent: `00-${traceId}-${spanId}-${traceFlags === 1 ? '01' : '00'}` });
 }
 
 /** The kinds of span Clawmesh makes. */
@@ -190,12 +200,7 @@ export function inSpan<T>(
 ): Promise<T> {
   const tracer = active.tracer;
   if (!tracer || !sampledParent(ctx.traceparent)) return work(ctx, undefined);
-  const span = tracer.startSpan(
-    name,
-    KINDS[role],
-    attributesOf(attributes),
-    parentIn(ctx.traceparent) ?? newTrace(),
-  );
+  const span = tracer.startSpan(name, KINDS[role], attributesOf(attributes), contextParent(ctx.traceparent));
   return runIn(span, () => work(contextIn(ctx, span), span));
 }
 
@@ -240,7 +245,7 @@ export function inEdgeSpan<T>(
   const parent = remote ?? newTrace();
   const recorded = attributesOf(attributes);
   if (!sampleEdge(name, remote, parent.traceId, recorded)) {
-    return work({ ...ctx, traceparent: `00-${parent.traceId}-${randomHex(8)}-00` });
+    return work(withContext(ctx, { traceparent: `00-${parent.traceId}-${randomHex(8)}-00` }));
   }
   const span = tracer.startSpan(name, SpanKind.SERVER, recorded, parent);
   return runIn(span, () => work(contextIn(ctx, span)));
