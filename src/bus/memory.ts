@@ -9,13 +9,13 @@ export interface MemoryBusOptions {
   maxAttempts?: number;
   /** Delay before a retry, in milliseconds, doubled each time (default 10). */
   retryDelayMs?: number;
-  /** Event ids each group remembers to drop duplicates (default 10,000). */
+  /** Event ids the bus remembers to drop duplicates (default 10,000). */
   dedupeWindow?: number;
   logger?: Logger;
 }
 
 type Member = { handler: EventHandler };
-type Group = { topic: string; name: string; members: Member[]; next: number; seen: RecentKeys };
+type Group = { topic: string; name: string; members: Member[]; next: number };
 
 /** The suffix of the topic an event goes to after `maxAttempts` failures. */
 export const DEAD_LETTER_SUFFIX = '.dead-letter';
@@ -30,6 +30,10 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const retryDelayMs = options.retryDelayMs ?? 10;
   const dedupeWindow = options.dedupeWindow ?? 10_000;
   const groups = new Map<string, Group>();
+  // Duplicates are dropped at publish, as the Redis Streams bus does: one lookup per event
+  // instead of one per group. Dead letters (same id, one per failing group) have their own.
+  const published: RecentKeys = createRecentKeys(dedupeWindow);
+  const deadLettered: RecentKeys = createRecentKeys(dedupeWindow);
   const inFlight = createInFlight();
   const settle = () => inFlight.leave();
 
@@ -78,10 +82,10 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   };
 
   const dispatch = (event: BusEvent): void => {
+    const deadLetter = event.type.endsWith(DEAD_LETTER_SUFFIX);
+    if (!(deadLetter ? deadLettered : published).add(event.id)) return;
     for (const group of groups.values()) {
-      if (group.topic !== event.type && !(group.topic === '*' && !event.type.endsWith(DEAD_LETTER_SUFFIX)))
-        continue;
-      if (!group.seen.add(event.id)) continue;
+      if (group.topic !== event.type && !(group.topic === '*' && !deadLetter)) continue;
       inFlight.enter();
       if (ready.length === 0) setImmediate(deliverReady);
       ready.push({ group, event });
@@ -97,7 +101,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       const key = `${topic}\u0000${groupName}`;
       let group = groups.get(key);
       if (!group) {
-        group = { topic, name: groupName, members: [], next: 0, seen: createRecentKeys(dedupeWindow) };
+        group = { topic, name: groupName, members: [], next: 0 };
         groups.set(key, group);
       }
       const member: Member = { handler };
