@@ -9,6 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
 import { load, makeClient, percentile, spawnNode } from './lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
@@ -21,6 +22,12 @@ const RATE = Number(process.env.BENCH_RATE ?? 200);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 10);
 const run = randomBytes(3).toString('hex');
 const question = (i) => ({ userId: `hops-${i % 50}`, text: 'how many red shirts are in stock?' });
+/** The same question as the first message of a new conversation: every such turn is identical. */
+let freshUsers = 0;
+const firstQuestion = () => ({
+  userId: `hops-new-${run}-${freshUsers++}`,
+  text: 'how many red shirts are in stock?',
+});
 const fmt = (n) => n.toFixed(3);
 
 const children = [];
@@ -91,7 +98,7 @@ async function startSetup(kind) {
   }
   if (kind === 'nats') Object.assign(env, { NATS_URL, CLAWMESH_NATS__SUBJECT_PREFIX: `hops${kind}${run}` });
   const url = await start([], env);
-  return { kind, url, post: makeClient(url, 1), latencies: [], turns: 0 };
+  return { kind, url, post: makeClient(url, 1), latencies: [], fresh: [], turns: 0 };
 }
 
 console.log(
@@ -103,6 +110,17 @@ for (const setup of setups) {
   // Warm up: tool catalogs, JIT, connections.
   for (let i = 0; i < 200; i++) await setup.post('/v1/messages', question(i));
 }
+// The floor of a NATS hop on this machine: nats.js's own request/reply through the same server,
+// requester and responder on one connection in one process (as in the nats setup), 1 KB each
+// way, with nothing of Clawmesh around it. Measured in the same rounds as the transports.
+const nc = await connect({ servers: NATS_URL, noAsyncTraces: true });
+const rawSubject = `hopsraw${run}.echo`;
+nc.subscribe(rawSubject, { callback: (err, msg) => err || msg.respond(msg.data) });
+await nc.flush();
+const rawPayload = new Uint8Array(1024).fill(120);
+const raw = { latencies: [] };
+const rawRequest = () => nc.request(rawSubject, rawPayload, { timeout: 5000 });
+for (let i = 0; i < 500; i++) await rawRequest();
 const before = {};
 for (const setup of setups) before[setup.kind] = await hopsPerTurn(setup.url, 1);
 for (let round = 0; round < ROUNDS; round++) {
@@ -113,8 +131,17 @@ for (let round = 0; round < ROUNDS; round++) {
     });
     setup.latencies.push(...latencies);
     setup.turns += PER_ROUND;
+    const first = await load(() => setup.post('/v1/messages', firstQuestion()), {
+      total: PER_ROUND,
+      concurrency: 1,
+    });
+    setup.fresh.push(...first.latencies);
+    setup.turns += PER_ROUND;
   }
+  const { latencies } = await load(rawRequest, { total: PER_ROUND * 4, concurrency: 1 });
+  raw.latencies.push(...latencies);
 }
+await nc.close();
 const rows = [];
 const local = setups[0];
 for (const setup of setups) {
@@ -134,18 +161,54 @@ for (const setup of setups) {
     p99,
     addedP50PerHop: (p50 - percentile(local.latencies, 50)) / perTurn,
     addedP99PerHop: (p99 - percentile(local.latencies, 99)) / perTurn,
+    freshP50: percentile(setup.fresh, 50),
+    freshP99: percentile(setup.fresh, 99),
+    freshAddedP50PerHop: (percentile(setup.fresh, 50) - percentile(local.fresh, 50)) / perTurn,
+    freshAddedP99PerHop: (percentile(setup.fresh, 99) - percentile(local.fresh, 99)) / perTurn,
     turnsPerSecond: THROUGHPUT_TURNS / (wallMs / 1000),
   });
 }
-console.log('\nturn latency through the HTTP API, concurrency 1 (ms); added = vs local, per service hop');
-console.log('transport  hops/turn  turn p50  turn p99  added p50/hop  added p99/hop  turns/s (c=10)');
-for (const r of rows) {
+const dash = '           —';
+const table = (title, p50, p99, addedP50, addedP99, withThroughput) => {
+  console.log(`\n${title}`);
   console.log(
-    `${r.transport.padEnd(9)}  ${r.hopsPerTurn.toFixed(1).padStart(9)}  ${fmt(r.p50).padStart(8)}  ${fmt(r.p99).padStart(8)}  ${
-      r.transport === 'local' ? '           —' : fmt(r.addedP50PerHop).padStart(13)
-    }  ${r.transport === 'local' ? '           —' : fmt(r.addedP99PerHop).padStart(13)}  ${r.turnsPerSecond.toFixed(0).padStart(14)}`,
+    `transport  hops/turn  turn p50  turn p99  added p50/hop  added p99/hop${withThroughput ? '  turns/s (c=10)' : ''}`,
   );
-}
+  for (const r of rows) {
+    const local = r.transport === 'local';
+    console.log(
+      `${r.transport.padEnd(9)}  ${r.hopsPerTurn.toFixed(1).padStart(9)}  ${fmt(r[p50]).padStart(8)}  ${fmt(r[p99]).padStart(8)}  ${
+        local ? dash : fmt(r[addedP50]).padStart(13)
+      }  ${local ? dash : fmt(r[addedP99]).padStart(13)}${withThroughput ? `  ${r.turnsPerSecond.toFixed(0).padStart(14)}` : ''}`,
+    );
+  }
+};
+table(
+  'turn latency through the HTTP API, concurrency 1 (ms); added = vs local, per service hop\nthe first message of a new conversation (every turn identical; a model call carries about 2 KB):',
+  'freshP50',
+  'freshP99',
+  'freshAddedP50PerHop',
+  'freshAddedP99PerHop',
+  false,
+);
+table(
+  '50 conversations with growing history (a model call carries the context window, up to 200 messages):',
+  'p50',
+  'p99',
+  'addedP50PerHop',
+  'addedP99PerHop',
+  true,
+);
+
+const natsRow = rows.find((r) => r.transport === 'nats');
+const rawP50 = percentile(raw.latencies, 50);
+const rawP99 = percentile(raw.latencies, 99);
+console.log(
+  `\nthe floor of a NATS hop here — nats.js request/reply alone, one connection, 1 KB each way: p50 ${fmt(rawP50)} ms, p99 ${fmt(rawP99)} ms`,
+);
+console.log(
+  `Clawmesh's own cost per NATS hop above that floor: p50 ${fmt(natsRow.freshAddedP50PerHop - rawP50)} ms (new conversations), ${fmt(natsRow.addedP50PerHop - rawP50)} ms (with history)`,
+);
 
 // A fully split deployment: each role its own process, over NATS, state in Redis.
 const prefix = `hopsplit${run}`;

@@ -231,7 +231,12 @@ console.log('');
 // Each round runs every setup back to back: the median of the per-round ratios is steadier than
 // the ratio of totals when the machine slows down for a while (a slow spell hits one round).
 const medianRoundSlowdown = (setup) =>
-  (1 - percentile(setup.roundRps.map((rps, round) => rps / off.roundRps[round]), 50)) * 100;
+  (1 -
+    percentile(
+      setup.roundRps.map((rps, round) => rps / off.roundRps[round]),
+      50,
+    )) *
+  100;
 const slowdown = (setup) =>
   `${((1 - rpsOf(setup) / rpsOf(off)) * 100).toFixed(1)}% in turns/s (median of the ${OBS_ROUNDS} rounds: ${medianRoundSlowdown(setup).toFixed(1)}%), ${((cpuPerTurn(setup) / cpuPerTurn(off) - 1) * 100).toFixed(1)}% more server CPU per turn`;
 console.log(`slowdown with metrics and tracing of every trace: ${slowdown(full)}  (target <= 10%)`);
