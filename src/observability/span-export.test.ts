@@ -71,15 +71,19 @@ afterEach(async () => {
 
 const resource = { 'service.name': 'clawmesh-test', 'service.instance.id': 'i-1' };
 
+/** The options of the tests' exports: in this thread, the timer a minute away. */
+const optionsWith = (options: Partial<SpanExportOptions> = {}): SpanExportOptions => ({
+  url,
+  resource,
+  protocol: 'http/protobuf',
+  flushDelayMs: 60_000,
+  inThread: true,
+  ...options,
+});
+
+/** An export the tests shut down after each test. */
 async function started(options: Partial<SpanExportOptions> = {}): Promise<SpanExport> {
-  const spans = await createSpanExport({
-    url,
-    resource,
-    protocol: 'http/protobuf',
-    flushDelayMs: 60_000,
-    inThread: true,
-    ...options,
-  });
+  const spans = await createSpanExport(optionsWith(options));
   open.push(spans);
   return spans;
 }
@@ -288,13 +292,7 @@ describe('createSpanExport', () => {
   });
 
   it('flushes what is queued on shutdown', async () => {
-    const spans = await createSpanExport({
-      url,
-      resource,
-      protocol: 'http/protobuf',
-      flushDelayMs: 60_000,
-      inThread: true,
-    });
+    const spans = await createSpanExport(optionsWith());
     spans.record(record(1));
     spans.record(record(2, { parentSpanId: record(1).spanId }));
     expect(requests).toHaveLength(0);
