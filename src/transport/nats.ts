@@ -239,7 +239,8 @@ async function connectNats(servers: string | string[] | undefined, name: string)
 
 function contextHeaders(ctx: CallContext, remainingMs: number) {
   const h = headers();
-  writeContextHeaders(ctx, remainingMs, (name, value) => h.set(name, value));
+  // Each name is written once into fresh headers: `append`, as `set` would first look for it.
+  writeContextHeaders(ctx, remainingMs, (name, value) => h.append(name, value));
   return h;
 }
 
