@@ -59,6 +59,19 @@ export interface EventTopics {
 /** A topic name. */
 export type Topic = keyof EventTopics;
 
+let lastMs = -1;
+let lastIso = '';
+
+/** Now as an ISO 8601 string, formatted once per millisecond: a turn publishes several events. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
+}
+
 /** Builds a version-1 event with a fresh id, carrying the context's trace. */
 export function createEvent<T extends Topic>(
   type: T,
@@ -69,7 +82,7 @@ export function createEvent<T extends Topic>(
     id: newId(),
     type,
     version: 1,
-    time: new Date().toISOString(),
+    time: isoNow(),
     data,
   };
   if (ctx) event.traceparent = ctx.traceparent;
