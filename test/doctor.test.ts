@@ -46,10 +46,24 @@ function lineOf(lines: string[], check: string): { line: string; fix: string | u
  */
 let fake: Server;
 let fakeUrl: string;
+/** The OTLP exports the stand-in took (`POST /v1/traces`). */
+const exports: { contentType: string; body: string }[] = [];
 const GOOD_KEY = 'sk-doctor-good-key';
 
 beforeAll(async () => {
   fake = createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/v1/traces') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        exports.push({
+          contentType: String(req.headers['content-type']),
+          body: Buffer.concat(chunks).toString(),
+        });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+      return;
+    }
     const key = req.headers.authorization?.replace(/^Bearer /, '') ?? req.headers['x-api-key'];
     if (req.url === '/healthz') return res.writeHead(200).end('{"status":"ok"}');
     if (req.url === '/v1/models' || req.url === '/anthropic/v1/models') {
@@ -79,7 +93,48 @@ describe('clawmesh doctor', () => {
     expect(lineOf(lines, 'channel telegram').line).toBe(
       '- channel telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET)',
     );
+    expect(lineOf(lines, 'tracing').line).toBe(
+      '- tracing: off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans over OTLP/HTTP)',
+    );
     expect(out).toMatch(/all checks passed\n$/);
+  });
+
+  it('posts an empty export to the OTLP endpoint in the configured encoding', async () => {
+    exports.length = 0;
+    const proto = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: fakeUrl });
+    expect(proto.code).toBe(0);
+    expect(lineOf(proto.lines, 'tracing').line).toBe(
+      `✓ tracing: spans to ${fakeUrl}/v1/traces as http/protobuf`,
+    );
+    const json = await doctor({
+      OTEL_EXPORTER_OTLP_ENDPOINT: fakeUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    });
+    expect(lineOf(json.lines, 'tracing').line).toBe(`✓ tracing: spans to ${fakeUrl}/v1/traces as http/json`);
+    expect(exports).toEqual([
+      { contentType: 'application/x-protobuf', body: '' },
+      { contentType: 'application/json', body: '{"resourceSpans":[]}' },
+    ]);
+  });
+
+  it('names an OTLP endpoint that does not answer, a wrong path and an unsupported protocol', async () => {
+    const down = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` });
+    expect(down.code).toBe(1);
+    const unreachable = lineOf(down.lines, 'tracing');
+    expect(unreachable.line).toMatch(
+      /^✗ tracing: cannot reach the OTLP endpoint http:\/\/127\.0\.0\.1:\d+\/v1\/traces: ECONNREFUSED/,
+    );
+    expect(unreachable.fix).toMatch(/start the OpenTelemetry collector, or set OTEL_EXPORTER_OTLP_ENDPOINT/);
+
+    const wrongPath = await doctor({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${fakeUrl}/otlp/v1/traces` });
+    expect(lineOf(wrongPath.lines, 'tracing').line).toBe(
+      `✗ tracing: POST ${fakeUrl}/otlp/v1/traces answered HTTP 404 to an empty export`,
+    );
+
+    const grpc = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: fakeUrl, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+    const refused = lineOf(grpc.lines, 'tracing');
+    expect(refused.line).toMatch(/^✗ tracing: OTEL_EXPORTER_OTLP_PROTOCOL="grpc" is not supported/);
+    expect(refused.fix).toBe('set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf or http/json');
   });
 
   it('names a Redis that does not answer, the variable that points at it, and how to fix it', async () => {

@@ -5,14 +5,18 @@ import { ChannelsConfigSchema } from '../config/schema-channels.ts';
 import type { Role } from '../config/schema-topology.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
+import { otlpProtocolFromEnv } from '../observability/otlp-sink.ts';
 import {
   probeHttp,
   probeNats,
+  probeOtlp,
   probePostgres,
   probeRabbitMq,
   probeRedis,
   probeWritable,
 } from '../observability/probes.ts';
+import { samplerChoiceFromEnv } from '../observability/sampler.ts';
+import { otlpEndpointFromEnv, tracesUrlOf } from '../observability/tracing.ts';
 import { loadPlugins } from '../plugins/loader.ts';
 import { checkAgents } from '../runtime/check-agents.ts';
 import { redact } from '../runtime/connections.ts';
@@ -74,7 +78,7 @@ type Server = keyof typeof SERVERS;
  * `clawmesh doctor`: validates the config, then checks every dependency it names — the store
  * (SQLite file writable, Redis or PostgreSQL answering), the turn lease, the event bus's
  * broker, the transport (NATS, or each service URL of the http transport), skills, plugins,
- * agents, each model provider's server and the channels' secrets. Prints one line per check,
+ * agents, each model provider's server, the channels' secrets and the OTLP endpoint of tracing. Prints one line per check,
  * with a `fix:` line under each problem; exits 1 when any check fails.
  */
 export async function runDoctor(options: { configFile?: string | undefined }): Promise<number> {
@@ -151,6 +155,7 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
     },
     ...(roles.has('models') ? providerChecks(config) : []),
     ...channelChecks(config),
+    { name: 'tracing', run: tracingCheck },
   ];
 
   // Every check at once (their timeouts overlap), reported in order.
@@ -179,6 +184,42 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
 }
 
 type ServerCheck = (kind: Server, usedFor: string) => () => Promise<string>;
+
+/**
+ * Tracing: off without an OTLP endpoint; with one, the encoding and sampler variables are valid
+ * and the endpoint takes an empty export in that encoding.
+ */
+async function tracingCheck(): Promise<string> {
+  const endpoint = otlpEndpointFromEnv();
+  if (!endpoint) return 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans over OTLP/HTTP)';
+  const { protocol, warning } = otlpProtocolFromEnv();
+  if (warning) throw new Problem(warning, 'set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf or http/json');
+  const sampler = samplerChoiceFromEnv();
+  if (sampler.warning) {
+    throw new Problem(
+      sampler.warning,
+      'set OTEL_TRACES_SAMPLER (and OTEL_TRACES_SAMPLER_ARG) to a valid value',
+    );
+  }
+  const url = tracesUrlOf(endpoint);
+  const contentType = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
+  let status: number;
+  try {
+    status = await probeOtlp(url, contentType);
+  } catch (err) {
+    throw new Problem(
+      `cannot reach the OTLP endpoint ${redact(url)}: ${reason(err)}`,
+      'start the OpenTelemetry collector, or set OTEL_EXPORTER_OTLP_ENDPOINT to one that runs',
+    );
+  }
+  if (status >= 300) {
+    throw new Problem(
+      `POST ${redact(url)} answered HTTP ${status} to an empty export`,
+      "check OTEL_EXPORTER_OTLP_ENDPOINT: the collector's OTLP/HTTP base URL (port 4318), spans go to <endpoint>/v1/traces",
+    );
+  }
+  return `spans to ${redact(url)} as ${protocol}`;
+}
 
 function storeCheck(config: Config, baseDir: string, server: ServerCheck): () => Promise<string> {
   const kind = config.store.kind;

@@ -98,23 +98,46 @@ export async function probeRabbitMq(url: string, timeoutMs = 2000): Promise<stri
   }
 }
 
-/** A GET that fails on a network error or after `timeoutMs`; any HTTP answer resolves. */
-export async function probeHttp(
+/** A fetch with a timeout; rejects with the network's own error code (`ECONNREFUSED`, …). */
+async function fetchWithin(
   url: string,
-  options: { headers?: Record<string, string>; timeoutMs?: number } = {},
+  init: RequestInit,
+  timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
-  const timeoutMs = options.timeoutMs ?? 3000;
   try {
-    const response = await fetch(url, {
-      headers: options.headers ?? {},
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     return { status: response.status, body: await response.text() };
   } catch (err) {
     const error = err as Error & { cause?: { code?: string; message?: string } };
     if (error.name === 'TimeoutError') throw new Error(`no answer within ${timeoutMs} ms`);
     throw new Error(error.cause?.code ?? error.cause?.message ?? error.message);
   }
+}
+
+/** A GET with a timeout; resolves with the status and body (any status), rejects when nothing answers. */
+export function probeHttp(
+  url: string,
+  options: { headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string }> {
+  return fetchWithin(url, { headers: options.headers ?? {} }, options.timeoutMs ?? 3000);
+}
+
+/**
+ * Posts an empty OTLP `ExportTraceServiceRequest` (no spans) in the given encoding, as the
+ * exporter would post spans; resolves with the status code. A collector takes it with 200.
+ */
+export async function probeOtlp(
+  url: string,
+  contentType: 'application/x-protobuf' | 'application/json',
+  timeoutMs = 3000,
+): Promise<number> {
+  const init: RequestInit = {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    // The empty message: no bytes in protobuf, no resource spans in JSON.
+    body: contentType === 'application/json' ? '{"resourceSpans":[]}' : new Uint8Array(0),
+  };
+  return (await fetchWithin(url, init, timeoutMs)).status;
 }
 
 /** The SQLite file (or the nearest existing folder it would be created in) is writable. */

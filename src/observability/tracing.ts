@@ -55,6 +55,20 @@ export interface TracingOptions {
   warn?: (message: string) => void;
 }
 
+/**
+ * The OTLP endpoint the environment names: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
+ * `OTEL_EXPORTER_OTLP_ENDPOINT`; `undefined` (tracing off) when neither is set.
+ */
+export function otlpEndpointFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
+}
+
+/** The URL spans are posted to: the endpoint's `/v1/traces` (an endpoint ending in it is used as given). */
+export function tracesUrlOf(endpoint: string): string {
+  const base = endpoint.replace(/\/+$/, '');
+  return base.endsWith('/v1/traces') ? base : `${base}/v1/traces`;
+}
+
 let active: Tracing = DISABLED;
 /** Decides for the spans that start a trace or continue a caller's (the edges). */
 let edgeSampler: Sampler | undefined;
@@ -84,9 +98,8 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   const { protocol, warning } = otlpProtocolFromEnv();
   if (warning) options.warn?.(warning);
   edgeSampler = await samplerOf(choice);
-  const base = options.endpoint.replace(/\/+$/, '');
   const spans: SpanExport = await createSpanExport({
-    url: base.endsWith('/v1/traces') ? base : `${base}/v1/traces`,
+    url: tracesUrlOf(options.endpoint),
     resource: {
       'service.name': options.serviceName,
       'service.instance.id': options.instanceId,

@@ -21,7 +21,7 @@ import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
 import { traceChannelTurns } from '../observability/rpc-tracing.ts';
 import { secretValuesOf } from '../observability/secrets.ts';
-import { initTracing } from '../observability/tracing.ts';
+import { initTracing, otlpEndpointFromEnv } from '../observability/tracing.ts';
 import { type Channels, startChannels } from './channels.ts';
 import { INSTANCE_ID, serviceNameOf } from './instance.ts';
 import { buildServices, type ServiceExtras, type Services } from './services.ts';
@@ -80,7 +80,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   const traces = await initTracing({
     serviceName: service,
     instanceId: INSTANCE_ID,
-    endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    endpoint: otlpEndpointFromEnv(),
     warn: (message) => logger.warn(message),
   });
   if (traces.enabled) logger.info('tracing: exporting spans over OTLP');
