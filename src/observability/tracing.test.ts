@@ -90,6 +90,7 @@ describe('tracing on', () => {
       flushDelayMs: 50,
     });
     expect(traces.enabled).toBe(true);
+    expect(traces.export).toEqual({ url: `${endpoint}/v1/traces`, protocol: 'http/protobuf' });
     const ctx = createCallContext();
     let innerParent: string | undefined;
     await inEdgeSpan('POST /v1/messages', ctx, {}, (edge) =>

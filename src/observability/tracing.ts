@@ -29,6 +29,8 @@ export interface SpanStarter {
 export interface Tracing {
   readonly enabled: boolean;
   readonly tracer: SpanStarter | undefined;
+  /** Where spans go and in which encoding, when tracing is on. */
+  readonly export?: { url: string; protocol: string };
   /** Sends the spans still buffered. */
   flush(): Promise<void>;
   shutdown(): Promise<void>;
@@ -98,8 +100,9 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   const { protocol, warning } = otlpProtocolFromEnv();
   if (warning) options.warn?.(warning);
   edgeSampler = await samplerOf(choice);
+  const url = tracesUrlOf(options.endpoint);
   const spans: SpanExport = await createSpanExport({
-    url: tracesUrlOf(options.endpoint),
+    url,
     resource: {
       'service.name': options.serviceName,
       'service.instance.id': options.instanceId,
@@ -122,6 +125,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   active = {
     enabled: true,
     tracer,
+    export: { url, protocol },
     flush: () => spans.flush(),
     async shutdown() {
       active = DISABLED;

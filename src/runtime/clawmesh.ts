@@ -23,6 +23,7 @@ import { traceChannelTurns } from '../observability/rpc-tracing.ts';
 import { secretValuesOf } from '../observability/secrets.ts';
 import { initTracing, otlpEndpointFromEnv } from '../observability/tracing.ts';
 import { type Channels, startChannels } from './channels.ts';
+import { redact } from './connections.ts';
 import { INSTANCE_ID, serviceNameOf } from './instance.ts';
 import { buildServices, type ServiceExtras, type Services } from './services.ts';
 
@@ -83,7 +84,10 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     endpoint: otlpEndpointFromEnv(),
     warn: (message) => logger.warn(message),
   });
-  if (traces.enabled) logger.info('tracing: exporting spans over OTLP');
+  if (traces.export) {
+    const { url, protocol } = traces.export;
+    logger.info({ url: redact(url), protocol }, 'tracing: exporting spans over OTLP');
+  }
   const metrics = createMetrics();
   keepRoleMetrics(metrics, config.roles);
   // `metrics.enabled: false`: nothing on the turn path records; `/metrics` still answers.
