@@ -5,7 +5,7 @@ import { ChannelsConfigSchema } from '../config/schema-channels.ts';
 import type { Role } from '../config/schema-topology.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { otlpProtocolFromEnv } from '../observability/otlp-sink.ts';
+import { OTLP_CONTENT_TYPES, otlpProtocolFromEnv } from '../observability/otlp-sink.ts';
 import {
   probeHttp,
   probeNats,
@@ -78,8 +78,8 @@ type Server = keyof typeof SERVERS;
  * `clawmesh doctor`: validates the config, then checks every dependency it names — the store
  * (SQLite file writable, Redis or PostgreSQL answering), the turn lease, the event bus's
  * broker, the transport (NATS, or each service URL of the http transport), skills, plugins,
- * agents, each model provider's server, the channels' secrets and the OTLP endpoint of tracing. Prints one line per check,
- * with a `fix:` line under each problem; exits 1 when any check fails.
+ * agents, each model provider's server, the channels' secrets and the OTLP endpoint of tracing.
+ * Prints one line per check, with a `fix:` line under each problem; exits 1 when any check fails.
  */
 export async function runDoctor(options: { configFile?: string | undefined }): Promise<number> {
   let loaded: ReturnType<typeof loadConfig>;
@@ -202,10 +202,9 @@ async function tracingCheck(): Promise<string> {
     );
   }
   const url = tracesUrlOf(endpoint);
-  const contentType = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
   let status: number;
   try {
-    status = await probeOtlp(url, contentType);
+    status = await probeOtlp(url, OTLP_CONTENT_TYPES[protocol]);
   } catch (err) {
     throw new Problem(
       `cannot reach the OTLP endpoint ${redact(url)}: ${reason(err)}`,

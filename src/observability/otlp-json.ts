@@ -1,5 +1,5 @@
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
-import { eachPackedAttribute, eachPackedEvent, readPackedSpans } from './otlp-packed.ts';
+import { eachPackedAttribute, eachPackedEvent, readPackedSpans, splitEpochMs } from './otlp-packed.ts';
 
 /*
  * Packed spans (`otlp-packed.ts`) as OTLP/HTTP JSON (opentelemetry-proto's JSON mapping: trace
@@ -10,12 +10,7 @@ import { eachPackedAttribute, eachPackedEvent, readPackedSpans } from './otlp-pa
 
 /** Epoch milliseconds with a fraction, as OTLP's `fixed64` nanoseconds in a decimal string. */
 export function unixNanos(epochMs: number): string {
-  let whole = Math.floor(epochMs);
-  let nanos = Math.round((epochMs - whole) * 1e6);
-  if (nanos >= 1_000_000) {
-    whole += 1;
-    nanos -= 1_000_000;
-  }
+  const [whole, nanos] = splitEpochMs(epochMs);
   return `${whole}${String(1_000_000 + nanos).slice(1)}`;
 }
 

@@ -8,6 +8,17 @@ import type { SpanRecord } from './span-record.ts';
  * {@link readPackedSpans} and encodes them as OTLP protobuf or JSON.
  */
 
+/**
+ * Epoch milliseconds with a fraction as whole milliseconds and the nanoseconds past them (the
+ * fraction rounded to the nanosecond, carried into the milliseconds when it rounds up to one):
+ * the two parts both OTLP encodings write a 64-bit nanosecond time from.
+ */
+export function splitEpochMs(epochMs: number): [wholeMs: number, nanos: number] {
+  const whole = Math.floor(epochMs);
+  const nanos = Math.round((epochMs - whole) * 1e6);
+  return nanos >= 1_000_000 ? [whole + 1, nanos - 1_000_000] : [whole, nanos];
+}
+
 /** Spans packed by {@link packSpan}, and how many they are. */
 export interface PackedSpans {
   data: unknown[];

@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import { eachPackedAttribute, eachPackedEvent, readPackedSpans } from './otlp-packed.ts';
+import { eachPackedAttribute, eachPackedEvent, readPackedSpans, splitEpochMs } from './otlp-packed.ts';
 
 /*
  * Packed spans (`otlp-packed.ts`) as an OTLP/HTTP protobuf `ExportTraceServiceRequest`
@@ -88,12 +88,7 @@ class ProtoWriter {
 
   /** Epoch milliseconds with a fraction as `fixed64` nanoseconds, without leaving exact integers. */
   unixNanos(epochMs: number): void {
-    let whole = Math.floor(epochMs);
-    let nanos = Math.round((epochMs - whole) * 1e6);
-    if (nanos >= 1_000_000) {
-      whole += 1;
-      nanos -= 1_000_000;
-    }
+    const [whole, nanos] = splitEpochMs(epochMs);
     // whole * 1e6 + nanos overflows 2^53: split the milliseconds at 2^32 first.
     const wholeHigh = Math.floor(whole / TWO_TO_32);
     const low = (whole - wholeHigh * TWO_TO_32) * 1e6 + nanos; // < 2^53

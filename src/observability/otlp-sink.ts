@@ -20,16 +20,20 @@ export interface OtlpSinkOptions {
   protocol: OtlpProtocol;
 }
 
-const ENCODINGS = {
-  'http/protobuf': { contentType: 'application/x-protobuf', encode: encodeProtoRequest },
-  'http/json': { contentType: 'application/json', encode: encodeJsonRequest },
-} as const;
+/** The content type of each encoding, as the sink sends it (and `clawmesh doctor` probes with). */
+export const OTLP_CONTENT_TYPES = {
+  'http/protobuf': 'application/x-protobuf',
+  'http/json': 'application/json',
+} as const satisfies Record<OtlpProtocol, string>;
+
+const ENCODERS = { 'http/protobuf': encodeProtoRequest, 'http/json': encodeJsonRequest } as const;
 
 /**
- * An OTLP/HTTP sink (protobuf or JSON) on OpenTelemetry's export delegate (`@opentelemetry/otlp-exporter-base`,
- * the transport of the official OTLP exporters): its retries with backoff, timeout, keep-alive,
- * compression and headers from the standard `OTEL_EXPORTER_OTLP_*` variables. Only the encoding
- * is Clawmesh's (`otlp-proto.ts`, `otlp-json.ts`).
+ * An OTLP/HTTP sink (protobuf or JSON) on OpenTelemetry's export delegate
+ * (`@opentelemetry/otlp-exporter-base`, the transport of the official OTLP exporters): its
+ * retries with backoff, timeout, keep-alive, compression and headers from the standard
+ * `OTEL_EXPORTER_OTLP_*` variables. Only the encoding is Clawmesh's (`otlp-proto.ts`,
+ * `otlp-json.ts`).
  */
 export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink> {
   const [{ OTLPExporterBase }, { convertLegacyHttpOptions, createOtlpHttpExportDelegate }] =
@@ -37,7 +41,8 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       import('@opentelemetry/otlp-exporter-base'),
       import('@opentelemetry/otlp-exporter-base/node-http'),
     ]);
-  const { contentType, encode } = ENCODINGS[options.protocol];
+  const contentType = OTLP_CONTENT_TYPES[options.protocol];
+  const encode = ENCODERS[options.protocol];
   const serializer = {
     serializeRequest: (batch: PackedSpans) => encode(options.resource, batch.data, batch.count),
     deserializeResponse: (data: Uint8Array): unknown => {

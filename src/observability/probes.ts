@@ -126,11 +126,7 @@ export function probeHttp(
  * Posts an empty OTLP `ExportTraceServiceRequest` (no spans) in the given encoding, as the
  * exporter would post spans; resolves with the status code. A collector takes it with 200.
  */
-export async function probeOtlp(
-  url: string,
-  contentType: 'application/x-protobuf' | 'application/json',
-  timeoutMs = 3000,
-): Promise<number> {
+export async function probeOtlp(url: string, contentType: string, timeoutMs = 3000): Promise<number> {
   const init: RequestInit = {
     method: 'POST',
     headers: { 'content-type': contentType },

@@ -8,6 +8,15 @@ import { startCheckpointer as startFromSources } from './sqlite-checkpointer.ts'
 /** The built module (`npm test` builds first): its checkpoint thread's file is beside it. */
 const built = new URL('../../dist/src/store/sqlite-checkpointer.js', import.meta.url);
 
+/** The built module, and a fresh database file with one table `t` to write into. */
+async function builtWithDatabase(name: string) {
+  const module = (await import(built.href)) as typeof import('./sqlite-checkpointer.ts');
+  const path = join(mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-')), name);
+  const db = openSqlite(path);
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+  return { ...module, path, db };
+}
+
 describe('startCheckpointer', () => {
   it('leaves the writer checkpointing itself when the thread is not built (TypeScript sources) or the database is in memory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-'));
@@ -21,11 +30,7 @@ describe('startCheckpointer', () => {
   });
 
   it('starts the thread only once the database is being written', async () => {
-    const { checkpointWhenWritten } = (await import(built.href)) as typeof import('./sqlite-checkpointer.ts');
-    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-'));
-    const path = join(dir, 'lazy.db');
-    const db = openSqlite(path);
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const { checkpointWhenWritten, path, db } = await builtWithDatabase('lazy.db');
     const lazy = checkpointWhenWritten(db, path, { checkEveryMs: 10 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(lazy.started).toBeUndefined();
@@ -42,11 +47,7 @@ describe('startCheckpointer', () => {
   });
 
   it('keeps the WAL from growing under steady writes by having it started over', async () => {
-    const { startCheckpointer } = (await import(built.href)) as typeof import('./sqlite-checkpointer.ts');
-    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-'));
-    const path = join(dir, 'steady.db');
-    const db = openSqlite(path);
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const { startCheckpointer, path, db } = await builtWithDatabase('steady.db');
     const checkpointer = startCheckpointer(db, path, { everyMs: 10, restartAtPages: 64 });
     const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
     // About 1.5 s of small commits, never a pause long enough for the log to be all copied.
@@ -67,11 +68,7 @@ describe('startCheckpointer', () => {
 
   it('checkpoints on its own thread while the writer commits, and hands checkpoints back on stop', async () => {
     expect(existsSync(built)).toBe(true);
-    const { startCheckpointer } = (await import(built.href)) as typeof import('./sqlite-checkpointer.ts');
-    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-ckpt-'));
-    const path = join(dir, 'clawmesh.db');
-    const db = openSqlite(path);
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const { startCheckpointer, path, db } = await builtWithDatabase('clawmesh.db');
     const errors: string[] = [];
     const checkpointer = startCheckpointer(db, path, { everyMs: 20, onError: (m) => errors.push(m) });
     expect(checkpointer).toBeDefined();

@@ -15,6 +15,8 @@ const THREAD_FILE = fileURLToPath(new URL('./sqlite-checkpoint-worker.js', impor
 const DEFAULT_EVERY_MS = 250;
 /** WAL pages (4 KiB each) past which the thread has the log started over: 32 MiB. */
 const DEFAULT_RESTART_AT_PAGES = 8192;
+/** The writer's own automatic checkpoint (SQLite's default), restored when the thread stops. */
+const WRITER_AUTOCHECKPOINT_PAGES = 1000;
 /** The WAL file is cut back to this size when the log starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -67,7 +69,7 @@ export function startCheckpointer(
   const fallBack = () => {
     // The thread is gone: the writer checkpoints itself again.
     running = false;
-    if (db.open) db.pragma('wal_autocheckpoint = 1000');
+    if (db.open) db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
     stopped?.();
   };
   worker.on('message', (message: FromCheckpointThread) => {
@@ -95,12 +97,15 @@ export function startCheckpointer(
       });
       worker.removeAllListeners('exit');
       await worker.terminate();
-      if (db.open) db.pragma('wal_autocheckpoint = 1000');
+      if (db.open) db.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT_PAGES}`);
     },
   };
 }
 
-/** WAL bytes past which {@link checkpointWhenWritten} starts the thread: half the writer's own checkpoint interval. */
+/**
+ * WAL bytes past which {@link checkpointWhenWritten} starts the thread: half of what the writer
+ * lets the WAL reach before it checkpoints itself.
+ */
 const START_AT_WAL_BYTES = 2 * 1024 * 1024;
 
 /**
