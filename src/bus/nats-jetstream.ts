@@ -165,7 +165,6 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   }
 
   const subjectOf = (topic: string) => (topic === '*' ? `${subjectPrefix}.>` : `${subjectPrefix}.${topic}`);
-  const encoder = new TextEncoder();
   const publishing = createInFlight();
   const handling = createInFlight();
   let deliveriesStarted = 0;
@@ -173,7 +172,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   let closed = false;
 
   const send = async (event: BusEvent): Promise<void> => {
-    await js.publish(subjectOf(event.type), encoder.encode(JSON.stringify(event)), {
+    await js.publish(subjectOf(event.type), Buffer.from(JSON.stringify(event), 'utf8'), {
       msgID: `${event.type}:${event.id}`,
       expect: { streamName },
       timeout: publishTimeoutMs,
