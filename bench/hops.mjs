@@ -20,6 +20,8 @@ const PER_ROUND = Number(process.env.BENCH_PER_ROUND ?? 400);
 const THROUGHPUT_TURNS = Number(process.env.BENCH_THROUGHPUT ?? 3000);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 10);
+/** A light load beside RATE: with the processes mostly idle, each hop pays for waking one up. */
+const LOW_RATE = Number(process.env.BENCH_LOW_RATE ?? 20);
 const run = randomBytes(3).toString('hex');
 const question = (i) => ({ userId: `hops-${i % 50}`, text: 'how many red shirts are in stock?' });
 /** The same question as the first message of a new conversation: every such turn is identical. */
@@ -141,6 +143,15 @@ for (let round = 0; round < ROUNDS; round++) {
   const { latencies } = await load(rawRequest, { total: PER_ROUND * 4, concurrency: 1 });
   raw.latencies.push(...latencies);
 }
+// The same request at LOW_RATE: between requests the processes sleep, and each hop pays for
+// waking them (the requester, the NATS server, the responder).
+const idle = { latencies: [] };
+for (let i = 0; i < 150; i++) {
+  await new Promise((resolve) => setTimeout(resolve, 1000 / LOW_RATE));
+  const t0 = performance.now();
+  await rawRequest();
+  idle.latencies.push(performance.now() - t0);
+}
 await nc.close();
 const rows = [];
 const local = setups[0];
@@ -207,32 +218,59 @@ console.log(
   `\nthe floor of a NATS hop here — nats.js request/reply alone, one connection, 1 KB each way: p50 ${fmt(rawP50)} ms, p99 ${fmt(rawP99)} ms`,
 );
 console.log(
+  `the same at ${LOW_RATE} requests/s (processes asleep between requests): p50 ${fmt(percentile(idle.latencies, 50))} ms, p99 ${fmt(percentile(idle.latencies, 99))} ms`,
+);
+console.log(
   `Clawmesh's own cost per NATS hop above that floor: p50 ${fmt(natsRow.freshAddedP50PerHop - rawP50)} ms (new conversations), ${fmt(natsRow.addedP50PerHop - rawP50)} ms (with history)`,
 );
 
-// A fully split deployment: each role its own process, over NATS, state in Redis.
-const prefix = `hopsplit${run}`;
-const splitEnv = {
-  CLAWMESH_TRANSPORT: 'nats',
-  NATS_URL,
-  CLAWMESH_NATS__SUBJECT_PREFIX: prefix,
-  CLAWMESH_STORE: 'redis',
-  REDIS_URL,
-  CLAWMESH_REDIS__KEY_PREFIX: `${prefix}:`,
-  CLAWMESH_BUS: 'memory',
-  LOG_LEVEL: 'info',
-  PORT: '0',
-};
-await start(['models'], splitEnv);
-await start(['skills', '--skills', 'inventory'], splitEnv);
-await start(['skills', '--skills', 'support'], splitEnv);
-await start(['conversation'], splitEnv);
-const gateway = await start(['gateway'], splitEnv);
-const post = makeClient(gateway, 64);
-for (let i = 0; i < 300; i++) await post('/v1/messages', question(i));
+// A fully split deployment: each role its own process, state in Redis, the services talking over
+// NATS, then (the NATS one stopped) over HTTP with keep-alive, one connection pool per peer.
+/** Starts the five processes of a split deployment over `transport`; resolves with the gateway's URL and a stop. */
+async function startSplit(transport) {
+  const prefix = `hopsplit${transport}${run}`;
+  const env = {
+    CLAWMESH_TRANSPORT: transport,
+    CLAWMESH_STORE: 'redis',
+    REDIS_URL,
+    CLAWMESH_REDIS__KEY_PREFIX: `${prefix}:`,
+    CLAWMESH_BUS: 'memory',
+    LOG_LEVEL: 'info',
+  };
+  const roles = [
+    ['models', ['models']],
+    ['skills_inventory', ['skills', '--skills', 'inventory']],
+    ['skills_support', ['skills', '--skills', 'support']],
+    ['conversation', ['conversation']],
+    ['gateway', ['gateway']],
+  ];
+  const ports = {};
+  if (transport === 'nats') Object.assign(env, { NATS_URL, CLAWMESH_NATS__SUBJECT_PREFIX: prefix });
+  else {
+    // Each service's URL is known before it starts: every role calls the others by URL.
+    for (const [name] of roles) {
+      ports[name] = await freePort();
+      env[`${name.toUpperCase()}_SERVICE_URL`] = `http://127.0.0.1:${ports[name]}`;
+    }
+  }
+  const first = children.length;
+  let gatewayUrl;
+  for (const [name, args] of roles) {
+    const url = await start(args, { ...env, PORT: String(ports[name] ?? 0) });
+    if (name === 'gateway') gatewayUrl = url;
+  }
+  const own = children.slice(first);
+  return {
+    url: gatewayUrl,
+    stop: async () => {
+      for (const child of own) child.kill('SIGTERM');
+      await Promise.all(own.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    },
+  };
+}
 
 /** Open loop: a turn starts every 1/rate s whether or not the earlier ones finished. */
-async function offer(rate, seconds) {
+async function offer(post, rate, seconds) {
   const latencies = [];
   let failed = 0;
   const total = rate * seconds;
@@ -261,15 +299,27 @@ async function offer(rate, seconds) {
   });
   return { latencies, failed, total, wall: (performance.now() - started) / 1000 };
 }
-// Warm-up at the same rate: keep-alive connections and code paths of concurrent turns.
-await offer(RATE, 3);
-const measured = await offer(RATE, RATE_SECONDS);
+
 console.log(
-  `\nfully split over NATS + Redis (gateway, conversation, 2 skill hosts, models: 5 processes): ${measured.total} turns offered at ${RATE}/s after a 3 s warm-up at that rate`,
+  `\nfully split (gateway, conversation, 2 skill hosts, models: 5 processes; state in Redis): ${RATE * RATE_SECONDS} turns offered at ${RATE}/s after a 3 s warm-up at that rate, and ${LOW_RATE * RATE_SECONDS} at ${LOW_RATE}/s`,
 );
 console.log(
-  `achieved ${(measured.latencies.length / measured.wall).toFixed(0)} turns/s, failed ${measured.failed}, turn p50 ${fmt(percentile(measured.latencies, 50))} ms, p99 ${fmt(percentile(measured.latencies, 99))} ms`,
+  'transport  offered/s  achieved/s  failed  turn p50  turn p90  turn p99  closed loop c=16 turns/s',
 );
-const { wallMs } = await load((i) => post('/v1/messages', question(i)), { total: 3000, concurrency: 16 });
-console.log(`closed loop, concurrency 16: ${(3000 / (wallMs / 1000)).toFixed(0)} turns/s`);
+for (const transport of ['nats', 'http']) {
+  const split = await startSplit(transport);
+  const post = makeClient(split.url, 64);
+  for (let i = 0; i < 300; i++) await post('/v1/messages', question(i));
+  // Warm-up at the same rate: keep-alive connections and code paths of concurrent turns.
+  await offer(post, RATE, 3);
+  const measured = [await offer(post, RATE, RATE_SECONDS), await offer(post, LOW_RATE, RATE_SECONDS)];
+  const { wallMs } = await load((i) => post('/v1/messages', question(i)), { total: 3000, concurrency: 16 });
+  for (const [k, m] of measured.entries()) {
+    const rate = k === 0 ? RATE : LOW_RATE;
+    console.log(
+      `${transport.padEnd(9)}  ${String(rate).padStart(9)}  ${(m.latencies.length / m.wall).toFixed(0).padStart(10)}  ${String(m.failed).padStart(6)}  ${fmt(percentile(m.latencies, 50)).padStart(8)}  ${fmt(percentile(m.latencies, 90)).padStart(8)}  ${fmt(percentile(m.latencies, 99)).padStart(8)}  ${k === 0 ? (3000 / (wallMs / 1000)).toFixed(0).padStart(24) : ''}`,
+    );
+  }
+  await split.stop();
+}
 process.exit(0);
