@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CallContext, createCallContext } from '../src/core/context.ts';
-import { ClawmeshError } from '../src/core/errors.ts';
 import type { ChatMessage, ToolSpec } from '../src/core/messages.ts';
 import { createAnthropicProvider } from '../src/models/providers/anthropic/provider.ts';
 import type { ModelProvider, ProviderRequest } from '../src/models/types.ts';
 import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
+import { failure } from './support/scripted-provider.ts';
 
 const KEY = 'sk-ant-test';
 const stockTool: ToolSpec = {
@@ -31,15 +31,6 @@ beforeEach(() => {
 
 function request(messages: ChatMessage[], tools?: ToolSpec[]): ProviderRequest {
   return { model: 'claude-test', messages, ...(tools ? { tools } : {}) };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ClawmeshError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawmeshError);
-  return err as ClawmeshError;
 }
 
 const hello = (ctx: CallContext = createCallContext(), on: ModelProvider = provider) =>
@@ -208,13 +199,37 @@ describe('anthropic provider against a fake Messages API', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('gives up on a hung server at the connect timeout with a retryable UNAVAILABLE', async () => {
+  it('gives up on a hung server: a plain call at its own timeout, a stream at the connect timeout', async () => {
+    // A plain call's headers come with the whole answer, so the connect timeout is not its limit.
     fake.enqueue({ type: 'hang' });
-    const started = Date.now();
-    const err = await failure(
-      provider.complete(request([{ role: 'user', content: 'x' }]), createCallContext(), undefined, {
-        connectTimeoutMs: 100,
+    const patient = createAnthropicProvider({ apiKey: KEY, baseURL: fake.url, timeoutMs: 150 });
+    let started = Date.now();
+    const plain = await failure(
+      patient.complete(request([{ role: 'user', content: 'x' }]), createCallContext(), undefined, {
+        connectTimeoutMs: 50,
       }),
+    );
+    expect([plain.code, plain.retryable, plain.details?.timeout]).toEqual(['UNAVAILABLE', true, 'call']);
+    expect(plain.message).toBe('anthropic: no complete answer within 150 ms');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(Date.now() - started).toBeLessThan(2000);
+
+    fake.enqueue({ type: 'hang' });
+    started = Date.now();
+    const stream = provider.stream?.(
+      request([{ role: 'user', content: 'x' }]),
+      createCallContext(),
+      undefined,
+      {
+        connectTimeoutMs: 100,
+      },
+    );
+    const err = await failure(
+      (async () => {
+        for await (const _event of stream ?? []) {
+          // no event comes before the headers
+        }
+      })(),
     );
     expect([err.code, err.retryable, err.details?.timeout]).toEqual(['UNAVAILABLE', true, 'connect']);
     expect(Date.now() - started).toBeLessThan(2000);

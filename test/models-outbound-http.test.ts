@@ -18,6 +18,7 @@ import type {
 } from '../src/models/types.ts';
 import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import { failure } from './support/scripted-provider.ts';
 
 // The SDK providers over the gateway's outbound HTTP client (node-fetch on keep-alive agents)
 // instead of Node's global fetch: the same wire behaviour and the same typed failures.
@@ -27,15 +28,6 @@ const ask = (text = 'hello'): ProviderRequest => ({
   model: 'm',
   messages: [{ role: 'user', content: text }],
 });
-
-async function failure(run: Promise<unknown>): Promise<ClawmeshError> {
-  const err = await run.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawmeshError);
-  return err as ClawmeshError;
-}
 
 async function drain(
   events: AsyncIterable<ProviderStreamEvent>,

@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCallContext } from '../src/core/context.ts';
-import { ClawmeshError } from '../src/core/errors.ts';
 import { createAnthropicProvider } from '../src/models/providers/anthropic/provider.ts';
 import { createOpenAIProvider } from '../src/models/providers/openai/provider.ts';
 import {
   type Attempt,
   type ChainOptions,
+  type ChainResult,
   createDeploymentChain,
   type DeploymentChain,
 } from '../src/models/resilience/chain.ts';
 import type { Deployment } from '../src/models/types.ts';
 import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import { failure } from './support/scripted-provider.ts';
 
 /**
  * The resilience rules end to end: real SDK clients over real HTTP to loopback fakes of the
@@ -78,15 +79,6 @@ function chain(options: ChainOptions = {}, ids = ['openai-east', 'openai-west', 
 const summary = (attempts: Attempt[]) =>
   attempts.map((a) => `${a.deployment}:${a.ok ? 'ok' : (a.skipped ?? a.code)}`);
 
-async function failure(promise: Promise<unknown>): Promise<ClawmeshError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawmeshError);
-  return err as ClawmeshError;
-}
-
 describe('deployment chain against fake upstreams', () => {
   it('retries a 500 on the same deployment, with the SDK retrying nothing itself', async () => {
     east.enqueue({ type: 'status', status: 500 }, { type: 'text', content: ANSWER });
@@ -133,7 +125,7 @@ describe('deployment chain against fake upstreams', () => {
     east.enqueue({ type: 'hang' }, { type: 'hang' });
     claude.enqueue({ type: 'text', content: ANSWER });
     const started = Date.now();
-    const result = await chain({ connectTimeoutMs: 150 }, ['openai-east', 'claude']).complete(
+    const result = await chain({ callTimeoutMs: 150 }, ['openai-east', 'claude']).complete(
       ask,
       createCallContext(),
     );
@@ -146,7 +138,45 @@ describe('deployment chain against fake upstreams', () => {
       'openai-east:UNAVAILABLE',
       'claude:ok',
     ]);
-    expect(result.attempts[0]?.message).toMatch(/connect timeout/);
+    expect(result.attempts[0]?.message).toMatch(/no complete answer within 150 ms/);
+  });
+
+  it('times out a stream whose headers do not come within the connect timeout, then falls back', async () => {
+    east.enqueue({ type: 'hang' }, { type: 'hang' });
+    claude.enqueue({ type: 'text', content: ANSWER });
+    const started = Date.now();
+    let text = '';
+    let result: ChainResult | undefined;
+    for await (const event of chain({ connectTimeoutMs: 150 }, ['openai-east', 'claude']).stream(
+      ask,
+      createCallContext(),
+    )) {
+      if (event.type === 'text') text += event.text;
+      else result = event.result;
+    }
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(text).toBe(ANSWER);
+    expect(result?.deployment.id).toBe('claude');
+    expect(summary(result?.attempts ?? [])).toEqual([
+      'openai-east:UNAVAILABLE',
+      'openai-east:UNAVAILABLE',
+      'claude:ok',
+    ]);
+    expect(result?.attempts[0]?.message).toMatch(/connect timeout/);
+  });
+
+  it('waits past the connect timeout for a plain answer: its headers come with the whole answer', async () => {
+    // A non-streamed completion's response headers arrive when the model has finished: the
+    // connect timeout must not cut it (nor retry it, paying for the tokens twice).
+    east.enqueue({ type: 'text', content: ANSWER, delayMs: 400 });
+    claude.enqueue({ type: 'text', content: ANSWER, delayMs: 400 });
+    for (const id of ['openai-east', 'claude']) {
+      const result = await chain({ connectTimeoutMs: 100 }, [id]).complete(ask, createCallContext());
+      expect(result.response.content).toBe(ANSWER);
+      expect(summary(result.attempts)).toEqual([`${id}:ok`]);
+    }
+    expect(east.requests).toHaveLength(1);
+    expect(claude.requests).toHaveLength(1);
   });
 
   it('stops at the deadline while a server hangs, listing the attempts', async () => {

@@ -5,6 +5,7 @@ import type { ChatMessage, ToolSpec } from '../src/core/messages.ts';
 import { createOpenAIProvider } from '../src/models/providers/openai/provider.ts';
 import type { ModelProvider, ProviderRequest } from '../src/models/types.ts';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import { failure } from './support/scripted-provider.ts';
 
 const stockTool: ToolSpec = {
   name: 'inventory__lookupStock',
@@ -30,15 +31,6 @@ beforeEach(() => {
 
 function request(messages: ChatMessage[], tools?: ToolSpec[]): ProviderRequest {
   return { model: 'gpt-test', messages, ...(tools ? { tools } : {}) };
-}
-
-async function failure(promise: Promise<unknown>): Promise<ClawmeshError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ClawmeshError);
-  return err as ClawmeshError;
 }
 
 const hello = (ctx: CallContext = createCallContext()) =>

@@ -132,10 +132,14 @@ export async function buildModels(config: Config, deps: BuildModelsDeps): Promis
   const models = config.models;
   const local = createLocalProvider();
   const providers: ModelProvider[] = [local];
-  // One outbound HTTP client (keep-alive agents) for every SDK provider, made on first need.
+  // One outbound HTTP client (keep-alive agents) for every SDK provider, made on first need; its
+  // new connections get `resilience.timeouts.connectMs`.
   let outboundHttp: Promise<OutboundHttp | undefined> | undefined;
   const outbound = () => {
-    outboundHttp ??= deps.outboundHttp === 'fetch' ? Promise.resolve(undefined) : createOutboundHttp();
+    outboundHttp ??=
+      deps.outboundHttp === 'fetch'
+        ? Promise.resolve(undefined)
+        : createOutboundHttp({ connectTimeoutMs: models.resilience.timeouts.connectMs });
     return outboundHttp;
   };
   for (const kind of ['openai', 'anthropic'] as const) {

@@ -1,5 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** The `fetch` the provider SDKs accept (`new OpenAI({ fetch })`, `new Anthropic({ fetch })`). */
 export type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -17,6 +19,51 @@ export interface OutboundHttpOptions {
   maxSockets?: number;
   /** Idle sockets kept per origin (default 64). */
   maxFreeSockets?: number;
+  /**
+   * Longest wait for a new connection to an upstream, in milliseconds: TCP connect, plus the TLS
+   * handshake for `https`. A socket still connecting then is destroyed with a "connect limit"
+   * error, which the providers report as `UNAVAILABLE` (retried, then the next deployment). No
+   * limit when absent. It covers connecting only, never the wait for an answer.
+   */
+  connectTimeoutMs?: number;
+}
+
+type CreateConnection = (
+  options: http.ClientRequestArgs,
+  callback?: (err: Error | null, stream: Duplex) => void,
+) => Duplex | null | undefined;
+
+/**
+ * The error a socket still connecting after `ms` is destroyed with. Its message avoids the words
+ * "timeout" and "timed out": the SDKs read an error whose text has them as their own request
+ * timeout, which the providers report as the deadline or the answer's limit.
+ */
+function connectLimitError(ms: number, host: string | null | undefined): Error {
+  return Object.assign(
+    new Error(`connect limit: no connection to ${host ?? 'the upstream'} within ${ms} ms (connectMs)`),
+    { code: 'ECONNLIMIT' },
+  );
+}
+
+/**
+ * Wraps an agent's `createConnection` so that a socket still connecting after `ms` is destroyed
+ * with {@link connectLimitError}. `https` sockets count as connected once their TLS handshake
+ * is done (`secureConnect`); reused keep-alive sockets are not touched.
+ */
+function limitConnectTime<A extends http.Agent>(agent: A, ms: number, secure: boolean): A {
+  const create = (agent as unknown as { createConnection: CreateConnection }).createConnection.bind(agent);
+  const limited: CreateConnection = (options, callback) => {
+    const socket = create(options, callback) as Socket | null | undefined;
+    if (!socket?.connecting) return socket;
+    const timer = setTimeout(() => socket.destroy(connectLimitError(ms, options.host)), ms);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    socket.once(secure ? 'secureConnect' : 'connect', done);
+    socket.once('close', done);
+    return socket;
+  };
+  (agent as unknown as { createConnection: CreateConnection }).createConnection = limited;
+  return agent;
 }
 
 type NodeFetch = (input: unknown, init?: unknown) => Promise<unknown>;
@@ -53,8 +100,13 @@ export async function createOutboundHttp(
     // The most recently used socket first: a warm socket, and idle ones time out and close.
     scheduling: 'lifo',
   };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent(agentOptions);
+  let httpAgent = new http.Agent(agentOptions);
+  let httpsAgent = new https.Agent(agentOptions);
+  const connectMs = options.connectTimeoutMs;
+  if (connectMs !== undefined) {
+    httpAgent = limitConnectTime(httpAgent, connectMs, false);
+    httpsAgent = limitConnectTime(httpsAgent, connectMs, true);
+  }
   // node-fetch's `agent` init field may be a function of the parsed URL.
   const agent = (url: URL) => (url.protocol === 'http:' ? httpAgent : httpsAgent);
   return {
@@ -76,8 +128,8 @@ export function outboundBodyFailure(err: unknown): 'invalid-json' | 'failed' | u
 /** The options every SDK-backed provider shares: timeout, SDK retries and the outbound client. */
 export interface SdkProviderOptions {
   /**
-   * Longest wait for the response headers in milliseconds (default 60 s); the call deadline and a
-   * caller's `connectTimeoutMs` may cut it shorter.
+   * Longest wait in milliseconds (default 60 s) for a whole answer, or for a stream's response
+   * headers; the call deadline, and for streams a caller's `connectTimeoutMs`, may cut it shorter.
    */
   timeoutMs?: number;
   /** Retries inside the SDK (default 0: retries, fallbacks and breakers live in the gateway). */

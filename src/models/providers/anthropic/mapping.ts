@@ -16,6 +16,7 @@ import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts'
 import type { ProviderResponse } from '../../types.ts';
 import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
+import { connectionErrorMessage, type SdkTimeout, sdkTimeoutError } from '../sdk-timeout.ts';
 import { abortError } from '../stream.ts';
 
 /** A request's system prompt and turns in the Messages API shape. */
@@ -160,12 +161,12 @@ export function fromAnthropicMessage(message: Message | string | null | undefine
   };
 }
 
-/** How an SDK call ended, besides the error: whether our own deadline cut it short. */
+/** How an SDK call ended, besides the error: its signal and its timeout. */
 export interface FailureContext {
   /** The signal the caller passed; its reason wins when it aborted. */
   signal?: AbortSignal | undefined;
-  /** Whether the SDK timeout was the call context's deadline rather than a connect timeout. */
-  deadlineBound: boolean;
+  /** The request's SDK timeout; absent for an error after the response headers. */
+  timeout?: SdkTimeout | undefined;
 }
 
 /** The error type an Anthropic error body or SSE `error` event names (`overloaded_error`). */
@@ -214,16 +215,9 @@ function fromStreamError(err: APIError): ClawmeshError {
 export function toClawmeshError(err: unknown, context: FailureContext): ClawmeshError {
   if (err instanceof ClawmeshError) return err;
   if (err instanceof APIUserAbortError) return abortError('anthropic', context.signal, err);
-  if (err instanceof APIConnectionTimeoutError) {
-    return context.deadlineBound
-      ? new ClawmeshError('DEADLINE_EXCEEDED', 'anthropic: no answer before the deadline', { cause: err })
-      : new ClawmeshError('UNAVAILABLE', 'anthropic: no response within the connect timeout', {
-          cause: err,
-          details: { timeout: 'connect' },
-        });
-  }
+  if (err instanceof APIConnectionTimeoutError) return sdkTimeoutError('anthropic', err, context.timeout);
   if (err instanceof APIConnectionError) {
-    return new ClawmeshError('UNAVAILABLE', `anthropic: ${err.message}`, { cause: err });
+    return new ClawmeshError('UNAVAILABLE', connectionErrorMessage('anthropic', err), { cause: err });
   }
   if (err instanceof APIError) {
     return typeof err.status === 'number' ? fromStatus(err, err.status) : fromStreamError(err);

@@ -1,6 +1,6 @@
 import Anthropic, { type ClientOptions } from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
-import { type CallContext, remainingMs } from '../../../core/context.ts';
+import type { CallContext } from '../../../core/context.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type {
   ModelProvider,
@@ -10,6 +10,7 @@ import type {
   ProviderStreamEvent,
 } from '../../types.ts';
 import type { SdkProviderOptions } from '../outbound.ts';
+import { sdkTimeout } from '../sdk-timeout.ts';
 import { abortError, streamCut } from '../stream.ts';
 import { fromAnthropicMessage, toAnthropicPrompt, toAnthropicTools, toClawmeshError } from './mapping.ts';
 import { AnthropicStreamAssembler } from './stream.ts';
@@ -41,18 +42,6 @@ function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCrea
   if (request.tools && request.tools.length > 0) body.tools = toAnthropicTools(request.tools);
   // No temperature: API version 2026-10-21 (the SDK's default) refuses sampling parameters with a 400.
   return body;
-}
-
-function headerTimeout(
-  ctx: CallContext,
-  timeoutMs: number,
-  options: ProviderCallOptions | undefined,
-): { timeout: number; deadlineBound: boolean } {
-  const left = remainingMs(ctx);
-  if (left <= 0)
-    throw new ClawmeshError('DEADLINE_EXCEEDED', 'anthropic: the deadline passed before the call');
-  const own = Math.min(timeoutMs, options?.connectTimeoutMs ?? timeoutMs);
-  return { timeout: Math.min(left, own), deadlineBound: left < own };
 }
 
 /**
@@ -96,13 +85,13 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
       request: ProviderRequest,
       ctx: CallContext,
       signal?: AbortSignal,
-      callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
+      // A plain call's headers come with the whole answer: the connect timeout does not apply.
+      const timeout = sdkTimeout('anthropic', ctx, timeoutMs);
       const message = await client.messages
-        .create(toRequestBody(request, maxTokens), { signal, timeout })
+        .create(toRequestBody(request, maxTokens), { signal, timeout: timeout.ms })
         .catch((err: unknown) => {
-          throw toClawmeshError(err, { signal, deadlineBound });
+          throw toClawmeshError(err, { signal, timeout });
         });
       return fromAnthropicMessage(message);
     },
@@ -113,11 +102,13 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
       signal?: AbortSignal,
       callOptions?: ProviderCallOptions,
     ): AsyncGenerator<ProviderStreamEvent> {
-      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
+      const timeout = sdkTimeout('anthropic', ctx, timeoutMs, callOptions?.connectTimeoutMs);
       const body = { ...toRequestBody(request, maxTokens), stream: true as const };
-      const events = await client.messages.create(body, { signal, timeout }).catch((err: unknown) => {
-        throw toClawmeshError(err, { signal, deadlineBound });
-      });
+      const events = await client.messages
+        .create(body, { signal, timeout: timeout.ms })
+        .catch((err: unknown) => {
+          throw toClawmeshError(err, { signal, timeout });
+        });
       const assembler = new AnthropicStreamAssembler();
       try {
         for await (const event of events) {
@@ -126,7 +117,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
         }
       } catch (err) {
         if (signal?.aborted) throw abortError('anthropic', signal, err);
-        const mapped = toClawmeshError(err, { signal, deadlineBound: false });
+        const mapped = toClawmeshError(err, { signal });
         throw mapped.code === 'INTERNAL' ? streamCut('anthropic', mapped.message, err) : mapped;
       }
       // The SDK ends an aborted stream quietly; an abort is never a finished answer.

@@ -15,6 +15,7 @@ import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts'
 import type { ProviderResponse } from '../../types.ts';
 import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
+import { connectionErrorMessage, type SdkTimeout, sdkTimeoutError } from '../sdk-timeout.ts';
 
 /** Our messages in the chat-completions wire shape. */
 export function toOpenAIMessages(messages: readonly ChatMessage[]): ChatCompletionMessageParam[] {
@@ -104,12 +105,12 @@ export function fromOpenAICompletion(
   };
 }
 
-/** How an SDK call ended, besides the error: whether our own deadline cut it short. */
+/** How an SDK call ended, besides the error: its signal and its timeout. */
 export interface FailureContext {
   /** The signal the caller passed; its reason wins when it aborted. */
   signal?: AbortSignal | undefined;
-  /** Whether the SDK timeout was the call context's deadline rather than the provider's own. */
-  deadlineBound: boolean;
+  /** The request's SDK timeout; absent for an error after the response headers. */
+  timeout?: SdkTimeout | undefined;
 }
 
 /** Maps what the SDK threw onto a `ClawmeshError`, keeping the original as `cause`. */
@@ -123,16 +124,9 @@ export function toClawmeshError(err: unknown, context: FailureContext): Clawmesh
       retryable: false,
     });
   }
-  if (err instanceof APIConnectionTimeoutError) {
-    return context.deadlineBound
-      ? new ClawmeshError('DEADLINE_EXCEEDED', 'openai: no answer before the deadline', { cause: err })
-      : new ClawmeshError('UNAVAILABLE', 'openai: no response within the connect timeout', {
-          cause: err,
-          details: { timeout: 'connect' },
-        });
-  }
+  if (err instanceof APIConnectionTimeoutError) return sdkTimeoutError('openai', err, context.timeout);
   if (err instanceof APIConnectionError) {
-    return new ClawmeshError('UNAVAILABLE', `openai: ${err.message}`, { cause: err });
+    return new ClawmeshError('UNAVAILABLE', connectionErrorMessage('openai', err), { cause: err });
   }
   if (err instanceof APIError && typeof err.status === 'number') {
     const { status } = err;

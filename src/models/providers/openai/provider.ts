@@ -3,7 +3,7 @@ import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
 } from 'openai/resources/chat/completions';
-import { type CallContext, remainingMs } from '../../../core/context.ts';
+import type { CallContext } from '../../../core/context.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type {
   ModelProvider,
@@ -13,6 +13,7 @@ import type {
   ProviderStreamEvent,
 } from '../../types.ts';
 import type { SdkProviderOptions } from '../outbound.ts';
+import { sdkTimeout } from '../sdk-timeout.ts';
 import { abortError, streamCut } from '../stream.ts';
 import { fromOpenAICompletion, toClawmeshError, toOpenAIMessages, toOpenAITools } from './mapping.ts';
 import { OpenAIStreamAssembler } from './stream.ts';
@@ -40,18 +41,6 @@ function toRequestBody(request: ProviderRequest): ChatCompletionCreateParamsNonS
   // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   return body;
-}
-
-/** The SDK's per-request timeout (time to response headers) and whether the deadline set it. */
-function headerTimeout(
-  ctx: CallContext,
-  timeoutMs: number,
-  options: ProviderCallOptions | undefined,
-): { timeout: number; deadlineBound: boolean } {
-  const left = remainingMs(ctx);
-  if (left <= 0) throw new ClawmeshError('DEADLINE_EXCEEDED', 'openai: the deadline passed before the call');
-  const own = Math.min(timeoutMs, options?.connectTimeoutMs ?? timeoutMs);
-  return { timeout: Math.min(left, own), deadlineBound: left < own };
 }
 
 /**
@@ -94,21 +83,17 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       request: ProviderRequest,
       ctx: CallContext,
       signal?: AbortSignal,
-      callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      // headerTimeout() inline: this runs on every call.
-      const left = remainingMs(ctx);
-      if (left <= 0)
-        throw new ClawmeshError('DEADLINE_EXCEEDED', 'openai: the deadline passed before the call');
-      const own = Math.min(timeoutMs, callOptions?.connectTimeoutMs ?? timeoutMs);
+      // A plain call's headers come with the whole answer: the connect timeout does not apply.
+      const timeout = sdkTimeout('openai', ctx, timeoutMs);
       let completion: ChatCompletion;
       try {
         completion = await client.chat.completions.create(toRequestBody(request), {
           signal,
-          timeout: Math.min(left, own),
+          timeout: timeout.ms,
         });
       } catch (err) {
-        throw toClawmeshError(err, { signal, deadlineBound: left < own });
+        throw toClawmeshError(err, { signal, timeout });
       }
       return fromOpenAICompletion(completion);
     },
@@ -119,15 +104,17 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       signal?: AbortSignal,
       callOptions?: ProviderCallOptions,
     ): AsyncGenerator<ProviderStreamEvent> {
-      const { timeout, deadlineBound } = headerTimeout(ctx, timeoutMs, callOptions);
+      const timeout = sdkTimeout('openai', ctx, timeoutMs, callOptions?.connectTimeoutMs);
       const body = {
         ...toRequestBody(request),
         stream: true as const,
         stream_options: { include_usage: true },
       };
-      const chunks = await client.chat.completions.create(body, { signal, timeout }).catch((err: unknown) => {
-        throw toClawmeshError(err, { signal, deadlineBound });
-      });
+      const chunks = await client.chat.completions
+        .create(body, { signal, timeout: timeout.ms })
+        .catch((err: unknown) => {
+          throw toClawmeshError(err, { signal, timeout });
+        });
       const assembler = new OpenAIStreamAssembler();
       try {
         for await (const chunk of chunks) {
@@ -136,7 +123,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
         }
       } catch (err) {
         if (signal?.aborted) throw abortError('openai', signal, err);
-        const mapped = toClawmeshError(err, { signal, deadlineBound: false });
+        const mapped = toClawmeshError(err, { signal });
         throw mapped.code === 'INTERNAL' ? streamCut('openai', mapped.message, err) : mapped;
       }
       // The SDK ends an aborted stream quietly; an abort is never a finished answer.
