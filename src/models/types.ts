@@ -12,8 +12,10 @@ export type ProviderResponse = Omit<ModelResponse, 'model' | 'latencyMs'>;
 
 /** Per-call knobs a caller (the resilience chain) hands to a provider; a provider may ignore them. */
 export interface ProviderCallOptions {
-  /** Longest wait for the upstream's response headers, in milliseconds. */
+  /** Longest wait for a stream's response headers, in milliseconds. */
   connectTimeoutMs?: number;
+  /** Longest wait for a whole completion (`complete`), in milliseconds. */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -42,6 +44,13 @@ export interface ModelProvider {
    * otherwise makes for each call.
    */
   readonly settlesAtOnce?: boolean;
+  /**
+   * The provider ends a whole completion itself once `options.callTimeoutMs` or the call
+   * context's deadline has passed (the SDK providers: their own request timeout). Its attempts
+   * then get the caller's signal as it is instead of a signal of their own, whose listeners cost
+   * several microseconds on every call; the attempt still settles at its timeout either way.
+   */
+  readonly endsAtTimeout?: boolean;
   /** One whole completion. */
   complete(
     request: ProviderRequest,

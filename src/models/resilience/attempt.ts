@@ -69,7 +69,8 @@ class AttemptRace {
   timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly controller: AbortController,
+    /** The provider's own signal; absent when it gets the caller's and ends itself at its timeout. */
+    private readonly controller: AbortController | undefined,
     private readonly parent: AbortSignal | undefined,
     private readonly resolve: (response: ProviderResponse) => void,
     private readonly reject: (reason: unknown) => void,
@@ -87,7 +88,7 @@ class AttemptRace {
   /** Ends the attempt with a typed reason, aborting the provider's signal. */
   fail(reason: ClawmeshError): void {
     if (!this.finish()) return;
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     this.reject(reason);
   }
 
@@ -134,7 +135,9 @@ export function runAttempt(
       return Promise.reject(err);
     }
   }
-  const controller = new AbortController();
+  // A provider that ends its own request at the call timeout and the deadline gets the caller's
+  // signal as it is: no controller, no listener of its own on every call.
+  const controller = provider.endsAtTimeout && !onDelta ? undefined : new AbortController();
   return new Promise<ProviderResponse>((resolve, reject) => {
     const race = new AttemptRace(controller, signal, resolve, reject);
     const byDeadline = left <= limits.callTimeoutMs;
@@ -165,10 +168,10 @@ export function runAttempt(
               providerOptions: plan.providerOptions,
             },
             onDelta,
-            controller,
+            controller as AbortController, // always made for a stream
             Math.min(left, limits.firstTokenTimeoutMs),
           )
-        : provider.complete(request, ctx, controller.signal, plan.providerOptions);
+        : provider.complete(request, ctx, controller ? controller.signal : signal, plan.providerOptions);
     } catch (err) {
       // A provider that throws before returning its promise.
       work = Promise.reject(err);

@@ -46,7 +46,7 @@ describe('timeouts and the deadline', () => {
     expect(a.calls[0]?.signal?.aborted).toBe(true);
   });
 
-  it('passes the connect timeout to the provider', async () => {
+  it('passes the connect and call timeouts to the provider', async () => {
     const seen: unknown[] = [];
     const provider: ModelProvider = {
       name: 'p',
@@ -56,11 +56,41 @@ describe('timeouts and the deadline', () => {
         return response('ok');
       },
     };
-    await createDeploymentChain([{ id: 'p', provider, model: 'm' }], { connectTimeoutMs: 1234 }).complete(
-      ask,
-      ctx(),
-    );
-    expect(seen).toEqual([{ connectTimeoutMs: 1234 }]);
+    await createDeploymentChain([{ id: 'p', provider, model: 'm' }], {
+      connectTimeoutMs: 1234,
+      callTimeoutMs: 5678,
+    }).complete(ask, ctx());
+    expect(seen).toEqual([{ connectTimeoutMs: 1234, callTimeoutMs: 5678 }]);
+  });
+
+  it('hands a provider that ends itself at its timeout the caller’s signal, and still settles at the call timeout', async () => {
+    const signals: Array<AbortSignal | undefined> = [];
+    const hung: ModelProvider = {
+      name: 'sdk',
+      defaultModel: 'm',
+      endsAtTimeout: true,
+      complete: (_request, _ctx, signal) => {
+        signals.push(signal);
+        return new Promise(() => undefined);
+      },
+    };
+    const chain = createDeploymentChain([{ id: 'sdk', provider: hung, model: 'm' }], {
+      ...FAST,
+      retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      callTimeoutMs: 60,
+    });
+    const started = Date.now();
+    const err = await failure(chain.complete(ask, ctx()));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(err.code).toBe('UNAVAILABLE');
+    expect((err.details?.attempts as Attempt[])[0]?.message).toMatch(/no complete answer within 60 ms/);
+    // No caller signal: none of the attempt's own either.
+    expect(signals).toEqual([undefined]);
+    const caller = new AbortController();
+    const aborted = failure(chain.complete(ask, ctx(), undefined, caller.signal));
+    caller.abort(new ClawmeshError('UNAVAILABLE', 'the caller left', { retryable: false }));
+    expect(signals[1]).toBe(caller.signal);
+    expect((await aborted).message).toMatch(/the caller left/);
   });
 
   it('ends a stream with no first token at the first-token timeout and falls back', async () => {

@@ -172,7 +172,10 @@ export function createDeploymentPool(
   }
   const plan: Omit<FailoverPlan, 'slots'> = {
     limits: resolved.limits,
-    providerOptions: { connectTimeoutMs: resolved.limits.connectTimeoutMs },
+    providerOptions: {
+      connectTimeoutMs: resolved.limits.connectTimeoutMs,
+      callTimeoutMs: resolved.limits.callTimeoutMs,
+    },
     retry: resolved.retry,
     backoff: createBackoff(resolved.retry),
     hooks,

@@ -80,14 +80,22 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
 
   return {
     name: 'anthropic',
+    endsAtTimeout: true,
     defaultModel: options.model ?? DEFAULT_MODEL,
     async complete(
       request: ProviderRequest,
       ctx: CallContext,
       signal?: AbortSignal,
+      callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      // A plain call's headers come with the whole answer: the connect timeout does not apply.
-      const timeout = sdkTimeout('anthropic', ctx, timeoutMs);
+      // A plain call's headers come with the whole answer: its limit is the call's, never the
+      // connect timeout.
+      const callMs = callOptions?.callTimeoutMs;
+      const timeout = sdkTimeout(
+        'anthropic',
+        ctx,
+        callMs === undefined ? timeoutMs : Math.min(timeoutMs, callMs),
+      );
       const message = await client.messages
         .create(toRequestBody(request, maxTokens), { signal, timeout: timeout.ms })
         .catch((err: unknown) => {

@@ -78,14 +78,22 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
 
   return {
     name: 'openai',
+    endsAtTimeout: true,
     defaultModel: options.model ?? DEFAULT_MODEL,
     async complete(
       request: ProviderRequest,
       ctx: CallContext,
       signal?: AbortSignal,
+      callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      // A plain call's headers come with the whole answer: the connect timeout does not apply.
-      const timeout = sdkTimeout('openai', ctx, timeoutMs);
+      // A plain call's headers come with the whole answer: its limit is the call's, never the
+      // connect timeout.
+      const callMs = callOptions?.callTimeoutMs;
+      const timeout = sdkTimeout(
+        'openai',
+        ctx,
+        callMs === undefined ? timeoutMs : Math.min(timeoutMs, callMs),
+      );
       let completion: ChatCompletion;
       try {
         completion = await client.chat.completions.create(toRequestBody(request), {
