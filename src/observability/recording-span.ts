@@ -1,15 +1,15 @@
-import {
-  type Attributes,
-  type AttributeValue,
-  type Exception,
-  type Link,
-  type Span,
-  type SpanContext,
-  type SpanKind,
-  type SpanStatus,
-  SpanStatusCode,
-  type TimeInput,
+import type {
+  Attributes,
+  AttributeValue,
+  Exception,
+  Link,
+  Span,
+  SpanContext,
+  SpanKind,
+  SpanStatus,
+  TimeInput,
 } from '@opentelemetry/api';
+import { SPAN_STATUS } from './otel-constants.ts';
 import type { SpanRecord, SpanRecordEvent } from './span-record.ts';
 
 /** Epoch milliseconds now, with a fraction (the monotonic clock from the process's time origin). */
@@ -41,7 +41,7 @@ export interface SpanParent {
 export class RecordingSpan implements Span {
   private ended = false;
   private readonly startMs = nowMs();
-  private status: SpanStatus = { code: SpanStatusCode.UNSET };
+  private status: SpanStatus = { code: SPAN_STATUS.UNSET };
   private events: SpanRecordEvent[] | undefined;
 
   constructor(
@@ -95,7 +95,7 @@ export class RecordingSpan implements Span {
 
   setStatus(status: SpanStatus): this {
     // OK is final; UNSET never replaces a status (the API's rules).
-    if (!this.ended && this.status.code !== SpanStatusCode.OK && status.code !== SpanStatusCode.UNSET)
+    if (!this.ended && this.status.code !== SPAN_STATUS.OK && status.code !== SPAN_STATUS.UNSET)
       this.status = { ...status };
     return this;
   }

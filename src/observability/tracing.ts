@@ -1,19 +1,9 @@
-import {
-  type Attributes,
-  type Context,
-  ROOT_CONTEXT,
-  SamplingDecision,
-  type Span,
-  type SpanContext,
-  SpanKind,
-  SpanStatusCode,
-  TraceFlags,
-  trace,
-} from '@opentelemetry/api';
+import type { Attributes, Context, Span, SpanContext, SpanKind } from '@opentelemetry/api';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
 import { type CallContext, withContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
+import { SAMPLING_DECISION, SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-constants.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
 import type { SpanExport } from './span-export.ts';
 
@@ -74,6 +64,8 @@ export function tracesUrlOf(endpoint: string): string {
 let active: Tracing = DISABLED;
 /** Decides for the spans that start a trace or continue a caller's (the edges). */
 let edgeSampler: Sampler | undefined;
+/** The OpenTelemetry API, which the sampler's context needs: loaded by `initTracing`, not at start-up. */
+let otel: typeof import('@opentelemetry/api') | undefined;
 
 /** The tracing of this process (disabled until {@link initTracing} starts it). */
 export function tracing(): Tracing {
@@ -99,6 +91,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   if (choice.warning) options.warn?.(choice.warning);
   const { protocol, warning } = otlpProtocolFromEnv();
   if (warning) options.warn?.(warning);
+  otel = await import('@opentelemetry/api');
   edgeSampler = await samplerOf(choice);
   const url = tracesUrlOf(options.endpoint);
   const spans: SpanExport = await createSpanExport({
@@ -116,7 +109,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
       new RecordingSpan(
         name,
         kind,
-        { traceId: parent.traceId, spanId: randomHex(8), traceFlags: TraceFlags.SAMPLED },
+        { traceId: parent.traceId, spanId: randomHex(8), traceFlags: TRACE_FLAGS.SAMPLED },
         parent.spanId ? { spanId: parent.spanId, isRemote: parent.isRemote } : undefined,
         attributes,
         spans.record,
@@ -176,11 +169,11 @@ export function contextIn(ctx: CallContext, span: Span): CallContext {
 /** The kinds of span Clawmesh makes. */
 export type SpanRole = 'client' | 'server' | 'internal' | 'producer' | 'consumer';
 const KINDS: Record<SpanRole, SpanKind> = {
-  client: SpanKind.CLIENT,
-  server: SpanKind.SERVER,
-  internal: SpanKind.INTERNAL,
-  producer: SpanKind.PRODUCER,
-  consumer: SpanKind.CONSUMER,
+  client: SPAN_KIND.CLIENT,
+  server: SPAN_KIND.SERVER,
+  internal: SPAN_KIND.INTERNAL,
+  producer: SPAN_KIND.PRODUCER,
+  consumer: SPAN_KIND.CONSUMER,
 };
 
 /**
@@ -228,17 +221,17 @@ function sampleEdge(
   traceId: string,
   attributes: Attributes,
 ): boolean {
-  if (!edgeSampler) return true;
+  if (!edgeSampler || !otel) return true;
   const context: Context = parent
-    ? trace.setSpanContext(ROOT_CONTEXT, {
+    ? otel.trace.setSpanContext(otel.ROOT_CONTEXT, {
         traceId,
         spanId: parent.spanId,
-        traceFlags: parent.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        traceFlags: parent.sampled ? TRACE_FLAGS.SAMPLED : TRACE_FLAGS.NONE,
         isRemote: true,
       } satisfies SpanContext)
-    : ROOT_CONTEXT;
-  const { decision } = edgeSampler.shouldSample(context, traceId, name, SpanKind.SERVER, attributes, []);
-  return decision === SamplingDecision.RECORD_AND_SAMPLED;
+    : otel.ROOT_CONTEXT;
+  const { decision } = edgeSampler.shouldSample(context, traceId, name, SPAN_KIND.SERVER, attributes, []);
+  return decision === SAMPLING_DECISION.RECORD_AND_SAMPLED;
 }
 
 /**
@@ -264,7 +257,7 @@ export function inEdgeSpan<T>(
   if (!sampleEdge(name, remote, parent.traceId, recorded)) {
     return work(withContext(ctx, { traceparent: `00-${parent.traceId}-${randomHex(8)}-00` }));
   }
-  const span = tracer.startSpan(name, SpanKind.SERVER, recorded, parent);
+  const span = tracer.startSpan(name, SPAN_KIND.SERVER, recorded, parent);
   return runIn(span, () => work(contextIn(ctx, span)));
 }
 
@@ -281,7 +274,7 @@ export function inEventSpan<T>(
   const tracer = active.tracer;
   if (!tracer || !sampledParent(traceparent)) return work();
   const parent = (traceparent ? parentIn(traceparent) : undefined) ?? newTrace();
-  const span = tracer.startSpan(name, SpanKind.CONSUMER, attributesOf(attributes), parent);
+  const span = tracer.startSpan(name, SPAN_KIND.CONSUMER, attributesOf(attributes), parent);
   return runIn(span, work);
 }
 
@@ -294,7 +287,7 @@ export function spanIdOf(traceparent: string): string | undefined {
 function failed(span: Span, err: unknown): void {
   const error = ClawmeshError.from(err);
   span.setAttribute('clawmesh.error.code', error.code);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+  span.setStatus({ code: SPAN_STATUS.ERROR, message: error.message });
 }
 
 /**
