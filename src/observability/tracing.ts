@@ -4,6 +4,7 @@ import { type CallContext, withContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import { SAMPLING_DECISION, SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-constants.ts';
+import type { OtlpProtocol } from './otlp-sink.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
 import type { SpanExport } from './span-export.ts';
 
@@ -20,7 +21,7 @@ export interface Tracing {
   readonly enabled: boolean;
   readonly tracer: SpanStarter | undefined;
   /** Where spans go and in which encoding, when tracing is on. */
-  readonly export?: { url: string; protocol: string };
+  readonly export?: { url: string; protocol: OtlpProtocol };
   /** Sends the spans still buffered. */
   flush(): Promise<void>;
   shutdown(): Promise<void>;

@@ -50,7 +50,7 @@ function connectLimitError(ms: number, host: string | null | undefined): Error {
  * with {@link connectLimitError}. `https` sockets count as connected once their TLS handshake
  * is done (`secureConnect`); reused keep-alive sockets are not touched.
  */
-function limitConnectTime<A extends http.Agent>(agent: A, ms: number, secure: boolean): A {
+function limitConnectTime(agent: http.Agent, ms: number, secure: boolean): void {
   const create = (agent as unknown as { createConnection: CreateConnection }).createConnection.bind(agent);
   const limited: CreateConnection = (options, callback) => {
     const socket = create(options, callback) as Socket | null | undefined;
@@ -63,7 +63,6 @@ function limitConnectTime<A extends http.Agent>(agent: A, ms: number, secure: bo
     return socket;
   };
   (agent as unknown as { createConnection: CreateConnection }).createConnection = limited;
-  return agent;
 }
 
 type NodeFetch = (input: unknown, init?: unknown) => Promise<unknown>;
@@ -100,12 +99,12 @@ export async function createOutboundHttp(
     // The most recently used socket first: a warm socket, and idle ones time out and close.
     scheduling: 'lifo',
   };
-  let httpAgent = new http.Agent(agentOptions);
-  let httpsAgent = new https.Agent(agentOptions);
+  const httpAgent = new http.Agent(agentOptions);
+  const httpsAgent = new https.Agent(agentOptions);
   const connectMs = options.connectTimeoutMs;
   if (connectMs !== undefined) {
-    httpAgent = limitConnectTime(httpAgent, connectMs, false);
-    httpsAgent = limitConnectTime(httpsAgent, connectMs, true);
+    limitConnectTime(httpAgent, connectMs, false);
+    limitConnectTime(httpsAgent, connectMs, true);
   }
   // node-fetch's `agent` init field may be a function of the parsed URL.
   const agent = (url: URL) => (url.protocol === 'http:' ? httpAgent : httpsAgent);

@@ -1,5 +1,6 @@
 import { type CallContext, remainingMs } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
+import type { ProviderCallOptions } from '../types.ts';
 
 /**
  * The timeout an SDK provider hands to one request, and what its expiry means. The SDKs apply
@@ -17,25 +18,24 @@ export interface SdkTimeout {
 }
 
 /**
- * The SDK timeout of one request: the provider's `timeoutMs`, for a stream (`connectTimeoutMs`
- * given) at most the connect timeout, and never past the deadline. A deadline already passed is
+ * The SDK timeout of one request: the provider's `timeoutMs`, at most the chain's limit for what
+ * the request waits for (`callTimeoutMs` for a plain call's answer, `connectTimeoutMs` for a
+ * stream's headers), and never past the deadline. A deadline already passed is
  * `DEADLINE_EXCEEDED` before any request.
  */
 export function sdkTimeout(
   provider: string,
   ctx: CallContext,
   timeoutMs: number,
-  connectTimeoutMs?: number,
+  waitsFor: SdkTimeout['waitsFor'],
+  options: ProviderCallOptions | undefined,
 ): SdkTimeout {
   const left = remainingMs(ctx);
   if (left <= 0)
     throw new ClawmeshError('DEADLINE_EXCEEDED', `${provider}: the deadline passed before the call`);
-  const own = connectTimeoutMs === undefined ? timeoutMs : Math.min(timeoutMs, connectTimeoutMs);
-  return {
-    ms: Math.min(left, own),
-    deadlineBound: left < own,
-    waitsFor: connectTimeoutMs === undefined ? 'answer' : 'headers',
-  };
+  const limit = waitsFor === 'answer' ? options?.callTimeoutMs : options?.connectTimeoutMs;
+  const own = limit === undefined ? timeoutMs : Math.min(timeoutMs, limit);
+  return { ms: Math.min(left, own), deadlineBound: left < own, waitsFor };
 }
 
 /**

@@ -90,12 +90,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
     ): Promise<ProviderResponse> {
       // A plain call's headers come with the whole answer: its limit is the call's, never the
       // connect timeout.
-      const callMs = callOptions?.callTimeoutMs;
-      const timeout = sdkTimeout(
-        'anthropic',
-        ctx,
-        callMs === undefined ? timeoutMs : Math.min(timeoutMs, callMs),
-      );
+      const timeout = sdkTimeout('anthropic', ctx, timeoutMs, 'answer', callOptions);
       const message = await client.messages
         .create(toRequestBody(request, maxTokens), { signal, timeout: timeout.ms })
         .catch((err: unknown) => {
@@ -110,7 +105,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
       signal?: AbortSignal,
       callOptions?: ProviderCallOptions,
     ): AsyncGenerator<ProviderStreamEvent> {
-      const timeout = sdkTimeout('anthropic', ctx, timeoutMs, callOptions?.connectTimeoutMs);
+      const timeout = sdkTimeout('anthropic', ctx, timeoutMs, 'headers', callOptions);
       const body = { ...toRequestBody(request, maxTokens), stream: true as const };
       const events = await client.messages
         .create(body, { signal, timeout: timeout.ms })

@@ -88,12 +88,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
     ): Promise<ProviderResponse> {
       // A plain call's headers come with the whole answer: its limit is the call's, never the
       // connect timeout.
-      const callMs = callOptions?.callTimeoutMs;
-      const timeout = sdkTimeout(
-        'openai',
-        ctx,
-        callMs === undefined ? timeoutMs : Math.min(timeoutMs, callMs),
-      );
+      const timeout = sdkTimeout('openai', ctx, timeoutMs, 'answer', callOptions);
       let completion: ChatCompletion;
       try {
         completion = await client.chat.completions.create(toRequestBody(request), {
@@ -112,7 +107,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       signal?: AbortSignal,
       callOptions?: ProviderCallOptions,
     ): AsyncGenerator<ProviderStreamEvent> {
-      const timeout = sdkTimeout('openai', ctx, timeoutMs, callOptions?.connectTimeoutMs);
+      const timeout = sdkTimeout('openai', ctx, timeoutMs, 'headers', callOptions);
       const body = {
         ...toRequestBody(request),
         stream: true as const,
