@@ -64,6 +64,15 @@ describe('observeBus', () => {
     );
     // The event was published two seconds before it was handled.
     expect(sum?.value).toBeGreaterThanOrEqual(1.9);
+    // The next event, with a time of its own, has its own lag (the last time parsed is not reused).
+    const fresh = lag?.values.find(
+      (v) =>
+        (v as { metricName?: string }).metricName === 'clawmesh_bus_consume_lag_seconds_sum' &&
+        v.labels.group === 'audit' &&
+        v.labels.topic === 'response.generated',
+    );
+    expect(fresh?.value).toBeGreaterThanOrEqual(0);
+    expect(fresh?.value).toBeLessThan(1);
   });
 
   it('counts an event whose handler fails every try as one dead letter', async () => {

