@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,21 @@ describe('HTTP API: POST /v1/messages', () => {
     const res = await t.post('/v1/messages', { userId: 'intruder', text: 'hi', conversationId: 'thread-42' });
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('NOT_FOUND');
+  });
+
+  it("cannot claim another user's session conversation before its owner writes to it", async () => {
+    // A session's id is derived from agent, channel and user, so anyone can compute it.
+    const carols = `c_${createHash('sha256').update('default\u0000api\u0000carol').digest('hex').slice(0, 24)}`;
+    const claim = await t.post('/v1/messages', { userId: 'mallory', text: 'hi', conversationId: carols });
+    expect(claim.status).toBe(404);
+    expect(claim.body.error.message).toContain(carols);
+    const own = await t.post('/v1/messages', { userId: 'carol', text: 'hi' });
+    expect(own.status).toBe(200);
+    expect(own.body.conversationId).toBe(carols);
+    // Naming one's own session explicitly continues it.
+    const named = await t.post('/v1/messages', { userId: 'carol', text: 'again', conversationId: carols });
+    expect(named.status).toBe(200);
+    expect(named.body.conversationId).toBe(carols);
   });
 
   it('rejects malformed JSON with 400', async () => {

@@ -14,5 +14,6 @@ export function hookScopeOf(ctx: CallContext, ids: { conversationId: string; age
     agentId: ids.agentId,
     channel: ctx.channel ?? 'unknown',
     userId: ctx.userId ?? 'unknown',
+    deadline: ctx.deadline,
   };
 }

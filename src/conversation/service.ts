@@ -6,7 +6,7 @@ import type { conversationContract, InboundMessage, TurnReply } from '../core/co
 import type { modelsContract } from '../core/contracts/models.ts';
 import type { skillsContract } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import { sessionConversationId } from '../core/ids.ts';
+import { isSessionConversationId, sessionConversationId } from '../core/ids.ts';
 import { createInFlight } from '../core/in-flight.ts';
 import type { ChatMessage } from '../core/messages.ts';
 import {
@@ -102,6 +102,20 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   };
   const inFlight = createInFlight();
 
+  /**
+   * The conversation of a message: the one it names, else its session's. A named id of the
+   * session shape (`c_` and 24 hex) must be the sender's own session: the others are reserved to
+   * theirs, and answer as another user's conversation does, whether or not it exists yet.
+   */
+  const conversationIdOf = (message: InboundMessage, agentId: string): string => {
+    const session = sessionConversationId(agentId, message.channel, message.userId);
+    const named = message.conversationId;
+    if (named === undefined || named === session) return session;
+    if (isSessionConversationId(named))
+      throw new ClawmeshError('NOT_FOUND', `no conversation "${named}" for this user`);
+    return named;
+  };
+
   const agentFor = (id: string | undefined): AgentConfig => {
     const agent = agents.get(id ?? deps.defaultAgentId);
     if (!agent)
@@ -158,6 +172,12 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           return { conversationId, text: '', toolCalls: [], dropped: true };
         }
         text = changed.text;
+        // The hooks may have used up the turn's time: the caller has stopped waiting.
+        if (Date.now() >= ctx.deadline)
+          throw new ClawmeshError(
+            'DEADLINE_EXCEEDED',
+            'the turn ran out of time in its onMessageReceived hooks',
+          );
       }
       deps.events.emit(
         'message.received',
@@ -322,8 +342,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     handlers: {
       async handle(message, ctx) {
         const agent = agentFor(message.agentId);
-        const conversationId =
-          message.conversationId ?? sessionConversationId(agent.id, message.channel, message.userId);
+        const conversationId = conversationIdOf(message, agent.id);
         const turnCtx = withTimeout(
           childContext(ctx, {
             // The turn's calls and events are children of the span this handler runs in.
@@ -340,18 +359,24 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         const messageId = message.messageId;
         try {
           if (!turns || !messageId) {
-            return await queue.run(conversationId, () =>
-              leased(conversationId, turnCtx, (held) =>
-                runTurn(message, agent, conversationId, turnCtx, held),
-              ),
+            return await queue.run(
+              conversationId,
+              () =>
+                leased(conversationId, turnCtx, (held) =>
+                  runTurn(message, agent, conversationId, turnCtx, held),
+                ),
+              turnCtx.deadline,
             );
           }
-          const { reply, recorded } = await queue.run(conversationId, () =>
-            leased(conversationId, turnCtx, (held) =>
-              once(turns, `turn:${conversationId}:${messageId}`, conversationId, (prefetched) =>
-                runTurn(message, agent, conversationId, turnCtx, held, prefetched),
+          const { reply, recorded } = await queue.run(
+            conversationId,
+            () =>
+              leased(conversationId, turnCtx, (held) =>
+                once(turns, `turn:${conversationId}:${messageId}`, conversationId, (prefetched) =>
+                  runTurn(message, agent, conversationId, turnCtx, held, prefetched),
+                ),
               ),
-            ),
+            turnCtx.deadline,
           );
           await recorded;
           return reply;

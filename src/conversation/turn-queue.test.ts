@@ -37,6 +37,30 @@ describe('createKeyedQueue', () => {
     await expect(next).resolves.toBe('ok');
   });
 
+  it('fails work still waiting at its deadline with DEADLINE_EXCEEDED, then, and never runs it', async () => {
+    const queue = createKeyedQueue();
+    const ran: string[] = [];
+    const first = queue.run('k', async () => {
+      ran.push('first');
+      await sleep(300);
+    });
+    const began = performance.now();
+    const expiring = queue.run(
+      'k',
+      async () => {
+        ran.push('expiring');
+      },
+      Date.now() + 50,
+    );
+    const patient = queue.run('k', async () => ran.push('patient'), Date.now() + 5000);
+    await expect(expiring).rejects.toMatchObject({ code: 'DEADLINE_EXCEEDED' });
+    expect(performance.now() - began).toBeLessThan(250);
+    await first;
+    await patient;
+    expect(ran).toEqual(['first', 'patient']);
+    expect(queue.activeKeys).toBe(0);
+  });
+
   it('refuses more than maxWaiting items for one key with RATE_LIMITED', async () => {
     const queue = createKeyedQueue({ maxWaiting: 2 });
     const runs = [1, 2, 3].map(() => queue.run('k', () => sleep(20)));

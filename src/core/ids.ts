@@ -21,6 +21,18 @@ export function randomHex(bytes: number): string {
   return hex;
 }
 
+/** The shape of a session's conversation id (see {@link sessionConversationId}). */
+const SESSION_CONVERSATION_ID = /^c_[0-9a-f]{24}$/;
+
+/**
+ * Whether an id has the shape of a session's derived conversation id. Such ids are reserved for
+ * the sessions they derive from: anyone can compute a user's, so a client naming one that is not
+ * its own must not be able to create it first and lock its owner out.
+ */
+export function isSessionConversationId(id: string): boolean {
+  return SESSION_CONVERSATION_ID.test(id);
+}
+
 /** Session keys hashed lately: a user's next message skips the hash (bounded, oldest first out). */
 const sessionIds = new Map<string, string>();
 const SESSION_IDS_MAX = 10_000;

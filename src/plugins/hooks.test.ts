@@ -83,6 +83,35 @@ describe('createHookRunner', () => {
     expect(response.text).toBe('hi');
   });
 
+  it('contains a returned value that cannot replace the hook’s, and counts it as invalid', async () => {
+    const { runner, metrics, lines } = setup([
+      // A plugin bug each: no text, a text that is no string, an array, skill call without arguments.
+      { name: 'empty', onMessageReceived: () => ({}) as PluginMessage },
+      { name: 'numeric', onResponseGenerated: () => ({ text: 7 }) as never },
+      { name: 'listy', onMessageReceived: () => [] as unknown as PluginMessage },
+      { name: 'argless', onSkillCall: () => ({ skill: 's', tool: 't' }) as never },
+      { name: 'messageless', onModelCall: () => ({ messages: 'hi' }) as never },
+      { name: 'fine', onMessageReceived: (_c, m) => ({ ...m, text: `${m.text}?` }) },
+    ]);
+    expect(await runner.run('onMessageReceived', turn, message())).toMatchObject({ text: 'hello?' });
+    const response = { text: 'hi', conversationId: 'conv-1', toolCalls: [] };
+    expect(await runner.run('onResponseGenerated', turn, response)).toEqual(response);
+    const call = { skill: 's', tool: 't', arguments: { q: 1 } };
+    expect(await runner.run('onSkillCall', turn, call)).toEqual(call);
+    const request = { messages: [{ role: 'user' as const, content: 'hi' }], tools: [] };
+    expect(await runner.run('onModelCall', turn, request)).toEqual(request);
+    expect(await failures(metrics)).toEqual(
+      expect.arrayContaining(
+        ['empty', 'numeric', 'listy', 'argless', 'messageless'].map((plugin) =>
+          expect.objectContaining({ plugin, reason: 'invalid', value: 1 }),
+        ),
+      ),
+    );
+    expect(lines.find((l) => l.plugin === 'empty')?.msg).toBe(
+      'plugin empty onMessageReceived returned an object without a string `text`; ignored',
+    );
+  });
+
   it('drops on null and calls no later plugin', async () => {
     let laterCalled = false;
     const { runner } = setup([

@@ -37,6 +37,36 @@ const HOOKS: readonly HookName[] = [
   'onError',
 ];
 const TEXT_HOOKS: ReadonlySet<HookName> = new Set(['onMessageReceived', 'onResponseGenerated']);
+
+type Fields = Record<string, unknown>;
+const hasText = (value: Fields) => typeof value.text === 'string';
+/**
+ * What an object a hook returns must hold to replace the value: the fields the turn goes on
+ * with. Anything else (an empty object, a number for `text`) is a plugin's bug, contained like
+ * a throw, instead of failing the turn or reaching the user and the history.
+ */
+const USABLE: Record<keyof TransformHooks, (value: Fields) => boolean> = {
+  onMessageReceived: hasText,
+  onResponseGenerated: hasText,
+  onSkillCall: (value) => Object.hasOwn(value, 'arguments'),
+  onModelCall: (value) =>
+    Array.isArray(value.messages) &&
+    (value.tools === undefined || Array.isArray(value.tools)) &&
+    (value.model === undefined || typeof value.model === 'string'),
+};
+
+/** Why a returned value cannot replace the hook's value, or `undefined` when it can. */
+function unusable(hook: HookName, result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null || Array.isArray(result))
+    return `returned an unusable ${Array.isArray(result) ? 'array' : typeof result}`;
+  if (hook !== 'onError' && !USABLE[hook](result as Fields))
+    return hook === 'onSkillCall'
+      ? 'returned an object without `arguments`'
+      : hook === 'onModelCall'
+        ? 'returned a model request without a `messages` array (or with `tools` or `model` of the wrong type)'
+        : 'returned an object without a string `text`';
+  return undefined;
+}
 const DEFAULT_PRIORITY = 100;
 
 /**
@@ -74,7 +104,17 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
       ...turn,
       logger: step.logger.child({ requestId: turn.requestId, conversationId: turn.conversationId }),
     };
-    const outcome = await guard(() => step.fn.call(step.plugin, context, value), step.timeoutMs);
+    // The hook's own timeout, cut short by the turn's deadline: a slow plugin never holds a
+    // turn past the time its caller waits for it.
+    const untilDeadline = turn.deadline === undefined ? Infinity : Math.max(0, turn.deadline - Date.now());
+    const timeoutMs = Math.min(step.timeoutMs, untilDeadline);
+    const outcome = await guard(
+      () => step.fn.call(step.plugin, context, value),
+      timeoutMs,
+      untilDeadline < step.timeoutMs
+        ? `the turn's deadline came after ${timeoutMs} ms`
+        : `timed out after ${timeoutMs} ms`,
+    );
     if (!outcome.ok) {
       const { reason, message } = outcome;
       logger.warn(
@@ -96,14 +136,20 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
       const result = outcome.value;
       if (result === undefined) continue;
       if (result === null) return null;
-      if (typeof result === 'string' && TEXT_HOOKS.has(hook)) value = { ...value, text: result };
-      else if (typeof result === 'object' && !Array.isArray(result)) value = result;
-      else {
-        logger.warn(
-          { plugin: step.plugin.name, hook, returned: typeof result },
-          `plugin ${step.plugin.name} ${hook} returned an unusable ${typeof result}; ignored`,
-        );
+      if (typeof result === 'string' && TEXT_HOOKS.has(hook)) {
+        value = { ...value, text: result };
+        continue;
       }
+      const problem = unusable(hook, result);
+      if (problem === undefined) {
+        value = result as object;
+        continue;
+      }
+      logger.warn(
+        { plugin: step.plugin.name, hook, reason: 'invalid', error: problem, requestId: turn.requestId },
+        `plugin ${step.plugin.name} ${hook} ${problem}; ignored`,
+      );
+      metrics?.pluginFailures.inc({ plugin: step.plugin.name, hook, reason: 'invalid' });
     }
     return value;
   };
@@ -126,10 +172,11 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
 }
 
 /**
- * Runs `fn`, turning a sync throw, a rejection or a hang past `timeoutMs` into an outcome.
+ * Runs `fn`, turning a sync throw, a rejection or a hang past `timeoutMs` into an outcome
+ * (`timedOut` says why it was cut).
  * A synchronous result returns without a timer.
  */
-async function guard(fn: () => unknown, timeoutMs: number): Promise<Outcome> {
+async function guard(fn: () => unknown, timeoutMs: number, timedOut: string): Promise<Outcome> {
   let result: unknown;
   try {
     result = fn();
@@ -139,10 +186,7 @@ async function guard(fn: () => unknown, timeoutMs: number): Promise<Outcome> {
   if (!isThenable(result)) return { ok: true, value: result };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<Outcome>((resolve) => {
-    timer = setTimeout(
-      () => resolve({ ok: false, reason: 'timeout', message: `timed out after ${timeoutMs} ms` }),
-      timeoutMs,
-    );
+    timer = setTimeout(() => resolve({ ok: false, reason: 'timeout', message: timedOut }), timeoutMs);
   });
   const settled = Promise.resolve(result).then(
     (value): Outcome => ({ ok: true, value }),

@@ -10,6 +10,11 @@ export interface HookContext {
   agentId: string;
   channel: string;
   userId: string;
+  /**
+   * When the turn must have answered (epoch ms). A hook still running then is cut off as if it
+   * had timed out, whatever its own timeout.
+   */
+  deadline?: number;
   /** A logger bound to the plugin and the turn. */
   logger: Logger;
 }
