@@ -166,6 +166,14 @@ describe('HTTP API: Idempotency-Key', () => {
     expect(history.filter((m) => m.role === 'user')).toHaveLength(1);
   });
 
+  it('keeps the keys of two users apart even when their parts hold colons', async () => {
+    const first = await t.post('/v1/messages', { userId: 'a:b', text: 'hello' }, { 'idempotency-key': 'c' });
+    const second = await t.post('/v1/messages', { userId: 'a', text: 'hi' }, { 'idempotency-key': 'b:c' });
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(second.headers.get('idempotent-replayed')).toBeNull();
+  });
+
   it('refuses a key reused with a different body with 409', async () => {
     await t.post('/v1/messages', { userId: 'idem2', text: 'hello' }, { 'idempotency-key': 'k-reuse' });
     const res = await t.post(

@@ -76,7 +76,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
         let turn: TurnReply;
         if (idempotencyKey === undefined) turn = await run();
         else {
-          const key = `idem:${keyId}:${body.userId}:${idempotencyKey}`;
+          // Lengths first: any of the parts may hold a colon, and no two triples may share a key.
+          const key = `idem:${keyId.length}:${keyId}:${body.userId.length}:${body.userId}:${idempotencyKey}`;
           const result = await deps.idempotency.run(key, body, run);
           if (result.replayed) reply.header('idempotent-replayed', 'true');
           turn = result.value;
