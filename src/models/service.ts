@@ -58,8 +58,11 @@ export type ModelStreamEvent = { type: 'text'; text: string } | { type: 'done'; 
 
 /** The Model Gateway: the contract's handlers, plus streaming and introspection for the HTTP API. */
 export interface ModelsService extends Handlers<typeof modelsContract> {
-  /** One completion, with its route, cache, fallback and cost fields. */
-  complete(request: ModelRequest, ctx: CallContext): Promise<ModelResponse>;
+  /**
+   * One completion, with its route, cache, fallback and cost fields. Aborting `signal` (the
+   * caller went away) stops the upstream call and any retry or fallback.
+   */
+  complete(request: ModelRequest, ctx: CallContext, signal?: AbortSignal): Promise<ModelResponse>;
   /**
    * One completion as a stream: text deltas, then `done` with the whole response. Breaking out
    * of the loop (or aborting `signal`) stops the upstream call.
@@ -329,7 +332,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
   };
 
   return {
-    async complete(request, ctx) {
+    async complete(request, ctx, signal?: AbortSignal) {
       const started = performance.now();
       const decision = router.decide(request, ctx);
       const chain = chainOf(decision);
@@ -344,7 +347,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       }
       let result: ChainResult;
       try {
-        result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta);
+        result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal);
       } catch (err) {
         throw failed(decision, err, ctx);
       }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventPublisher } from '../../bus/publisher.ts';
 import { type CallContext, createCallContext, type NewContextOptions } from '../../core/context.ts';
-import type { ModelRequest } from '../../core/contracts/models.ts';
+import type { ModelRequest, ModelResponse } from '../../core/contracts/models.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import { randomHex } from '../../core/ids.ts';
 import { parseOrThrow } from '../../core/validation.ts';
@@ -41,6 +41,22 @@ const header = (value: string | string[] | undefined) => (Array.isArray(value) ?
 
 // From the process's pooled random bytes: a `randomBytes` call per request costs a crypto job.
 const completionId = () => `chatcmpl-${randomHex(12)}`;
+
+/**
+ * Aborts when the client hangs up before its response is complete (the response's `close`
+ * comes before it finished); `stop` once the response no longer needs watching. The abort
+ * reason is a `DEADLINE_EXCEEDED`: it stops the chain and counts against no deployment.
+ */
+function clientGone(reply: FastifyReply): { signal: AbortSignal; stop(): void } {
+  const controller = new AbortController();
+  const raw = reply.raw;
+  const onClose = () => {
+    if (!raw.writableFinished)
+      controller.abort(new ClawmeshError('DEADLINE_EXCEEDED', 'the client went away'));
+  };
+  raw.on('close', onClose);
+  return { signal: controller.signal, stop: () => raw.off('close', onClose) };
+}
 
 /** Writes one SSE `data:` line; resolves once the socket took it (backpressure). */
 function send(raw: ServerResponse, data: string): Promise<void> | undefined {
@@ -143,7 +159,15 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         const id = completionId();
         const now = Math.floor(Date.now() / 1000);
         if (!body.stream) {
-          const response = await models.complete(modelRequest, ctx);
+          // A client that hangs up stops the upstream call, its retries and fallbacks: nobody
+          // would read (or pay attention to) the answer.
+          const gone = clientGone(reply);
+          let response: ModelResponse;
+          try {
+            response = await models.complete(modelRequest, ctx, gone.signal);
+          } finally {
+            gone.stop();
+          }
           events?.emit('model.completed', modelCompletedData(response, ctx, 'api'), ctx);
           reply.header('x-clawmesh-cache', response.cached ? 'hit' : 'miss');
           return toChatCompletion(id, now, response);
@@ -165,15 +189,20 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
       ctx: CallContext,
       meta: { id: string; created: number; includeUsage: boolean },
     ): Promise<void> {
-      const abort = new AbortController();
-      const onClose = () => abort.abort(new ClawmeshError('DEADLINE_EXCEEDED', 'the client went away'));
-      const iterator = models.stream(modelRequest, ctx, abort.signal)[Symbol.asyncIterator]();
+      // Watched from the start: a client leaving before the first token stops the upstream too.
+      const gone = clientGone(reply);
+      const iterator = models.stream(modelRequest, ctx, gone.signal)[Symbol.asyncIterator]();
       // Errors up to the first event (routing, budgets, every deployment down) answer with a status.
-      let next: IteratorResult<ModelStreamEvent> = await iterator.next();
+      let next: IteratorResult<ModelStreamEvent>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        gone.stop();
+        throw err;
+      }
 
       const raw = reply.raw;
       reply.hijack();
-      raw.on('close', onClose);
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
@@ -211,7 +240,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
           request.log.error({ err, requestId: request.id }, 'stream failed');
         await send(raw, JSON.stringify(body));
       } finally {
-        raw.off('close', onClose);
+        gone.stop();
         if (!next.done) await iterator.return?.();
         raw.end();
       }

@@ -182,7 +182,8 @@ export async function failover(
           skip(plan, attempts, slot, 'circuit-open');
           break;
         }
-        if (closed) await recordFailure(slot, err);
+        // A failure the caller caused by going away says nothing about the deployment.
+        if (closed && !signal?.aborted) await recordFailure(slot, err);
         const error = ClawmeshError.from(err);
         failures ??= [];
         failures.push(error);
