@@ -252,6 +252,13 @@ describe('the OpenAI-compatible API, through the official openai client', () => 
       .create({ model: 'nowhere/x', messages: [{ role: 'user', content: 'hi' }] })
       .catch((e: unknown) => e);
     expect((other as NotFoundError).status).toBe(404);
+    // Names from callers do not become metric labels: every unknown name counts as `unknown`.
+    const metrics = await (
+      await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })
+    ).text();
+    expect(metrics).not.toContain('gpt-9-ultra');
+    expect(metrics).not.toContain('nowhere/x');
+    expect(metrics).toMatch(/clawmesh_model_errors_total\{target="unknown",code="NOT_FOUND"\} [1-9]/);
   });
 
   it('answers a malformed request with 400 naming the parameter', async () => {

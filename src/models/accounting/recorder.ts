@@ -47,6 +47,9 @@ interface AnswerCells {
 
 const SEP = '\u0000';
 
+/** The `model`/`target` label of calls that named a model no deployment serves. */
+export const UNKNOWN_TARGET = 'unknown';
+
 /**
  * The Model Gateway's metrics over the process registry: requests (by model, tier, route kind,
  * outcome), errors, latency, time to first token, tokens (by model and by agent), cost, cache
@@ -120,7 +123,10 @@ export function createModelMetricsRecorder(metrics: Metrics | undefined): ModelM
         cells.cost.inc(response.costUsd);
       }
     },
-    failed(target, tier, route, code) {
+    failed(requested, tier, route, code) {
+      // A name no deployment serves comes from the caller: as a label it would make a series
+      // per typo or random string, so they all count under `unknown`.
+      const target = code === 'NOT_FOUND' ? UNKNOWN_TARGET : requested;
       const [requests, errors] = cached(
         failures,
         `${target}${SEP}${tier ?? 'none'}${SEP}${route}${SEP}${code}`,
