@@ -136,7 +136,7 @@ export const ModelsConfigSchema = z
             connectMs: positiveInt().default(10_000),
             /** Time to the first byte or token of the answer. */
             firstTokenMs: positiveInt().default(30_000),
-            /** Time for the whole completion (each deployment's `timeoutMs` wins when set). */
+            /** Time for the whole completion; a deployment's `timeoutMs` may only make its own shorter. */
             totalMs: positiveInt().default(60_000),
           })
           .prefault({}),
