@@ -64,7 +64,10 @@ describe('createKeyedQueue', () => {
   it('refuses more than maxWaiting items for one key with RATE_LIMITED', async () => {
     const queue = createKeyedQueue({ maxWaiting: 2 });
     const runs = [1, 2, 3].map(() => queue.run('k', () => sleep(20)));
-    await expect(queue.run('k', () => sleep(1))).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    await expect(queue.run('k', () => sleep(1))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { retryAfterSeconds: 1 },
+    });
     await Promise.all(runs);
   });
 });

@@ -32,6 +32,7 @@ export function createKeyedQueue(options: { maxWaiting?: number } = {}): KeyedQu
           new ClawmeshError(
             'RATE_LIMITED',
             `too many messages waiting in conversation ${key}; try again shortly`,
+            { details: { retryAfterSeconds: 1 } },
           ),
         );
       }
