@@ -1,8 +1,11 @@
 import { createInterface } from 'node:readline';
+import type { z } from 'zod';
 import { loadConfig } from '../config/load.ts';
 import { createCallContext } from '../core/context.ts';
 import type { TurnReply } from '../core/contracts/conversation.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { parseOrThrow } from '../core/validation.ts';
+import { MessageRequestSchema } from '../gateway/api-routes.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { createClawmesh } from '../runtime/clawmesh.ts';
 
@@ -19,45 +22,69 @@ export interface ChatOptions {
   local: boolean;
 }
 
-type Send = (text: string) => Promise<TurnReply>;
+type MessageBody = z.output<typeof MessageRequestSchema>;
+type Send = (body: MessageBody) => Promise<TurnReply>;
+
+/** The chat option that sets each field of a message, to name it in errors. */
+const OPTION_OF: Record<string, string> = {
+  userId: '--user',
+  text: '--message',
+  conversationId: '--conversation',
+  agentId: '--agent',
+};
 
 /**
  * `clawmesh chat`: a terminal chat. It talks to a running server over the HTTP API when one
  * answers at `--url`, and otherwise runs every service in-process for the chat's duration.
+ * Messages are checked as `POST /v1/messages` checks them, whichever way they go.
  */
 export async function runChat(options: ChatOptions): Promise<number> {
   const { config } = loadConfig(options.configFile ? { file: options.configFile } : {});
-  const url = options.url ?? `http://127.0.0.1:${config.gateway.port}`;
+  const base = serverUrl(options.url ?? `http://127.0.0.1:${config.gateway.port}`);
+  const shown = base.href.replace(/\/$/, '');
   const user = options.user ?? 'cli-user';
+  checkOptions({
+    userId: user,
+    ...(options.message !== undefined ? { text: options.message } : {}),
+    ...(options.conversation !== undefined ? { conversationId: options.conversation } : {}),
+    ...(options.agent !== undefined ? { agentId: options.agent } : {}),
+  });
   let conversationId = options.conversation;
   let send: Send;
   let close = async () => {};
-  if (!options.local && (await answers(url))) {
-    process.stderr.write(`connected to ${url}\n`);
+  if (!options.local && (await answers(base))) {
+    process.stderr.write(`connected to ${shown}\n`);
     const apiKey = process.env.CLAWMESH_API_KEY ?? config.gateway.apiKeys[0];
-    send = (text) =>
-      sendOverHttp(url, apiKey, { userId: user, text, conversationId, agentId: options.agent });
+    send = (body) => sendOverHttp(base, apiKey, body);
   } else {
-    process.stderr.write('no server answered: running Clawmesh in-process\n');
+    process.stderr.write(
+      options.local
+        ? '--local: running Clawmesh in-process\n'
+        : `no server answered at ${shown}: running Clawmesh in-process\n`,
+    );
     const app = await createClawmesh({
       configOptions: options.configFile ? { file: options.configFile } : {},
       logger: silentLogger(),
     });
-    send = (text) =>
+    send = (body) =>
       app.conversation.handle(
-        {
-          channel: 'cli',
-          userId: user,
-          text,
-          ...(conversationId ? { conversationId } : {}),
-          ...(options.agent ? { agentId: options.agent } : {}),
-        },
+        { channel: 'cli', ...body },
         createCallContext({ timeoutMs: 120_000, userId: user, channel: 'cli' }),
       );
     close = () => app.stop();
   }
   const say = async (text: string) => {
-    const reply = await send(text);
+    const body = parseOrThrow(
+      MessageRequestSchema,
+      {
+        userId: user,
+        text,
+        ...(conversationId ? { conversationId } : {}),
+        ...(options.agent ? { agentId: options.agent } : {}),
+      },
+      'invalid message',
+    );
+    const reply = await send(body);
     conversationId = reply.conversationId;
     for (const call of reply.toolCalls)
       process.stdout.write(`  [tool ${call.skill}.${call.tool} ${call.ok ? 'ok' : 'failed'}]\n`);
@@ -95,21 +122,53 @@ export async function runChat(options: ChatOptions): Promise<number> {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
+/**
+ * The server's base URL, ending in `/` so that paths resolve under it (`http://host/api/` +
+ * `healthz` is `http://host/api/healthz`). Anything but an http(s) URL is a usage error.
+ */
+function serverUrl(raw: string): URL {
+  let url: URL;
   try {
-    const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500) });
+    url = new URL(raw);
+  } catch {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `--url "${raw}" is not a URL (example: http://127.0.0.1:8080)`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ClawmeshError('INVALID_ARGUMENT', `--url "${raw}" must be an http:// or https:// URL`);
+  }
+  url.search = '';
+  url.hash = '';
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  return url;
+}
+
+/** Checks the options that go into every message with the API's own schema, naming each bad option. */
+function checkOptions(fields: Partial<MessageBody>): void {
+  const result = MessageRequestSchema.partial({ text: true }).safeParse(fields);
+  if (result.success) return;
+  const problems = result.error.issues.map((issue) => {
+    const field = String(issue.path[0] ?? '');
+    return `${OPTION_OF[field] ?? field}: ${issue.message}`;
+  });
+  throw new ClawmeshError('INVALID_ARGUMENT', problems.join('; '), {
+    details: { fields: result.error.issues.map((issue) => issue.path.map(String).join('.')) },
+  });
+}
+
+async function answers(base: URL): Promise<boolean> {
+  try {
+    const response = await fetch(new URL('healthz', base), { signal: AbortSignal.timeout(500) });
     return response.ok;
   } catch {
     return false;
   }
 }
 
-async function sendOverHttp(
-  url: string,
-  apiKey: string | undefined,
-  body: { userId: string; text: string; conversationId?: string | undefined; agentId?: string | undefined },
-): Promise<TurnReply> {
-  const response = await fetch(`${url}/v1/messages`, {
+async function sendOverHttp(base: URL, apiKey: string | undefined, body: MessageBody): Promise<TurnReply> {
+  const response = await fetch(new URL('v1/messages', base), {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: JSON.stringify(body),

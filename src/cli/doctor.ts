@@ -1,8 +1,9 @@
 import { dirname, resolve } from 'node:path';
-import { loadConfig } from '../config/load.ts';
+import { type ConfigFileProblem, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { ChannelsConfigSchema } from '../config/schema-channels.ts';
 import type { Role } from '../config/schema-topology.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { OTLP_CONTENT_TYPES, otlpProtocolFromEnv } from '../observability/otlp-sink.ts';
@@ -86,8 +87,8 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
   try {
     loaded = loadConfig(options.configFile ? { file: options.configFile } : {});
   } catch (err) {
-    process.stdout.write(`✗ config: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.stdout.write('    fix: correct the key named above in the config file or its variable\n');
+    process.stdout.write(`✗ config: ${reason(err)}\n`);
+    process.stdout.write(`    fix: ${configFix(err, options.configFile)}\n`);
     return 1;
   }
   const { config, baseDir, file } = loaded;
@@ -181,6 +182,33 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
   }
   process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
   return failed === 0 ? 0 : 1;
+}
+
+/**
+ * What to do about a config that did not load: the file itself (missing, unreadable, not YAML, not
+ * a mapping), named by `--config` or `CLAWMESH_CONFIG`, or a key in it or in a variable.
+ */
+function configFix(err: unknown, configFile: string | undefined): string {
+  const details = err instanceof ClawmeshError ? err.details : undefined;
+  const file = typeof details?.file === 'string' ? details.file : 'the config file';
+  const elsewhere =
+    configFile !== undefined
+      ? 'or pass --config the path of an existing config file'
+      : process.env.CLAWMESH_CONFIG
+        ? 'set CLAWMESH_CONFIG to an existing config file, or unset it to use ./clawmesh.config.yaml or the defaults'
+        : 'or remove it to run on the defaults';
+  switch (details?.fileProblem as ConfigFileProblem | undefined) {
+    case 'not-found':
+      return `create ${file}, ${elsewhere}`;
+    case 'unreadable':
+      return `make ${file} a file this user can read, ${elsewhere}`;
+    case 'not-yaml':
+      return `correct the YAML syntax of ${file} at the line and column named above`;
+    case 'not-a-mapping':
+      return `make the top level of ${file} a mapping of keys (such as gateway: and agents:)`;
+    default:
+      return 'correct the key named above in the config file or its variable';
+  }
 }
 
 type ServerCheck = (kind: Server, usedFor: string) => () => Promise<string>;

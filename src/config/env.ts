@@ -3,6 +3,19 @@ export type EnvSources = Map<string, string>;
 
 type Tree = Record<string, unknown>;
 
+/**
+ * A list entry a variable set past the end of its list (`CLAWMESH_AGENTS__3__ID` with no agents
+ * 1 and 2): the entries in between would be missing.
+ */
+export interface EnvListGap {
+  /** The dotted key of the entry the variable set (`agents.3`). */
+  key: string;
+  /** The dotted keys of the missing entries before it (`agents.1`, `agents.2`). */
+  missing: string[];
+  /** The variables that set the entry, in the order read. */
+  variables: string[];
+}
+
 /** Environment variables that set one key directly (or add to a list), beside `CLAWMESH_<PATH>`. */
 const SHORTCUTS: Record<string, { path: string[]; list?: boolean; append?: boolean; json?: boolean }> = {
   PORT: { path: ['gateway', 'port'], json: true },
@@ -69,11 +82,16 @@ const TOP_LEVEL_KEYS = new Set([
  * Applies environment overrides to a raw config tree (before validation): the shortcuts, and
  * `CLAWMESH_<KEY>__<KEY>…` for any key (`CLAWMESH_GATEWAY__RATE_LIMIT__POINTS=10`,
  * `CLAWMESH_AGENTS__0__MODEL=openai/gpt-4o`). Values are read as JSON when they parse, else
- * as strings. Returns the tree and which variable set each key.
+ * as strings. Returns the tree, which variable set each key, and the list entries set past the
+ * end of their list.
  */
-export function applyEnvOverrides(raw: Tree, env: NodeJS.ProcessEnv): { tree: Tree; sources: EnvSources } {
+export function applyEnvOverrides(
+  raw: Tree,
+  env: NodeJS.ProcessEnv,
+): { tree: Tree; sources: EnvSources; gaps: EnvListGap[] } {
   const tree = structuredClone(raw);
   const sources: EnvSources = new Map();
+  const generic: Array<{ path: string[]; name: string }> = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === '') continue;
     const shortcut = SHORTCUTS[name];
@@ -99,8 +117,38 @@ export function applyEnvOverrides(raw: Tree, env: NodeJS.ProcessEnv): { tree: Tr
     if (path[0] === 'agents' && !Array.isArray(tree.agents)) tree.agents = [{ id: 'default' }];
     setPath(tree, path, parseValue(value));
     sources.set(path.join('.'), name);
+    generic.push({ path, name });
   }
-  return { tree, sources };
+  // Checked once every variable is in: CLAWMESH_AGENTS__2__ID may come after CLAWMESH_AGENTS__3__ID.
+  return { tree, sources, gaps: listGaps(tree, generic) };
+}
+
+/** The list entries that variables set beyond the end of their list, one per entry. */
+function listGaps(tree: Tree, set: Array<{ path: string[]; name: string }>): EnvListGap[] {
+  const gaps = new Map<string, EnvListGap>();
+  for (const { path, name } of set) {
+    let node: unknown = tree;
+    for (const [depth, segment] of path.entries()) {
+      if (Array.isArray(node) && /^\d+$/.test(segment)) {
+        const index = Number(segment);
+        const prefix = path.slice(0, depth).join('.');
+        const missing: string[] = [];
+        for (let before = 0; before < index; before++) {
+          if (node[before] === undefined) missing.push(`${prefix}.${before}`);
+        }
+        if (missing.length > 0) {
+          const key = `${prefix}.${index}`;
+          const gap = gaps.get(key) ?? { key, missing, variables: [] };
+          gap.variables.push(name);
+          gaps.set(key, gap);
+          break;
+        }
+      }
+      if (node === null || typeof node !== 'object') break;
+      node = (node as Tree)[segment];
+    }
+  }
+  return [...gaps.values()];
 }
 
 function parseValue(value: string): unknown {

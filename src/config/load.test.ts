@@ -425,3 +425,77 @@ describe('unknown keys', () => {
     expect(config.gateway.apiKeys).toEqual([]);
   });
 });
+
+describe('keys set by environment variables, named in errors', () => {
+  it('names the variable of an unknown key, without blaming the file', () => {
+    write(DEFAULT_CONFIG_FILE, 'gateway:\n  port: 9000\n');
+    const err = failure(() => loadConfig({ env: { CLAWMESH_GATEWAY__PROT: '1' }, cwd: dir }));
+    expect(err.message).toBe(
+      'invalid configuration:\n  gateway: Unrecognized key: "prot" (set by CLAWMESH_GATEWAY__PROT)',
+    );
+  });
+
+  it('names the file for its own unknown key and the variable for the other', () => {
+    const path = write(DEFAULT_CONFIG_FILE, 'gateway:\n  hots: x\n');
+    const err = failure(() => loadConfig({ env: { CLAWMESH_GATEWAY__PROT: '1' }, cwd: dir }));
+    expect(err.message).toContain(`invalid configuration in ${path}:`);
+    expect(err.message).toMatch(/^ {2}gateway: Unrecognized key: "hots"$/m);
+    expect(err.message).toMatch(/^ {2}gateway: Unrecognized key: "prot" \(set by CLAWMESH_GATEWAY__PROT\)$/m);
+  });
+
+  it('names the variable of an unknown key inside a subtree it set as JSON', () => {
+    const err = failure(() => loadConfig({ env: { CLAWMESH_GATEWAY: '{"prot":1}' }, cwd: dir }));
+    expect(err.message).toContain('gateway: Unrecognized key: "prot" (set by CLAWMESH_GATEWAY)');
+  });
+
+  it('names the variable of a list index past the end of the list, and the missing entries', () => {
+    const err = failure(() => loadConfig({ env: { CLAWMESH_AGENTS__3__ID: 'x' }, cwd: dir }));
+    expect(err.message).toBe(
+      'invalid configuration:\n  agents.3: list index 3 given, but agents.1, agents.2 are missing: ' +
+        "a list's entries are numbered from 0 without gaps (set by CLAWMESH_AGENTS__3__ID)",
+    );
+    expect(err.details).toEqual({ keys: ['agents.3'] });
+  });
+
+  it("names a gap after the file's own list entries", () => {
+    write(DEFAULT_CONFIG_FILE, 'agents:\n  - id: a\n');
+    const err = failure(() => loadConfig({ env: { CLAWMESH_AGENTS__2__ID: 'c' }, cwd: dir }));
+    expect(err.message).toMatch(
+      /agents\.2: list index 2 given, but agents\.1 is missing: .*CLAWMESH_AGENTS__2__ID/,
+    );
+    expect(err.message).not.toMatch(/expected object/);
+  });
+
+  it('accepts list entries set by variables in any order, when none is missing', () => {
+    const env = { CLAWMESH_AGENTS__2__ID: 'c', CLAWMESH_AGENTS__1__ID: 'b' };
+    const { config } = loadConfig({ env, cwd: dir });
+    expect(config.agents.map((agent) => agent.id)).toEqual(['default', 'b', 'c']);
+  });
+
+  it('names the variable of a duplicate agent id and of an unknown defaultAgent', () => {
+    const duplicate = failure(() => loadConfig({ env: { CLAWMESH_AGENTS__1__ID: 'default' }, cwd: dir }));
+    expect(duplicate.message).toContain(
+      'agents.1.id: duplicate agent id "default" (set by CLAWMESH_AGENTS__1__ID)',
+    );
+    const unknown = failure(() => loadConfig({ env: { CLAWMESH_DEFAULT_AGENT: 'x' }, cwd: dir }));
+    expect(unknown.message).toContain(
+      'defaultAgent: no agent has id "x" (agents: default) (set by CLAWMESH_DEFAULT_AGENT)',
+    );
+  });
+});
+
+describe('config file problems', () => {
+  it('says in its details what is wrong with the file itself', () => {
+    const cases: Array<[string, string]> = [
+      [join(dir, 'missing.yaml'), 'not-found'],
+      [dir, 'unreadable'],
+      [write('bad.yaml', 'gateway: [\n'), 'not-yaml'],
+      [write('list.yaml', '- a\n'), 'not-a-mapping'],
+    ];
+    for (const [file, fileProblem] of cases) {
+      const err = failure(() => loadConfig({ file, env: {}, cwd: dir }));
+      expect(err.details).toEqual({ file, fileProblem });
+      expect(err.message).toContain(file);
+    }
+  });
+});

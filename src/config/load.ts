@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type * as Yaml from 'yaml';
 import { ClawmeshError } from '../core/errors.ts';
-import { applyEnvOverrides } from './env.ts';
+import { applyEnvOverrides, type EnvListGap } from './env.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
 /** The default config file name, looked up in the working directory. */
@@ -45,26 +45,71 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       ? resolve(cwd, DEFAULT_CONFIG_FILE)
       : undefined;
   const raw = file ? readConfigFile(file) : {};
-  const { tree, sources } = applyEnvOverrides(raw, env);
+  const { tree, sources, gaps } = applyEnvOverrides(raw, env);
   const merged = options.overrides ? deepMerge(tree, options.overrides) : tree;
   const result = ConfigSchema.safeParse(merged);
+  const setBy = (key: string) =>
+    sources.get(key) ?? [...sources].find(([path]) => key.startsWith(`${path}.`))?.[1];
+  const problems: Problem[] = gaps.map(gapProblem);
   if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const key = issue.path.map(String).join('.') || '(root)';
-      const from = sources.get(key) ?? [...sources].find(([path]) => key.startsWith(`${path}.`))?.[1];
-      return `${key}: ${issue.message}${from ? ` (set by ${from})` : ''}`;
-    });
-    const where = file ? ` in ${file}` : '';
-    throw new ClawmeshError(
-      'INVALID_ARGUMENT',
-      `invalid configuration${where}:\n  ${problems.join('\n  ')}`,
-      {
-        details: { keys: result.error.issues.map((issue) => issue.path.map(String).join('.')) },
-      },
-    );
+    // A missing entry fails validation too; its gap above already says why.
+    const inGap = (key: string) =>
+      gaps.some((gap) => gap.missing.some((missing) => key === missing || key.startsWith(`${missing}.`)));
+    for (const issue of result.error.issues) {
+      const key = issue.path.map(String).join('.');
+      if (inGap(key)) continue;
+      if (issue.code === 'unrecognized_keys') {
+        // One line per key, each naming the variable that set it (if one did).
+        for (const name of issue.keys) {
+          problems.push({
+            key,
+            message: `Unrecognized key: "${name}"`,
+            from: setBy(key ? `${key}.${name}` : name),
+          });
+        }
+        continue;
+      }
+      problems.push({ key, message: issue.message, from: setBy(key) });
+    }
   }
-  const config = finish(result.data);
+  if (problems.length > 0 || !result.success) {
+    // "in <file>" only when the file may hold a problem: not when variables set every bad key.
+    const where = file && problems.some((problem) => !problem.from) ? ` in ${file}` : '';
+    throw invalidConfig(problems, where);
+  }
+  const config = finish(result.data, setBy);
   return { config, baseDir: file ? dirname(file) : cwd, ...(file ? { file } : {}) };
+}
+
+/** One bad key of a configuration, and the variable that set it. */
+interface Problem {
+  /** The dotted key; empty for the top level. */
+  key: string;
+  message: string;
+  /** The environment variables that set the key, when any did. */
+  from?: string | undefined;
+}
+
+/** The error of an invalid configuration: one line per problem, naming its key and variable. */
+function invalidConfig(problems: Problem[], where = ''): ClawmeshError {
+  const lines = problems.map(
+    (problem) =>
+      `${problem.key || '(root)'}: ${problem.message}${problem.from ? ` (set by ${problem.from})` : ''}`,
+  );
+  return new ClawmeshError('INVALID_ARGUMENT', `invalid configuration${where}:\n  ${lines.join('\n  ')}`, {
+    details: { keys: problems.map((problem) => problem.key) },
+  });
+}
+
+/** A list entry set by a variable past the end of its list, as a problem of that entry. */
+function gapProblem(gap: EnvListGap): Problem {
+  const index = gap.key.slice(gap.key.lastIndexOf('.') + 1);
+  const missing = `${gap.missing.join(', ')} ${gap.missing.length > 1 ? 'are' : 'is'} missing`;
+  return {
+    key: gap.key,
+    message: `list index ${index} given, but ${missing}: a list's entries are numbered from 0 without gaps`,
+    from: gap.variables.join(', '),
+  };
 }
 
 /** The YAML parser, loaded only when there is a file to read (it costs about 9 MB of RSS). */
@@ -72,40 +117,51 @@ function yaml(): typeof Yaml {
   return createRequire(import.meta.url)('yaml') as typeof Yaml;
 }
 
+/** What is wrong with a config file itself, in `details.fileProblem` of its error. */
+export type ConfigFileProblem = 'not-found' | 'unreadable' | 'not-yaml' | 'not-a-mapping';
+
 function readConfigFile(file: string): Record<string, unknown> {
-  if (!existsSync(file)) throw new ClawmeshError('INVALID_ARGUMENT', `config file not found: ${file}`);
+  const fail = (message: string, fileProblem: ConfigFileProblem, cause?: unknown) =>
+    new ClawmeshError('INVALID_ARGUMENT', message, { cause, details: { file, fileProblem } });
+  if (!existsSync(file)) throw fail(`config file not found: ${file}`, 'not-found');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw fail(
+      `config file cannot be read: ${file}: ${err instanceof Error ? err.message : String(err)}`,
+      'unreadable',
+      err,
+    );
+  }
   const { parse: parseYaml, YAMLParseError } = yaml();
   try {
-    const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
+    const parsed: unknown = parseYaml(text);
     if (parsed === null || parsed === undefined) return {};
     if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new ClawmeshError('INVALID_ARGUMENT', `${file}: the top level must be a mapping of keys`);
+      throw fail(`${file}: the top level must be a mapping of keys`, 'not-a-mapping');
     }
     return parsed as Record<string, unknown>;
   } catch (err) {
     if (err instanceof ClawmeshError) throw err;
     const detail = err instanceof YAMLParseError ? err.message : String(err);
-    throw new ClawmeshError('INVALID_ARGUMENT', `${file} is not valid YAML: ${detail}`, { cause: err });
+    throw fail(`${file} is not valid YAML: ${detail}`, 'not-yaml', err);
   }
 }
 
 /** Derived defaults and cross-key checks that one key's schema cannot express. */
-function finish(config: Config): Config {
+function finish(config: Config, setBy: (key: string) => string | undefined): Config {
   const ids = new Set<string>();
   config.agents.forEach((agent, index) => {
     if (ids.has(agent.id)) {
-      throw new ClawmeshError(
-        'INVALID_ARGUMENT',
-        `invalid configuration:\n  agents.${index}.id: duplicate agent id "${agent.id}"`,
-      );
+      const key = `agents.${index}.id`;
+      throw invalidConfig([{ key, message: `duplicate agent id "${agent.id}"`, from: setBy(key) }]);
     }
     ids.add(agent.id);
   });
   if (config.defaultAgent && !ids.has(config.defaultAgent)) {
-    throw new ClawmeshError(
-      'INVALID_ARGUMENT',
-      `invalid configuration:\n  defaultAgent: no agent has id "${config.defaultAgent}" (agents: ${[...ids].join(', ')})`,
-    );
+    const message = `no agent has id "${config.defaultAgent}" (agents: ${[...ids].join(', ')})`;
+    throw invalidConfig([{ key: 'defaultAgent', message, from: setBy('defaultAgent') }]);
   }
   const models = config.models;
   const fallbackModel = models.openai.apiKey ? `openai/${models.openai.model}` : 'local';

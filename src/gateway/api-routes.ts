@@ -41,7 +41,7 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): void {
   app.post('/v1/messages', async (request, reply) => {
     const keyId = deps.auth.verify(request.headers.authorization);
-    const body = parseOrThrow(MessageRequestSchema, request.body ?? undefined, 'invalid request body');
+    const body = parseOrThrow(MessageRequestSchema, request.body, 'invalid request body');
     const idempotencyKey = header(request.headers['idempotency-key']);
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw new ClawmeshError('INVALID_ARGUMENT', 'Idempotency-Key must be 1-255 visible ASCII characters');

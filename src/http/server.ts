@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, {
+  type ConnectionError,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
 import { ClawmeshError } from '../core/errors.ts';
 import { type FastCounterChild, fastCounter } from '../observability/fast-metrics.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -45,6 +52,65 @@ const FASTIFY_ERRORS: Record<
   },
 };
 
+/**
+ * What a client gets when Node's HTTP parser rejects its request before Fastify sees it: by
+ * parser error code, the status and the message of the Clawmesh error shape.
+ */
+function clientErrorReply(
+  err: ConnectionError,
+): { status: number; code: string; message: string } | undefined {
+  // llhttp's reasons are fixed texts ("Transfer-Encoding can't be present with Content-Length"), never request data.
+  const reason = (err as ConnectionError & { reason?: unknown }).reason;
+  const why = typeof reason === 'string' ? reason : undefined;
+  switch (err.code) {
+    case 'HPE_INVALID_CONTENT_LENGTH':
+    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
+      return { status: 400, code: 'INVALID_ARGUMENT', message: 'invalid Content-Length' };
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      if (why?.includes('Content-Length')) {
+        const message = 'invalid Content-Length: it cannot be sent with Transfer-Encoding';
+        return { status: 400, code: 'INVALID_ARGUMENT', message };
+      }
+      break;
+    case 'HPE_HEADER_OVERFLOW':
+      return { status: 431, code: 'INVALID_ARGUMENT', message: 'request headers are too large' };
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return { status: 408, code: 'DEADLINE_EXCEEDED', message: 'the request was not received in time' };
+  }
+  if (!err.code?.startsWith('HPE_')) return undefined;
+  const message = why ? `malformed HTTP request: ${why}` : 'malformed HTTP request';
+  return { status: 400, code: 'INVALID_ARGUMENT', message };
+}
+
+/**
+ * Answers a request Node's HTTP parser rejected (a bad `Content-Length`, `Content-Length` with
+ * `Transfer-Encoding`, …) in the Clawmesh error shape with a fresh `x-request-id`, then closes the
+ * connection. A reset connection, or one whose response has already begun, is only destroyed.
+ */
+function clientErrorHandler(logger: Logger): (err: ConnectionError, socket: Socket) => void {
+  return (err, socket) => {
+    const reply = err.code === 'ECONNRESET' ? undefined : clientErrorReply(err);
+    // Writing into a response already under way would corrupt it for the peer (Node checks the same).
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (!reply || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const requestId = randomUUID();
+    logger.debug({ err, requestId }, 'rejected a malformed HTTP request');
+    const body = JSON.stringify({ error: { code: reply.code, message: reply.message } });
+    socket.end(
+      `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\n` +
+        'content-type: application/json; charset=utf-8\r\n' +
+        `content-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\n` +
+        'connection: close\r\n\r\n' +
+        body,
+      () => socket.destroy(),
+    );
+  };
+}
+
 /** Counts a request by route and status code, each series found once. */
 function requestCounter(counter: Metrics['httpRequests']): (route: string, status: number) => void {
   const series = new Map<string, FastCounterChild>();
@@ -77,6 +143,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     childLoggerFactory: (logger) => logger,
     return503OnClosing: true,
     schemaController: lazySchemaCompilers(),
+    clientErrorHandler: clientErrorHandler(options.logger),
   });
   // Every route takes JSON; a channel that needs another body type adds its parser in its own scope.
   app.removeContentTypeParser('text/plain');
@@ -89,6 +156,13 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       return reply
         .status(400)
         .send({ error: { code: 'INVALID_ARGUMENT', message: `malformed JSON body: ${err.message}` } });
+    }
+    if (err instanceof ClawmeshError && err.code === 'INTERNAL') {
+      // An unexpected exception wrapped on its way here: its text is for the log, not the client.
+      request.log.error({ err, requestId: request.id }, 'internal error');
+      return reply
+        .status(500)
+        .send({ error: { code: 'INTERNAL', message: 'internal error', retryable: err.retryable } });
     }
     if (err instanceof ClawmeshError) {
       const retryAfter = err.details?.retryAfterSeconds;

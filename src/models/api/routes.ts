@@ -139,11 +139,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
       { bodyLimit: options.bodyLimitBytes ?? 4 * 1024 * 1024 },
       async (request: FastifyRequest, reply: FastifyReply) => {
         const keyId = auth.verify(request.headers.authorization);
-        const body = parseOrThrow(
-          ChatCompletionRequestSchema,
-          request.body ?? undefined,
-          'invalid request body',
-        );
+        const body = parseOrThrow(ChatCompletionRequestSchema, request.body, 'invalid request body');
         const modelRequest = toModelRequest(body);
         const userId = body.user ? `${keyId}:${body.user}` : keyId;
         if (options.rateLimit) await options.rateLimit.take(`openai:${userId}`);
