@@ -445,6 +445,27 @@ async function startBareChat(options: WebChatOptions = {}, keys: string[] = []) 
   return { app, url, state: echo.state };
 }
 
+describe('web chat made public in the config while API keys guard the HTTP API', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      gateway: { port: 0, host: '127.0.0.1', apiKeys: ['webchat-test-key-2'] },
+      channels: { webchat: { public: true } },
+    });
+  });
+  afterAll(() => t.stop());
+
+  it('answers a browser without a key, and the message API still wants one', async () => {
+    const chat = await ChatSocket.open(t.url);
+    expect((await chat.hello(newSession(), 0)).type).toBe('ready');
+    expect(await chat.ask(newMessageId(), 'how many red shirts are in stock?')).toMatchObject({
+      type: 'reply',
+    });
+    chat.close();
+    expect((await t.post('/v1/messages', { userId: 'u', text: 'hi' })).status).toBe(401);
+  });
+});
+
 describe('registerWebChat in a gateway without the conversation store', () => {
   let bare: Awaited<ReturnType<typeof startBareChat>>;
   beforeAll(async () => {

@@ -126,6 +126,8 @@ export const WebChatConfigSchema = z
   .strictObject({
     /** Serve the web chat page and its socket. */
     enabled: z.boolean().default(true),
+    /** Open the chat to anyone who reaches the port, even when API keys guard the HTTP API. */
+    public: z.boolean().default(false),
     ...accessFields('open'),
   })
   .prefault({});

@@ -20,15 +20,13 @@ export function webChatSettings(config: Config): WebChatSettings {
     config.channels.bindings,
     config.agents.map((agent) => agent.id),
   );
-  // `public` is read when the schema has it (see docs/channels.md, "Web chat").
-  const open = (webchat as { public?: unknown }).public === true;
   return {
     enabled: webchat.enabled,
     agentFor: (userId) =>
       router.agentFor({ channel: 'webchat', account: 'webchat', chatId: userId, userId }) ?? defaultAgent,
     turnTimeoutMs: Math.max(...config.agents.map((agent) => agent.turnTimeoutMs)) + 5000,
     options: {
-      public: open,
+      public: webchat.public,
       dmPolicy: webchat.dmPolicy,
       allowlist: webchat.allowlist,
       rateLimit: webchat.rateLimit,
