@@ -11,16 +11,19 @@ export interface FailoverOptions {
    * answers; after this the call goes again, to whichever replica takes it.
    */
   attemptTimeoutMs: number;
-  /** Pause before a retry, in milliseconds (default 50). */
+  /** Pause before the first retry, in milliseconds (default 50), doubled after each (at most 1 s). */
   retryDelayMs?: number;
   logger?: Logger;
 }
+
+/** The longest pause between two tries of one message. */
+const MAX_RETRY_DELAY_MS = 1000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Makes `conversation.handle` survive the loss of a conversation replica: every message gets a
- * `messageId` (kept across attempts), and a call that fails with `UNAVAILABLE` or outlives
+ * `messageId` (kept across attempts), and a call that fails with a retryable `UNAVAILABLE` or outlives
  * `attemptTimeoutMs` is sent again until the caller's deadline. The conversation role runs a
  * message id once — a retry of a finished turn gets the stored reply, a retry of a running one
  * waits for it — so failover never gives a message two turns or two replies.
@@ -40,12 +43,20 @@ export function conversationFailover(options: FailoverOptions): CallMiddleware {
           err instanceof ClawmeshError &&
           (err.code === 'UNAVAILABLE' ||
             (err.code === 'DEADLINE_EXCEEDED' && attemptCtx.deadline < ctx.deadline));
-        if (!retry || remainingMs(ctx) <= retryDelayMs) throw err;
-        options.logger?.warn(
-          { service, attempt, code: err.code, messageId: stable.messageId, requestId: ctx.requestId },
-          'conversation call failed; sending it again',
-        );
-        await sleep(retryDelayMs);
+        // The pause doubles (up to a second), so a service that stays away (down, or no URL
+        // configured) costs a few tries and log lines per message, not one every 50 ms.
+        const delayMs = Math.min(MAX_RETRY_DELAY_MS, retryDelayMs * 2 ** (attempt - 1));
+        if (!retry || remainingMs(ctx) <= delayMs) throw err;
+        const fields = {
+          service,
+          attempt,
+          code: err.code,
+          messageId: stable.messageId,
+          requestId: ctx.requestId,
+        };
+        if (attempt === 1) options.logger?.warn(fields, 'conversation call failed; sending it again');
+        else options.logger?.debug({ ...fields, err: err.message }, 'conversation call failed again');
+        await sleep(delayMs);
       }
     }
   };

@@ -84,15 +84,13 @@ export function abortError(signal: AbortSignal): ClawmeshError {
   if (reason instanceof Error && reason.name === 'TimeoutError') {
     return new ClawmeshError('DEADLINE_EXCEEDED', 'the wait for a turn lease timed out', { cause: reason });
   }
-  return new ClawmeshError('UNAVAILABLE', 'the wait for a turn lease was aborted', {
-    cause: reason,
-    retryable: false,
-  });
+  // About this replica (stopping), not the message: another replica can run the turn.
+  return new ClawmeshError('UNAVAILABLE', 'the wait for a turn lease was aborted', { cause: reason });
 }
 
 /** The error of a closed lease. */
 export function closedError(): ClawmeshError {
-  return new ClawmeshError('UNAVAILABLE', 'the turn lease is closed', { retryable: false });
+  return new ClawmeshError('UNAVAILABLE', 'the turn lease is closed');
 }
 
 /** Creates the handle of a granted lease and starts its renewals. */

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { createCallContext } from '../core/context.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { conversationFailover } from './failover.ts';
+
+/** A `conversation.handle` that fails with `errors` in turn, then answers; records its inputs. */
+function scripted(errors: ClawmeshError[]) {
+  const inputs: unknown[] = [];
+  const next = async (_method: string, input: unknown) => {
+    inputs.push(input);
+    const error = errors.shift();
+    if (error) throw error;
+    return { text: 'answered' };
+  };
+  return { inputs, next };
+}
+
+describe('conversationFailover', () => {
+  it('sends a message again, with the same message id, after a replica is unavailable', async () => {
+    const { inputs, next } = scripted([new ClawmeshError('UNAVAILABLE', 'no responders')]);
+    const handle = conversationFailover({ attemptTimeoutMs: 1000, retryDelayMs: 1 })('conversation', next);
+    await expect(handle('handle', { text: 'hi' }, createCallContext({ timeoutMs: 2000 }))).resolves.toEqual({
+      text: 'answered',
+    });
+    expect(inputs).toHaveLength(2);
+    const [first, second] = inputs as Array<{ messageId: string }>;
+    expect(first!.messageId).toBeTruthy();
+    expect(second!.messageId).toBe(first!.messageId);
+  });
+
+  it('spaces its tries out when the service stays away, up to the caller deadline', async () => {
+    const away = () => new ClawmeshError('UNAVAILABLE', 'no URL is configured for service "conversation"');
+    const { inputs, next } = scripted(Array.from({ length: 100 }, away));
+    const handle = conversationFailover({ attemptTimeoutMs: 1000, retryDelayMs: 20 })('conversation', next);
+    const began = performance.now();
+    await expect(
+      handle('handle', { text: 'hi' }, createCallContext({ timeoutMs: 700 })),
+    ).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+    expect(performance.now() - began).toBeLessThan(1200);
+    // 20, 40, 80, 160, 320 ms pauses fit in 700 ms: a handful of tries, not one every 20 ms.
+    expect(inputs.length).toBeGreaterThanOrEqual(3);
+    expect(inputs.length).toBeLessThanOrEqual(7);
+  });
+});
