@@ -155,6 +155,26 @@ describe('createIdempotency', () => {
     expect(runs).toBe(1);
   });
 
+  it('tells a repeat whose first run is still going in another process to retry in a second', async () => {
+    const store = createMemoryDedupeStore();
+    const elsewhere = createIdempotency(store, TTL);
+    const here = createIdempotency(store, TTL);
+    const release = gate<string>();
+    const first = elsewhere.run('key-1', { text: 'hi' }, () => release.promise);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await expect(here.run('key-1', { text: 'hi' }, async () => 'again')).rejects.toMatchObject({
+      code: 'CONFLICT',
+      retryable: true,
+      details: { retryAfterSeconds: 1 },
+    });
+    release.resolve('the reply');
+    await first;
+    expect(await here.run('key-1', { text: 'hi' }, async () => 'again')).toEqual({
+      value: 'the reply',
+      replayed: true,
+    });
+  });
+
   it('rejects a key reused with a different body with CONFLICT', async () => {
     const idempotency = createIdempotency(createMemoryDedupeStore(), TTL);
     let runs = 0;
@@ -211,7 +231,7 @@ describe('createIdempotency', () => {
         ran = true;
       })
       .catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'CONFLICT', retryable: false });
+    expect(err).toMatchObject({ code: 'CONFLICT', retryable: true, details: { retryAfterSeconds: 1 } });
     expect(ran).toBe(false);
   });
 

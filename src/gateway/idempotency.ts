@@ -44,6 +44,8 @@ export function createIdempotency(
       throw new ClawmeshError(
         'CONFLICT',
         'a request with this Idempotency-Key is still being processed; retry later',
+        // Unlike a key reused with another body, this one clears up: say when to look again.
+        { retryable: true, details: { retryAfterSeconds: 1 } },
       );
     }
     try {
