@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createCallContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { errorOfReply } from '../transport/wire.ts';
 import { conversationFailover } from './failover.ts';
 
 /** A `conversation.handle` that fails with `errors` in turn, then answers; records its inputs. */
@@ -42,5 +43,19 @@ describe('conversationFailover', () => {
     // 20, 40, 80, 160, 320 ms pauses fit in 700 ms: a handful of tries, not one every 20 ms.
     expect(inputs.length).toBeGreaterThanOrEqual(3);
     expect(inputs.length).toBeLessThanOrEqual(7);
+  });
+
+  it('does not run a turn again when the conversation service itself answered UNAVAILABLE', async () => {
+    // What a replica sends back when the models service behind it is down, as the transport rebuilds it.
+    const body = JSON.stringify({
+      error: { code: 'UNAVAILABLE', message: 'models.complete: no running instance', retryable: true },
+    });
+    const downstream = errorOfReply(503, body, 'conversation.handle', 1 << 20, 'HTTP 503');
+    const { inputs, next } = scripted([downstream]);
+    const handle = conversationFailover({ attemptTimeoutMs: 1000, retryDelayMs: 1 })('conversation', next);
+    await expect(handle('handle', { text: 'hi' }, createCallContext({ timeoutMs: 2000 }))).rejects.toBe(
+      downstream,
+    );
+    expect(inputs).toHaveLength(1);
   });
 });

@@ -3,6 +3,7 @@ import type { CallMiddleware } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Logger } from '../observability/logger.ts';
+import { answeredByService } from '../transport/wire.ts';
 
 /** Options of {@link conversationFailover}. */
 export interface FailoverOptions {
@@ -23,7 +24,8 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 /**
  * Makes `conversation.handle` survive the loss of a conversation replica: every message gets a
- * `messageId` (kept across attempts), and a call that fails with a retryable `UNAVAILABLE` or outlives
+ * `messageId` (kept across attempts), and a call that no replica answered (`UNAVAILABLE` from the
+ * transport: no instance, a broken connection) or that outlives
  * `attemptTimeoutMs` is sent again until the caller's deadline. The conversation role runs a
  * message id once — a retry of a finished turn gets the stored reply, a retry of a running one
  * waits for it — so failover never gives a message two turns or two replies.
@@ -41,7 +43,9 @@ export function conversationFailover(options: FailoverOptions): CallMiddleware {
       } catch (err) {
         const retry =
           err instanceof ClawmeshError &&
-          (err.code === 'UNAVAILABLE' ||
+          // Only when no replica answered: an UNAVAILABLE the conversation service sent back
+          // (a model or skill host down) would only run the turn, and its tools, again.
+          ((err.code === 'UNAVAILABLE' && !answeredByService(err)) ||
             (err.code === 'DEADLINE_EXCEEDED' && attemptCtx.deadline < ctx.deadline));
         // The pause doubles (up to a second), so a service that stays away (down, or no URL
         // configured) costs a few tries and log lines per message, not one every 50 ms.

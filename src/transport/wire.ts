@@ -164,6 +164,19 @@ export function deadlineExceeded(what: string, waitedMs: number): ClawmeshError 
   );
 }
 
+/** Errors a service sent back itself (rebuilt from its error reply), as opposed to failures to reach it. */
+const answered = new WeakSet<ClawmeshError>();
+
+/**
+ * Whether a remote call's error is the service's own answer (rebuilt from the error body a
+ * Clawmesh server sent) rather than a failure to reach it: no instance, a refused or broken
+ * connection, a proxy's page, a timeout. An `UNAVAILABLE` the service answered is about
+ * something further on (a model, a skill host) and says nothing about the instance itself.
+ */
+export function answeredByService(err: unknown): boolean {
+  return err instanceof ClawmeshError && answered.has(err);
+}
+
 /**
  * The typed error an error reply carries: the `{ "error": … }` body Clawmesh servers send,
  * rebuilt unchanged; otherwise (a proxy's page, a foreign NATS service) one coded from the
@@ -183,7 +196,9 @@ export function errorOfReply(
     // Not ours: coded from the status below.
   }
   if (error && isErrorCode(error.code) && typeof error.message === 'string') {
-    return ClawmeshError.fromJSON(error as ClawmeshErrorJSON);
+    const rebuilt = ClawmeshError.fromJSON(error as ClawmeshErrorJSON);
+    answered.add(rebuilt);
+    return rebuilt;
   }
   if (status === 413) return payloadTooLarge(what, undefined, limit);
   const text = body.slice(0, 200);
