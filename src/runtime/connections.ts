@@ -5,6 +5,9 @@ import type { Config } from '../config/schema.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
+/** Tries of a process's first Redis connection before it gives up (about a second and a half). */
+const FIRST_CONNECT_TRIES = 5;
+
 /**
  * The server connections of one process, opened on first use and shared by every adapter that
  * needs them (stores, lease, bus, transport, cache), so a process holds one Redis client, one
@@ -39,15 +42,27 @@ export function createConnections(config: Config, logger: Logger): Connections {
       redis ??= (async () => {
         const { createClient } = await import('redis');
         const url = config.redis.url;
+        // Once connected, a lost connection is retried for as long as it takes. The first
+        // connection is not: node-redis would retry it forever and `connect()` never settle,
+        // leaving a process that neither listens nor exits. A few tries, then an error.
+        let connected = false;
         const client = createClient({
           url,
-          socket: { connectTimeout: 5000, reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000) },
+          socket: {
+            connectTimeout: 5000,
+            reconnectStrategy: (retries, cause) =>
+              !connected && retries >= FIRST_CONNECT_TRIES ? cause : Math.min(50 * 2 ** retries, 2000),
+          },
         }) as RedisClientType;
         client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
         try {
           await client.connect();
+          connected = true;
         } catch (err) {
-          await client.destroy?.();
+          // Closed already when node-redis gave up on its own.
+          await Promise.resolve()
+            .then(() => client.destroy?.())
+            .catch(() => undefined);
           throw unavailable('Redis (REDIS_URL)', url, err);
         }
         return client;

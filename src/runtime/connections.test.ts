@@ -1,0 +1,29 @@
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/load.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { createConnections } from './connections.ts';
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('createConnections', () => {
+  it('gives up on a Redis it cannot reach at start, naming it, instead of retrying forever', async () => {
+    const url = `redis://127.0.0.1:${await closedPort()}`;
+    const { config } = loadConfig({ env: { REDIS_URL: url }, cwd: process.cwd() });
+    const connections = createConnections(config, silentLogger());
+    const began = performance.now();
+    await expect(connections.redis()).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining(`cannot connect to Redis (REDIS_URL) at ${url}`),
+    });
+    expect(performance.now() - began).toBeLessThan(5000);
+    await connections.close();
+  });
+});
