@@ -27,9 +27,6 @@ Options:
   --skills a,b        start: the skills a skills role serves (default: skills.load of the config)
 `;
 
-/** Set once `start` runs: a stopped server exits at once. */
-let serving = false;
-
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -61,7 +58,6 @@ async function main(argv: string[]): Promise<number> {
   const configFile = values.config;
   switch (command) {
     case 'start':
-      serving = true;
       // Each command loads only its own code: `start` never pays for the NATS client of `status`.
       return (await import('./start.ts')).runStart({
         configFile,
@@ -92,17 +88,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Every command exits once it is done, whatever sockets or timers libraries left behind: a
+// server that has stopped, and a check whose NATS connection timed out (nats.js keeps such a
+// socket open, which had left doctor and status hanging after printing their result).
+// Writes to stdout and stderr are synchronous on pipes, files and terminals here (Linux).
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // A server that has stopped exits now, whatever timers libraries left behind.
-    if (serving) process.exit(code);
-  },
+  (code) => process.exit(code),
   (err: unknown) => {
     const message =
       err instanceof ClawmeshError || (err instanceof Error && 'code' in err) ? err.message : String(err);
     process.stderr.write(`clawmesh: ${message}\n`);
-    process.exitCode = err instanceof ClawmeshError && err.code === 'INVALID_ARGUMENT' ? 2 : 1;
+    process.exit(err instanceof ClawmeshError && err.code === 'INVALID_ARGUMENT' ? 2 : 1);
   },
 );
 
