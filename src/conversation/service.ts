@@ -85,7 +85,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     }
     return series;
   };
-  const catalog = createToolCatalog(deps.skills);
+  const catalog = createToolCatalog(deps.skills, deps.logger);
   const historyLimit = deps.historyLimit ?? 200;
   const historyCache = createHistoryCache({
     conversations: deps.historyCacheSize ?? 1000,

@@ -3,6 +3,7 @@ import type { CallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { skillsContract, ToolDescriptor } from '../core/contracts/skills.ts';
 import { qualifiedToolName, type ToolSpec } from '../core/messages.ts';
+import type { Logger } from '../observability/logger.ts';
 
 /** The tools an agent offers the model, with what they cost in the context window. */
 export interface AgentTools {
@@ -16,9 +17,15 @@ export interface AgentTools {
 /**
  * Caches each agent's tool list. A list is asked again after `refreshMs` (skill hosts come and
  * go in a split deployment), in the background: turns keep the previous list meanwhile. A
- * failed lookup is retried on the next turn.
+ * failed lookup is retried on the next turn; with no list at all (every skill host of the agent
+ * down) the turn goes on without tools, logged, rather than failing: the model can still answer
+ * what needs none.
  */
-export function createToolCatalog(skills: Client<typeof skillsContract>, refreshMs = 30_000) {
+export function createToolCatalog(
+  skills: Client<typeof skillsContract>,
+  logger?: Logger,
+  refreshMs = 30_000,
+) {
   const cache = new Map<string, Promise<AgentTools>>();
   const loadedAt = new Map<string, number>();
   const load = async (agent: AgentConfig, ctx: CallContext): Promise<AgentTools> => {
@@ -39,9 +46,20 @@ export function createToolCatalog(skills: Client<typeof skillsContract>, refresh
           if (cache.get(agent.id) === next) cache.delete(agent.id);
         },
       );
-      if (entry) return entry.catch(() => next);
+      const withoutTools = (err: unknown): AgentTools => {
+        logger?.warn(
+          {
+            agentId: agent.id,
+            code: (err as { code?: string })?.code,
+            err: (err as Error)?.message ?? String(err),
+          },
+          'no skill host answered for this agent: the turn goes on without tools',
+        );
+        return { specs: [], reservedTokens: 0, ...(agent.skills ? { allowed: new Set(agent.skills) } : {}) };
+      };
+      if (entry) return entry.catch(() => next).catch(withoutTools);
       cache.set(agent.id, next);
-      return next;
+      return next.catch(withoutTools);
     },
   };
 }
