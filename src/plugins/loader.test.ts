@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ClawmeshError } from '../core/errors.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { createLogger, silentLogger } from '../observability/logger.ts';
 import { createHookRunner } from './hooks.ts';
 import { loadPlugins, parsePluginList } from './loader.ts';
 
@@ -159,6 +159,23 @@ describe('loadPlugins', () => {
     const file = write('bad-hook.mjs', "export default { name: 'bad', onMessageReceived: 'yes' };\n");
     expect((await loadError(file)).message).toContain('"onMessageReceived" must be a function');
     expect((await loadError('./plugin.ts')).message).toContain('use a .js, .cjs or .mjs file');
+  });
+
+  it('warns about an on… function that is no hook, naming it, and still loads the plugin', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const recording = createLogger({
+      level: 'info',
+      destination: { write: (s: string) => lines.push(JSON.parse(s)) },
+    });
+    const file = write(
+      'typo.cjs',
+      "module.exports = { name: 'typo', onMesageReceived(c, m) { return null; }, onError() {} };",
+    );
+    const [plugin] = await loadPlugins([file], { baseDir: dir, logger: recording });
+    expect(plugin?.name).toBe('typo');
+    const warning = lines.find((line) => line.level === 40);
+    expect(warning).toMatchObject({ plugin: 'typo', unknown: ['onMesageReceived'] });
+    expect(String(warning?.msg)).toContain('check the spelling');
   });
 
   it('wraps a throwing factory', async () => {

@@ -57,6 +57,14 @@ export async function loadPlugins(
     const plugin = await loadOne(typeof entry === 'string' ? { path: entry } : entry, options.baseDir);
     if (names.has(plugin.name)) options.logger.warn({ plugin: plugin.name }, 'two plugins share a name');
     names.add(plugin.name);
+    const unknown = unknownHooks(plugin);
+    if (unknown.length > 0) {
+      // A misspelt hook never runs: a moderation plugin would let every message through unseen.
+      options.logger.warn(
+        { plugin: plugin.name, unknown, hooks: HOOK_NAMES },
+        `plugin ${plugin.name} has ${unknown.map((name) => `"${name}"`).join(', ')}, which no hook is called: check the spelling (hooks: ${HOOK_NAMES.join(', ')})`,
+      );
+    }
     options.logger.info({ plugin: plugin.name, version: plugin.version }, 'plugin loaded');
     plugins.push(plugin);
   }
@@ -149,6 +157,17 @@ function pickExport(namespace: unknown): unknown {
     return (value as { default: unknown }).default;
   }
   return value;
+}
+
+/** The plugin's `on…` functions that are not hooks (a typo such as `onMesageReceived`). */
+function unknownHooks(plugin: ClawmeshPlugin): string[] {
+  const known: ReadonlySet<string> = new Set(HOOK_NAMES);
+  return Object.keys(plugin).filter(
+    (key) =>
+      /^on[A-Z]/.test(key) &&
+      !known.has(key) &&
+      typeof (plugin as unknown as Record<string, unknown>)[key] === 'function',
+  );
 }
 
 /** What is wrong with a would-be plugin, or undefined when it has the right shape. */
