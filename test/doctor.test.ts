@@ -204,6 +204,20 @@ describe('clawmesh doctor', () => {
     expect(up.code).toBe(0);
   });
 
+  it('names SKILLS_SERVICE_URL when a skill host that does not answer was found through it', async () => {
+    const down = await doctor({
+      CLAWMESH_ROLES: 'conversation',
+      CLAWMESH_TRANSPORT: 'http',
+      MODELS_SERVICE_URL: fakeUrl,
+      SKILLS_SERVICE_URL: `http://127.0.0.1:${await closedPort()}`,
+    });
+    const closed = lineOf(down.lines, 'service skills.inventory');
+    expect(closed.line).toMatch(/^✗ service skills\.inventory: .* \(SKILLS_SERVICE_URL\) does not answer/);
+    expect(closed.fix).toBe(
+      'start it (`clawmesh start skills --skills inventory`) or fix SKILLS_SERVICE_URL',
+    );
+  });
+
   it('refuses the local transport for a process that does not run every role it calls', async () => {
     const { code, lines } = await doctor({ CLAWMESH_ROLES: 'conversation' });
     expect(code).toBe(1);

@@ -23,7 +23,7 @@ import { checkAgents } from '../runtime/check-agents.ts';
 import { redact } from '../runtime/connections.ts';
 import { BUILTIN_SKILLS } from '../runtime/services.ts';
 import { skillNamesOf } from '../runtime/skill-names.ts';
-import { serviceUrls, serviceUrlVariable } from '../runtime/transport.ts';
+import { serviceUrlSource, serviceUrls, serviceUrlVariable } from '../runtime/transport.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
 
@@ -339,6 +339,8 @@ function transportChecks(config: Config, roles: ReadonlySet<Role>, server: Serve
           `set ${variable}=http://<host>:<port> of the process running \`clawmesh start ${role}\``,
         );
       }
+      // Named where the URL came from: SKILLS_SERVICE_URL serves every skill without a variable of its own.
+      const source = serviceUrlSource(config, process.env, service);
       const answers = await Promise.all(
         urls.map(async (url) => {
           try {
@@ -347,8 +349,8 @@ function transportChecks(config: Config, roles: ReadonlySet<Role>, server: Serve
             return url;
           } catch (err) {
             throw new Problem(
-              `${service} at ${url} (${variable}) does not answer: ${reason(err)}`,
-              `start it (\`clawmesh start ${role}\`) or fix ${variable}`,
+              `${service} at ${url} (${source}) does not answer: ${reason(err)}`,
+              `start it (\`clawmesh start ${role}\`) or fix ${source}`,
             );
           }
         }),

@@ -42,6 +42,21 @@ export function serviceUrls(config: Config, env: NodeJS.ProcessEnv, service: str
   return urls.length > 0 ? urls : undefined;
 }
 
+/**
+ * Where {@link serviceUrls} found a service's URLs, as an operator would change it: the
+ * service's variable, `transport.urls.<service>`, `SKILLS_SERVICE_URL` or `transport.urls.skills`.
+ */
+export function serviceUrlSource(config: Config, env: NodeJS.ProcessEnv, service: string): string {
+  const own = serviceUrlVariable(service);
+  if (env[own]) return own;
+  if (config.transport.urls[service]) return `transport.urls.${service}`;
+  if (service.startsWith('skills.')) {
+    if (env.SKILLS_SERVICE_URL) return 'SKILLS_SERVICE_URL';
+    if (config.transport.urls.skills) return 'transport.urls.skills';
+  }
+  return own;
+}
+
 /** {@link serviceUrls} worked out once per service: the http transport asks on every call. */
 function urlsOnce(config: Config, env: NodeJS.ProcessEnv): (service: string) => string[] | undefined {
   const known = new Map<string, string[] | undefined>();
