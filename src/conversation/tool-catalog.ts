@@ -32,7 +32,7 @@ export function createToolCatalog(
     const { tools } = await skills.list(agent.skills ? { skills: agent.skills } : {}, ctx);
     const specs = tools.map(toSpec);
     const reservedTokens = Math.ceil(JSON.stringify(specs).length / 4);
-    return { specs, reservedTokens, ...(agent.skills ? { allowed: new Set(agent.skills) } : {}) };
+    return { specs, reservedTokens, ...allowedOf(agent) };
   };
   return {
     toolsFor(agent: AgentConfig, ctx: CallContext): Promise<AgentTools> {
@@ -55,7 +55,7 @@ export function createToolCatalog(
           },
           'no skill host answered for this agent: the turn goes on without tools',
         );
-        return { specs: [], reservedTokens: 0, ...(agent.skills ? { allowed: new Set(agent.skills) } : {}) };
+        return { specs: [], reservedTokens: 0, ...allowedOf(agent) };
       };
       if (entry) return entry.catch(() => next).catch(withoutTools);
       cache.set(agent.id, next);
@@ -63,6 +63,10 @@ export function createToolCatalog(
     },
   };
 }
+
+/** The skills an agent may call, when it names them. */
+const allowedOf = (agent: AgentConfig): Pick<AgentTools, 'allowed'> =>
+  agent.skills ? { allowed: new Set(agent.skills) } : {};
 
 function toSpec(tool: ToolDescriptor): ToolSpec {
   return {

@@ -39,33 +39,40 @@ const HOOKS: readonly HookName[] = [
 const TEXT_HOOKS: ReadonlySet<HookName> = new Set(['onMessageReceived', 'onResponseGenerated']);
 
 type Fields = Record<string, unknown>;
-const hasText = (value: Fields) => typeof value.text === 'string';
+type Shape = { holds: (value: Fields) => boolean; lacks: string };
+const TEXT: Shape = {
+  holds: (value) => typeof value.text === 'string',
+  lacks: 'an object without a string `text`',
+};
 /**
  * What an object a hook returns must hold to replace the value: the fields the turn goes on
- * with. Anything else (an empty object, a number for `text`) is a plugin's bug, contained like
- * a throw, instead of failing the turn or reaching the user and the history.
+ * with, and how to say what it lacks. Anything else (an empty object, a number for `text`) is a
+ * plugin's bug, contained like a throw, instead of failing the turn or reaching the user and the
+ * history.
  */
-const USABLE: Record<keyof TransformHooks, (value: Fields) => boolean> = {
-  onMessageReceived: hasText,
-  onResponseGenerated: hasText,
-  onSkillCall: (value) => Object.hasOwn(value, 'arguments'),
-  onModelCall: (value) =>
-    Array.isArray(value.messages) &&
-    (value.tools === undefined || Array.isArray(value.tools)) &&
-    (value.model === undefined || typeof value.model === 'string'),
+const SHAPES: Record<keyof TransformHooks, Shape> = {
+  onMessageReceived: TEXT,
+  onResponseGenerated: TEXT,
+  onSkillCall: {
+    holds: (value) => Object.hasOwn(value, 'arguments'),
+    lacks: 'an object without `arguments`',
+  },
+  onModelCall: {
+    holds: (value) =>
+      Array.isArray(value.messages) &&
+      (value.tools === undefined || Array.isArray(value.tools)) &&
+      (value.model === undefined || typeof value.model === 'string'),
+    lacks: 'a model request without a `messages` array (or with `tools` or `model` of the wrong type)',
+  },
 };
 
 /** Why a returned value cannot replace the hook's value, or `undefined` when it can. */
 function unusable(hook: HookName, result: unknown): string | undefined {
   if (typeof result !== 'object' || result === null || Array.isArray(result))
     return `returned an unusable ${Array.isArray(result) ? 'array' : typeof result}`;
-  if (hook !== 'onError' && !USABLE[hook](result as Fields))
-    return hook === 'onSkillCall'
-      ? 'returned an object without `arguments`'
-      : hook === 'onModelCall'
-        ? 'returned a model request without a `messages` array (or with `tools` or `model` of the wrong type)'
-        : 'returned an object without a string `text`';
-  return undefined;
+  if (hook === 'onError') return undefined;
+  const shape = SHAPES[hook];
+  return shape.holds(result as Fields) ? undefined : `returned ${shape.lacks}`;
 }
 const DEFAULT_PRIORITY = 100;
 
