@@ -12,11 +12,14 @@ type Outcome<O> = { ok: true; value: O } | { ok: false; error: unknown };
  * own, so one broken write never takes the others with it. Each promise settles after commit.
  *
  * @param guard maps a failure of the transaction itself (a busy database) to the error callers get.
+ * @param rolledBack called when a transaction of the batch was rolled back, so state kept beside
+ *   the database for what `apply` wrote can be dropped.
  */
 export function createGroupCommit<I, O>(
   db: SqliteDatabase,
   apply: (item: I) => O,
   guard: <T>(fn: () => T) => T,
+  rolledBack: () => void = () => {},
 ): (item: I) => Promise<O> {
   let queue: Array<Pending<I, O>> = [];
   const applyRefusable = (item: I): Outcome<O> => {
@@ -42,6 +45,7 @@ export function createGroupCommit<I, O>(
       outcomes = guard(() => commitBatch.immediate(batch));
     } catch {
       // Rolled back: find the broken write by committing each on its own.
+      rolledBack();
     }
     batch.forEach((pending, i) => {
       if (outcomes) {
@@ -54,6 +58,7 @@ export function createGroupCommit<I, O>(
           guard(() => commitOne.immediate(pending.item)),
         );
       } catch (err) {
+        rolledBack();
         pending.reject(err);
       }
     });

@@ -4,6 +4,7 @@ import type { ChatMessage, ToolCall } from '../core/messages.ts';
 import { checkFence, checkLimit, toStoredMessage } from './checks.ts';
 import { attachSqlite, guarded, type SqliteSource } from './sqlite.ts';
 import { createGroupCommit } from './sqlite-batch.ts';
+import { rowCacheOf } from './sqlite-row-cache.ts';
 import { checkTurnId, turnAlreadyStored } from './turns.ts';
 import type { AppendOptions, ConversationRecord, ConversationStore, StoredMessage } from './types.ts';
 
@@ -138,6 +139,8 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
     `SELECT ${RECORD_COLUMNS} FROM conversations ORDER BY updated_at DESC, id LIMIT ?`,
   );
   const selectOneValue = db.prepare('SELECT 1');
+  const rows = rowCacheOf<ConversationRow>(db, 'conversations');
+  const readRow = (id: string) => rows.get(id, () => selectOne.get(id));
 
   const ensureTx = db.transaction((conversation: NewConversation, now: number): ConversationRow => {
     const { id, agentId, channel, peer } = conversation;
@@ -151,7 +154,7 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
    * savepoint. An earlier append of the same batch is visible here: the batch is one transaction.
    */
   const applyAppend = ({ id, messages, fence, turnId }: AppendWrite): StoredMessage[] => {
-    const row = selectOne.get(id);
+    const row = readRow(id);
     if (!row) throw new ClawmeshError('NOT_FOUND', `no conversation with id "${id}"`);
     if (turnId !== undefined) {
       const turn = selectTurn.get(id, turnId);
@@ -179,16 +182,28 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
       }
       insertStatement(stored.length, turnId !== undefined).run(values);
     }
-    updateOne.run({
+    const update = {
       id,
       now: stored.length > 0 ? at : row.updatedAt,
       count: row.messageCount + stored.length,
       fence: fence === undefined ? row.fence : Math.max(fence, row.fence ?? fence),
+    };
+    updateOne.run(update);
+    rows.set(id, {
+      ...row,
+      updatedAt: Math.max(row.updatedAt, update.now),
+      messageCount: update.count,
+      fence: update.fence,
     });
     return stored;
   };
 
-  const groupAppend = createGroupCommit(db, applyAppend, (fn) => guarded('append messages', fn));
+  const groupAppend = createGroupCommit(
+    db,
+    applyAppend,
+    (fn) => guarded('append messages', fn),
+    () => rows.clear(),
+  );
 
   let closed = false;
   const run = <T>(what: string, fn: () => T): T => {
@@ -199,10 +214,12 @@ export function createSqliteConversationStore(source: SqliteSource): Conversatio
   return {
     kind: 'sqlite',
     async ensure(conversation) {
-      return toRecord(run('ensure conversation', () => ensureTx.immediate(conversation, Date.now())));
+      const row = run('ensure conversation', () => ensureTx.immediate(conversation, Date.now()));
+      rows.set(row.id, row);
+      return toRecord(row);
     },
     async get(id) {
-      const row = run('get conversation', () => selectOne.get(id));
+      const row = run('get conversation', () => readRow(id));
       return row ? toRecord(row) : undefined;
     },
     async append(id, messages, options: AppendOptions = {}) {

@@ -92,6 +92,58 @@ describe('sqlite stores', () => {
     await store.close();
   });
 
+  it('reads a conversation written by another connection, never a row kept from before', async () => {
+    const path = join(dir, `${randomUUID()}.db`);
+    const mine = createSqliteConversationStore({ path });
+    const other = createSqliteConversationStore({ path });
+    await mine.ensure({ id: 'c', agentId: 'a', channel: 'web', peer: 'p' });
+    await mine.append('c', [{ role: 'user', content: 'one' }], { fence: 1 });
+    expect(await mine.get('c')).toMatchObject({ messageCount: 1 });
+
+    await other.append('c', [{ role: 'user', content: 'two' }], { fence: 2 });
+    expect(await mine.get('c')).toMatchObject({ messageCount: 2 });
+    // The fence the other connection wrote holds here too, and the next seq follows its message.
+    await expect(mine.append('c', [{ role: 'user', content: 'stale' }], { fence: 1 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    const [third] = await mine.append('c', [{ role: 'user', content: 'three' }], { fence: 2 });
+    expect(third!.seq).toBe(3);
+    expect(await other.get('c')).toMatchObject({ messageCount: 3 });
+    await Promise.all([mine.close(), other.close()]);
+  });
+
+  it('shares what it knows of a row between the stores of one connection', async () => {
+    const db = openSqlite(':memory:');
+    const first = createSqliteConversationStore({ db });
+    const second = createSqliteConversationStore({ db });
+    await first.ensure({ id: 'c', agentId: 'a', channel: 'web', peer: 'p' });
+    expect(await second.get('c')).toMatchObject({ messageCount: 0 });
+    await first.append('c', [{ role: 'user', content: 'one' }]);
+    // Writes on the same connection leave data_version alone: the shared rows carry them.
+    expect(await second.get('c')).toMatchObject({ messageCount: 1 });
+    db.close();
+  });
+
+  it('forgets rows written in a batch that was rolled back', async () => {
+    const db = openSqlite(':memory:');
+    const store = createSqliteConversationStore({ db });
+    await store.ensure({ id: 'c', agentId: 'a', channel: 'web', peer: 'p' });
+    await store.ensure({ id: 'd', agentId: 'a', channel: 'web', peer: 'q' });
+    // A write that fails inside SQLite rolls back the batch, 'c' included, after 'c' was applied;
+    // each is then committed on its own.
+    db.exec(`CREATE TRIGGER refuse AFTER INSERT ON messages WHEN NEW.content = 'boom'
+      BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    const [ok, failed] = await Promise.allSettled([
+      store.append('c', [{ role: 'user', content: 'one' }]),
+      store.append('d', [{ role: 'user', content: 'boom' }]),
+    ]);
+    expect(ok).toMatchObject({ status: 'fulfilled', value: [{ seq: 1 }] });
+    expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'INTERNAL' } });
+    expect(await store.get('c')).toMatchObject({ messageCount: 1 });
+    expect((await store.messages('c')).map((m) => m.seq)).toEqual([1]);
+    db.close();
+  });
+
   it('rejects an unknown store kind with INVALID_ARGUMENT naming it', () => {
     const make = () => createStores({ kind: 'redis' as 'memory' });
     expect(make).toThrow(
