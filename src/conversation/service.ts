@@ -1,6 +1,6 @@
 import type { EventPublisher } from '../bus/publisher.ts';
 import type { AgentConfig } from '../config/schema.ts';
-import { type CallContext, childContext, remainingMs, withTimeout } from '../core/context.ts';
+import { type CallContext, childContext, elapsedMs, remainingMs, withTimeout } from '../core/context.ts';
 import type { Client, Handlers } from '../core/contract.ts';
 import type { conversationContract, InboundMessage, TurnReply } from '../core/contracts/conversation.ts';
 import type { modelsContract } from '../core/contracts/models.ts';
@@ -252,7 +252,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       }
       // Keyed by the seq the store gave: if anyone else wrote since the history was read, the entry goes.
       historyCache.append(conversationId, (stored[0]?.seq ?? record.messageCount + 1) - 1, written);
-      const durationMs = performance.now() - started;
+      const durationMs = elapsedMs(started);
       deps.events.emit(
         'response.generated',
         {

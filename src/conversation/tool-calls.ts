@@ -1,5 +1,5 @@
 import type { EventPublisher } from '../bus/publisher.ts';
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, elapsedMs } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import type { InvokeResult, skillsContract } from '../core/contracts/skills.ts';
@@ -85,7 +85,7 @@ async function invoke(
 }
 
 function failure(code: string, message: string, started: number): InvokeResult {
-  return { ok: false, error: { code, message }, durationMs: performance.now() - started };
+  return { ok: false, error: { code, message }, durationMs: elapsedMs(started) };
 }
 
 function parseArguments(text: string): unknown {

@@ -148,3 +148,16 @@ export async function runWithDeadline<T>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Milliseconds since `started` (a `performance.now()` reading), to the microsecond: the form
+ * durations take in replies, events and logs (`0.95`, not `0.9497610000000805`).
+ */
+export function elapsedMs(started: number): number {
+  return roundMs(performance.now() - started);
+}
+
+/** A duration in milliseconds rounded to the microsecond. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -5,7 +5,9 @@ import {
   type CallContext,
   childContext,
   createCallContext,
+  elapsedMs,
   remainingMs,
+  roundMs,
   runWithDeadline,
   traceIdOf,
   withContext,
@@ -136,6 +138,14 @@ describe('ClawmeshError', () => {
 });
 
 describe('call context', () => {
+  it('gives durations to the microsecond', () => {
+    expect(roundMs(0.9497610000000805)).toBe(0.95);
+    expect(roundMs(12.3456789)).toBe(12.346);
+    const elapsed = elapsedMs(performance.now() - 5.123456);
+    expect(elapsed).toBeGreaterThanOrEqual(5.123);
+    expect(Math.round(elapsed * 1000) / 1000).toBe(elapsed);
+  });
+
   const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
   it('continues a valid incoming traceparent with the same trace id and a new span id', () => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { createCallContext } from '../core/context.ts';
+import { createCallContext, elapsedMs } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import {
   ConversationIdSchema,
@@ -83,7 +83,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
           turn = result.value;
         }
         if (deps.logger?.isLevelEnabled('debug')) {
-          const durationMs = performance.now() - started;
+          const durationMs = elapsedMs(started);
           const fields = { ...callFields(traced), conversationId: turn.conversationId, durationMs };
           deps.logger.debug(fields, 'message answered');
         }

@@ -1,5 +1,5 @@
 import type { RoutingRule } from '../config/schema-models.ts';
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, elapsedMs } from '../core/context.ts';
 import type { Handlers } from '../core/contract.ts';
 import type { ModelRequest, ModelResponse, modelsContract, Route, Usage } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
@@ -246,7 +246,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       finishReason: hit.finishReason,
       usage: hit.usage,
       model: hit.model,
-      latencyMs: performance.now() - started,
+      latencyMs: elapsedMs(started),
       cached: true,
       route: routeOf(decision),
       fallbackUsed: false,
@@ -275,7 +275,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       finishReason: answer.finishReason,
       usage: answer.usage,
       model,
-      latencyMs: performance.now() - started,
+      latencyMs: elapsedMs(started),
       cached: false,
       route: routeOf(decision),
       deployment: deployment.id,

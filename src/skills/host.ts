@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, elapsedMs } from '../core/context.ts';
 import type { Handlers } from '../core/contract.ts';
 import type {
   InvokeRequest,
@@ -100,7 +100,7 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
     started: number,
     outcome: { json: unknown } | CallFailure,
   ): InvokeResult => {
-    const durationMs = performance.now() - started;
+    const durationMs = elapsedMs(started);
     if ('json' in outcome) {
       entry.ok?.inc();
       if (logger.isLevelEnabled('debug'))

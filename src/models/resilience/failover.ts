@@ -1,5 +1,5 @@
 import { CircuitState, type IBackoff, type IBackoffFactory } from 'cockatiel';
-import { type CallContext, remainingMs } from '../../core/context.ts';
+import { type CallContext, remainingMs, roundMs } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import type { ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
 import { type AttemptLimits, type Progress, runAttempt } from './attempt.ts';
@@ -167,7 +167,7 @@ export async function failover(
           ? runAttempt(plan, deployment.provider, providerRequest, ctx, signal, onDelta, progress)
           : throughBreaker(slot, plan, providerRequest, ctx, signal, onDelta, progress));
         if (closed) recordSuccess(slot);
-        const success: Attempt = { deployment: deployment.id, ok: true, durationMs: now() - begun };
+        const success: Attempt = { deployment: deployment.id, ok: true, durationMs: roundMs(now() - begun) };
         if (attempts) report(plan, attempts, success);
         else {
           attempts = [success];
@@ -192,7 +192,7 @@ export async function failover(
           ok: false,
           code: error.code,
           message: shorten(error.message),
-          durationMs: now() - begun,
+          durationMs: roundMs(now() - begun),
         });
         if (progress.delivered > 0) {
           // Text already reached the caller: another try would repeat it.

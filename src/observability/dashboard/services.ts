@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { elapsedMs } from '../../core/context.ts';
 import { settlesWithin } from '../../core/wait.ts';
 import type { ReadinessCheck } from '../../http/ops-routes.ts';
 import type { ServiceInstance } from '../../transport/nats-discovery.ts';
@@ -61,10 +62,10 @@ async function runCheck({ name, check }: ReadinessCheck, timeoutMs: number): Pro
   const started = performance.now();
   try {
     if (!(await settlesWithin(check(), timeoutMs))) throw new Error(`no answer within ${timeoutMs} ms`);
-    return { name, ok: true, durationMs: performance.now() - started };
+    return { name, ok: true, durationMs: elapsedMs(started) };
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
-    return { name, ok: false, error, durationMs: performance.now() - started };
+    return { name, ok: false, error, durationMs: elapsedMs(started) };
   }
 }
 
