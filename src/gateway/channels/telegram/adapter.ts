@@ -6,7 +6,7 @@ import type { Logger } from '../../../observability/logger.ts';
 import { type ChannelAdapter, type ChannelRoute, ChannelSendError, type ReplyTarget } from '../types.ts';
 import { normalizeTelegramUpdate, type TelegramBotIdentity } from './normalize.ts';
 import { pollTelegram } from './polling.ts';
-import { grammySignal } from './signal.ts';
+import { grammySignal, withTimeout } from './signal.ts';
 import { verifyTelegramRequest } from './verify.ts';
 
 /** The Telegram section of the config. */
@@ -18,6 +18,11 @@ export const TELEGRAM_TEXT_LIMIT = 4096;
 export const TELEGRAM_DEDUPE_TTL_MS = 24 * 3600_000;
 /** The webhook path. */
 export const TELEGRAM_WEBHOOK_PATH = '/channels/telegram/webhook';
+/**
+ * How long a start-time call (`getMe`, `deleteWebhook`, `setWebhook`) may take: the gateway
+ * starts listening only after `start`, so a Bot API that never answers must not hold it.
+ */
+export const TELEGRAM_START_CALL_TIMEOUT_MS = 10_000;
 
 /**
  * Creates the Telegram adapter on grammY's `Bot` (its `Api` and client, pointed at `apiRoot`):
@@ -25,7 +30,12 @@ export const TELEGRAM_WEBHOOK_PATH = '/channels/telegram/webhook';
  * `getUpdates` loop in `polling` mode; replies with `sendMessage`, typing with `sendChatAction`.
  * The bot's id comes from its token; its username (for mentions in groups) from `getMe` at start.
  */
-export function createTelegramAdapter(config: TelegramConfig, logger: Logger): ChannelAdapter {
+export function createTelegramAdapter(
+  config: TelegramConfig,
+  logger: Logger,
+  options: { startCallTimeoutMs?: number } = {},
+): ChannelAdapter {
+  const callTimeoutMs = options.startCallTimeoutMs ?? TELEGRAM_START_CALL_TIMEOUT_MS;
   const token = config.botToken;
   if (!token) throw new ClawmeshError('INVALID_ARGUMENT', 'Telegram needs TELEGRAM_BOT_TOKEN');
   const botId = Number(token.split(':')[0]);
@@ -41,7 +51,7 @@ export function createTelegramAdapter(config: TelegramConfig, logger: Logger): C
     if (identity.username !== undefined || Date.now() - lastInit < 30_000) return;
     lastInit = Date.now();
     try {
-      await bot.init(grammySignal(signal));
+      await withTimeout(signal, callTimeoutMs, (bounded) => bot.init(grammySignal(bounded)));
       if (bot.botInfo.username) identity.username = bot.botInfo.username;
     } catch (err) {
       logger.warn(
@@ -111,7 +121,9 @@ export function createTelegramAdapter(config: TelegramConfig, logger: Logger): C
       await ensureIdentity(context.signal);
       if (config.mode === 'polling') {
         // getUpdates is refused while a webhook is set.
-        await bot.api.deleteWebhook({}, grammySignal(context.signal)).catch((err: Error) => {
+        await withTimeout(context.signal, callTimeoutMs, (bounded) =>
+          bot.api.deleteWebhook({}, grammySignal(bounded)),
+        ).catch((err: Error) => {
           logger.warn({ err: err.message }, 'telegram deleteWebhook failed');
         });
         const controller = new AbortController();
@@ -128,8 +140,14 @@ export function createTelegramAdapter(config: TelegramConfig, logger: Logger): C
         return;
       }
       if (config.webhookUrl && config.webhookSecret) {
-        await bot.api
-          .setWebhook(config.webhookUrl, { secret_token: config.webhookSecret, allowed_updates: ['message'] })
+        const { webhookUrl, webhookSecret } = config;
+        await withTimeout(context.signal, callTimeoutMs, (bounded) =>
+          bot.api.setWebhook(
+            webhookUrl,
+            { secret_token: webhookSecret, allowed_updates: ['message'] },
+            grammySignal(bounded),
+          ),
+        )
           .then(() => logger.info({ url: config.webhookUrl }, 'telegram webhook set'))
           .catch((err: Error) => logger.error({ err: err.message }, 'telegram setWebhook failed'));
       }

@@ -3,7 +3,10 @@ import type { Logger } from '../../../observability/logger.ts';
 import type { ChannelMessage, ChannelSink } from '../types.ts';
 
 import { normalizeTelegramUpdate, type TelegramBotIdentity } from './normalize.ts';
-import { grammySignal } from './signal.ts';
+import { grammySignal, withTimeout } from './signal.ts';
+
+/** How much longer than its long-polling timeout one `getUpdates` may take before it is given up. */
+const GET_UPDATES_GRACE_MS = 15_000;
 
 /** What {@link pollTelegram} needs. */
 export interface TelegramPollingOptions {
@@ -28,13 +31,18 @@ export async function pollTelegram(options: TelegramPollingOptions): Promise<voi
   let failures = 0;
   while (!signal.aborted) {
     try {
-      const updates = await api.getUpdates(
-        {
-          ...(offset !== undefined ? { offset } : {}),
-          timeout: options.timeoutSeconds,
-          allowed_updates: ['message'],
-        },
-        grammySignal(signal),
+      const updates = await withTimeout(
+        signal,
+        options.timeoutSeconds * 1000 + GET_UPDATES_GRACE_MS,
+        (bounded) =>
+          api.getUpdates(
+            {
+              ...(offset !== undefined ? { offset } : {}),
+              timeout: options.timeoutSeconds,
+              allowed_updates: ['message'],
+            },
+            grammySignal(bounded),
+          ),
       );
       const messages = updates
         .map((update) => normalizeTelegramUpdate(update, options.identity))
