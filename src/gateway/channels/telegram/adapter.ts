@@ -4,7 +4,7 @@ import type { TelegramConfigSchema } from '../../../config/schema-channels.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { Logger } from '../../../observability/logger.ts';
 import { type ChannelAdapter, type ChannelRoute, ChannelSendError, type ReplyTarget } from '../types.ts';
-import { normalizeTelegramUpdate, type TelegramBotIdentity } from './normalize.ts';
+import { readTelegramUpdate, type TelegramBotIdentity } from './normalize.ts';
 import { pollTelegram } from './polling.ts';
 import { grammySignal, withTimeout } from './signal.ts';
 import { verifyTelegramRequest } from './verify.ts';
@@ -74,7 +74,7 @@ export function createTelegramAdapter(
         const update = parseUpdate(request.rawBody);
         // Never hold the webhook's answer on getMe: mentions use the identity known so far.
         void ensureIdentity();
-        const message = normalizeTelegramUpdate(update, identity);
+        const message = readTelegramUpdate(update, identity);
         return message
           ? { kind: 'accept', messages: [message] }
           : { kind: 'respond', response: { status: 200, body: { ok: true } } };

@@ -1,4 +1,5 @@
 import type { Message, MessageEntity, Update } from 'grammy/types';
+import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChannelMessage } from '../types.ts';
 
 /** The bot, as far as normalizing needs it (from `getMe`). */
@@ -46,6 +47,23 @@ export function normalizeTelegramUpdate(
     },
     sentAt: message.date * 1000,
   };
+}
+
+/**
+ * {@link normalizeTelegramUpdate} for an update from the wire: one whose fields do not have the
+ * Bot API's shapes (a message without its chat, entities that are not a list …) throws
+ * `INVALID_ARGUMENT` naming the update instead of a `TypeError`, so the webhook answers 400 and
+ * the poller can skip it rather than fetch the same batch forever.
+ */
+export function readTelegramUpdate(update: Update, bot: TelegramBotIdentity): ChannelMessage | undefined {
+  try {
+    return normalizeTelegramUpdate(update, bot);
+  } catch (err) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `malformed Telegram update ${String(update.update_id)}: ${(err as Error)?.message ?? String(err)}`,
+    );
+  }
 }
 
 function mentionsBot(message: Message, bot: TelegramBotIdentity): boolean {

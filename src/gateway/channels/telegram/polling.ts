@@ -2,7 +2,7 @@ import type { Api } from 'grammy';
 import type { Logger } from '../../../observability/logger.ts';
 import type { ChannelMessage, ChannelSink } from '../types.ts';
 
-import { normalizeTelegramUpdate, type TelegramBotIdentity } from './normalize.ts';
+import { readTelegramUpdate, type TelegramBotIdentity } from './normalize.ts';
 import { grammySignal, withTimeout } from './signal.ts';
 
 /** How much longer than its long-polling timeout one `getUpdates` may take before it is given up. */
@@ -44,9 +44,19 @@ export async function pollTelegram(options: TelegramPollingOptions): Promise<voi
             grammySignal(bounded),
           ),
       );
-      const messages = updates
-        .map((update) => normalizeTelegramUpdate(update, options.identity))
-        .filter((message): message is ChannelMessage => message !== undefined);
+      const messages: ChannelMessage[] = [];
+      for (const update of updates) {
+        try {
+          const message = readTelegramUpdate(update, options.identity);
+          if (message) messages.push(message);
+        } catch (err) {
+          // Telegram hands out the same batch until the offset moves past it: skip what cannot be read.
+          logger.warn(
+            { updateId: update.update_id, err: (err as Error).message },
+            'telegram update skipped: it cannot be read',
+          );
+        }
+      }
       if (messages.length > 0) await sink.accept(messages);
       const last = updates.at(-1);
       if (last) offset = last.update_id + 1;
