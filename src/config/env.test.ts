@@ -260,3 +260,50 @@ describe('keys set by environment variables, named in errors', () => {
     );
   });
 });
+
+describe('CLAWMESH_<PATH> values read as written when JSON gives the wrong type', () => {
+  it('keeps digits as a text where the key is a text (a WhatsApp phone number id)', () => {
+    const env = { CLAWMESH_CHANNELS__WHATSAPP__PHONE_NUMBER_ID: '106540352242922' };
+    expect(loadConfig({ env, cwd: tmp.path }).config.channels.whatsapp?.phoneNumberId).toBe(
+      '106540352242922',
+    );
+  });
+
+  it('keeps the digits exactly, past what a JSON number holds', () => {
+    const env = { CLAWMESH_CHANNELS__DISCORD__APPLICATION_ID: '1234567890123456789' };
+    expect(loadConfig({ env, cwd: tmp.path }).config.channels.discord?.applicationId).toBe(
+      '1234567890123456789',
+    );
+  });
+
+  it('reads a list key given a plain text as its comma-separated items', () => {
+    const env = {
+      CLAWMESH_CHANNELS__TELEGRAM__ALLOWLIST: '12345, 67890',
+      CLAWMESH_CHANNELS__SLACK__ALLOWLIST: 'U123',
+      CLAWMESH_CHANNELS__WHATSAPP__ALLOWLIST: '15551234567',
+    };
+    const { channels } = loadConfig({ env, cwd: tmp.path }).config;
+    expect(channels.telegram?.allowlist).toEqual(['12345', '67890']);
+    expect(channels.slack?.allowlist).toEqual(['U123']);
+    expect(channels.whatsapp?.allowlist).toEqual(['15551234567']);
+  });
+
+  it('makes numbers inside a JSON list texts where the list holds texts', () => {
+    const env = { CLAWMESH_CHANNELS__TELEGRAM__ALLOWLIST: '[12345, "67890"]' };
+    expect(loadConfig({ env, cwd: tmp.path }).config.channels.telegram?.allowlist).toEqual([
+      '12345',
+      '67890',
+    ]);
+  });
+
+  it('still reads numbers as numbers, and still names a value of no use', () => {
+    const env = { CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '10' };
+    expect(loadConfig({ env, cwd: tmp.path }).config.gateway.rateLimit.points).toBe(10);
+    const bad = failure(() =>
+      loadConfig({ env: { CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: 'ten' }, cwd: tmp.path }),
+    );
+    expect(bad.message).toMatch(
+      /gateway\.rateLimit\.points: .*\(set by CLAWMESH_GATEWAY__RATE_LIMIT__POINTS\)/,
+    );
+  });
+});

@@ -123,6 +123,55 @@ export function applyEnvOverrides(
   return { tree, sources, gaps: listGaps(tree, generic) };
 }
 
+/** A validation failure, as much of it as {@link retypeEnvValues} reads. */
+export interface TypeIssue {
+  code: string;
+  path: readonly PropertyKey[];
+  expected?: string;
+}
+
+/**
+ * Values that reading as JSON gave the wrong type, read again as the variable wrote them: a text
+ * key given digits or `true` (`CLAWMESH_CHANNELS__WHATSAPP__PHONE_NUMBER_ID=106540352242922`)
+ * takes the text as written, and a list key given a plain text (`…__ALLOWLIST=alice,bob`, or
+ * `=12345`) takes its comma-separated items. A number or boolean inside a JSON value a variable
+ * set (`…__ALLOWLIST=[123,"bob"]`) becomes its text. Changes `tree`; returns whether it did.
+ */
+export function retypeEnvValues(
+  tree: Tree,
+  issues: readonly TypeIssue[],
+  sources: EnvSources,
+  env: NodeJS.ProcessEnv,
+): boolean {
+  let changed = false;
+  for (const issue of issues) {
+    if (issue.code !== 'invalid_type' || issue.path.some((segment) => typeof segment === 'symbol')) continue;
+    const path = issue.path.map(String);
+    const value = getPath(tree, path);
+    const name = sources.get(path.join('.'));
+    const raw = name === undefined ? undefined : env[name];
+    const scalar = typeof value === 'number' || typeof value === 'boolean';
+    if (issue.expected === 'string' && scalar) {
+      const setAbove = path.some((_, depth) => sources.has(path.slice(0, depth).join('.')));
+      if (raw !== undefined) setPath(tree, path, raw);
+      else if (setAbove) setPath(tree, path, String(value));
+      else continue;
+      changed = true;
+    } else if (issue.expected === 'array' && raw !== undefined && (scalar || typeof value === 'string')) {
+      setPath(
+        tree,
+        path,
+        raw
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean),
+      );
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 /** The list entries that variables set beyond the end of their list, one per entry. */
 function listGaps(tree: Tree, set: Array<{ path: string[]; name: string }>): EnvListGap[] {
   const gaps = new Map<string, EnvListGap>();

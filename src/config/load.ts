@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type * as Yaml from 'yaml';
 import { ClawmeshError } from '../core/errors.ts';
-import { applyEnvOverrides, type EnvListGap } from './env.ts';
+import { applyEnvOverrides, type EnvListGap, retypeEnvValues } from './env.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
 /** The default config file name, looked up in the working directory. */
@@ -47,7 +47,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const raw = file ? readConfigFile(file) : {};
   const { tree, sources, gaps } = applyEnvOverrides(raw, env);
   const merged = options.overrides ? deepMerge(tree, options.overrides) : tree;
-  const result = ConfigSchema.safeParse(merged);
+  let result = ConfigSchema.safeParse(merged);
+  // Digits meant as a text (a phone number id) or a plain list were read as JSON: read them as written.
+  if (!result.success && retypeEnvValues(merged, result.error.issues, sources, env))
+    result = ConfigSchema.safeParse(merged);
   const setBy = (key: string) =>
     sources.get(key) ?? [...sources].find(([path]) => key.startsWith(`${path}.`))?.[1];
   const problems: Problem[] = gaps.map(gapProblem);
