@@ -296,6 +296,17 @@ describe('CLAWMESH_<PATH> values read as written when JSON gives the wrong type'
     ]);
   });
 
+  it('refuses a Discord public key that is not 64 hex digits, naming its variable', () => {
+    const bad = failure(() => loadConfig({ env: { DISCORD_PUBLIC_KEY: 'abc' }, cwd: tmp.path }));
+    expect(bad.message).toMatch(
+      /channels\.discord\.publicKey: must be 64 hex digits .*\(set by DISCORD_PUBLIC_KEY\)/,
+    );
+    const key = 'a'.repeat(64);
+    expect(
+      loadConfig({ env: { DISCORD_PUBLIC_KEY: key }, cwd: tmp.path }).config.channels.discord?.publicKey,
+    ).toBe(key);
+  });
+
   it('still reads numbers as numbers, and still names a value of no use', () => {
     const env = { CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '10' };
     expect(loadConfig({ env, cwd: tmp.path }).config.gateway.rateLimit.points).toBe(10);

@@ -87,8 +87,11 @@ export const SlackConfigSchema = z
 /** Discord interactions (`DISCORD_PUBLIC_KEY`, `DISCORD_APPLICATION_ID`, `DISCORD_BOT_TOKEN`, `DISCORD_API_ROOT`). */
 export const DiscordConfigSchema = z
   .strictObject({
-    /** The application's Ed25519 public key, hex. */
-    publicKey: z.string().min(1).optional(),
+    /** The application's Ed25519 public key: the 64 hex digits the Developer Portal shows. */
+    publicKey: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits (the Public Key of the Developer Portal)')
+      .optional(),
     /** The application id (for follow-up and edit webhooks). */
     applicationId: z.string().min(1).optional(),
     /** The bot token (to register the `/ask` command). */

@@ -178,7 +178,7 @@ describe('channel settings from the environment', () => {
         TELEGRAM_BOT_TOKEN: '1:tok',
         TELEGRAM_WEBHOOK_SECRET: 'sec',
         TELEGRAM_API_ROOT: 'http://127.0.0.1:9/tg',
-        DISCORD_PUBLIC_KEY: 'ab',
+        DISCORD_PUBLIC_KEY: 'ab'.repeat(32),
         DISCORD_APPLICATION_ID: '1234567890',
         DISCORD_BOT_TOKEN: 'dbt',
         DISCORD_API_ROOT: 'http://127.0.0.1:9/dc',
@@ -199,7 +199,11 @@ describe('channel settings from the environment', () => {
       webhookSecret: 'sec',
       apiRoot: 'http://127.0.0.1:9/tg',
     });
-    expect(discord).toMatchObject({ publicKey: 'ab', applicationId: '1234567890', botToken: 'dbt' });
+    expect(discord).toMatchObject({
+      publicKey: 'ab'.repeat(32),
+      applicationId: '1234567890',
+      botToken: 'dbt',
+    });
     expect(discord.apiRoot).toBe('http://127.0.0.1:9/dc');
     expect(whatsapp).toMatchObject({
       appSecret: 'was',
