@@ -95,9 +95,19 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
       access.set(adapter.name, definition.access(config.channels));
     }
     const redis = config.channels.limiter === 'redis' && deps.redis ? await deps.redis() : undefined;
+    let limitStoreWarnedAt = 0;
     const limits = createChannelRateLimits({
       limits: new Map([...access].map(([name, settings]) => [name, settings.rateLimit])),
       ...(redis ? { redis } : {}),
+      onStoreFailure: (err) => {
+        // Once a minute at most: every message of an outage comes through here.
+        if (Date.now() - limitStoreWarnedAt < 60_000) return;
+        limitStoreWarnedAt = Date.now();
+        deps.logger.warn(
+          { err: err.message },
+          'channel rate limits: Redis failed or did not answer; counting per process until it does',
+        );
+      },
     });
     const metrics = createChannelMetrics(deps.metrics?.registry);
     const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelAccessConfig } from '../../config/schema-channels.ts';
@@ -196,5 +197,50 @@ describe('createChannelRateLimits on Redis', () => {
       code: 'RATE_LIMITED',
       details: { scope: 'channel' },
     });
+  });
+
+  it('counts in the process while Redis does not answer, and says so', async () => {
+    // A proxy to the real Redis that can stop passing anything on, as a hung Redis would.
+    let frozen = false;
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(6379, '127.0.0.1');
+      client.on('data', (chunk) => frozen || upstream.write(chunk));
+      upstream.on('data', (chunk) => frozen || client.write(chunk));
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const port = (proxy.address() as net.AddressInfo).port;
+    const viaProxy = createClient({ url: `redis://127.0.0.1:${port}` }) as RedisClientType;
+    await viaProxy.connect();
+    const failures: string[] = [];
+    const limits = new Map([
+      [
+        'slack',
+        { perUser: { points: 2, durationSeconds: 60 }, perChannel: { points: 100, durationSeconds: 60 } },
+      ],
+    ]);
+    const limiter = createChannelRateLimits({
+      limits,
+      redis: viaProxy,
+      keyPrefix: `${prefix}:hung`,
+      storeTimeoutMs: 100,
+      onStoreFailure: (err) => failures.push(err.message),
+    });
+    await limiter.take('slack', 'U1');
+    expect(failures).toEqual([]);
+
+    frozen = true;
+    const started = performance.now();
+    await limiter.take('slack', 'U9');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(failures[0]).toMatch(/did not answer within 100 ms/);
+    // The process's own counters still hold the limit.
+    await limiter.take('slack', 'U9');
+    await expect(limiter.take('slack', 'U9')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+
+    viaProxy.destroy();
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
   });
 });

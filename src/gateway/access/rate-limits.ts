@@ -28,7 +28,14 @@ export interface ChannelRateLimitsOptions {
   redis?: unknown;
   /** Prefix of the Redis keys (default `clawmesh:rl`). */
   keyPrefix?: string;
+  /** How long a Redis count may take before this process counts alone (default 500 ms). */
+  storeTimeoutMs?: number;
+  /** Told when Redis fails or does not answer (the limits then hold per process until it does). */
+  onStoreFailure?: (err: Error) => void;
 }
+
+/** How long a Redis count may take, by default, before the process's own counters are used. */
+export const LIMIT_STORE_TIMEOUT_MS = 500;
 
 type Limiter = Pick<Flexible.RateLimiterAbstract, 'consume'>;
 
@@ -45,16 +52,23 @@ export function createChannelRateLimits(options: ChannelRateLimitsOptions): Chan
   const RateLimiterRedis: typeof Flexible.RateLimiterRedis | undefined = options.redis
     ? require('rate-limiter-flexible/lib/RateLimiterRedis.js')
     : undefined;
-  const make = (keyPrefix: string, limit: { points: number; durationSeconds: number }): Limiter =>
-    RateLimiterRedis
-      ? new RateLimiterRedis({
-          storeClient: options.redis,
-          useRedisPackage: true,
-          keyPrefix,
-          points: limit.points,
-          duration: limit.durationSeconds,
-        })
-      : new RateLimiterMemory({ keyPrefix, points: limit.points, duration: limit.durationSeconds });
+  const storeTimeoutMs = options.storeTimeoutMs ?? LIMIT_STORE_TIMEOUT_MS;
+  const make = (keyPrefix: string, limit: { points: number; durationSeconds: number }): Limiter => {
+    const memory = new RateLimiterMemory({
+      keyPrefix,
+      points: limit.points,
+      duration: limit.durationSeconds,
+    });
+    if (!RateLimiterRedis) return memory;
+    const shared = new RateLimiterRedis({
+      storeClient: options.redis,
+      useRedisPackage: true,
+      keyPrefix,
+      points: limit.points,
+      duration: limit.durationSeconds,
+    });
+    return insured(shared, memory, storeTimeoutMs, options.onStoreFailure);
+  };
   const limiters = new Map<
     string,
     { user: Limiter; channel: Limiter; limits: ChannelAccessConfig['rateLimit'] }
@@ -67,6 +81,7 @@ export function createChannelRateLimits(options: ChannelRateLimitsOptions): Chan
     });
   }
 
+  // A failing limit store is unexpected once the Redis counters have a fallback; kept for safety.
   const consume = async (
     limiter: Limiter,
     key: string,
@@ -101,6 +116,41 @@ export function createChannelRateLimits(options: ChannelRateLimitsOptions): Chan
       // The sender first: one noisy sender must not use up the whole channel's points.
       await consume(found.user, userId, 'user', channel, found.limits.perUser);
       await consume(found.channel, 'all', 'channel', channel, found.limits.perChannel);
+    },
+  };
+}
+
+/**
+ * The Redis limiter, and this process's own counters while Redis fails or does not answer within
+ * `timeoutMs` (node-redis holds commands while it reconnects, which would hold every message for
+ * as long as Redis is down): messages keep flowing, limited per process, until Redis is back.
+ */
+function insured(
+  shared: Limiter,
+  local: Limiter,
+  timeoutMs: number,
+  onStoreFailure: ((err: Error) => void) | undefined,
+): Limiter {
+  return {
+    async consume(key, points) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          shared.consume(key, points),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+          }),
+        ]);
+      } catch (err) {
+        if (err instanceof RateLimiterRes) throw err;
+        onStoreFailure?.(err instanceof Error ? err : new Error(String(err)));
+        return local.consume(key, points);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
