@@ -147,14 +147,14 @@ describe('OTLP JSON encoding', () => {
 
 describe('OTLP protobuf encoding', () => {
   it('writes the same bytes as OpenTelemetry’s own protobuf serializer', () => {
-    const ours = encodeProtoRequest(resource.attributes, packed(records), 2);
+    const ours = encodeProtoRequest(resource.attributes, records);
     const theirs = Buffer.from(ProtobufTraceSerializer.serializeRequest(readable(records))!);
     expect(ours.toString('hex')).toBe(theirs.toString('hex'));
   });
 
   it('stays identical over a batch of 600 spans with long, multi-byte and numeric values', () => {
     const many = manyRecords();
-    const ours = encodeProtoRequest(resource.attributes, packed(many), many.length);
+    const ours = encodeProtoRequest(resource.attributes, many);
     const theirs = Buffer.from(ProtobufTraceSerializer.serializeRequest(readable(many))!);
     expect(ours.equals(theirs)).toBe(true);
     // And it reads back as the JSON encoding of the same spans.
@@ -176,7 +176,7 @@ describe('OTLP protobuf encoding', () => {
 
   it('is smaller than the JSON encoding', () => {
     const many = manyRecords().slice(8);
-    const proto = encodeProtoRequest(resource.attributes, packed(many), many.length).length;
+    const proto = encodeProtoRequest(resource.attributes, many).length;
     const json = encodeJsonRequest(resource.attributes, packed(many), many.length).length;
     expect(proto).toBeLessThan(json * 0.8);
   });

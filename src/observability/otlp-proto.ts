@@ -1,8 +1,9 @@
 import type { Attributes } from '@opentelemetry/api';
-import { eachPackedAttribute, eachPackedEvent, readPackedSpans, splitEpochMs } from './otlp-packed.ts';
+import { splitEpochMs } from './otlp-packed.ts';
+import type { SpanRecord } from './span-record.ts';
 
 /*
- * Packed spans (`otlp-packed.ts`) as an OTLP/HTTP protobuf `ExportTraceServiceRequest`
+ * Finished spans as an OTLP/HTTP protobuf `ExportTraceServiceRequest`
  * (opentelemetry-proto, trace/v1 and collector/trace/v1), the protocol OpenTelemetry makes the
  * default. Against the JSON encoding a span takes about 40 % of the bytes and less time to write:
  * ids go as raw bytes, times as fixed64, and no field names are written. The fields and their
@@ -30,14 +31,25 @@ class ProtoWriter {
   private buf: Buffer;
   pos = 0;
 
-  constructor(expected: number) {
-    this.buf = Buffer.allocUnsafe(expected);
+  /**
+   * @param ownMemory each buffer gets an `ArrayBuffer` of its own (never Node's shared pool), so
+   *   the bytes can be transferred to another thread.
+   */
+  constructor(
+    expected: number,
+    private readonly ownMemory = false,
+  ) {
+    this.buf = this.alloc(expected);
+  }
+
+  private alloc(size: number): Buffer {
+    return this.ownMemory ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
   }
 
   /** Makes room for `bytes` more bytes. */
   private room(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    const grown = this.alloc(Math.max(this.buf.length * 2, this.pos + bytes));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
@@ -173,6 +185,13 @@ class ProtoWriter {
     this.buf[at] = v;
   }
 
+  /** Bytes written elsewhere, as they are. */
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
   done(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
@@ -226,20 +245,121 @@ function keyValue(w: ProtoWriter, field: number, key: string, value: unknown): v
   w.end(at, 1);
 }
 
+/** Appends each attribute of `attributes` (the null and undefined ones left out) as KeyValue `field`. */
+function attributeList(w: ProtoWriter, field: number, attributes: Attributes | undefined): void {
+  if (!attributes) return;
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value !== undefined && value !== null) keyValue(w, field, key, value);
+  }
+}
+
+/** Appends one span as the `spans` field (2) of a `ScopeSpans`. */
+function writeSpan(w: ProtoWriter, span: SpanRecord): void {
+  w.tag(2, LENGTH_DELIMITED);
+  const spanAt = w.begin(2);
+  w.tag(1, LENGTH_DELIMITED);
+  w.hexBytes(span.traceId);
+  w.tag(2, LENGTH_DELIMITED);
+  w.hexBytes(span.spanId);
+  if (span.parentSpanId) {
+    w.tag(4, LENGTH_DELIMITED);
+    w.hexBytes(span.parentSpanId);
+  }
+  w.tag(5, LENGTH_DELIMITED);
+  w.string(span.name);
+  w.tag(6, VARINT);
+  w.varint(span.kind + 1);
+  w.tag(7, FIXED64);
+  w.unixNanos(span.startMs);
+  w.tag(8, FIXED64);
+  w.unixNanos(span.endMs);
+  attributeList(w, 9, span.attributes);
+  w.tag(10, VARINT); // dropped_attributes_count
+  w.varint(0);
+  for (const event of span.events) {
+    w.tag(11, LENGTH_DELIMITED);
+    const eventAt = w.begin(1);
+    w.tag(1, FIXED64);
+    w.unixNanos(event.timeMs);
+    w.tag(2, LENGTH_DELIMITED);
+    w.string(event.name);
+    attributeList(w, 3, event.attributes);
+    w.tag(4, VARINT);
+    w.varint(0);
+    w.end(eventAt, 1);
+  }
+  w.tag(12, VARINT); // dropped_events_count
+  w.varint(0);
+  w.tag(14, VARINT); // dropped_links_count
+  w.varint(0);
+  w.tag(15, LENGTH_DELIMITED); // status
+  const status = w.begin(1);
+  if (span.status.message) {
+    w.tag(2, LENGTH_DELIMITED);
+    w.string(span.status.message);
+  }
+  w.tag(3, VARINT);
+  w.varint(span.status.code);
+  w.end(status, 1);
+  w.tag(16, FIXED32); // flags: the W3C trace flags, and whether the parent is remote is known, and is
+  w.fixed32((span.traceFlags & 0xff) | HAS_IS_REMOTE | (span.parentIsRemote ? IS_REMOTE : 0));
+  w.end(spanAt, 2);
+}
+
+/** Span flag bits of OTLP beside the W3C trace flags: whether the parent is remote is known, and is. */
+const HAS_IS_REMOTE = 0x100;
+const IS_REMOTE = 0x200;
+
+/** Spans already encoded (the `spans` fields of a `ScopeSpans`, one after another), and how many. */
+export interface EncodedSpans {
+  bytes: Uint8Array;
+  count: number;
+}
+
 /**
- * An OTLP `ExportTraceServiceRequest` of one resource and the `clawmesh` scope, as protobuf
- * bytes, from spans packed by `packSpan`.
+ * Encodes spans as they end, into memory of its own: {@link ProtoSpanEncoder.take} hands the
+ * bytes over (to be transferred to the export worker without a copy) and starts afresh.
  */
-export function encodeProtoRequest(resource: Attributes, data: readonly unknown[], count: number): Buffer {
-  const w = new ProtoWriter(count * 320 + 1024);
+export interface ProtoSpanEncoder {
+  add(span: SpanRecord): void;
+  /** Spans added since the last {@link ProtoSpanEncoder.take}. */
+  readonly count: number;
+  take(): EncodedSpans;
+}
+
+/** Creates a {@link ProtoSpanEncoder}; `expectedBytes` sizes each batch's first buffer. */
+export function createProtoSpanEncoder(expectedBytes = 64 * 1024): ProtoSpanEncoder {
+  let writer = new ProtoWriter(expectedBytes, true);
+  let count = 0;
+  return {
+    add(span) {
+      writeSpan(writer, span);
+      count++;
+    },
+    get count() {
+      return count;
+    },
+    take() {
+      const taken = { bytes: writer.done(), count };
+      writer = new ProtoWriter(expectedBytes, true);
+      count = 0;
+      return taken;
+    },
+  };
+}
+
+/**
+ * An OTLP `ExportTraceServiceRequest` of one resource and the `clawmesh` scope around spans
+ * encoded by a {@link ProtoSpanEncoder}.
+ */
+export function encodeProtoEnvelope(resource: Attributes, spans: Uint8Array): Buffer {
+  const w = new ProtoWriter(spans.length + 1024);
   w.tag(1, LENGTH_DELIMITED); // resource_spans
   const resourceSpans = w.begin(3);
   w.tag(1, LENGTH_DELIMITED); // resource
   const resourceAt = w.begin(1);
-  for (const key in resource) {
-    const value = resource[key];
-    if (value !== undefined && value !== null) keyValue(w, 1, key, value);
-  }
+  attributeList(w, 1, resource);
   w.tag(2, VARINT); // dropped_attributes_count
   w.varint(0);
   w.end(resourceAt, 1);
@@ -250,58 +370,15 @@ export function encodeProtoRequest(resource: Attributes, data: readonly unknown[
   w.tag(1, LENGTH_DELIMITED);
   w.string('clawmesh');
   w.end(scope, 1);
-  readPackedSpans(data, (span) => {
-    w.tag(2, LENGTH_DELIMITED); // spans
-    const spanAt = w.begin(2);
-    w.tag(1, LENGTH_DELIMITED);
-    w.hexBytes(span.traceId);
-    w.tag(2, LENGTH_DELIMITED);
-    w.hexBytes(span.spanId);
-    if (span.parentSpanId) {
-      w.tag(4, LENGTH_DELIMITED);
-      w.hexBytes(span.parentSpanId);
-    }
-    w.tag(5, LENGTH_DELIMITED);
-    w.string(span.name);
-    w.tag(6, VARINT);
-    w.varint(span.kind + 1);
-    w.tag(7, FIXED64);
-    w.unixNanos(span.startMs);
-    w.tag(8, FIXED64);
-    w.unixNanos(span.endMs);
-    eachPackedAttribute(data, span.attributesAt, (key, value) => keyValue(w, 9, key, value));
-    w.tag(10, VARINT); // dropped_attributes_count
-    w.varint(0);
-    eachPackedEvent(data, span.eventsAt, (name, timeMs, attributesAt) => {
-      w.tag(11, LENGTH_DELIMITED);
-      const event = w.begin(1);
-      w.tag(1, FIXED64);
-      w.unixNanos(timeMs);
-      w.tag(2, LENGTH_DELIMITED);
-      w.string(name);
-      eachPackedAttribute(data, attributesAt, (key, value) => keyValue(w, 3, key, value));
-      w.tag(4, VARINT);
-      w.varint(0);
-      w.end(event, 1);
-    });
-    w.tag(12, VARINT); // dropped_events_count
-    w.varint(0);
-    w.tag(14, VARINT); // dropped_links_count
-    w.varint(0);
-    w.tag(15, LENGTH_DELIMITED); // status
-    const status = w.begin(1);
-    if (span.statusMessage) {
-      w.tag(2, LENGTH_DELIMITED);
-      w.string(span.statusMessage);
-    }
-    w.tag(3, VARINT);
-    w.varint(span.statusCode);
-    w.end(status, 1);
-    w.tag(16, FIXED32);
-    w.fixed32(span.flags);
-    w.end(spanAt, 2);
-  });
+  w.raw(spans);
   w.end(scopeSpans, 3);
   w.end(resourceSpans, 3);
   return w.done();
+}
+
+/** An OTLP `ExportTraceServiceRequest` of one resource and the `clawmesh` scope, as protobuf bytes. */
+export function encodeProtoRequest(resource: Attributes, spans: readonly SpanRecord[]): Buffer {
+  const encoder = createProtoSpanEncoder();
+  for (const span of spans) encoder.add(span);
+  return encodeProtoEnvelope(resource, encoder.take().bytes);
 }

@@ -1,12 +1,18 @@
 import type { Attributes } from '@opentelemetry/api';
 import { encodeJsonRequest } from './otlp-json.ts';
 import type { PackedSpans } from './otlp-packed.ts';
-import { encodeProtoRequest } from './otlp-proto.ts';
+import { type EncodedSpans, encodeProtoEnvelope } from './otlp-proto.ts';
+
+/**
+ * A batch of finished spans: encoded as protobuf as they ended (`http/protobuf`), or packed as
+ * primitives for the JSON encoding (`http/json`).
+ */
+export type SpanBatch = EncodedSpans | PackedSpans;
 
 /** Where packed spans go: OpenTelemetry's OTLP/HTTP export, in this thread or the export worker. */
 export interface SpanSink {
   /** Sends one batch; resolves true when the endpoint took it. Never rejects. */
-  export(batch: PackedSpans): Promise<boolean>;
+  export(batch: SpanBatch): Promise<boolean>;
   shutdown(): Promise<void>;
 }
 
@@ -26,7 +32,12 @@ export const OTLP_CONTENT_TYPES = {
   'http/json': 'application/json',
 } as const satisfies Record<OtlpProtocol, string>;
 
-const ENCODERS = { 'http/protobuf': encodeProtoRequest, 'http/json': encodeJsonRequest } as const;
+/** The request of a batch: its encoded spans in their envelope, or its packed spans as JSON. */
+function serializeBatch(resource: Attributes, batch: SpanBatch): Uint8Array {
+  return 'bytes' in batch
+    ? encodeProtoEnvelope(resource, batch.bytes)
+    : encodeJsonRequest(resource, batch.data, batch.count);
+}
 
 /**
  * An OTLP/HTTP sink (protobuf or JSON) on OpenTelemetry's export delegate
@@ -42,9 +53,8 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       import('@opentelemetry/otlp-exporter-base/node-http'),
     ]);
   const contentType = OTLP_CONTENT_TYPES[options.protocol];
-  const encode = ENCODERS[options.protocol];
   const serializer = {
-    serializeRequest: (batch: PackedSpans) => encode(options.resource, batch.data, batch.count),
+    serializeRequest: (batch: SpanBatch) => serializeBatch(options.resource, batch),
     deserializeResponse: (data: Uint8Array): unknown => {
       try {
         return data.length === 0 ? {} : JSON.parse(Buffer.from(data).toString('utf8'));
@@ -53,7 +63,7 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       }
     },
   };
-  const exporter = new OTLPExporterBase<PackedSpans>(
+  const exporter = new OTLPExporterBase<SpanBatch>(
     createOtlpHttpExportDelegate(
       // The same configuration the official OTLP trace exporter builds: URL, then the
       // OTEL_EXPORTER_OTLP_(TRACES_)* variables.
@@ -62,7 +72,7 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
       }),
       serializer,
       'otlp_http_span_exporter',
-      { name: 'span', countItems: (batch: PackedSpans) => batch.count },
+      { name: 'span', countItems: (batch: SpanBatch) => batch.count },
       undefined,
     ),
   );

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { packSpan } from './otlp-packed.ts';
-import { createOtlpSink, type OtlpSinkOptions, type SpanSink } from './otlp-sink.ts';
+import { createProtoSpanEncoder } from './otlp-proto.ts';
+import { createOtlpSink, type OtlpSinkOptions, type SpanBatch, type SpanSink } from './otlp-sink.ts';
 import type { SpanRecord } from './span-record.ts';
 import type { FromExportWorker, ToExportWorker } from './trace-export-worker.ts';
 
@@ -58,6 +59,9 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
     };
   };
 
+  // Protobuf spans are encoded as they end, into memory the worker gets without a copy; JSON
+  // spans are packed as primitives and encoded by the sink.
+  const encoder = options.protocol === 'http/protobuf' ? createProtoSpanEncoder() : undefined;
   let queue: unknown[] = [];
   let queued = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -70,7 +74,7 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
       timer = undefined;
     }
     if (queued === 0) return;
-    const batch = { data: queue, count: queued };
+    const batch: SpanBatch = encoder ? encoder.take() : { data: queue, count: queued };
     queue = [];
     queued = 0;
     const sent: Promise<void> = sink.export(batch).then((ok) => {
@@ -98,7 +102,8 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
         lost += 1;
         return;
       }
-      packSpan(record, queue);
+      if (encoder) encoder.add(record);
+      else packSpan(record, queue);
       queued += 1;
       if (queued >= MAX_BATCH && inFlight.size < MAX_IN_FLIGHT) send();
       else if (!timer) schedule();
@@ -164,7 +169,12 @@ function workerSink(options: OtlpSinkOptions, onDeath: () => void): SpanSink {
       }
       pending.set(message.id, resolve);
       worker.ref();
-      worker.postMessage(message);
+      // Encoded spans move to the worker: their memory changes hands, nothing is copied.
+      const moved =
+        message.type === 'export' && 'bytes' in message.batch
+          ? [message.batch.bytes.buffer as ArrayBuffer]
+          : [];
+      worker.postMessage(message, moved);
     });
   return {
     export: (batch) => ask({ type: 'export', id: nextId++, batch }),

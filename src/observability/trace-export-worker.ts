@@ -4,12 +4,11 @@
  * requests, their retries and any compression run beside the turns instead of between them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { PackedSpans } from './otlp-packed.ts';
-import { createOtlpSink, type OtlpSinkOptions } from './otlp-sink.ts';
+import { createOtlpSink, type OtlpSinkOptions, type SpanBatch } from './otlp-sink.ts';
 
 /** A message from the main thread. */
 export type ToExportWorker =
-  | { type: 'export'; id: number; batch: PackedSpans }
+  | { type: 'export'; id: number; batch: SpanBatch }
   | { type: 'shutdown'; id: number };
 
 /** The answer to one message. */
