@@ -66,3 +66,42 @@ describe('clawmesh doctor on a config that does not load', () => {
     expect(fix).toBe('    fix: correct the key named above in the config file or its variable');
   });
 });
+
+describe('clawmesh doctor on skills that load but that start refuses', () => {
+  /** A directory with a config loading `skills`, each a module written from the source given. */
+  function withSkills(skills: Record<string, string>): string {
+    const dir = tempDir();
+    const entry = new URL('../../dist/src/skill.js', import.meta.url).href;
+    for (const [file, body] of Object.entries(skills)) {
+      writeFileSync(join(dir, file), `import { defineSkill, z } from ${JSON.stringify(entry)};\n${body}\n`);
+    }
+    const load = Object.keys(skills).map((file) => `./${file}`);
+    writeFileSync(
+      join(dir, 'clawmesh.config.yaml'),
+      `store: { kind: memory }\nskills: { load: ${JSON.stringify(load)} }\n`,
+    );
+    return dir;
+  }
+  const tool = `{ a: { description: 'a tool', input: z.object({}), run: () => 1 } }`;
+
+  it('fails the skills line for two skills of one name, as start does with exit code 2', async () => {
+    const dir = withSkills({
+      'one.mjs': `export default defineSkill({ name: 'weather', version: '1', tools: ${tool} });`,
+      'two.mjs': `export default defineSkill({ name: 'weather', version: '2', tools: ${tool} });`,
+    });
+    const { code, lines } = await doctor([], {}, dir);
+    expect(code).toBe(1);
+    expect(lines).toContain('✗ skills: two skills are named "weather"; a host serves each name once');
+    const start = spawnCli(['start'], { cwd: dir });
+    expect(await start.exited).toBe(2);
+  });
+
+  it('fails the skills line for a tool whose input is not an object schema', async () => {
+    const dir = withSkills({
+      'text.mjs': `export default defineSkill({ name: 'text', version: '1', tools: { a: { description: 'a tool', input: z.string(), run: () => 1 } } });`,
+    });
+    const { code, lines } = await doctor([], {}, dir);
+    expect(code).toBe(1);
+    expect(lines).toContain('✗ skills: text__a: input must be an object schema (z.object({...}))');
+  });
+});

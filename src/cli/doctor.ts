@@ -24,6 +24,7 @@ import { redact } from '../runtime/connections.ts';
 import { BUILTIN_SKILLS } from '../runtime/services.ts';
 import { skillNamesOf } from '../runtime/skill-names.ts';
 import { serviceUrlSource, serviceUrls, serviceUrlVariable } from '../runtime/transport.ts';
+import { createSkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
 
@@ -125,6 +126,9 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
       name: 'skills',
       run: async () => {
         const skills = await loadSkills(config.skills.load, { baseDir, builtinDir: BUILTIN_SKILLS });
+        // What start does with them next: two skills of one name, or an input that is not an
+        // object schema, stop it there, so they fail this check too.
+        createSkillHost({ skills });
         return skills.map((skill) => `${skill.name}@${skill.version}`).join(', ') || 'none';
       },
     },

@@ -54,7 +54,7 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
     }
     if (descriptors.has(skill.name)) {
       throw new ClawmeshError(
-        'CONFLICT',
+        'INVALID_ARGUMENT',
         `two skills are named "${skill.name}"; a host serves each name once`,
       );
     }
