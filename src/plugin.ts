@@ -26,9 +26,17 @@ import type { ClawmeshPlugin } from './plugins/types.ts';
  *   },
  * });
  */
-export function definePlugin<T extends ClawmeshPlugin>(plugin: T): T {
+export function definePlugin<T extends ClawmeshPlugin>(plugin: T & NoUnknownHooks<T>): T {
   return plugin;
 }
+
+/**
+ * `never` for each `on…` key of `T` that is no hook (`onMesageReceived`), so such a key is a
+ * type error; other extra keys (state, helpers) stay allowed.
+ */
+type NoUnknownHooks<T> = {
+  [K in Exclude<keyof T, keyof ClawmeshPlugin> as K extends `on${Capitalize<string>}` ? K : never]: never;
+};
 
 // Types
 
