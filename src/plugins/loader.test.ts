@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +132,18 @@ describe('loadPlugins', () => {
       ['named', undefined, undefined],
     ]);
     expect(typeof plugins[1]?.onSkillCall).toBe('function');
+  });
+
+  it('loads an ESM-only package (exports with `import` only) installed in the project', async () => {
+    const pkg = join(dir, 'node_modules', 'clawmesh-plugin-esm-only');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: 'clawmesh-plugin-esm-only', type: 'module', exports: { import: './main.js' } }),
+    );
+    writeFileSync(join(pkg, 'main.js'), "export default { name: 'esm-only', onError() {} };\n");
+    const plugins = await loadPlugins(['clawmesh-plugin-esm-only'], { baseDir: dir, logger });
+    expect(plugins.map((p) => p.name)).toEqual(['esm-only']);
   });
 
   it('rejects a package that does not exist with INVALID_ARGUMENT naming it', async () => {

@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module';
-import { extname, isAbsolute, join, resolve } from 'node:path';
+import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ClawmeshError } from '../core/errors.ts';
+import { resolvePackage } from '../core/resolve-package.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ClawmeshPlugin } from './types.ts';
 
@@ -136,15 +136,8 @@ async function importEntry(spec: string, baseDir: string): Promise<unknown> {
     }
     return import(pathToFileURL(resolve(baseDir, spec)).href);
   }
-  let resolved: string;
-  try {
-    resolved = createRequire(join(baseDir, 'noop.js')).resolve(spec);
-  } catch (err) {
-    // An ESM-only package exports no `require` condition; let import() resolve it instead.
-    if ((err as { code?: unknown }).code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') return import(spec);
-    throw err;
-  }
-  return import(pathToFileURL(resolved).href);
+  // From baseDir (the user's project), an ESM-only package too.
+  return import(pathToFileURL(resolvePackage(spec, baseDir)).href);
 }
 
 /** The plugin a module provides: its default export (unwrapping transpiled CJS), else the module. */

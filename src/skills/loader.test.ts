@@ -28,6 +28,26 @@ beforeAll(async () => {
   await writeFile(join(baseDir, 'plain.js'), `export default { name: 'plain', tools: {} };\n`);
   await writeFile(join(baseDir, 'broken.js'), `throw new Error('cannot start');\n`);
   await mkdir(join(baseDir, 'empty'));
+  // An ESM-only package installed in the project: `exports` with `import` and no `require`.
+  const pkg = join(baseDir, 'node_modules', '@acme', 'esm-only-skill');
+  await mkdir(join(pkg, 'lib', 'extra'), { recursive: true });
+  await writeFile(
+    join(pkg, 'package.json'),
+    JSON.stringify({
+      name: '@acme/esm-only-skill',
+      type: 'module',
+      exports: {
+        '.': { types: './x.d.ts', import: './lib/main.js' },
+        './extra/*': { import: './lib/extra/*.js' },
+      },
+    }),
+  );
+  // Files under node_modules run in Node itself, untransformed: a skill branded as defineSkill brands it.
+  const branded = (name: string) =>
+    `const skill = { name: '${name}', version: '1.0.0', tools: {} };\n` +
+    `Object.defineProperty(skill, Symbol.for('clawmesh.skill'), { value: true });\nexport default skill;\n`;
+  await writeFile(join(pkg, 'lib', 'main.js'), branded('esmonly'));
+  await writeFile(join(pkg, 'lib', 'extra', 'more.js'), branded('more'));
 });
 
 afterAll(async () => {
@@ -72,6 +92,11 @@ describe('loadSkills', () => {
     await expect(load('./plain.js')).rejects.toThrow(
       /skill "\.\/plain\.js": expected a skill made by defineSkill/,
     );
+  });
+
+  it('loads an ESM-only package (and a subpath of it) installed in the project', async () => {
+    const skills = await load('@acme/esm-only-skill', '@acme/esm-only-skill/extra/more');
+    expect(skills.map((s) => s.name)).toEqual(['esmonly', 'more']);
   });
 
   it('refuses a package that exports no skill', async () => {

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ClawmeshError } from '../core/errors.ts';
+import { resolvePackage } from '../core/resolve-package.ts';
 import { isSkill, type Skill } from './define.ts';
 
 /** Where {@link loadSkills} looks. */
@@ -78,7 +78,7 @@ async function locate(specifier: string, { baseDir, builtinDir }: LoadSkillsOpti
   if (!isPath) {
     // Resolve from baseDir first (the user's project); fall back to resolution from Clawmesh itself.
     try {
-      const path = createRequire(join(resolve(baseDir), 'package.json')).resolve(specifier);
+      const path = resolvePackage(specifier, baseDir);
       return { kind: 'package', url: pathToFileURL(path).href, resolved: true };
     } catch {
       return { kind: 'package', url: specifier, resolved: false };
