@@ -112,6 +112,23 @@ describe('createHookRunner', () => {
     );
   });
 
+  it('ignores a null from onModelCall, keeping what earlier plugins changed', async () => {
+    const seen: unknown[] = [];
+    const system = { role: 'system' as const, content: 'added' };
+    const hooks = createHookRunner({
+      plugins: [
+        { name: 'add', priority: 1, onModelCall: (_c, r) => ({ ...r, messages: [system, ...r.messages] }) },
+        { name: 'null', priority: 2, onModelCall: () => null },
+        { name: 'after', priority: 3, onModelCall: (_c, r) => void seen.push(r.messages.length) },
+      ],
+      logger: createLogger({ level: 'silent' }),
+    });
+    const request = { messages: [{ role: 'user' as const, content: 'hi' }], tools: [] };
+    const result = await hooks.run('onModelCall', turn, request);
+    expect(result?.messages).toEqual([system, { role: 'user', content: 'hi' }]);
+    expect(seen).toEqual([2]);
+  });
+
   it('drops on null and calls no later plugin', async () => {
     let laterCalled = false;
     const { runner } = setup([

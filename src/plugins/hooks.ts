@@ -142,7 +142,11 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
       if (!outcome.ok) continue;
       const result = outcome.value;
       if (result === undefined) continue;
-      if (result === null) return null;
+      if (result === null) {
+        // A model call cannot be dropped: its null is ignored, and what earlier plugins changed stays.
+        if (hook === 'onModelCall') continue;
+        return null;
+      }
       if (typeof result === 'string' && TEXT_HOOKS.has(hook)) {
         value = { ...value, text: result };
         continue;
