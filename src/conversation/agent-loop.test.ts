@@ -50,6 +50,27 @@ function deps(answer: (request: ModelRequest, step: number) => ModelResponse, in
 const call = (id: string, args: unknown = {}) => ({ id, name: 'echo__say', arguments: JSON.stringify(args) });
 
 describe('runAgentLoop', () => {
+  it('passes arguments that are a JSON string on as the text the model wrote, never read twice', async () => {
+    const invoked: InvokeRequest[] = [];
+    const twice = JSON.stringify(JSON.stringify({ n: 3 }));
+    const d = deps(
+      (_request, step) =>
+        step === 1
+          ? response({
+              toolCalls: [
+                { id: 'a', name: 'echo__say', arguments: twice },
+                { id: 'b', name: 'echo__say', arguments: '"red"' },
+                { id: 'c', name: 'echo__say', arguments: '{"n":1}' },
+              ],
+              finishReason: 'tool_calls',
+            })
+          : response({ content: 'done' }),
+      invoked,
+    );
+    await runAgentLoop({ messages: [], tools: [], maxSteps: 3 }, d, createCallContext(), scope);
+    expect(invoked.map((request) => request.arguments)).toEqual([twice, '"red"', { n: 1 }]);
+  });
+
   it('runs the tools the model asks for, in parallel, then returns the final answer', async () => {
     const invoked: InvokeRequest[] = [];
     const d = deps(

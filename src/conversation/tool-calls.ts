@@ -88,10 +88,16 @@ function failure(code: string, message: string, started: number): InvokeResult {
   return { ok: false, error: { code, message }, durationMs: elapsedMs(started) };
 }
 
+/**
+ * The model's arguments text, parsed; left as text when it does not parse, or when it is a JSON
+ * string (`"red shirt"`, or an object encoded twice): the skill host then reads the text once and
+ * says what is wrong with the value, instead of reading a string's contents as arguments.
+ */
 function parseArguments(text: string): unknown {
   if (text.trim() === '') return {};
   try {
-    return JSON.parse(text);
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'string' ? text : value;
   } catch {
     return text;
   }

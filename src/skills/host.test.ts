@@ -96,6 +96,15 @@ describe('createSkillHost', () => {
     expect(result).toMatchObject({ ok: true, result: { text: 'hi' } });
   });
 
+  it('answers arguments that are a JSON string, not an object, saying so', async () => {
+    for (const text of ['"hi"', JSON.stringify(JSON.stringify({ text: 'hi' }))]) {
+      const result = await invoke({ skill: 'demo', tool: 'echo', arguments: text }, ctx());
+      expect(result.error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(result.error?.message).not.toContain('not valid JSON');
+      expect(result.error?.message).toMatch(/object/);
+    }
+  });
+
   it('answers malformed JSON arguments with INVALID_ARGUMENT', async () => {
     const result = await invoke({ skill: 'demo', tool: 'echo', arguments: '{"text":' }, ctx());
     expect(result.ok).toBe(false);
