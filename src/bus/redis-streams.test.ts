@@ -114,6 +114,23 @@ describe('redis streams bus', () => {
     expect(dead).toEqual([sent.id]);
   });
 
+  it('delivers the events of a stream that was deleted and recreated (Redis restarted empty)', async () => {
+    const bus = await make({ blockMs: 100 });
+    const topic = `t.${randomUUID()}`;
+    const seen: unknown[] = [];
+    await bus.subscribe(topic, 'audit', (e) => {
+      seen.push((e.data as { n: number }).n);
+    });
+    await bus.publish(event(topic, { n: 0 }));
+    await waitFor(() => seen.length === 1, 5000, 'the first event');
+    // The stream and its groups go, as with a Redis that restarts without its data; publishing
+    // recreates the stream before the consumer notices its group is gone.
+    await client.del(`${prefix}${topic}`);
+    for (let n = 1; n <= 5; n += 1) await bus.publish(event(topic, { n }));
+    await waitFor(() => seen.length === 6, 5000, 'the events published after the stream was recreated');
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
   it('rejects a topic that is not dot-separated words', async () => {
     const bus = await make();
     await expect(bus.publish(event('bad topic'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -201,9 +201,14 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
       this.loop = this.read();
     }
 
-    async ensureGroup(): Promise<void> {
+    /**
+     * Creates the group: at the stream's end when subscribing (`$`), or from its first entry
+     * (`0`) when the group vanished while reading — the stream was deleted or Redis restarted
+     * without its data, and every entry in the new stream was published since, unread.
+     */
+    async ensureGroup(from: '$' | '0' = '$'): Promise<void> {
       try {
-        await redis.xGroupCreate(this.stream, this.group, '$', { MKSTREAM: true });
+        await redis.xGroupCreate(this.stream, this.group, from, { MKSTREAM: true });
       } catch (err) {
         if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
       }
@@ -232,7 +237,7 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
           if (!this.open) return;
           failures += 1;
           const message = String((err as Error).message);
-          if (message.startsWith('NOGROUP')) await this.ensureGroup().catch(() => undefined);
+          if (message.startsWith('NOGROUP')) await this.ensureGroup('0').catch(() => undefined);
           else if (failures === 1) logger?.warn({ err: message, topic: this.topic }, 'redis bus read failed');
           await sleep(Math.min(50 * 2 ** failures, 2000));
         }
