@@ -33,10 +33,7 @@ export async function runStart(options: StartOptions): Promise<number> {
   await app.listen();
   return new Promise<number>((resolve) => {
     const shutdown = (signal: NodeJS.Signals) => {
-      app.logger.info(
-        { signal, inFlight: app.services.conversation?.inFlight ?? 0 },
-        'shutting down: finishing turns in flight',
-      );
+      app.logger.info({ signal, inFlight: app.inFlight }, 'shutting down: finishing turns in flight');
       app.stop().then(
         () => {
           app.logger.info('stopped');

@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { createEventPublisher } from '../bus/publisher.ts';
 import { type LoadConfigOptions, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
-import type { Client } from '../core/contract.ts';
+import type { CallMiddleware, Client } from '../core/contract.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
+import { createInFlight } from '../core/in-flight.ts';
 import { settlesWithin } from '../core/wait.ts';
 import { registerApiRoutes } from '../gateway/api-routes.ts';
 import { createApiKeyCheck } from '../gateway/auth.ts';
@@ -51,6 +52,11 @@ export interface Clawmesh {
   readonly conversation: Client<typeof conversationContract>;
   /** The HTTP server (API, health, metrics); not listening until {@link Clawmesh.listen}. */
   readonly http: FastifyInstance;
+  /**
+   * Turns in flight in this process: those the Conversation Manager runs or queues, and those
+   * the gateway is waiting on from a conversation role elsewhere.
+   */
+  readonly inFlight: number;
   /** Starts listening; resolves with the base URL. */
   listen(): Promise<string>;
   /** Stops taking requests, lets turns in flight finish, then releases everything. */
@@ -113,7 +119,14 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       ? []
       : [conversationFailover({ attemptTimeoutMs: config.gateway.attemptTimeoutMs, logger })];
   const metered = hot ? [rpcMetrics(hot, services.transport.kind)] : [];
-  const conversation = services.transport.client(conversationContract, [...metered, ...failover]);
+  // The calls this process is waiting on (a gateway's turns run in another process): shutdown
+  // waits for them as it does for the turns the Conversation Manager runs here.
+  const calls = createInFlight();
+  const counted: CallMiddleware = (_service, next) => (method, input, ctx) => {
+    calls.enter();
+    return next(method, input, ctx).finally(() => calls.leave());
+  };
+  const conversation = services.transport.client(conversationContract, [counted, ...metered, ...failover]);
   // The channels' turns start their trace here (the HTTP API starts its own in its route).
   const channelConversation = traceChannelTurns(conversation);
 
@@ -174,6 +187,9 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     services,
     conversation,
     http,
+    get inFlight() {
+      return Math.max(services.conversation?.inFlight ?? 0, calls.count);
+    },
     async listen() {
       // Roles without a public API (conversation, skills) listen where configured: their
       // health, metrics and RPC endpoints are for the deployment's own network.
@@ -204,7 +220,10 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       stopping ??= (async () => {
         const closed = http.close();
         await channels?.stop();
-        await settlesWithin(services.conversation?.drain() ?? Promise.resolve(), config.shutdownTimeoutMs);
+        await settlesWithin(
+          Promise.all([services.conversation?.drain(), calls.idle()]),
+          config.shutdownTimeoutMs,
+        );
         http.server.closeIdleConnections();
         // Past the shutdown timeout, connections still open are cut.
         await settlesWithin(closed, 1000);

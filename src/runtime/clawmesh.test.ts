@@ -1,0 +1,70 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../observability/logger.ts';
+import { createClawmesh } from './clawmesh.ts';
+
+const servers: Server[] = [];
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => s.close(resolve))));
+});
+
+/** A conversation role over the http transport that answers each turn after `delayMs`. */
+async function slowConversation(delayMs: number): Promise<string> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      setTimeout(() => {
+        response.setHeader('content-type', 'application/json');
+        response.end(
+          JSON.stringify({ conversationId: 'c_0123456789abcdef01234567', text: 'late', toolCalls: [] }),
+        );
+      }, delayMs);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('a gateway-only process shutting down', () => {
+  it('waits for the turns it is waiting on from the conversation role before closing connections', async () => {
+    const conversationUrl = await slowConversation(1800);
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-gw-stop-'));
+    const app = await createClawmesh({
+      baseDir: dir,
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          roles: ['gateway'],
+          transport: { kind: 'http', urls: { conversation: conversationUrl } },
+          store: { kind: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+          shutdownTimeoutMs: 10_000,
+        },
+      },
+    });
+    const url = await app.listen();
+    const reply = fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'u1', text: 'hello' }),
+    });
+    // The turn is on its way to the conversation role when the signal comes.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const inFlight = app.inFlight;
+    const stopped = app.stop();
+    const response = await reply;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ text: 'late' });
+    await stopped;
+    expect(inFlight).toBe(1); // as the shutdown log line reports it
+    expect(app.inFlight).toBe(0);
+  });
+});
