@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Logger, silentLogger } from '../observability/logger.ts';
 import { startAuditLog } from './audit.ts';
 import { createEvent } from './events.ts';
 import { createMemoryBus, DEAD_LETTER_SUFFIX } from './memory.ts';
@@ -141,5 +142,34 @@ describe('startAuditLog on close', () => {
     const lines = readFileSync(path, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!).type).toBe('skill.invoked');
+  });
+});
+
+describe('startAuditLog with a file it cannot write', () => {
+  it('fails at start naming the file when it cannot be opened, rather than crashing after', async () => {
+    // A directory where the file should be: EISDIR, as EACCES would be for a file owned by root.
+    const path = join(dir, 'is-a-directory');
+    mkdirSync(path);
+    await expect(startAuditLog(bus, path)).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining(`the audit file ${path} cannot be opened: EISDIR`),
+    });
+  });
+
+  it('fails the events it cannot write (retried, then dead-lettered) and keeps the process up', async () => {
+    if (!existsSync('/dev/full')) return; // Linux: every write fails with ENOSPC, as on a full disk
+    const errors: unknown[] = [];
+    const logger = { ...silentLogger(), error: (obj: unknown) => errors.push(obj) } as unknown as Logger;
+    const audit = await startAuditLog(bus, '/dev/full', logger);
+    const dead: BusEvent[] = [];
+    await bus.subscribe(`skill.invoked${DEAD_LETTER_SUFFIX}`, 'ops', (event) => {
+      dead.push(event);
+    });
+    const event = skillEvent(1);
+    await bus.publish(event);
+    await bus.drain();
+    await audit.close();
+    expect(dead.map((e) => e.id)).toEqual([event.id]);
+    expect(errors.length).toBeGreaterThan(0);
   });
 });

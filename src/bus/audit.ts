@@ -1,5 +1,7 @@
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
+import { ClawmeshError } from '../core/errors.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { Bus, Subscription } from './types.ts';
 
 /**
@@ -20,9 +22,11 @@ export interface AuditLog {
  * line. It is an ordinary consumer: the turn never waits for it. The lines of the events
  * handled within a few milliseconds go out in one write and share one acknowledgement.
  */
-export async function startAuditLog(bus: Bus, path: string): Promise<AuditLog> {
-  mkdirSync(dirname(path), { recursive: true });
-  const stream = createWriteStream(path, { flags: 'a' });
+export async function startAuditLog(bus: Bus, path: string, logger?: Logger): Promise<AuditLog> {
+  const stream = await openAuditFile(path);
+  // A write that fails later (a full disk) fails its events' handler, which the bus retries
+  // and then dead-letters; it must not end the process as an unhandled 'error' event.
+  stream.on('error', (err) => logger?.error({ err, path }, 'the audit file cannot be written'));
   let lines: string[] = [];
   let batch: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
 
@@ -55,7 +59,34 @@ export async function startAuditLog(bus: Bus, path: string): Promise<AuditLog> {
     async close() {
       await subscription.close();
       flush();
+      if (stream.destroyed) return;
       await new Promise<void>((resolve) => stream.end(resolve));
     },
   };
+}
+
+/** Opens the audit file for appending, failing with a message that names it (not at the first event). */
+async function openAuditFile(path: string): Promise<WriteStream> {
+  const fail = (err: unknown) =>
+    new ClawmeshError(
+      'UNAVAILABLE',
+      `the audit file ${path} cannot be opened: ${(err as Error).message} (set audit.path, or CLAWMESH_AUDIT__ENABLED=false)`,
+      { cause: err },
+    );
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (err) {
+    throw fail(err);
+  }
+  const stream = createWriteStream(path, { flags: 'a' });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => {
+      stream.off('error', reject);
+      resolve();
+    });
+    stream.once('error', reject);
+  }).catch((err: unknown) => {
+    throw fail(err);
+  });
+  return stream;
 }

@@ -149,7 +149,7 @@ export async function buildServices(
     const events = createEventPublisher(bus, logger, hot);
     let audit: AuditLog | undefined;
     if (config.audit.enabled && roles.has('conversation')) {
-      audit = await startAuditLog(bus, resolve(baseDir, config.audit.path));
+      audit = await startAuditLog(bus, resolve(baseDir, config.audit.path), logger);
     }
     closers.push(async () => {
       await bus.drain();
