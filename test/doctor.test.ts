@@ -151,6 +151,32 @@ describe('clawmesh doctor', () => {
     expect(out).toMatch(/1 check\(s\) failed\n$/);
   });
 
+  it('tells a server that refuses the URL (a wrong password, a missing database) from one that is down', async () => {
+    const withPassword = new URL(REDIS_URL);
+    withPassword.password = 'not-the-password';
+    const missingDb = new URL(DATABASE_URL);
+    missingDb.pathname = '/clawmesh_doctor_no_such_database';
+    const { code, lines, out } = await doctor({
+      CLAWMESH_STORE: 'postgres',
+      DATABASE_URL: missingDb.href,
+      CLAWMESH_BUS: 'redis',
+      REDIS_URL: withPassword.href,
+    });
+    expect(code).toBe(1);
+    const store = lineOf(lines, 'store');
+    expect(store.line).toMatch(
+      /^✗ store: PostgreSQL at .* \(DATABASE_URL\) refused the connection, needed for/,
+    );
+    expect(store.line).toContain('clawmesh_doctor_no_such_database" does not exist');
+    expect(store.fix).toBe(
+      'the server runs: check the user, password and database name (create the database if it is missing) in DATABASE_URL',
+    );
+    const bus = lineOf(lines, 'bus');
+    expect(bus.line).toMatch(/^✗ bus: Redis at redis:\/\/:\*\*\*@.* \(REDIS_URL\) refused the connection/);
+    expect(bus.fix).toBe('the server runs: check the user and password in REDIS_URL');
+    expect(out).not.toContain('not-the-password');
+  });
+
   it('checks the shared servers of a split deployment: Redis, PostgreSQL, NATS with JetStream', async () => {
     const { code, lines } = await doctor({
       CLAWMESH_STORE: 'postgres',

@@ -51,6 +51,8 @@ const SERVERS = {
     url: (config: Config) => config.redis.url,
     probe: (url: string) => probeRedis(url),
     start: `start Redis (\`redis-server\`, or \`${COMPOSE} redis\`)`,
+    refused: /WRONGPASS|NOAUTH|NOPERM|AUTH .*without any password|invalid username-password/i,
+    credentials: 'the user and password',
   },
   nats: {
     label: 'NATS',
@@ -58,6 +60,8 @@ const SERVERS = {
     url: (config: Config) => config.nats.url,
     probe: (url: string, config: Config) => probeNats(url, { jetstream: config.bus.kind === 'nats' }),
     start: `start NATS with JetStream (\`nats-server -js\`, or \`${COMPOSE} nats\`)`,
+    refused: /authorization violation|authentication/i,
+    credentials: 'the user and password (or token)',
   },
   postgres: {
     label: 'PostgreSQL',
@@ -65,6 +69,9 @@ const SERVERS = {
     url: (config: Config) => config.postgres.url,
     probe: (url: string) => probePostgres(url),
     start: 'start PostgreSQL',
+    refused:
+      /password authentication failed|database ".*" does not exist|role ".*" does not exist|pg_hba\.conf|SASL/i,
+    credentials: 'the user, password and database name (create the database if it is missing)',
   },
   rabbitmq: {
     label: 'RabbitMQ',
@@ -72,6 +79,8 @@ const SERVERS = {
     url: (config: Config) => config.rabbitmq.url,
     probe: (url: string) => probeRabbitMq(url),
     start: 'start RabbitMQ (`docker run -p 5672:5672 rabbitmq:3`)',
+    refused: /ACCESS[-_]REFUSED|NOT[-_]ALLOWED|vhost/i,
+    credentials: 'the user, password and vhost',
   },
 } as const;
 type Server = keyof typeof SERVERS;
@@ -110,6 +119,13 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
     try {
       return `${kind} at ${redact(url)} (${await found})`;
     } catch (err) {
+      // A server that answered and refused the URL's credentials or database runs: starting it is no fix.
+      if (spec.refused.test(reason(err))) {
+        throw new Problem(
+          `${spec.label} at ${redact(url)} (${spec.variable}) refused the connection, needed for ${usedFor}: ${reason(err)}`,
+          `the server runs: check ${spec.credentials} in ${spec.variable}`,
+        );
+      }
       throw new Problem(
         `cannot reach ${spec.label} at ${redact(url)} (${spec.variable}), needed for ${usedFor}: ${reason(err)}`,
         `${spec.start}, or set ${spec.variable} to a server that runs`,
