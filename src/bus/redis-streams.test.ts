@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.ts';
-import { describeBus, waitFor } from './conformance.ts';
+import { describeBus, startTcpProxy, waitFor } from './conformance.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import { createRedisStreamsBus, type RedisStreamsBusOptions } from './redis-streams.ts';
 import type { Bus, BusEvent } from './types.ts';
@@ -129,6 +129,31 @@ describe('redis streams bus', () => {
     for (let n = 1; n <= 5; n += 1) await bus.publish(event(topic, { n }));
     await waitFor(() => seen.length === 6, 5000, 'the events published after the stream was recreated');
     expect(seen).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('closes within its timeouts while Redis is unreachable (a shutdown during an outage)', async () => {
+    const target = new URL(url);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+    const cut = createClient({
+      url: `redis://${proxy.address}`,
+      socket: { reconnectStrategy: () => 50 },
+    }) as RedisClientType;
+    cut.on('error', () => undefined);
+    await cut.connect();
+    try {
+      const bus = await createRedisStreamsBus({ ...fast, client: cut, drainTimeoutMs: 500 });
+      const subscription = await bus.subscribe(`t.${randomUUID()}`, 'audit', () => undefined);
+      await bus.subscribe('*', 'audit', () => undefined);
+      await proxy.close(); // connections refused, as with a Redis that is down
+      await waitFor(() => !cut.isReady, 5000, 'the client to notice');
+      const started = Date.now();
+      await subscription.close();
+      await expect(bus.drain()).rejects.toThrow();
+      await bus.close();
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      cut.destroy();
+    }
   });
 
   it('rejects a topic that is not dot-separated words', async () => {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { createClient, type RedisClientType } from 'redis';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
+import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
@@ -418,14 +419,19 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
         group: this.group,
       });
       // A consumer with nothing pending can go; one with pending entries stays for XAUTOCLAIM.
-      try {
+      // Best effort: an idle consumer left behind holds nothing. While Redis is away a command
+      // would wait for it in the client's queue, and closing (a shutdown) with it.
+      if (!redis.isReady) return;
+      const forget = async () => {
         const pending = await redis.xPendingRange(this.stream, this.group, '-', '+', 1, {
           consumer: this.consumer,
         });
         if (pending.length === 0) await redis.xGroupDelConsumer(this.stream, this.group, this.consumer);
-      } catch {
-        // best effort: an idle consumer left behind holds nothing
-      }
+      };
+      await settlesWithin(
+        forget().catch(() => undefined),
+        1000,
+      );
     }
   }
 
@@ -433,12 +439,20 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
     const until = Date.now() + drainTimeoutMs;
     for (;;) {
       await publishing.idle();
+      // Asking a Redis that is away would wait for its return, past any deadline.
+      if (!redis.isReady)
+        throw new ClawmeshError('UNAVAILABLE', 'the Redis bus is not connected: cannot drain');
       if (handling.count === 0) {
         const started = deliveriesStarted;
         const groups = new Map<string, RedisSubscription>();
         for (const s of subscriptions) groups.set(`${s.stream}\u0000${s.group}`, s);
-        const states = await Promise.all([...groups.values()].map((s) => s.caughtUp()));
-        if (states.every(Boolean) && handling.count === 0 && started === deliveriesStarted) return;
+        let states: boolean[] = [];
+        const asked = Promise.all([...groups.values()].map((s) => s.caughtUp())).then((found) => {
+          states = found;
+        });
+        const answered = await settlesWithin(asked, Math.max(0, until - Date.now()));
+        if (answered && states.every(Boolean) && handling.count === 0 && started === deliveriesStarted)
+          return;
       }
       if (Date.now() > until)
         throw new ClawmeshError('DEADLINE_EXCEEDED', `the Redis bus did not drain in ${drainTimeoutMs} ms`);
