@@ -70,5 +70,7 @@ export function sdkTimeoutError(
 export function connectionErrorMessage(provider: string, err: Error): string {
   const cause = (err as Error & { cause?: unknown }).cause;
   const reason = cause instanceof Error ? cause.message : undefined;
-  return reason ? `${provider}: ${err.message} ${reason}` : `${provider}: ${err.message}`;
+  const message = reason ? `${provider}: ${err.message} ${reason}` : `${provider}: ${err.message}`;
+  // The reason names the URL it requested: credentials in a base URL must not reach the caller.
+  return message.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
 }
