@@ -126,7 +126,12 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     calls.enter();
     return next(method, input, ctx).finally(() => calls.leave());
   };
-  const conversation = services.transport.client(conversationContract, [counted, ...metered, ...failover]);
+  // In one process the Conversation Manager counts its own turns.
+  const conversation = services.transport.client(conversationContract, [
+    ...(services.conversation ? [] : [counted]),
+    ...metered,
+    ...failover,
+  ]);
   // The channels' turns start their trace here (the HTTP API starts its own in its route).
   const channelConversation = traceChannelTurns(conversation);
 
