@@ -390,6 +390,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         const messages = await deps.store.messages(conversationId, limit ?? 100);
         return { conversationId, messages: messages.map(({ seq: _seq, at: _at, ...message }) => message) };
       },
+      async ping() {
+        return { inFlight: inFlight.count };
+      },
     },
     get inFlight() {
       return inFlight.count;

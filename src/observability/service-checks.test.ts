@@ -86,5 +86,11 @@ describe('/readyz per role', () => {
     expect(ready.body).toMatchObject({ status: 'ready', service: 'clawmesh-conversation' });
     expect(ready.body.checks.every((c) => c.status === 'ok')).toBe(true);
     expect((await readyz(gateway)).status).toBe(200);
+
+    // Probes are answers, not errors: the conversation replica counts none however often it is probed.
+    for (let i = 0; i < 3; i++) expect((await readyz(gateway)).status).toBe(200);
+    const metrics = await (await fetch(`${conversation.url}/metrics`)).text();
+    expect(metrics).toMatch(/clawmesh_rpc_server_duration_seconds_count\{[^}]*method="ping"[^}]*\} [1-9]/);
+    expect(metrics).not.toMatch(/clawmesh_rpc_server_errors_total\{[^}]*service="conversation"/);
   }, 30_000);
 });

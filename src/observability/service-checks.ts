@@ -2,7 +2,6 @@ import type { Role } from '../config/schema-topology.ts';
 import { createCallContext } from '../core/context.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
 import { modelsContract } from '../core/contracts/models.ts';
-import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import type { ReadinessCheck } from '../http/ops-routes.ts';
 import { skillServiceContract, skillServiceName } from '../skills/router.ts';
@@ -19,13 +18,10 @@ export interface ServiceChecksOptions {
   timeoutMs?: number;
 }
 
-/** The id the gateway's probe asks the conversation service for: no conversation has it. */
-const PROBE_CONVERSATION = 'readyz-probe';
-
 /**
  * Readiness checks that the services a role calls answer over a remote transport: the gateway
- * asks the conversation service for a conversation that does not exist (a `NOT_FOUND` answer
- * proves a live replica), the conversation role lists the models and each skill's tools. The
+ * pings the conversation service (an answer that counts as no error, in metrics or in the NATS
+ * service stats), the conversation role lists the models and each skill's tools. The
  * probes' traces are not sampled, so they never reach the trace backend. Over the `local`
  * transport every service is in the process: none.
  */
@@ -40,13 +36,7 @@ export function serviceChecks(options: ServiceChecksOptions): ReadinessCheck[] {
     const conversation = transport.client(conversationContract);
     checks.push({
       name: 'service:conversation',
-      check: () =>
-        conversation.history({ conversationId: PROBE_CONVERSATION, limit: 1 }, ctx()).then(
-          () => undefined,
-          (err: unknown) => {
-            if (!(err instanceof ClawmeshError && err.code === 'NOT_FOUND')) throw err;
-          },
-        ),
+      check: () => conversation.ping({}, ctx()).then(() => undefined),
     });
   }
   if (roles.has('conversation')) {

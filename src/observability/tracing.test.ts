@@ -118,6 +118,7 @@ describe('tracing on', () => {
         return { conversationId: 'c_1', text: 'ok', toolCalls: [] };
       },
       history: async () => ({ conversationId: 'c_1', messages: [] }),
+      ping: async () => ({ inFlight: 0 }),
     });
     const ctx = createCallContext({ channel: 'telegram' });
     await conversation.handle({ channel: 'telegram', userId: 'u1', text: 'hi' }, ctx);

@@ -60,5 +60,11 @@ export const conversationContract = defineContract({
       output: z.object({ conversationId: z.string(), messages: z.array(ChatMessageSchema) }),
       description: 'The stored messages of a conversation, oldest first',
     },
+    ping: {
+      input: z.object({}),
+      output: z.object({ inFlight: z.number().int().nonnegative() }),
+      description:
+        'Answers at once, with the turns running or waiting: proves a replica is there (readiness)',
+    },
   },
 });
