@@ -89,3 +89,23 @@ describe('the default agent with OPENAI_API_KEY set', () => {
     expect(res.headers.get('retry-after')).toBe('7');
   });
 });
+
+describe('a model server that cannot be reached', () => {
+  it('answers 503 without its address, which stays in the operator logs', async () => {
+    // A port nothing listens on, with credentials in the URL as a proxy would have them.
+    const t = await startTestApp(
+      {},
+      {},
+      { OPENAI_API_KEY: 'sk-test-1234', OPENAI_BASE_URL: 'http://user:pw-secret@127.0.0.1:1/v1' },
+    );
+    try {
+      const res = await t.post('/v1/messages', { userId: 'gone', text: 'hello' });
+      expect(res.status).toBe(503);
+      const text = JSON.stringify(res.body);
+      expect(text).not.toMatch(/127\.0\.0\.1|pw-secret/);
+      expect(res.body.error.message).toMatch(/http:\/\/…/);
+    } finally {
+      await t.stop();
+    }
+  });
+});

@@ -15,6 +15,7 @@ import {
 } from './context.ts';
 import { ClawmeshError, ERROR_CODES, type ErrorCode, httpStatusOf, isErrorCode } from './errors.ts';
 import { newId, randomHex, sessionConversationId } from './ids.ts';
+import { publicServerError } from './public-errors.ts';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const spanOf = (ctx: CallContext) => ctx.traceparent.slice(36, 52);
@@ -359,5 +360,39 @@ describe('ids', () => {
     expect(ids.size).toBe(100);
     for (const id of ids)
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
+
+describe('publicServerError', () => {
+  it('hides the addresses in a server error, in its message and its details, keeping the rest', () => {
+    const error = {
+      code: 'UNAVAILABLE' as const,
+      message: 'models.complete: http://10.0.3.7:8081 failed; nats://user:pw@nats:4222 too',
+      retryable: true,
+      details: {
+        attempts: [
+          {
+            deployment: 'openai',
+            error:
+              'request to https://proxy.internal/v1/chat failed, reason: connect ECONNREFUSED 10.0.0.9:443',
+          },
+        ],
+      },
+    };
+    expect(publicServerError(error)).toEqual({
+      code: 'UNAVAILABLE',
+      message: 'models.complete: http://… failed; nats://… too',
+      retryable: true,
+      details: {
+        attempts: [
+          { deployment: 'openai', error: 'request to https://… failed, reason: connect ECONNREFUSED …' },
+        ],
+      },
+    });
+    const plain = { code: 'UNAVAILABLE' as const, message: 'no instance of "models"', retryable: true };
+    expect(publicServerError(plain)).toBe(plain);
+    // A quote right after a URL stays escaped: the result is still the same structure.
+    const quoted = { code: 'INTERNAL' as const, message: 'bad "http://a.b/c" "x"', retryable: false };
+    expect(publicServerError(quoted).message).toBe('bad "http://…" "x"');
   });
 });

@@ -8,6 +8,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { ClawmeshError } from '../core/errors.ts';
+import { publicServerError } from '../core/public-errors.ts';
 import { type FastCounterChild, fastCounter } from '../observability/fast-metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -167,7 +168,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (err instanceof ClawmeshError) {
       const retryAfter = err.details?.retryAfterSeconds;
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-      return reply.status(err.httpStatus).send({ error: err.toJSON() });
+      const status = err.httpStatus;
+      return reply
+        .status(status)
+        .send({ error: status >= 500 ? publicServerError(err.toJSON()) : err.toJSON() });
     }
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });

@@ -1,5 +1,6 @@
 import type { FastifyError } from 'fastify';
 import { ClawmeshError, type ErrorCode } from '../../core/errors.ts';
+import { publicServerError } from '../../core/public-errors.ts';
 
 /** OpenAI's error body: `{ error: { message, type, param, code } }`. */
 export interface OpenAIErrorBody {
@@ -70,9 +71,10 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
           : null;
   const budget = error.code === 'RATE_LIMITED' && typeof details.budget === 'string';
   const retryAfter = details.retryAfterSeconds;
+  const message = error.httpStatus >= 500 ? publicServerError(error.toJSON()).message : error.message;
   return {
     status: error.httpStatus,
-    body: { error: { message: error.message, type, param, code: budget ? 'budget_exceeded' : code } },
+    body: { error: { message, type, param, code: budget ? 'budget_exceeded' : code } },
     ...(typeof retryAfter === 'number' ? { retryAfter } : {}),
   };
 }
