@@ -48,7 +48,7 @@ describe('the Model Gateway in the monolith, local model', () => {
     expect(event.data).toMatchObject({
       model: 'local/default',
       tier: 'fast',
-      route: { by: 'difficulty', reason: expect.stringMatching(/^difficulty [\d.]+ < 0\.5.*→ tier fast$/) },
+      route: { by: 'difficulty', reason: expect.stringMatching(/^difficulty [\d.]+ < 0\.5.*-> tier fast$/) },
       deployment: 'local/default',
       cached: false,
       fallbackUsed: false,

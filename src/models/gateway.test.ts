@@ -67,10 +67,14 @@ describe('the Model Gateway service', () => {
       deployment: 'small/mini',
       cached: false,
     });
-    expect(easy.route).toEqual({ by: 'difficulty', reason: 'difficulty 0 < 0.5 → tier fast', difficulty: 0 });
+    expect(easy.route).toEqual({
+      by: 'difficulty',
+      reason: 'difficulty 0 < 0.5 -> tier fast',
+      difficulty: 0,
+    });
     const tough = await service.complete(ask(hard), createCallContext());
     expect(tough).toMatchObject({ model: 'big/large', tier: 'capable' });
-    expect(tough.route?.reason).toMatch(/≥ 0\.5 .*→ tier capable/);
+    expect(tough.route?.reason).toMatch(/>= 0\.5 .*-> tier capable/);
     expect([small.calls.length, big.calls.length]).toEqual([1, 1]);
   });
 
@@ -89,7 +93,7 @@ describe('the Model Gateway service', () => {
     const ctx = createCallContext({ agentId: 'coder', channel: 'api' });
     const response = await service.complete(ask('hi'), ctx);
     expect(response).toMatchObject({ tier: 'capable', route: { by: 'rule' } });
-    expect(response.route?.reason).toBe('rule 1 (agent coder, channel api) → tier capable');
+    expect(response.route?.reason).toBe('rule 1 (agent coder, channel api) -> tier capable');
   });
 
   it('falls back along a tier, and says so in the response and the metrics', async () => {

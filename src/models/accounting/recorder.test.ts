@@ -3,7 +3,7 @@ import type { ModelResponse } from '../../core/contracts/models.ts';
 import { createMetrics, type Metrics } from '../../observability/metrics.ts';
 import { createModelMetricsRecorder } from './recorder.ts';
 
-const route = Object.freeze({ by: 'difficulty' as const, reason: 'difficulty 0 < 0.5 → tier fast' });
+const route = Object.freeze({ by: 'difficulty' as const, reason: 'difficulty 0 < 0.5 -> tier fast' });
 
 const answer = (extra: Partial<ModelResponse> = {}): ModelResponse => ({
   content: 'ok',

@@ -77,7 +77,7 @@ describe('createRouter', () => {
     expect(router.decide({ messages: user('hello') }, { agentId: 'coder' })).toMatchObject({
       tier: 'capable',
       by: 'rule',
-      reason: 'rule 1 (agent coder) → tier capable',
+      reason: 'rule 1 (agent coder) -> tier capable',
     });
     const byPattern = router.decide({ messages: user('/DEEP what is love') }, ctx);
     expect(byPattern).toMatchObject({ tier: 'capable', by: 'rule' });
@@ -89,13 +89,13 @@ describe('createRouter', () => {
   it('routes by difficulty when no rule matches, with the reason and score', () => {
     const easy = router.decide({ messages: user('hi') }, ctx);
     expect(easy).toMatchObject({ tier: 'fast', by: 'difficulty', difficulty: 0 });
-    expect(easy.reason).toBe('difficulty 0 < 0.5 → tier fast');
+    expect(easy.reason).toBe('difficulty 0 < 0.5 -> tier fast');
     const hard = router.decide(
       { messages: user('First analyze this code step by step:\n```\nwhile(true){}\n```') },
       ctx,
     );
     expect(hard).toMatchObject({ tier: 'capable', by: 'difficulty' });
-    expect(hard.reason).toMatch(/^difficulty 0\.\d+ ≥ 0\.5 \(code, multi-step.*\) → tier capable$/);
+    expect(hard.reason).toMatch(/^difficulty 0\.\d+ >= 0\.5 \(code, multi-step.*\) -> tier capable$/);
   });
 
   it('shares one frozen decision between requests that route alike, and tells others apart', () => {
@@ -105,12 +105,12 @@ describe('createRouter', () => {
     expect(Object.isFrozen(first)).toBe(true);
     const withTools = router.decide({ messages: user('hi there'), tools: [tool('a')] }, ctx);
     expect(withTools).not.toBe(first);
-    expect(withTools.reason).toBe('difficulty 0.1 < 0.5 (tools) → tier fast');
+    expect(withTools.reason).toBe('difficulty 0.1 < 0.5 (tools) -> tier fast');
     const manyTools = router.decide(
       { messages: user('hi'), tools: ['a', 'b', 'c', 'd', 'e', 'f'].map(tool) },
       ctx,
     );
-    expect(manyTools.reason).toBe('difficulty 0.15 < 0.5 (6 tools) → tier fast');
+    expect(manyTools.reason).toBe('difficulty 0.15 < 0.5 (6 tools) -> tier fast');
     expect(router.decide({ model: 'openai/gpt-4o', messages: user('x') }, ctx)).toBe(
       router.decide({ model: 'openai/gpt-4o', messages: user('y') }, ctx),
     );
@@ -126,7 +126,7 @@ describe('createRouter', () => {
     const both = ruled.decide({ messages: user('First debug this, then compare:\n```js\nf(;\n```') }, {});
     expect([code.by, code.difficulty]).toEqual(['rule', 0.4]);
     expect(both.difficulty).toBeGreaterThan(0.4);
-    expect(both.reason).toBe(`rule 1 (difficulty ${both.difficulty} ≥ 0.2) → tier capable`);
+    expect(both.reason).toBe(`rule 1 (difficulty ${both.difficulty} >= 0.2) -> tier capable`);
   });
 
   it('treats "auto" as naming no model', () => {

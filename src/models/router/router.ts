@@ -14,7 +14,7 @@ export interface RouteDecision {
   /** The tier, when the target is one. */
   tier?: string;
   by: RouteKind;
-  /** Why, in words: `rule 2 (channel telegram) → tier capable`, `difficulty 0.62 ≥ 0.5 (code) → tier capable`. */
+  /** Why, in words: `rule 2 (channel telegram) -> tier capable`, `difficulty 0.62 >= 0.5 (code) -> tier capable` (ASCII, so log and audit lines stay one byte a character). */
   reason: string;
   /** The difficulty estimate, when it was computed. */
   difficulty?: number;
@@ -67,9 +67,9 @@ function describeRule(rule: CompiledRule, difficulty: number | undefined): strin
   if (rule.agent !== undefined) parts.push(`agent ${rule.agent}`);
   if (rule.channel !== undefined) parts.push(`channel ${rule.channel}`);
   if (rule.pattern !== undefined) parts.push(`pattern /${rule.pattern}/`);
-  if (rule.minDifficulty !== undefined) parts.push(`difficulty ${difficulty} ≥ ${rule.minDifficulty}`);
+  if (rule.minDifficulty !== undefined) parts.push(`difficulty ${difficulty} >= ${rule.minDifficulty}`);
   if (rule.maxDifficulty !== undefined) parts.push(`difficulty ${difficulty} < ${rule.maxDifficulty}`);
-  return `rule ${rule.index + 1}${parts.length ? ` (${parts.join(', ')})` : ''} → tier ${rule.tier}`;
+  return `rule ${rule.index + 1}${parts.length ? ` (${parts.join(', ')})` : ''} -> tier ${rule.tier}`;
 }
 
 /** Decisions kept per router, per kind (named targets, difficulty codes, rules × scores). */
@@ -152,12 +152,12 @@ export function createRouter(options: RouterOptions): Router {
       const { score, signals } = difficultyOfCode(code);
       const tier = score >= threshold ? 'capable' : 'fast';
       const why = signals.length ? ` (${signals.join(', ')})` : '';
-      const sign = score >= threshold ? '≥' : '<';
+      const sign = score >= threshold ? '>=' : '<';
       return {
         target: tier,
         tier,
         by: 'difficulty',
-        reason: `difficulty ${score} ${sign} ${threshold}${why} → tier ${tier}`,
+        reason: `difficulty ${score} ${sign} ${threshold}${why} -> tier ${tier}`,
         difficulty: score,
       };
     });
