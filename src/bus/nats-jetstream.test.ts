@@ -179,3 +179,70 @@ describe('nats jetstream bus', () => {
     });
   });
 });
+
+describe('nats jetstream bus, its stream or consumer gone under it', () => {
+  const own = (name: string): Partial<JetStreamBusOptions> => ({
+    streamName: `${streamName}_${name}`,
+    subjectPrefix: `${subjectPrefix}-${name}`,
+  });
+
+  it('creates a vanished stream again on the next publish, and its consumers read it from the start', async () => {
+    const options = own('lost');
+    const bus = (await make(options)) as Awaited<ReturnType<typeof createJetStreamBus>>;
+    const seen: string[] = [];
+    await bus.subscribe('order.placed', 'audit', async (e) => {
+      seen.push((e.data as { n: number }).n.toString());
+    });
+    await bus.publish(event('order.placed', { n: 1 }));
+    await waitFor(() => seen.length === 1, 5000);
+
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(options.streamName!);
+    // A server that lost its storage: publishing fails until the stream is back, then goes on.
+    await bus.publish(event('order.placed', { n: 2 }));
+    await bus.publish(event('order.placed', { n: 3 }));
+    await waitFor(() => seen.length === 3, 15_000);
+    expect(seen).toEqual(['1', '2', '3']);
+    await expect(bus.ping()).resolves.toBeUndefined();
+  }, 30_000);
+
+  it('makes a deleted consumer again from the last message it saw, losing nothing published meanwhile', async () => {
+    const options = own('consumer');
+    const bus = await make(options);
+    const seen = new Set<number>();
+    await bus.subscribe('order.paid', 'billing', async (e) => {
+      seen.add((e.data as { n: number }).n);
+    });
+    await bus.publish(event('order.paid', { n: 1 }));
+    await waitFor(() => seen.size === 1, 5000);
+    const jsm = await jetstreamManager(nc);
+    const consumers = await jsm.consumers.list(options.streamName!).next();
+    await jsm.consumers.delete(options.streamName!, consumers[0]!.name);
+    await bus.publish(event('order.paid', { n: 2 }));
+    await waitFor(() => seen.size === 2, 15_000);
+    expect([...seen].sort()).toEqual([1, 2]);
+  }, 30_000);
+
+  it('is not ready while its stream is gone and cannot be made again', async () => {
+    const options = own('ping');
+    const bus = (await make(options)) as Awaited<ReturnType<typeof createJetStreamBus>>;
+    await expect(bus.ping()).resolves.toBeUndefined();
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(options.streamName!);
+    // Another stream now holds the subjects: ours cannot be created again.
+    const rival = `${options.streamName}_RIVAL`;
+    await jsm.streams.add({
+      name: rival,
+      subjects: [`${options.subjectPrefix}.>`],
+      storage: 'memory' as never,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the check runs at most once a second
+    try {
+      await expect(bus.ping()).rejects.toBeDefined();
+    } finally {
+      await jsm.streams.delete(rival);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the check runs at most once a second
+    await expect(bus.ping()).resolves.toBeUndefined();
+  });
+});

@@ -86,6 +86,12 @@ function durableName(topic: string, group: string): string {
   return `${group.replace(/[^\w-]/g, '_').slice(0, 40)}_${hash}`;
 }
 
+/** Whether a JetStream API error says the stream does not exist (error code 10059). */
+function isStreamNotFound(err: unknown): boolean {
+  const api = (err as { apiError?: () => { err_code?: number } | undefined })?.apiError?.();
+  return api?.err_code === 10059 || /stream not found/i.test(String((err as Error)?.message));
+}
+
 /** Creates the stream, or makes an existing one (whatever its limits) cover the subjects. */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
   try {
@@ -144,19 +150,20 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   const conn = nc;
   let jsm: JetStreamManager;
   let js: JetStreamClient;
+  const streamConfig = {
+    name: streamName,
+    subjects: [`${subjectPrefix}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3600_000),
+    duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
+    num_replicas: options.replicas ?? 1,
+  };
   try {
     jsm = await jetstreamManager(conn);
     js = jetstream(conn);
-    await ensureStream(jsm, {
-      name: streamName,
-      subjects: [`${subjectPrefix}.>`],
-      retention: RetentionPolicy.Limits,
-      storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
-      discard: DiscardPolicy.Old,
-      max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3600_000),
-      duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
-      num_replicas: options.replicas ?? 1,
-    });
+    await ensureStream(jsm, streamConfig);
   } catch (err) {
     if (owned) await conn.close().catch(() => undefined);
     throw new ClawmeshError('UNAVAILABLE', `JetStream is not usable: ${(err as Error).message}`, {
@@ -179,13 +186,41 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     });
   };
 
+  /*
+   * The stream can vanish under a running bus: deleted by hand, or a server restarted without its
+   * storage. Publishes then fail ("jetstream is not enabled") and consumers find nothing, for good.
+   * A failed publish, a consumer told its consumer or stream is gone, and the readiness probe
+   * check the stream (at most once a second) and create it again; each consumer then creates its
+   * durable consumer again (see JetStreamSubscription.recover).
+   */
+  let streamCheck: { at: number; recreated: Promise<boolean> } | undefined;
+  /** Resolves true when the stream was missing and has been created again. */
+  const restoreStream = (): Promise<boolean> => {
+    if (streamCheck && Date.now() - streamCheck.at < 1000) return streamCheck.recreated;
+    const recreated = jsm.streams.info(streamName).then(
+      () => false,
+      async (err: unknown) => {
+        if (!isStreamNotFound(err)) throw err;
+        await ensureStream(jsm, streamConfig);
+        logger?.warn({ stream: streamName }, 'the JetStream stream was missing: created it again');
+        return true;
+      },
+    );
+    streamCheck = { at: Date.now(), recreated };
+    return recreated;
+  };
+
   const publish = async (event: BusEvent): Promise<void> => {
     checkTopic(event.type, false);
     publishing.enter();
     try {
       await send(event);
     } catch (err) {
-      throw ClawmeshError.from(err, 'UNAVAILABLE');
+      // Once more when the stream was missing and is back; else the caller keeps it for later.
+      if (!(await restoreStream().catch(() => false))) throw ClawmeshError.from(err, 'UNAVAILABLE');
+      await send(event).catch((again: unknown) => {
+        throw ClawmeshError.from(again, 'UNAVAILABLE');
+      });
     } finally {
       publishing.leave();
     }
@@ -219,18 +254,90 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       this.durable = durableName(topic, group);
     }
 
-    async start(): Promise<void> {
+    /** The stream time of the last message delivered here: where a consumer made again starts. */
+    private lastSeen: Date | undefined;
+    private recovering: Promise<void> | undefined;
+
+    /** Creates the durable consumer (kept as it is when it exists), delivering from `from`. */
+    private async addConsumer(from: { policy: DeliverPolicy; time?: Date }): Promise<void> {
       await jsm.consumers.add(streamName, {
         durable_name: this.durable,
         description: `clawmesh group ${this.group} on ${this.topic}`,
         filter_subject: subjectOf(this.topic),
         ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.New,
+        deliver_policy: from.policy,
+        ...(from.time ? { opt_start_time: from.time.toISOString() } : {}),
         ack_wait: nanos(ackWaitMs),
         max_deliver: maxAttempts + 1,
         max_ack_pending: options.maxAckPending ?? 1000,
       });
+    }
+
+    /**
+     * The consumer (or its whole stream) is gone: creates the stream again if it is missing, then
+     * the consumer, which the running pull picks up. A new stream is read from its start (all it
+     * holds was published since); a consumer deleted alone resumes from the last message seen.
+     */
+    recover(): Promise<void> {
+      this.recovering ??= (async () => {
+        try {
+          const newStream = await restoreStream();
+          const from = newStream
+            ? { policy: DeliverPolicy.All }
+            : this.lastSeen
+              ? { policy: DeliverPolicy.StartTime, time: this.lastSeen }
+              : { policy: DeliverPolicy.New };
+          await this.addConsumer(from);
+          // A new pull: the old one stopped asking once its consumer was gone.
+          const stale = this.messages;
+          if (this.open) await this.pull();
+          await stale?.close().catch(() => undefined);
+          logger?.warn(
+            { topic: this.topic, group: this.group },
+            'the JetStream consumer was missing: created it again',
+          );
+        } catch (err) {
+          logger?.warn(
+            { err: (err as Error).message, topic: this.topic, group: this.group },
+            'could not create the JetStream consumer again; will retry',
+          );
+        } finally {
+          this.recovering = undefined;
+        }
+      })();
+      return this.recovering;
+    }
+
+    /** Follows the pull's notifications: a missing consumer or stream is made again. */
+    private async watch(messages: ConsumerMessages): Promise<void> {
+      try {
+        for await (const status of messages.status()) {
+          if (!this.open || messages !== this.messages) return;
+          if (
+            status.type === 'consumer_deleted' ||
+            status.type === 'consumer_not_found' ||
+            status.type === 'stream_not_found'
+          )
+            await this.recover();
+        }
+      } catch {
+        // the pull ended (closing)
+      }
+    }
+
+    /** Starts pulling the consumer's messages (again, after it was made again), and watching the pull. */
+    private async pull(): Promise<void> {
       this.consumer = await js.consumers.get(streamName, this.durable);
+      const messages = await this.consumer.consume({
+        max_messages: prefetch,
+        callback: (msg) => this.deliver(msg),
+      });
+      this.messages = messages;
+      void this.watch(messages);
+    }
+
+    async start(): Promise<void> {
+      await this.addConsumer({ policy: DeliverPolicy.New });
       // One member of the group handles the advisory for a message delivered max_deliver times.
       this.advisories = conn.subscribe(
         `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${streamName}.${this.durable}`,
@@ -241,10 +348,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
           },
         },
       );
-      this.messages = await this.consumer.consume({
-        max_messages: prefetch,
-        callback: (msg) => this.deliver(msg),
-      });
+      await this.pull();
       // Tell the server the handlers still running are alive, so it does not redeliver them.
       this.timer = setInterval(
         () => {
@@ -256,6 +360,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
 
     private deliver(msg: JsMsg): void {
       if (!this.open) return; // not acked: redelivered to another member after ack_wait
+      this.lastSeen = new Date(Math.floor(Number(msg.info.timestampNanos) / 1e6));
       this.held.add(msg);
       deliveriesStarted += 1;
       handling.enter();
@@ -395,6 +500,8 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     },
     async ping() {
       await conn.flush();
+      // The stream is there (or made again): a bus whose stream vanished is not ready.
+      await restoreStream();
     },
   };
 }
