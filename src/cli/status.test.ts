@@ -121,3 +121,37 @@ describe('clawmesh status', () => {
     expect(err()).toContain('Usage: clawmesh status');
   });
 });
+
+describe('clawmesh status --subject-prefix', () => {
+  it("lists only one deployment's instances when several share the NATS server", async () => {
+    const contract = contractNamed(`prefixed-${randomHex(4)}`, '1.0.0');
+    const handlers = { lookup: async () => ({ units: 1 }), refuse: async () => ({}) };
+    const ours = `ours${randomHex(3)}`;
+    const theirs = `theirs${randomHex(3)}`;
+    const [mine, other] = await Promise.all([
+      createNatsTransport({ servers: NATS_URL, subjectPrefix: ours }),
+      createNatsTransport({ servers: NATS_URL, subjectPrefix: theirs }),
+    ]);
+    try {
+      await mine!.serve(contract, handlers);
+      await other!.serve(contract, handlers);
+      const all = captureIo({ NATS_URL });
+      expect(await runStatus(['--json'], all.io)).toBe(0);
+      const listed = (JSON.parse(all.out()) as ServiceInstance[]).filter((i) => i.contract === contract.name);
+      expect(listed).toHaveLength(2);
+
+      const flag = captureIo({ NATS_URL });
+      expect(await runStatus(['--json', '--subject-prefix', ours], flag.io)).toBe(0);
+      const only = (JSON.parse(flag.out()) as ServiceInstance[]).filter((i) => i.contract === contract.name);
+      expect(only).toHaveLength(1);
+      expect(only[0]!.endpoints[0]!.subject.startsWith(`${ours}.`)).toBe(true);
+
+      const env = captureIo({ NATS_URL, CLAWMESH_NATS__SUBJECT_PREFIX: theirs });
+      expect(await runStatus(['--json'], env.io)).toBe(0);
+      const viaEnv = (JSON.parse(env.out()) as ServiceInstance[]).filter((i) => i.contract === contract.name);
+      expect(viaEnv.map((i) => i.endpoints[0]!.subject.split('.')[0])).toEqual([theirs]);
+    } finally {
+      await Promise.all([mine!.close(), other!.close()]);
+    }
+  });
+});

@@ -12,13 +12,16 @@ export interface CliIo {
 
 const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 
-const USAGE = `Usage: clawmesh status [--nats-url URL] [--json]
+const USAGE = `Usage: clawmesh status [--nats-url URL] [--subject-prefix PREFIX] [--json]
 
 Lists the service instances running on NATS with their endpoints' requests, errors and
 average processing time ($SRV discovery).
 
-  --nats-url URL   the NATS server (default: NATS_URL, then nats://127.0.0.1:4222)
-  --json           print the instances as JSON
+  --nats-url URL            the NATS server (default: NATS_URL, then nats://127.0.0.1:4222)
+  --subject-prefix PREFIX   only one deployment's instances, when several share the server
+                            (its nats.subjectPrefix; default: CLAWMESH_NATS__SUBJECT_PREFIX,
+                            else every instance)
+  --json                    print the instances as JSON
 `;
 
 /**
@@ -27,12 +30,18 @@ average processing time ($SRV discovery).
  * arguments.
  */
 export async function runStatus(args: readonly string[], io: CliIo = processIo): Promise<number> {
-  let values: { 'nats-url'?: string | undefined; json?: boolean | undefined; help?: boolean | undefined };
+  let values: {
+    'nats-url'?: string | undefined;
+    'subject-prefix'?: string | undefined;
+    json?: boolean | undefined;
+    help?: boolean | undefined;
+  };
   try {
     ({ values } = parseArgs({
       args: [...args],
       options: {
         'nats-url': { type: 'string' },
+        'subject-prefix': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -64,7 +73,8 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
     return 1;
   }
   try {
-    const instances = await listServices(nc);
+    const subjectPrefix = values['subject-prefix'] ?? io.env.CLAWMESH_NATS__SUBJECT_PREFIX;
+    const instances = await listServices(nc, subjectPrefix ? { subjectPrefix } : {});
     if (values.json) io.stdout.write(`${JSON.stringify(instances, null, 2)}\n`);
     else io.stdout.write(formatStatus(instances, redact(url)));
     return 0;

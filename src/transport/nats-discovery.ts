@@ -36,6 +36,11 @@ export interface ServiceInstance {
 export interface ListServicesOptions {
   /** Only instances of this NATS service name. */
   name?: string;
+  /**
+   * Only instances serving under this subject prefix (`nats.subjectPrefix`): one deployment's,
+   * when several share a NATS server.
+   */
+  subjectPrefix?: string;
   /** The longest wait for answers, milliseconds (default 2000). */
   timeoutMs?: number;
   /** Stop once no instance has answered for this long, milliseconds (default 300). */
@@ -71,7 +76,10 @@ export async function listServices(
     seen.add(stat.id);
     instances.push(instanceOf(undefined, stat));
   }
-  return instances.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  const under = options.subjectPrefix === undefined ? undefined : `${options.subjectPrefix}.`;
+  return instances
+    .filter((instance) => !under || instance.endpoints.some((endpoint) => endpoint.subject.startsWith(under)))
+    .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
 }
 
 async function gather<T>(nc: NatsConnection, verb: string, options: ListServicesOptions): Promise<T[]> {

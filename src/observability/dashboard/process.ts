@@ -36,7 +36,6 @@ export async function registerProcessDashboard(
 ): Promise<void> {
   const { config, services } = options;
   const transport = services.transport;
-  const prefix = `${config.nats.subjectPrefix}.`;
   const nats = transport.kind === 'nats' ? (transport as NatsTransport) : undefined;
   const counts = services.bus.kind === 'memory' || services.roles.has('conversation');
   let usage: UsageFeed | undefined;
@@ -61,11 +60,9 @@ export async function registerProcessDashboard(
             discover: {
               kind: 'nats',
               instances: async () =>
-                (
-                  await (await import('../../transport/nats-discovery.ts')).listServices(nats.connection)
-                ).filter((instance) =>
-                  instance.endpoints.some((endpoint) => endpoint.subject.startsWith(prefix)),
-                ),
+                (await import('../../transport/nats-discovery.ts')).listServices(nats.connection, {
+                  subjectPrefix: config.nats.subjectPrefix,
+                }),
               localIds: () => nats.instances().map((instance) => instance.id),
             },
           }
