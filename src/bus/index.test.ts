@@ -104,3 +104,22 @@ describe('createBus', () => {
     });
   });
 });
+
+describe('createBus, a broker it cannot reach', () => {
+  it('names RABBITMQ_URL and the address, without the password', async () => {
+    const made = createBus({
+      kind: 'rabbitmq',
+      rabbitmqUrl: 'amqp://guest:hunter2@127.0.0.1:1',
+      logger: silentLogger(),
+    });
+    const err = await made.then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(err!.message).toMatch(
+      /^cannot connect to RabbitMQ \(RABBITMQ_URL\) at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1:/,
+    );
+    expect(err!.message).not.toContain('hunter2');
+  });
+});

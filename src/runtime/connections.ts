@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { RedisClientType } from 'redis';
 import type { Config } from '../config/schema.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { redactUrl } from '../core/redact-url.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** Tries of a process's first Redis connection before it gives up (about a second and a half). */
@@ -137,12 +138,4 @@ export function createConnections(config: Config, logger: Logger): Connections {
 }
 
 /** A URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
+export const redact = redactUrl;
