@@ -89,6 +89,7 @@ describe('clawmesh doctor', () => {
     expect(lineOf(lines, 'store').line).toMatch(/^✓ store: sqlite at .*clawmesh\.db$/);
     expect(lineOf(lines, 'bus').line).toMatch(/^✓ bus: memory/);
     expect(lineOf(lines, 'transport').line).toMatch(/^✓ transport: local/);
+    expect(lineOf(lines, 'audit').line).toMatch(/^✓ audit: appending to .*data\/audit\.jsonl$/);
     // The channels are listed, off with what turns them on.
     expect(lineOf(lines, 'channel telegram').line).toBe(
       '- channel telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET)',
@@ -304,5 +305,14 @@ describe('clawmesh doctor', () => {
     const { line, fix } = lineOf(lines, 'store');
     expect(line).toMatch(/^✗ store: sqlite at .*not-a-dir\/clawmesh\.db/);
     expect(fix).toMatch(/CLAWMESH_SQLITE_PATH/);
+  });
+
+  it('names an audit file that cannot be written, and how to move or turn off the audit log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-doctor-'));
+    const { code, lines } = await doctor({ CLAWMESH_AUDIT__PATH: dir });
+    expect(code).toBe(1);
+    const { line, fix } = lineOf(lines, 'audit');
+    expect(line).toMatch(/^✗ audit: the audit file .* cannot be written: .* is a directory/);
+    expect(fix).toMatch(/CLAWMESH_AUDIT__PATH.*CLAWMESH_AUDIT__ENABLED=false/);
   });
 });

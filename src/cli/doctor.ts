@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type ConfigFileProblem, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -176,6 +177,7 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
     },
     ...(roles.has('models') ? providerChecks(config) : []),
     ...channelChecks(config),
+    ...(roles.has('conversation') ? [{ name: 'audit', run: auditCheck(config, baseDir) }] : []),
     { name: 'tracing', run: tracingCheck },
   ];
 
@@ -295,6 +297,23 @@ function storeCheck(config: Config, baseDir: string, server: ServerCheck): () =>
       await stores?.close().catch(() => undefined);
     }
     return `sqlite at ${path}`;
+  };
+}
+
+/** The audit log's file: start fails when it cannot open it for appending. */
+function auditCheck(config: Config, baseDir: string): () => Promise<string> {
+  return async () => {
+    if (!config.audit.enabled) return 'off (audit.enabled: false)';
+    const path = resolve(baseDir, config.audit.path);
+    const fix =
+      'set audit.path (CLAWMESH_AUDIT__PATH) to a file this user can write, or CLAWMESH_AUDIT__ENABLED=false';
+    try {
+      if (existsSync(path) && statSync(path).isDirectory()) throw new Error(`${path} is a directory`);
+      probeWritable(path);
+    } catch (err) {
+      throw new Problem(`the audit file ${path} cannot be written: ${reason(err)}`, fix);
+    }
+    return `appending to ${path}`;
   };
 }
 
