@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Logger } from '../observability/logger.ts';
 import { describeBus, waitFor } from './conformance.ts';
 import { createEvent } from './events.ts';
 import { createMemoryBus, DEAD_LETTER_SUFFIX } from './memory.ts';
@@ -91,6 +92,25 @@ describe('memory bus', () => {
     expect(gaps[1]).toBeGreaterThanOrEqual(9);
     expect(gaps[2]).toBeGreaterThanOrEqual(19);
     expect(dead.map((e) => e.id)).toEqual(['poison']);
+  });
+
+  it('logs each dead letter, as the durable buses do', async () => {
+    const warned: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = {
+      warn: (fields: Record<string, unknown>, message: string) => warned.push({ fields, message }),
+    } as unknown as Logger;
+    const bus = createMemoryBus({ maxAttempts: 2, retryDelayMs: 1, logger });
+    await bus.subscribe('skill.invoked', 'billing', () => {
+      throw new Error('always');
+    });
+    await bus.publish(raw('skill.invoked', 'poison'));
+    await bus.drain();
+    expect(warned.filter((w) => w.message === 'event dead-lettered')).toEqual([
+      {
+        fields: { topic: 'skill.invoked', eventId: 'poison', group: 'billing' },
+        message: 'event dead-lettered',
+      },
+    ]);
   });
 
   it('does not dead-letter an event that fails on its dead-letter topic', async () => {

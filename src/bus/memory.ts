@@ -67,8 +67,18 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       setTimeout(attempt, retryDelayMs * 2 ** (tries - 1), group, event, tries + 1);
       return;
     }
-    if (!event.type.endsWith(DEAD_LETTER_SUFFIX))
+    if (!event.type.endsWith(DEAD_LETTER_SUFFIX)) {
       dispatch({ ...event, type: `${event.type}${DEAD_LETTER_SUFFIX}` });
+      options.logger?.warn(
+        { topic: event.type, eventId: event.id, group: group.name },
+        'event dead-lettered',
+      );
+    } else {
+      options.logger?.error(
+        { topic: event.type, eventId: event.id, group: group.name },
+        'dropping a failed dead letter',
+      );
+    }
     settle();
   };
 
