@@ -1,5 +1,4 @@
 import { ClawmeshError } from '../core/errors.ts';
-import { redactUrl } from '../core/redact-url.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { createMemoryBus, type MemoryBusOptions } from './memory.ts';
@@ -84,21 +83,7 @@ export async function createBus(options: CreateBusOptions): Promise<ManagedBus> 
     case 'rabbitmq': {
       if (!options.rabbitmqUrl) throw missing(kind, 'RABBITMQ_URL');
       const { createRabbitMqBus } = await import('./rabbitmq.ts');
-      const url = options.rabbitmqUrl;
-      inner = await createRabbitMqBus({ maxAttempts, ...options.rabbitmq, url, logger }).catch(
-        (err: unknown) => {
-          // Name the variable and the address, as the other connections' errors do.
-          const error = ClawmeshError.from(err, 'UNAVAILABLE');
-          throw new ClawmeshError(
-            error.code,
-            error.message.replace(
-              'cannot connect to RabbitMQ:',
-              `cannot connect to RabbitMQ (RABBITMQ_URL) at ${redactUrl(url)}:`,
-            ),
-            { cause: err, retryable: error.retryable },
-          );
-        },
-      );
+      inner = await createRabbitMqBus({ maxAttempts, ...options.rabbitmq, url: options.rabbitmqUrl, logger });
       break;
     }
     default:

@@ -10,6 +10,7 @@ import {
 import { createRecentKeys, type RecentKeys } from '../core/bounded.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
+import { redactUrl } from '../core/redact-url.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
@@ -341,7 +342,10 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
       },
     });
   } catch (err) {
-    throw unavailable(`cannot connect to RabbitMQ: ${(err as Error).message}`, err);
+    throw unavailable(
+      `cannot connect to RabbitMQ (RABBITMQ_URL) at ${redactUrl(options.url)}: ${(err as Error).message}`,
+      err,
+    );
   }
   model.on('error', (err: Error) => logger?.warn({ err: err.message }, 'rabbitmq connection error'));
   model.on('disconnect', (err: Error) => {

@@ -11,3 +11,14 @@ export function redactUrl(url: string): string {
     return url;
   }
 }
+
+/** The user and password of a URL inside a text. */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi;
+
+/**
+ * A text with the credentials of every URL in it masked (`request to http://***@proxy/v1
+ * failed`): for messages that quote a URL they were given, such as a client library's errors.
+ */
+export function redactUrlsIn(text: string): string {
+  return text.replace(URL_CREDENTIALS, '$1***@');
+}

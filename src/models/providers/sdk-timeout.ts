@@ -1,5 +1,6 @@
 import { type CallContext, remainingMs } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
+import { redactUrlsIn } from '../../core/redact-url.ts';
 import type { ProviderCallOptions } from '../types.ts';
 
 /**
@@ -72,5 +73,5 @@ export function connectionErrorMessage(provider: string, err: Error): string {
   const reason = cause instanceof Error ? cause.message : undefined;
   const message = reason ? `${provider}: ${err.message} ${reason}` : `${provider}: ${err.message}`;
   // The reason names the URL it requested: credentials in a base URL must not reach the caller.
-  return message.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+  return redactUrlsIn(message);
 }
