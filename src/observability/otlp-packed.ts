@@ -29,6 +29,11 @@ export interface PackedSpans {
 const HAS_IS_REMOTE = 0x100;
 const IS_REMOTE = 0x200;
 
+/** A span's OTLP `flags`: its W3C trace flags, and whether its parent is remote. */
+export function spanFlags(span: SpanRecord): number {
+  return (span.traceFlags & 0xff) | HAS_IS_REMOTE | (span.parentIsRemote ? IS_REMOTE : 0);
+}
+
 function packAttributes(attributes: Attributes | undefined, out: unknown[]): void {
   const at = out.length;
   out.push(0);
@@ -52,7 +57,7 @@ export function packSpan(span: SpanRecord, out: unknown[]): void {
     span.traceId,
     span.spanId,
     span.parentSpanId ?? '',
-    (span.traceFlags & 0xff) | HAS_IS_REMOTE | (span.parentIsRemote ? IS_REMOTE : 0),
+    spanFlags(span),
     span.startMs,
     span.endMs,
     span.status.code,

@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import { splitEpochMs } from './otlp-packed.ts';
+import { spanFlags, splitEpochMs } from './otlp-packed.ts';
 import type { SpanRecord } from './span-record.ts';
 
 /*
@@ -302,14 +302,10 @@ function writeSpan(w: ProtoWriter, span: SpanRecord): void {
   w.tag(3, VARINT);
   w.varint(span.status.code);
   w.end(status, 1);
-  w.tag(16, FIXED32); // flags: the W3C trace flags, and whether the parent is remote is known, and is
-  w.fixed32((span.traceFlags & 0xff) | HAS_IS_REMOTE | (span.parentIsRemote ? IS_REMOTE : 0));
+  w.tag(16, FIXED32); // flags
+  w.fixed32(spanFlags(span));
   w.end(spanAt, 2);
 }
-
-/** Span flag bits of OTLP beside the W3C trace flags: whether the parent is remote is known, and is. */
-const HAS_IS_REMOTE = 0x100;
-const IS_REMOTE = 0x200;
 
 /** Spans already encoded (the `spans` fields of a `ScopeSpans`, one after another), and how many. */
 export interface EncodedSpans {
@@ -323,8 +319,6 @@ export interface EncodedSpans {
  */
 export interface ProtoSpanEncoder {
   add(span: SpanRecord): void;
-  /** Spans added since the last {@link ProtoSpanEncoder.take}. */
-  readonly count: number;
   take(): EncodedSpans;
 }
 
@@ -336,9 +330,6 @@ export function createProtoSpanEncoder(expectedBytes = 64 * 1024): ProtoSpanEnco
     add(span) {
       writeSpan(writer, span);
       count++;
-    },
-    get count() {
-      return count;
     },
     take() {
       const taken = { bytes: writer.done(), count };
