@@ -446,12 +446,9 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
         const started = deliveriesStarted;
         const groups = new Map<string, RedisSubscription>();
         for (const s of subscriptions) groups.set(`${s.stream}\u0000${s.group}`, s);
-        let states: boolean[] = [];
-        const asked = Promise.all([...groups.values()].map((s) => s.caughtUp())).then((found) => {
-          states = found;
-        });
+        const asked = Promise.all([...groups.values()].map((s) => s.caughtUp()));
         const answered = await settlesWithin(asked, Math.max(0, until - Date.now()));
-        if (answered && states.every(Boolean) && handling.count === 0 && started === deliveriesStarted)
+        if (answered && (await asked).every(Boolean) && handling.count === 0 && started === deliveriesStarted)
           return;
       }
       if (Date.now() > until)
