@@ -4,15 +4,11 @@ import {
   type Consumer,
   type ConsumerMessages,
   DeliverPolicy,
-  DiscardPolicy,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   jetstream,
   jetstreamManager,
-  RetentionPolicy,
-  StorageType,
-  type StreamConfig,
 } from '@nats-io/jetstream';
 import {
   connect,
@@ -25,6 +21,7 @@ import { createInFlight } from '../core/in-flight.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
+import { createEventStream, type EventStream } from './nats-jetstream-stream.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
 /** Options of {@link createJetStreamBus}. */
@@ -86,26 +83,6 @@ function durableName(topic: string, group: string): string {
   return `${group.replace(/[^\w-]/g, '_').slice(0, 40)}_${hash}`;
 }
 
-/** Whether a JetStream API error says the stream does not exist (error code 10059). */
-function isStreamNotFound(err: unknown): boolean {
-  const api = (err as { apiError?: () => { err_code?: number } | undefined })?.apiError?.();
-  return api?.err_code === 10059 || /stream not found/i.test(String((err as Error)?.message));
-}
-
-/** Creates the stream, or makes an existing one (whatever its limits) cover the subjects. */
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
-  try {
-    await jsm.streams.add(config);
-  } catch (err) {
-    const info = await jsm.streams.info(config.name).catch(() => {
-      throw err;
-    });
-    const subjects = info.config.subjects ?? [];
-    const missing = (config.subjects ?? []).filter((s) => !subjects.includes(s));
-    if (missing.length > 0) await jsm.streams.update(config.name, { subjects: [...subjects, ...missing] });
-  }
-}
-
 /**
  * The NATS JetStream bus. One stream over `<subjectPrefix>.>`; a topic is the subject
  * `<subjectPrefix>.<topic>`. Publishing waits for the server's ack and sets `Nats-Msg-Id` to
@@ -150,20 +127,12 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   const conn = nc;
   let jsm: JetStreamManager;
   let js: JetStreamClient;
-  const streamConfig = {
-    name: streamName,
-    subjects: [`${subjectPrefix}.>`],
-    retention: RetentionPolicy.Limits,
-    storage: options.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: nanos(options.maxAgeMs ?? 7 * 24 * 3600_000),
-    duplicate_window: nanos(options.duplicateWindowMs ?? 120_000),
-    num_replicas: options.replicas ?? 1,
-  };
+  let stream: EventStream;
   try {
     jsm = await jetstreamManager(conn);
     js = jetstream(conn);
-    await ensureStream(jsm, streamConfig);
+    stream = createEventStream(jsm, { ...options, streamName, subjectPrefix }, logger);
+    await stream.ensure();
   } catch (err) {
     if (owned) await conn.close().catch(() => undefined);
     throw new ClawmeshError('UNAVAILABLE', `JetStream is not usable: ${(err as Error).message}`, {
@@ -187,29 +156,10 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   };
 
   /*
-   * The stream can vanish under a running bus: deleted by hand, or a server restarted without its
-   * storage. Publishes then fail ("jetstream is not enabled") and consumers find nothing, for good.
-   * A failed publish, a consumer told its consumer or stream is gone, and the readiness probe
-   * check the stream (at most once a second) and create it again; each consumer then creates its
-   * durable consumer again (see JetStreamSubscription.recover).
+   * The stream can vanish under a running bus. A failed publish, a consumer told its consumer or
+   * stream is gone, and the readiness probe make it again (EventStream.restore); each consumer
+   * then makes its durable consumer again (JetStreamSubscription.recover).
    */
-  let streamCheck: { at: number; recreated: Promise<boolean> } | undefined;
-  /** Resolves true when the stream was missing and has been created again. */
-  const restoreStream = (): Promise<boolean> => {
-    if (streamCheck && Date.now() - streamCheck.at < 1000) return streamCheck.recreated;
-    const recreated = jsm.streams.info(streamName).then(
-      () => false,
-      async (err: unknown) => {
-        if (!isStreamNotFound(err)) throw err;
-        await ensureStream(jsm, streamConfig);
-        logger?.warn({ stream: streamName }, 'the JetStream stream was missing: created it again');
-        return true;
-      },
-    );
-    streamCheck = { at: Date.now(), recreated };
-    return recreated;
-  };
-
   const publish = async (event: BusEvent): Promise<void> => {
     checkTopic(event.type, false);
     publishing.enter();
@@ -217,7 +167,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
       await send(event);
     } catch (err) {
       // Once more when the stream was missing and is back; else the caller keeps it for later.
-      if (!(await restoreStream().catch(() => false))) throw ClawmeshError.from(err, 'UNAVAILABLE');
+      if (!(await stream.restore().catch(() => false))) throw ClawmeshError.from(err, 'UNAVAILABLE');
       await send(event).catch((again: unknown) => {
         throw ClawmeshError.from(again, 'UNAVAILABLE');
       });
@@ -281,7 +231,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     recover(): Promise<void> {
       this.recovering ??= (async () => {
         try {
-          const newStream = await restoreStream();
+          const newStream = await stream.restore();
           const from = newStream
             ? { policy: DeliverPolicy.All }
             : this.lastSeen
@@ -501,7 +451,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     async ping() {
       await conn.flush();
       // The stream is there (or made again): a bus whose stream vanished is not ready.
-      await restoreStream();
+      await stream.restore();
     },
   };
 }
