@@ -28,19 +28,8 @@ import { serviceUrlSource, serviceUrls, serviceUrlVariable } from '../runtime/tr
 import { createSkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
-
-/** A problem a check found, with what to do about it. */
-class Problem extends Error {
-  constructor(
-    message: string,
-    readonly fix: string,
-  ) {
-    super(message);
-  }
-}
-
-/** One line of the report: a name, and a probe that resolves with what it found or throws a {@link Problem}. */
-type Check = { name: string; run: () => Promise<string> };
+import { type Check, Problem, reason } from './doctor-check.ts';
+import { providerChecks } from './doctor-providers.ts';
 
 const COMPOSE = 'docker compose -f deploy/docker-compose.yml up -d';
 
@@ -399,83 +388,6 @@ function transportChecks(config: Config, roles: ReadonlySet<Role>, server: Serve
   }));
 }
 
-type ProviderTarget = { name: string; provider: 'openai' | 'anthropic'; baseUrl: string; apiKey: string };
-
-const VENDOR_URLS = { openai: 'https://api.openai.com/v1', anthropic: 'https://api.anthropic.com' } as const;
-const VARIABLES = {
-  openai: { key: 'OPENAI_API_KEY', url: 'OPENAI_BASE_URL' },
-  anthropic: { key: 'ANTHROPIC_API_KEY', url: 'ANTHROPIC_BASE_URL' },
-} as const;
-
-/** Each distinct provider server the Model Gateway will call (the shortcuts and the deployments). */
-function providerTargets(config: Config): ProviderTarget[] {
-  const models = config.models;
-  const targets = new Map<string, ProviderTarget>();
-  const add = (name: string, provider: 'openai' | 'anthropic', baseUrl?: string, apiKey?: string) => {
-    if (!apiKey) return;
-    const url = (baseUrl ?? VENDOR_URLS[provider]).replace(/\/+$/, '');
-    const key = `${provider} ${url} ${apiKey}`;
-    if (!targets.has(key)) targets.set(key, { name, provider, baseUrl: url, apiKey });
-  };
-  add('model openai', 'openai', models.openai.baseUrl, models.openai.apiKey);
-  add('model anthropic', 'anthropic', models.anthropic.baseUrl, models.anthropic.apiKey);
-  for (const [id, entry] of Object.entries(models.deployments ?? {})) {
-    if (entry.provider === 'local') continue;
-    const shortcut = models[entry.provider];
-    add(`model ${id}`, entry.provider, entry.baseUrl ?? shortcut.baseUrl, entry.apiKey ?? shortcut.apiKey);
-  }
-  return [...targets.values()];
-}
-
-/** A provider's server answers its model list: `GET {baseUrl}/models` (OpenAI), `GET {baseUrl}/v1/models` (Anthropic). */
-function providerChecks(config: Config): Check[] {
-  return providerTargets(config).map((target) => ({
-    name: target.name,
-    run: async () => {
-      const vars = VARIABLES[target.provider];
-      const openai = target.provider === 'openai';
-      const url = openai ? `${target.baseUrl}/models` : `${target.baseUrl}/v1/models`;
-      const headers: Record<string, string> = openai
-        ? { authorization: `Bearer ${target.apiKey}` }
-        : { 'x-api-key': target.apiKey, 'anthropic-version': '2023-06-01' };
-      let answer: { status: number; body: string };
-      try {
-        answer = await probeHttp(url, { headers, timeoutMs: 3000 });
-      } catch (err) {
-        throw new Problem(
-          `cannot reach ${target.baseUrl}: ${reason(err)}`,
-          `start the model server, or set ${vars.url} to one that runs`,
-        );
-      }
-      if (answer.status === 401 || answer.status === 403) {
-        throw new Problem(
-          `${target.baseUrl} refused the API key (HTTP ${answer.status})`,
-          `set ${vars.key} to a valid key`,
-        );
-      }
-      if (answer.status >= 400) {
-        throw new Problem(
-          `GET ${url} answered HTTP ${answer.status}`,
-          openai
-            ? `check ${vars.url}: an OpenAI-compatible server's base URL usually ends in /v1`
-            : `check ${vars.url}: the base URL is the server's root, without /v1`,
-        );
-      }
-      const count = modelCount(answer.body);
-      return `${target.baseUrl} answers${count === undefined ? '' : ` (${count} models)`}`;
-    },
-  }));
-}
-
-function modelCount(body: string): number | undefined {
-  try {
-    const data = (JSON.parse(body) as { data?: unknown }).data;
-    return Array.isArray(data) ? data.length : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * One line per channel: on, off with the variables that turn it on, or — when only some of its
  * secrets are set — a problem naming the missing ones.
@@ -495,8 +407,4 @@ function channelChecks(config: Config): Check[] {
       );
     },
   }));
-}
-
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
