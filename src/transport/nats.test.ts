@@ -161,6 +161,78 @@ describe('nats transport', () => {
     expect(ran()).toBe(0);
   });
 
+  it('sends the context as traceparent and one clawmesh-context header', async () => {
+    const name = `ctx-${randomHex(4)}`;
+    const client = await transport();
+    const nc = await raw();
+    const seen: { headers: Record<string, string[]> }[] = [];
+    nc.subscribe(`clawmesh.${name}.say`, {
+      callback: (_err, msg) => {
+        const h = msg.headers!;
+        seen.push({ headers: Object.fromEntries(h.keys().map((k) => [k, h.values(k)])) });
+        msg.respond(JSON.stringify({ text: 'ok' }));
+      },
+    });
+    await nc.flush();
+    const call = createCallContext({ timeoutMs: 5000, conversationId: 'c_1', userId: 'ü;=\n"' });
+    await client.client(contractNamed(name)).say({ text: 'x' }, call);
+    expect(Object.keys(seen[0]!.headers)).toEqual(['traceparent', 'clawmesh-context']);
+    expect(seen[0]!.headers.traceparent).toEqual([call.traceparent]);
+    const packed = JSON.parse(seen[0]!.headers['clawmesh-context']![0]!);
+    expect(packed).toMatchObject({ r: call.requestId, c: 'c_1', u: 'ü;=\n"' });
+    expect(packed.d).toBeGreaterThan(4000);
+    expect(packed.d).toBeLessThanOrEqual(5000);
+  });
+
+  it('takes the context from one header per field when another NATS client sends them', async () => {
+    const name = `foreign-${randomHex(4)}`;
+    const server = await transport();
+    let got: { requestId: string; conversationId?: string; deadline: number } | undefined;
+    await server.serve(contractNamed(name), {
+      say: async ({ text }, c) => {
+        got = c;
+        return { text };
+      },
+      fail: async () => ({}),
+    });
+    const nc = await raw();
+    const h = headers();
+    h.set('x-request-id', 'req%20one');
+    h.set('clawmesh-conversation-id', 'c_7');
+    h.set('clawmesh-deadline-ms', '2000');
+    const started = Date.now();
+    await nc.request(`clawmesh.${name}.say`, JSON.stringify({ text: 'x' }), { timeout: 2000, headers: h });
+    expect(got).toMatchObject({ requestId: 'req one', conversationId: 'c_7' });
+    expect(got!.deadline - started).toBeGreaterThan(1000);
+    expect(got!.deadline - started).toBeLessThanOrEqual(2100);
+  });
+
+  it.each([
+    ['not JSON', '{d:1', 'is not a JSON object'],
+    ['an array', '[1]', 'is not a JSON object'],
+    ['a deadline that is not a number', '{"d":"soon"}', '"d" is not a number of milliseconds'],
+    ['an id that is not a string', '{"d":1000,"c":7}', '"c" is not a string'],
+  ])(
+    'answers INVALID_ARGUMENT to a clawmesh-context header that is %s, without running',
+    async (_what, value, message) => {
+      const name = `badctx-${randomHex(4)}`;
+      const server = await transport();
+      const { ran } = await serveEcho(server, name);
+      const nc = await raw();
+      const h = headers();
+      h.set('clawmesh-context', value);
+      const reply = await nc.request(`clawmesh.${name}.say`, JSON.stringify({ text: 'x' }), {
+        timeout: 2000,
+        headers: h,
+      });
+      expect(reply.headers?.get('Nats-Service-Error-Code')).toBe('400');
+      const { error } = reply.json() as { error: { code: string; message: string } };
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(message);
+      expect(ran()).toBe(0);
+    },
+  );
+
   it('refuses a request over the server limit with the payload error, sent by a client with a larger one', async () => {
     const name = `big-${randomHex(4)}`;
     const server = await transport({ maxPayloadBytes: 1000 });

@@ -17,6 +17,7 @@ import { createRequester, RequestFailed } from './nats-requester.ts';
 import { assertMethodName, assertWireNames, type MethodRunner, methodRunners } from './serving.ts';
 import type { Registration, Transport } from './types.ts';
 import {
+  CONTEXT_HEADER,
   DEFAULT_MAX_PAYLOAD_BYTES,
   deadlineExceeded,
   deadlinePassed,
@@ -24,10 +25,12 @@ import {
   encodeInput,
   encodeJson,
   errorOfReply,
+  packContext,
   payloadTooLarge,
   readContextHeaders,
   statusOf,
-  writeContextHeaders,
+  TRACEPARENT_HEADER,
+  unpackContext,
 } from './wire.ts';
 
 /** Options of {@link createNatsTransport}: a connection to share, or servers to connect to. */
@@ -112,8 +115,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         try {
           const max = limit();
           if (msg.data.length > max) throw payloadTooLarge(what, msg.data.length, max);
-          const h = msg.headers;
-          const ctx = readContextHeaders(h ? (name) => h.get(name) || undefined : () => undefined);
+          const ctx = contextOf(msg);
           const output = await run(decodeJson(msg.data, what), ctx);
           const body = encodeJson(output);
           if (body.length > max) throw payloadTooLarge(`${what} reply`, body.length, max, 'INTERNAL');
@@ -237,11 +239,26 @@ async function connectNats(servers: string | string[] | undefined, name: string)
   }
 }
 
+/** A call's context as NATS headers: `traceparent`, and the rest packed in `clawmesh-context`. */
 function contextHeaders(ctx: CallContext, remainingMs: number) {
   const h = headers();
   // Each name is written once into fresh headers: `append`, as `set` would first look for it.
-  writeContextHeaders(ctx, remainingMs, (name, value) => h.append(name, value));
+  h.append(TRACEPARENT_HEADER, ctx.traceparent);
+  h.append(CONTEXT_HEADER, packContext(ctx, remainingMs));
   return h;
+}
+
+/**
+ * The context a request came with: from `clawmesh-context` when a Clawmesh client sent it, or
+ * from one header per field (`clawmesh-deadline-ms`, `x-request-id`, …, as over http) when
+ * another NATS client did.
+ */
+function contextOf(msg: Msg): CallContext {
+  const h = msg.headers;
+  if (!h) return readContextHeaders(() => undefined);
+  const packed = h.get(CONTEXT_HEADER);
+  if (packed) return unpackContext(packed, h.get(TRACEPARENT_HEADER) || undefined);
+  return readContextHeaders((name) => h.get(name) || undefined);
 }
 
 /** Answers a request with a typed error, in the NATS services convention. */

@@ -80,6 +80,77 @@ export function readContextHeaders(get: (name: string) => string | undefined, no
   return ctx;
 }
 
+/**
+ * The nats transport's context header: the whole context but the trace in one JSON value
+ * (`{"d":29870,"r":"req_1","c":"c_…","u":"…","ch":"api","a":"default"}`: ms left, request,
+ * conversation, user, channel and agent ids). One header instead of six, because nats.js parses
+ * and looks up headers one line at a time: six cost about 20 µs a call, this one about 3.
+ */
+export const CONTEXT_HEADER = 'clawmesh-context';
+
+/** The packed fields of {@link CONTEXT_HEADER} and the context fields they hold. */
+const PACKED_FIELDS = [
+  ['c', 'conversationId'],
+  ['u', 'userId'],
+  ['ch', 'channel'],
+  ['a', 'agentId'],
+] as const;
+
+/** A context as the value of {@link CONTEXT_HEADER}; `remainingMs` is what is left of the deadline. */
+export function packContext(ctx: CallContext, remainingMs: number): string {
+  // JSON escapes line breaks, so any id fits a header line as it is.
+  return JSON.stringify({
+    d: remainingMs,
+    r: ctx.requestId,
+    c: ctx.conversationId,
+    u: ctx.userId,
+    ch: ctx.channel,
+    a: ctx.agentId,
+  });
+}
+
+/**
+ * Rebuilds a context from {@link CONTEXT_HEADER}'s value and the `traceparent` beside it, with
+ * an absolute deadline on this host's clock. A value that is not the packed object, or holds a
+ * field of the wrong type, is `INVALID_ARGUMENT`.
+ */
+export function unpackContext(value: string, traceparent: string | undefined, now = Date.now()): CallContext {
+  let packed: unknown;
+  try {
+    packed = JSON.parse(value);
+  } catch {
+    packed = undefined;
+  }
+  if (typeof packed !== 'object' || packed === null || Array.isArray(packed)) {
+    throw new ClawmeshError('INVALID_ARGUMENT', `header ${CONTEXT_HEADER} is not a JSON object`);
+  }
+  const fields = packed as Record<string, unknown>;
+  const remaining = fields.d === undefined ? DEFAULT_REMAINING_MS : fields.d;
+  if (typeof remaining !== 'number' || !Number.isFinite(remaining)) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `header ${CONTEXT_HEADER}: "d" is not a number of milliseconds`,
+    );
+  }
+  const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
+    requestId: packedString(fields, 'r') || newId(),
+    traceparent:
+      traceparent && TRACEPARENT.test(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
+    deadline: now + remaining,
+  };
+  for (const [key, field] of PACKED_FIELDS) {
+    const id = packedString(fields, key);
+    if (id !== undefined) ctx[field] = id;
+  }
+  return ctx;
+}
+
+function packedString(fields: Record<string, unknown>, key: string): string | undefined {
+  const value = fields[key];
+  if (value === undefined || typeof value === 'string') return value;
+  throw new ClawmeshError('INVALID_ARGUMENT', `header ${CONTEXT_HEADER}: "${key}" is not a string`);
+}
+
 function decodeHeader(name: string, value: string): string {
   if (!value.includes('%')) return value;
   try {
