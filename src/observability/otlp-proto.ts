@@ -323,7 +323,7 @@ export interface ProtoSpanEncoder {
 }
 
 /** Creates a {@link ProtoSpanEncoder}; `expectedBytes` sizes each batch's first buffer. */
-export function createProtoSpanEncoder(expectedBytes = 64 * 1024): ProtoSpanEncoder {
+export function createProtoSpanEncoder(expectedBytes = 512 * 1024): ProtoSpanEncoder {
   let writer = new ProtoWriter(expectedBytes, true);
   let count = 0;
   return {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type OtlpKeyValue, type OtlpTraceRequest, readTraceRequest } from '../../test/support/otlp.ts';
-import { createSpanExport, type SpanExport, type SpanExportOptions } from './span-export.ts';
+import { createSpanExport, SPAN_BATCH_SIZE, type SpanExport, type SpanExportOptions } from './span-export.ts';
 import type { SpanRecord } from './span-record.ts';
 
 /** One POST the receiver got. */
@@ -190,18 +190,18 @@ describe('createSpanExport', () => {
     expect(spans.lost).toBe(0);
   });
 
-  it('sends a full batch of 512 spans at once, without waiting for the timer', async () => {
+  it('sends a full batch of spans at once, without waiting for the timer', async () => {
     const spans = await started({ flushDelayMs: 60_000 });
-    for (let n = 1; n <= 511; n++) spans.record(record(n));
-    // 511 spans: not a batch yet; nothing goes before the timer.
+    for (let n = 1; n < SPAN_BATCH_SIZE; n++) spans.record(record(n));
+    // One span short of a batch: nothing goes before the timer.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(requests).toHaveLength(0);
-    spans.record(record(512));
+    spans.record(record(SPAN_BATCH_SIZE));
     await vi.waitFor(() => expect(requests).toHaveLength(1), { timeout: 1000, interval: 10 });
     const sent = spansReceived();
-    expect(sent).toHaveLength(512);
+    expect(sent).toHaveLength(SPAN_BATCH_SIZE);
     expect(sent[0]!.name).toBe('span 1');
-    expect(sent[511]!.name).toBe('span 512');
+    expect(sent.at(-1)!.name).toBe(`span ${SPAN_BATCH_SIZE}`);
     // The batch went: nothing is left for flush to send.
     await spans.flush();
     expect(requests).toHaveLength(1);
@@ -244,10 +244,11 @@ describe('createSpanExport', () => {
     hold = true; // the endpoint takes the requests but does not answer yet
     const spans = await started({ flushDelayMs: 60_000 });
     let n = 0;
-    for (let batch = 0; batch < 8; batch++) for (let i = 0; i < 512; i++) spans.record(record(++n));
+    for (let batch = 0; batch < 8; batch++)
+      for (let i = 0; i < SPAN_BATCH_SIZE; i++) spans.record(record(++n));
     await vi.waitFor(() => expect(held).toHaveLength(8), { timeout: 1500, interval: 10 });
     // A ninth full batch waits in the queue (no ninth request) ...
-    for (let i = 0; i < 512; i++) spans.record(record(++n));
+    for (let i = 0; i < SPAN_BATCH_SIZE; i++) spans.record(record(++n));
     expect(spans.lost).toBe(0);
     // ... and the spans past it are dropped.
     spans.record(record(++n));
@@ -260,7 +261,7 @@ describe('createSpanExport', () => {
     for (const res of held.splice(0)) answer(res);
     await spans.flush();
     expect(requests).toHaveLength(9);
-    expect(spansReceived()).toHaveLength(9 * 512);
+    expect(spansReceived()).toHaveLength(9 * SPAN_BATCH_SIZE);
     expect(spans.lost).toBe(2);
   });
 
@@ -268,7 +269,8 @@ describe('createSpanExport', () => {
     hold = true;
     const spans = await started({ flushDelayMs: 40 });
     let n = 0;
-    for (let batch = 0; batch < 8; batch++) for (let i = 0; i < 512; i++) spans.record(record(++n));
+    for (let batch = 0; batch < 8; batch++)
+      for (let i = 0; i < SPAN_BATCH_SIZE; i++) spans.record(record(++n));
     await vi.waitFor(() => expect(held).toHaveLength(8), { timeout: 1500, interval: 10 });
     spans.record(record(++n));
     // Several timer ticks pass with every slot taken: no ninth request.

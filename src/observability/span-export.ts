@@ -7,8 +7,14 @@ import { createOtlpSink, type OtlpSinkOptions, type SpanBatch, type SpanSink } f
 import type { SpanRecord } from './span-record.ts';
 import type { FromExportWorker, ToExportWorker } from './trace-export-worker.ts';
 
-/** Spans sent in one export at most; a full batch goes at once. */
-const MAX_BATCH = 512;
+/**
+ * Spans sent in one export at most; a full batch goes at once. Larger than the OpenTelemetry
+ * SDK's 512: each batch is one hand-over to the export worker and one request, and at 2,000
+ * turns/s of five spans each, batches of 512 made 20 hand-overs and requests a second, which cost
+ * the turns' thread (the hand-over) and the receiver more than four times fewer of 2,048 do.
+ */
+export const SPAN_BATCH_SIZE = 2048;
+const MAX_BATCH = SPAN_BATCH_SIZE;
 /**
  * Exports in flight at most. Beyond it (an endpoint far behind) a full batch waits for a free
  * slot, checked on its timer, and spans past a full batch are dropped and counted: tracing never
