@@ -185,6 +185,21 @@ describe('anthropic provider against a fake Messages API', () => {
     }
   });
 
+  it('never quotes its own API key when the server echoes it in an error', async () => {
+    fake.enqueue({
+      type: 'status',
+      status: 400,
+      body: {
+        type: 'error',
+        error: { type: 'invalid_request_error', message: `bad header x-api-key: ${KEY}` },
+      },
+    });
+    const err = await failure(hello());
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toContain('bad header x-api-key: [redacted]');
+    expect(err.message).not.toContain(KEY);
+  });
+
   it('maps a malformed JSON body to retryable UNAVAILABLE', async () => {
     fake.enqueue({ type: 'malformed' });
     const err = await failure(hello());

@@ -141,6 +141,30 @@ describe('openai provider against a fake chat-completions server', () => {
     expect([invalid.code, invalid.retryable]).toEqual(['INVALID_ARGUMENT', false]);
   });
 
+  it('never quotes its own API key when the server echoes it in an error', async () => {
+    const key = 'sk-operator-0123456789abcdef';
+    const keyed = createOpenAIProvider({ apiKey: key, baseURL: fake.url, model: 'gpt-test' });
+    const echo = { error: { message: `Incorrect API key provided: ${key}`, type: 'invalid_request_error' } };
+    fake.enqueue({ type: 'status', status: 401, body: echo });
+    const plain = await failure(
+      keyed.complete(request([{ role: 'user', content: 'hello' }]), createCallContext()),
+    );
+    expect(plain.code).toBe('UNAUTHENTICATED');
+    expect(plain.message).toContain('Incorrect API key provided: [redacted]');
+    expect(plain.message).not.toContain(key);
+    fake.enqueue({ type: 'status', status: 401, body: echo });
+    const streamed = await failure(
+      (async () => {
+        for await (const _ of keyed.stream!(
+          request([{ role: 'user', content: 'hello' }]),
+          createCallContext(),
+        )) {
+        }
+      })(),
+    );
+    expect(streamed.message).not.toContain(key);
+  });
+
   it('maps a malformed JSON body to UNAVAILABLE', async () => {
     fake.enqueue({ type: 'malformed' });
     const err = await failure(hello());

@@ -9,10 +9,17 @@ import type {
   ProviderResponse,
   ProviderStreamEvent,
 } from '../../types.ts';
+import { withoutKey } from '../hide-key.ts';
 import type { SdkProviderOptions } from '../outbound.ts';
 import { sdkTimeout } from '../sdk-timeout.ts';
 import { abortError, streamCut } from '../stream.ts';
-import { fromAnthropicMessage, toAnthropicPrompt, toAnthropicTools, toClawmeshError } from './mapping.ts';
+import {
+  type FailureContext,
+  fromAnthropicMessage,
+  toAnthropicPrompt,
+  toAnthropicTools,
+  toClawmeshError,
+} from './mapping.ts';
 import { AnthropicStreamAssembler } from './stream.ts';
 
 /** Options of {@link createAnthropicProvider}. */
@@ -78,6 +85,10 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
       : {}),
   });
 
+  // A refused key may be quoted back by the server: never pass it on to callers.
+  const fail = (err: unknown, context: FailureContext) =>
+    withoutKey(toClawmeshError(err, context), options.apiKey);
+
   return {
     name: 'anthropic',
     endsAtTimeout: true,
@@ -94,7 +105,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
       const message = await client.messages
         .create(toRequestBody(request, maxTokens), { signal, timeout: timeout.ms })
         .catch((err: unknown) => {
-          throw toClawmeshError(err, { signal, timeout });
+          throw fail(err, { signal, timeout });
         });
       return fromAnthropicMessage(message);
     },
@@ -110,7 +121,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
       const events = await client.messages
         .create(body, { signal, timeout: timeout.ms })
         .catch((err: unknown) => {
-          throw toClawmeshError(err, { signal, timeout });
+          throw fail(err, { signal, timeout });
         });
       const assembler = new AnthropicStreamAssembler();
       try {
@@ -120,7 +131,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
         }
       } catch (err) {
         if (signal?.aborted) throw abortError('anthropic', signal, err);
-        const mapped = toClawmeshError(err, { signal });
+        const mapped = fail(err, { signal });
         throw mapped.code === 'INTERNAL' ? streamCut('anthropic', mapped.message, err) : mapped;
       }
       // The SDK ends an aborted stream quietly; an abort is never a finished answer.

@@ -12,10 +12,17 @@ import type {
   ProviderResponse,
   ProviderStreamEvent,
 } from '../../types.ts';
+import { withoutKey } from '../hide-key.ts';
 import type { SdkProviderOptions } from '../outbound.ts';
 import { sdkTimeout } from '../sdk-timeout.ts';
 import { abortError, streamCut } from '../stream.ts';
-import { fromOpenAICompletion, toClawmeshError, toOpenAIMessages, toOpenAITools } from './mapping.ts';
+import {
+  type FailureContext,
+  fromOpenAICompletion,
+  toClawmeshError,
+  toOpenAIMessages,
+  toOpenAITools,
+} from './mapping.ts';
 import { OpenAIStreamAssembler } from './stream.ts';
 
 /** Options of {@link createOpenAIProvider}. */
@@ -75,6 +82,9 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const client = new OpenAI(openAIClientOptions(options));
+  // A refused key may be quoted back by the server: never pass it on to callers.
+  const fail = (err: unknown, context: FailureContext) =>
+    withoutKey(toClawmeshError(err, context), options.apiKey);
 
   return {
     name: 'openai',
@@ -96,7 +106,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
           timeout: timeout.ms,
         });
       } catch (err) {
-        throw toClawmeshError(err, { signal, timeout });
+        throw fail(err, { signal, timeout });
       }
       return fromOpenAICompletion(completion);
     },
@@ -116,7 +126,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       const chunks = await client.chat.completions
         .create(body, { signal, timeout: timeout.ms })
         .catch((err: unknown) => {
-          throw toClawmeshError(err, { signal, timeout });
+          throw fail(err, { signal, timeout });
         });
       const assembler = new OpenAIStreamAssembler();
       try {
@@ -126,7 +136,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
         }
       } catch (err) {
         if (signal?.aborted) throw abortError('openai', signal, err);
-        const mapped = toClawmeshError(err, { signal });
+        const mapped = fail(err, { signal });
         throw mapped.code === 'INTERNAL' ? streamCut('openai', mapped.message, err) : mapped;
       }
       // The SDK ends an aborted stream quietly; an abort is never a finished answer.
