@@ -1,9 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp } from '../../test/support/app.ts';
 import { readTraceRequest } from '../../test/support/otlp.ts';
 import { createCallContext } from '../core/context.ts';
+import { registerOpenAIRoutes } from '../models/api/routes.ts';
+import { createLocalProvider } from '../models/providers/local/provider.ts';
+import { createModelsService } from '../models/service.ts';
 import { createTransport } from '../transport/index.ts';
 import { traceChannelTurns, traceTransport } from './rpc-tracing.ts';
 import { inEdgeSpan, inEventSpan, initTracing, inSpan, spanIdOf, tracing } from './tracing.ts';
@@ -129,6 +133,32 @@ describe('tracing on', () => {
     // The turn's context names the root span: the gateway's client span will be its child.
     expect(seen?.slice(3, 35)).toBe(root?.traceId);
     expect(spanIdOf(seen!)).toBe(root?.spanId);
+  });
+
+  it('gives each OpenAI-compatible API request a span, a child of its traceparent, streamed or not', async () => {
+    const app = Fastify();
+    registerOpenAIRoutes(app, {
+      models: createModelsService({ providers: [createLocalProvider()], defaultModel: 'local' }),
+    });
+    const caller = '0af7651916cd43dd8448eb211c80319c';
+    const before = received.length;
+    for (const stream of [false, true]) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { traceparent: `00-${caller}-b7ad6b7169203331-01` },
+        payload: { model: 'fast', stream, messages: [{ role: 'user', content: 'hi' }] },
+      });
+      expect(res.statusCode).toBe(200);
+    }
+    await app.close();
+    await tracing().flush();
+    const spans = received.slice(before).filter((span) => span.name === 'POST /v1/chat/completions');
+    expect(spans).toHaveLength(2);
+    for (const span of spans) {
+      expect(span.traceId).toBe(caller);
+      expect(span.parentSpanId).toBe('b7ad6b7169203331');
+    }
   });
 
   it('records no span under a caller that did not sample its trace', async () => {

@@ -8,6 +8,7 @@ import { randomHex } from '../../core/ids.ts';
 import { parseOrThrow } from '../../core/validation.ts';
 import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
 import type { RateLimit } from '../../gateway/rate-limit.ts';
+import { inEdgeSpan } from '../../observability/tracing.ts';
 import { modelCompletedData } from '../accounting/event.ts';
 import type { ModelStreamEvent, ModelsService } from '../service.ts';
 import { toOpenAIError } from './errors.ts';
@@ -151,29 +152,43 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         };
         const traceparent = header(request.headers.traceparent);
         if (traceparent) context.traceparent = traceparent;
-        const ctx = createCallContext(context);
-        const id = completionId();
-        const now = Math.floor(Date.now() / 1000);
-        if (!body.stream) {
-          // A client that hangs up stops the upstream call, its retries and fallbacks: nobody
-          // would read (or pay attention to) the answer.
-          const gone = clientGone(reply);
-          let response: ModelResponse;
-          try {
-            response = await models.complete(modelRequest, ctx, gone.signal);
-          } finally {
-            gone.stop();
-          }
-          events?.emit('model.completed', modelCompletedData(response, ctx, 'api'), ctx);
-          reply.header('x-clawmesh-cache', response.cached ? 'hit' : 'miss');
-          return toChatCompletion(id, now, response);
-        }
-        await streamCompletion(request, reply, modelRequest, ctx, {
-          id,
-          created: now,
-          includeUsage: body.stream_options?.include_usage === true,
-        });
-        return reply;
+        // The request enters the platform here: the root span of its trace (or a child of the
+        // caller's); a stream's span ends with the stream.
+        return inEdgeSpan(
+          'POST /v1/chat/completions',
+          createCallContext(context),
+          () => ({
+            'http.request.method': 'POST',
+            'http.route': '/v1/chat/completions',
+            'clawmesh.channel': 'openai-api',
+            'gen_ai.request.model': body.model,
+          }),
+          async (ctx) => {
+            const id = completionId();
+            const now = Math.floor(Date.now() / 1000);
+            if (!body.stream) {
+              // A client that hangs up stops the upstream call, its retries and fallbacks: nobody
+              // would read (or pay attention to) the answer.
+              const gone = clientGone(reply);
+              let response: ModelResponse;
+              try {
+                response = await models.complete(modelRequest, ctx, gone.signal);
+              } finally {
+                gone.stop();
+              }
+              events?.emit('model.completed', modelCompletedData(response, ctx, 'api'), ctx);
+              reply.header('x-clawmesh-cache', response.cached ? 'hit' : 'miss');
+              return toChatCompletion(id, now, response);
+            }
+            await streamCompletion(request, reply, modelRequest, ctx, {
+              id,
+              created: now,
+              includeUsage: body.stream_options?.include_usage === true,
+            });
+            return reply;
+          },
+          traceparent,
+        );
       },
     );
 
