@@ -305,6 +305,26 @@ describe('the OpenAI-compatible API, through the official openai client', () => 
     expect(Number((err as RateLimitError).headers?.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('counts streamed completions in clawmesh_http_requests_total, as plain ones are', async () => {
+    const count = async () => {
+      const text = await (await fetch(`${t.url}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('clawmesh_http_requests_total{route="/v1/chat/completions",status="200"}'));
+      return Number(line?.split(' ')[1] ?? 0);
+    };
+    const before = await count();
+    await client.chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'plain' }] });
+    const stream = await client.chat.completions.create({
+      model: 'fast',
+      stream: true,
+      messages: [{ role: 'user', content: 'streamed' }],
+    });
+    for await (const _ of stream) {
+    }
+    expect((await count()) - before).toBe(2);
+  });
+
   it('publishes model.completed with the route and source for API calls', async () => {
     await client.chat.completions.create({
       model: 'fast',

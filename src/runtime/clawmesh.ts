@@ -181,6 +181,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       models: services.models,
       auth,
       events: createEventPublisher(services.bus, logger, hot),
+      ...(hot ? { metrics: hot } : {}),
     });
   }
 

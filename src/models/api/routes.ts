@@ -8,6 +8,7 @@ import { randomHex } from '../../core/ids.ts';
 import { parseOrThrow } from '../../core/validation.ts';
 import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
 import type { RateLimit } from '../../gateway/rate-limit.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import { inEdgeSpan } from '../../observability/tracing.ts';
 import { modelCompletedData } from '../accounting/event.ts';
 import type { ModelStreamEvent, ModelsService } from '../service.ts';
@@ -36,6 +37,11 @@ export interface OpenAIRoutesOptions {
   requestTimeoutMs?: number;
   /** The largest request body, in bytes (default 4 MiB: chat histories are long). */
   bodyLimitBytes?: number;
+  /**
+   * Where a streamed answer is counted (`clawmesh_http_requests_total`): it is written to the
+   * socket directly, past the server's own count of the replies it sends.
+   */
+  metrics?: Pick<Metrics, 'httpRequests'>;
 }
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
@@ -214,6 +220,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
 
       const raw = reply.raw;
       reply.hijack();
+      options.metrics?.httpRequests.inc({ route: request.routeOptions.url ?? 'unmatched', status: '200' });
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
