@@ -283,6 +283,29 @@ describe('clawmesh doctor', () => {
     );
   });
 
+  it('reaches a model server and a collector whose URLs hold credentials, printing the password as ***', async () => {
+    const withUser = (url: string) => url.replace('http://', 'http://proxy:proxy-pass-0451@');
+    const ok = await doctor({
+      OPENAI_API_KEY: GOOD_KEY,
+      OPENAI_BASE_URL: `${withUser(fakeUrl)}/v1`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: withUser(fakeUrl),
+    });
+    expect(lineOf(ok.lines, 'model openai').line).toBe(
+      `✓ model openai: ${fakeUrl.replace('http://', 'http://proxy:***@')}/v1 answers (2 models)`,
+    );
+    expect(lineOf(ok.lines, 'tracing').line).toMatch(/^✓ tracing: spans to http:\/\/proxy:\*\*\*@/);
+    expect(ok.code).toBe(0);
+
+    const down = await doctor({
+      OPENAI_API_KEY: GOOD_KEY,
+      OPENAI_BASE_URL: `${withUser(`http://127.0.0.1:${await closedPort()}`)}/v1`,
+    });
+    expect(lineOf(down.lines, 'model openai').line).toMatch(
+      /^✗ model openai: cannot reach http:\/\/proxy:\*\*\*@127\.0\.0\.1:\d+\/v1: ECONNREFUSED/,
+    );
+    expect(ok.out + down.out).not.toContain('proxy-pass-0451');
+  });
+
   it('fails a channel that has only some of its secrets, naming the missing ones', async () => {
     const { code, lines } = await doctor({ TELEGRAM_BOT_TOKEN: '123:abc' });
     expect(code).toBe(1);

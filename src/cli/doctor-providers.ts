@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.ts';
+import { redactUrl } from '../core/redact-url.ts';
 import { probeHttp } from '../observability/probes.ts';
 import { type Check, Problem, reason } from './doctor-check.ts';
 
@@ -9,6 +10,9 @@ const VARIABLES = {
   openai: { key: 'OPENAI_API_KEY', url: 'OPENAI_BASE_URL' },
   anthropic: { key: 'ANTHROPIC_API_KEY', url: 'ANTHROPIC_BASE_URL' },
 } as const;
+
+/** A URL as doctor prints it: a password inside it as `***` (and nothing else changed). */
+const shown = (url: string) => (url.includes('@') ? redactUrl(url) : url);
 
 /** Each distinct provider server the Model Gateway will call (the shortcuts and the deployments). */
 function providerTargets(config: Config): ProviderTarget[] {
@@ -46,26 +50,26 @@ export function providerChecks(config: Config): Check[] {
         answer = await probeHttp(url, { headers, timeoutMs: 3000 });
       } catch (err) {
         throw new Problem(
-          `cannot reach ${target.baseUrl}: ${reason(err)}`,
+          `cannot reach ${shown(target.baseUrl)}: ${reason(err)}`,
           `start the model server, or set ${vars.url} to one that runs`,
         );
       }
       if (answer.status === 401 || answer.status === 403) {
         throw new Problem(
-          `${target.baseUrl} refused the API key (HTTP ${answer.status})`,
+          `${shown(target.baseUrl)} refused the API key (HTTP ${answer.status})`,
           `set ${vars.key} to a valid key`,
         );
       }
       if (answer.status >= 400) {
         throw new Problem(
-          `GET ${url} answered HTTP ${answer.status}`,
+          `GET ${shown(url)} answered HTTP ${answer.status}`,
           openai
             ? `check ${vars.url}: an OpenAI-compatible server's base URL usually ends in /v1`
             : `check ${vars.url}: the base URL is the server's root, without /v1`,
         );
       }
       const count = modelCount(answer.body);
-      return `${target.baseUrl} answers${count === undefined ? '' : ` (${count} models)`}`;
+      return `${shown(target.baseUrl)} answers${count === undefined ? '' : ` (${count} models)`}`;
     },
   }));
 }

@@ -98,12 +98,36 @@ export async function probeRabbitMq(url: string, timeoutMs = 2000): Promise<stri
   }
 }
 
+/**
+ * A URL's user and password moved to a Basic `authorization` header (unless the request has its
+ * own), as Node's HTTP client sends them for the SDKs and the OTLP exporter: `fetch` refuses a
+ * URL with credentials, and would quote them in its error.
+ */
+function credentialsAsHeader(url: string, init: RequestInit): { url: string; init: RequestInit } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, init };
+  }
+  if (!parsed.username && !parsed.password) return { url, init };
+  const user = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+  parsed.username = '';
+  parsed.password = '';
+  const headers = new Headers(init.headers);
+  if (!headers.has('authorization')) {
+    headers.set('authorization', `Basic ${Buffer.from(user).toString('base64')}`);
+  }
+  return { url: parsed.toString(), init: { ...init, headers } };
+}
+
 /** A fetch with a timeout; rejects with the network's own error code (`ECONNREFUSED`, …). */
 async function fetchWithin(
-  url: string,
-  init: RequestInit,
+  target: string,
+  options: RequestInit,
   timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
+  const { url, init } = credentialsAsHeader(target, options);
   try {
     const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     return { status: response.status, body: await response.text() };
