@@ -143,6 +143,25 @@ describe('agent checks at start', () => {
     expect(p.stderr()).toMatch(/agents\.0\.skills: no skill named "invetory"/);
   });
 
+  it('doctor accepts agents whose model is a tier, a deployment or auto, as start does', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'clawmesh.config.yaml'),
+      [
+        'models:',
+        '  deployments: { mine: { provider: local } }',
+        'agents:',
+        '  - { id: quick, model: fast }',
+        '  - { id: own, model: mine }',
+        '  - { id: routed, model: auto }',
+        '',
+      ].join('\n'),
+    );
+    const p = spawnCli(['doctor'], { cwd: dir });
+    await p.exited;
+    expect(p.stdout()).toMatch(/✓ agents: quick, own, routed;/);
+  });
+
   it('doctor names an agent model whose provider is not running', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'clawmesh.config.yaml'), 'agents:\n  - id: smart\n    model: openai/gpt-4o\n');

@@ -20,7 +20,7 @@ import {
 import { samplerChoiceFromEnv } from '../observability/sampler.ts';
 import { otlpEndpointFromEnv, tracesUrlOf } from '../observability/tracing.ts';
 import { loadPlugins } from '../plugins/loader.ts';
-import { checkAgents } from '../runtime/check-agents.ts';
+import { checkAgents, configuredModelNames } from '../runtime/check-agents.ts';
 import { redact } from '../runtime/connections.ts';
 import { BUILTIN_SKILLS } from '../runtime/services.ts';
 import { skillNamesOf } from '../runtime/skill-names.ts';
@@ -149,15 +149,10 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
       name: 'agents',
       run: async () => {
         const skills = await loadSkills(config.skills.load, { baseDir, builtinDir: BUILTIN_SKILLS });
-        const providers = [
-          'local',
-          ...(config.models.openai.apiKey ? ['openai'] : []),
-          ...(config.models.anthropic.apiKey ? ['anthropic'] : []),
-        ];
         checkAgents(
           config,
           skills.map((skill) => skill.name),
-          providers,
+          configuredModelNames(config),
         );
         const model = config.models.default ?? 'local';
         const note = model === 'local' ? ' (built-in; set OPENAI_API_KEY for a real model)' : '';

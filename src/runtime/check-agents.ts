@@ -11,7 +11,8 @@ export function checkAgents(config: Config, skills: readonly string[], providers
   const known = new Set(providers);
   const problems: string[] = [];
   const checkModel = (key: string, model: string | undefined) => {
-    if (model === undefined) return;
+    // `auto` is the router itself (rules, then difficulty), as a request naming no model.
+    if (model === undefined || model === 'auto') return;
     const provider = model.split('/')[0] ?? '';
     if (!known.has(provider)) {
       const hint = provider === 'openai' ? ' (set OPENAI_API_KEY to enable it)' : '';
@@ -32,4 +33,24 @@ export function checkAgents(config: Config, skills: readonly string[], providers
   if (problems.length > 0) {
     throw new ClawmeshError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`);
   }
+}
+
+/**
+ * The names the Model Gateway will know from `config.models` alone, for checks made without
+ * building it (`clawmesh doctor`): `local`, the providers with a key, the deployment ids and the
+ * tiers (`fast` and `capable` always).
+ */
+export function configuredModelNames(config: Config): string[] {
+  const models = config.models;
+  return [
+    ...new Set([
+      'local',
+      ...(models.openai.apiKey ? ['openai'] : []),
+      ...(models.anthropic.apiKey ? ['anthropic'] : []),
+      ...Object.keys(models.deployments),
+      'fast',
+      'capable',
+      ...Object.keys(models.tiers),
+    ]),
+  ];
 }
