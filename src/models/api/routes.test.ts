@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EventTopics } from '../../bus/events.ts';
+import { createMemoryCache } from '../cache/memory.ts';
 import { createLocalProvider } from '../providers/local/provider.ts';
 import { createModelsService } from '../service.ts';
 import { registerOpenAIRoutes } from './routes.ts';
@@ -93,5 +94,34 @@ describe('registerOpenAIRoutes on a bare Fastify app (a standalone models role)'
     expect(chunks.every((chunk) => chunk.object === 'chat.completion.chunk')).toBe(true);
     expect(chunks.some((chunk) => 'usage' in chunk)).toBe(false);
     expect(chunks.at(-1).choices[0].finish_reason).toBe('stop');
+  });
+});
+
+describe('registerOpenAIRoutes with the answer cache on', () => {
+  const app = Fastify();
+  registerOpenAIRoutes(app, {
+    models: createModelsService({
+      providers: [createLocalProvider()],
+      defaultModel: 'local',
+      cache: createMemoryCache({ maxEntries: 10, maxBytes: 1 << 20, ttlMs: 60_000 }),
+    }),
+  });
+  afterAll(() => app.close());
+
+  it('refuses a tool schema nested thousands of levels deep with 400, not a 500', async () => {
+    // Written as text: the client's own JSON.stringify would run out of stack first.
+    const parameters = `${'{"properties":{"a":'.repeat(5000)}{}${'}}'.repeat(5000)}`;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"model":"local","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"deep","parameters":${parameters}}}]}`,
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({
+      type: 'invalid_request_error',
+      param: 'tools.0.function.parameters',
+    });
+    expect(res.json().error.message).toMatch(/nested more than 64 levels deep/);
   });
 });

@@ -27,12 +27,30 @@ const WireMessage = z.discriminatedUnion('role', [
   z.looseObject({ role: z.literal('tool'), content: Content, tool_call_id: z.string().min(1) }),
 ]);
 
+/** The deepest JSON Schema of a tool's parameters accepted: far beyond any real one. */
+const MAX_SCHEMA_DEPTH = 64;
+
+/** Whether `value` nests at most `levels` objects or arrays deep (it is walked only that far). */
+function nestsWithin(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (levels === 0) return false;
+  for (const child of Object.values(value)) if (!nestsWithin(child, levels - 1)) return false;
+  return true;
+}
+
 const WireTool = z.looseObject({
   type: z.literal('function'),
   function: z.looseObject({
     name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a function name is 1-64 letters, digits, _ or -'),
     description: z.string().optional(),
-    parameters: z.record(z.string(), z.unknown()).optional(),
+    // Hashed (cache key) and serialized (upstream) recursively: a schema thousands of levels
+    // deep would exhaust the stack there and answer 500.
+    parameters: z
+      .record(z.string(), z.unknown())
+      .refine((schema) => nestsWithin(schema, MAX_SCHEMA_DEPTH), {
+        message: `nested more than ${MAX_SCHEMA_DEPTH} levels deep`,
+      })
+      .optional(),
   }),
 });
 
