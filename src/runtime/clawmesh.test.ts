@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeOpenAI } from '../../test/support/fake-openai.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { createClawmesh } from './clawmesh.ts';
 
@@ -66,5 +67,46 @@ describe('a gateway-only process shutting down', () => {
     await stopped;
     expect(inFlight).toBe(1); // as the shutdown log line reports it
     expect(app.inFlight).toBe(0);
+  });
+});
+
+describe('a models process shutting down', () => {
+  it('answers the OpenAI-compatible completions in flight, plain and streamed, before closing connections', async () => {
+    const upstream = await startFakeOpenAI();
+    upstream.setDefault({ type: 'text', content: 'late answer', delayMs: 800 });
+    const app = await createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-models-stop-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          roles: ['models'],
+          models: { openai: { apiKey: 'sk-upstream-0123', baseUrl: upstream.url, model: 'gpt-test' } },
+          store: { kind: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+          shutdownTimeoutMs: 10_000,
+        },
+      },
+    });
+    const url = await app.listen();
+    const ask = (stream: boolean) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'openai', stream, messages: [{ role: 'user', content: 'hello' }] }),
+      }).then(async (response) => ({ status: response.status, text: await response.text() }));
+    const replies = Promise.all([ask(false), ask(true)]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const inFlight = app.inFlight;
+    const stopped = app.stop();
+    const [plain, streamed] = await replies;
+    await stopped;
+    await upstream.close();
+    expect(inFlight).toBe(2);
+    expect(plain.status).toBe(200);
+    expect(JSON.parse(plain.text).choices[0].message.content).toBe('late answer');
+    expect(streamed.status).toBe(200);
+    expect(streamed.text).toMatch(/data: \[DONE\]\n\n$/);
   });
 });

@@ -119,8 +119,9 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       ? []
       : [conversationFailover({ attemptTimeoutMs: config.gateway.attemptTimeoutMs, logger })];
   const metered = hot ? [rpcMetrics(hot, services.transport.kind)] : [];
-  // The calls this process is waiting on (a gateway's turns run in another process): shutdown
-  // waits for them as it does for the turns the Conversation Manager runs here.
+  // The calls this process is waiting on (a gateway's turns run in another process, the OpenAI-
+  // compatible API's completions): shutdown waits for them as it does for the turns the
+  // Conversation Manager runs here.
   const calls = createInFlight();
   const counted: CallMiddleware = (_service, next) => (method, input, ctx) => {
     calls.enter();
@@ -182,6 +183,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       auth,
       events: createEventPublisher(services.bus, logger, hot),
       ...(hot ? { metrics: hot } : {}),
+      inFlight: calls,
     });
   }
 

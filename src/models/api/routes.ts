@@ -5,6 +5,7 @@ import { type CallContext, createCallContext, type NewContextOptions } from '../
 import type { ModelRequest, ModelResponse } from '../../core/contracts/models.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import { randomHex } from '../../core/ids.ts';
+import type { InFlight } from '../../core/in-flight.ts';
 import { parseOrThrow } from '../../core/validation.ts';
 import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
 import type { RateLimit } from '../../gateway/rate-limit.ts';
@@ -42,6 +43,8 @@ export interface OpenAIRoutesOptions {
    * socket directly, past the server's own count of the replies it sends.
    */
   metrics?: Pick<Metrics, 'httpRequests'>;
+  /** Counts the completions in progress (streams until their last line), which shutdown waits for. */
+  inFlight?: Pick<InFlight, 'enter' | 'leave'>;
 }
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
@@ -160,41 +163,46 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         if (traceparent) context.traceparent = traceparent;
         // The request enters the platform here: the root span of its trace (or a child of the
         // caller's); a stream's span ends with the stream.
-        return inEdgeSpan(
-          'POST /v1/chat/completions',
-          createCallContext(context),
-          () => ({
-            'http.request.method': 'POST',
-            'http.route': '/v1/chat/completions',
-            'clawmesh.channel': 'openai-api',
-            'gen_ai.request.model': body.model,
-          }),
-          async (ctx) => {
-            const id = completionId();
-            const now = Math.floor(Date.now() / 1000);
-            if (!body.stream) {
-              // A client that hangs up stops the upstream call, its retries and fallbacks: nobody
-              // would read (or pay attention to) the answer.
-              const gone = clientGone(reply);
-              let response: ModelResponse;
-              try {
-                response = await models.complete(modelRequest, ctx, gone.signal);
-              } finally {
-                gone.stop();
+        options.inFlight?.enter();
+        try {
+          return await inEdgeSpan(
+            'POST /v1/chat/completions',
+            createCallContext(context),
+            () => ({
+              'http.request.method': 'POST',
+              'http.route': '/v1/chat/completions',
+              'clawmesh.channel': 'openai-api',
+              'gen_ai.request.model': body.model,
+            }),
+            async (ctx) => {
+              const id = completionId();
+              const now = Math.floor(Date.now() / 1000);
+              if (!body.stream) {
+                // A client that hangs up stops the upstream call, its retries and fallbacks: nobody
+                // would read (or pay attention to) the answer.
+                const gone = clientGone(reply);
+                let response: ModelResponse;
+                try {
+                  response = await models.complete(modelRequest, ctx, gone.signal);
+                } finally {
+                  gone.stop();
+                }
+                events?.emit('model.completed', modelCompletedData(response, ctx, 'api'), ctx);
+                reply.header('x-clawmesh-cache', response.cached ? 'hit' : 'miss');
+                return toChatCompletion(id, now, response);
               }
-              events?.emit('model.completed', modelCompletedData(response, ctx, 'api'), ctx);
-              reply.header('x-clawmesh-cache', response.cached ? 'hit' : 'miss');
-              return toChatCompletion(id, now, response);
-            }
-            await streamCompletion(request, reply, modelRequest, ctx, {
-              id,
-              created: now,
-              includeUsage: body.stream_options?.include_usage === true,
-            });
-            return reply;
-          },
-          traceparent,
-        );
+              await streamCompletion(request, reply, modelRequest, ctx, {
+                id,
+                created: now,
+                includeUsage: body.stream_options?.include_usage === true,
+              });
+              return reply;
+            },
+            traceparent,
+          );
+        } finally {
+          options.inFlight?.leave();
+        }
       },
     );
 
