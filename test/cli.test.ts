@@ -162,6 +162,21 @@ describe('agent checks at start', () => {
     expect(p.stdout()).toMatch(/✓ agents: quick, own, routed;/);
   });
 
+  it('doctor fails a models config that start refuses: a rule naming no tier, a tier naming no target', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'clawmesh.config.yaml'),
+      ['models:', '  tiers: { vision: [nosuch] }', '  routing: { rules: [{ tier: deep }] }', ''].join('\n'),
+    );
+    const p = spawnCli(['doctor'], { cwd: dir });
+    expect(await p.exited).toBe(1);
+    expect(p.stdout()).toMatch(
+      /✗ models: .*(models\.routing\.rules\.0\.tier: no tier "deep"|models\.tiers\.vision\.0)/,
+    );
+    const start = spawnCli(['start'], { cwd: dir, env: { PORT: '0' } });
+    expect(await start.exited).toBe(2);
+  });
+
   it('doctor names an agent model whose provider is not running', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'clawmesh.config.yaml'), 'agents:\n  - id: smart\n    model: openai/gpt-4o\n');

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.ts';
 import { redactUrl } from '../core/redact-url.ts';
+import { silentLogger } from '../observability/logger.ts';
 import { probeHttp } from '../observability/probes.ts';
 import { type Check, Problem, reason } from './doctor-check.ts';
 
@@ -81,4 +82,26 @@ function modelCount(body: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The Model Gateway builds from the config as `clawmesh start` builds it: every tier entry names
+ * a deployment, provider or tier, every routing rule a tier, every SDK deployment has a key and
+ * the default model resolves. Nothing is called: Redis (a shared cache or budget store) is asked
+ * for only on first use, and never here.
+ */
+export function gatewayCheck(config: Config): Check {
+  return {
+    name: 'models',
+    run: async () => {
+      const { buildModels } = await import('../runtime/models.ts');
+      const { service } = await buildModels(config, {
+        logger: silentLogger(),
+        redis: () => Promise.reject(new Error('doctor opens no Redis connection')),
+      });
+      const { tiers } = service.describe();
+      const deployments = Object.keys(config.models.deployments).length;
+      return `tiers ${tiers.map((tier) => tier.name).join(', ')}; ${deployments} deployment(s)`;
+    },
+  };
 }

@@ -29,7 +29,7 @@ import { createSkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
 import { type Check, Problem, reason } from './doctor-check.ts';
-import { providerChecks } from './doctor-providers.ts';
+import { gatewayCheck, providerChecks } from './doctor-providers.ts';
 
 const COMPOSE = 'docker compose -f deploy/docker-compose.yml up -d';
 
@@ -159,7 +159,7 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
         return `${config.agents.map((agent) => agent.id).join(', ')}; default model ${model}${note}`;
       },
     },
-    ...(roles.has('models') ? providerChecks(config) : []),
+    ...(roles.has('models') ? [gatewayCheck(config), ...providerChecks(config)] : []),
     ...channelChecks(config),
     ...(roles.has('conversation') ? [{ name: 'audit', run: auditCheck(config, baseDir) }] : []),
     { name: 'tracing', run: tracingCheck },
