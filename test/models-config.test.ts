@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createClient, type RedisClientType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.ts';
 import { createCallContext } from '../src/core/context.ts';
@@ -130,5 +131,35 @@ describe('buildModels from the config', () => {
     await expect(service.complete(ask('something new'), ctx)).rejects.toThrow(
       /budget of conversation c-budget is spent/,
     );
+  });
+
+  it('keeps the Redis cache and budget counters under redis.keyPrefix, as every other Redis key', async () => {
+    const redis = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }) as RedisClientType;
+    await redis.connect();
+    const keyPrefix = `models-config-test-${process.pid}-${Date.now()}:`;
+    try {
+      const { config } = loadConfig({
+        env: {},
+        cwd,
+        overrides: {
+          redis: { keyPrefix },
+          models: {
+            cache: { enabled: true, kind: 'redis' },
+            budgets: { perUserDaily: { tokens: 100_000 }, store: 'redis' },
+          },
+        },
+      });
+      const { service } = await buildModels(config, { logger: silentLogger(), redis: async () => redis });
+      await service.complete(ask('prefixed'), createCallContext({ userId: 'u-prefix' }));
+      const keys: string[] = [];
+      for await (const batch of redis.scanIterator({ MATCH: `${keyPrefix}*` })) keys.push(...[batch].flat());
+      expect(keys.filter((key) => key.startsWith(`${keyPrefix}model-cache:`))).toHaveLength(1);
+      expect(keys).toContain(
+        `${keyPrefix}model-usage:user:u-prefix:${new Date().toISOString().slice(0, 10)}`,
+      );
+      if (keys.length > 0) await redis.del(keys);
+    } finally {
+      await redis.quit();
+    }
   });
 });

@@ -158,6 +158,7 @@ export async function buildModels(config: Config, deps: BuildModelsDeps): Promis
       models.cache.kind === 'redis'
         ? createRedisCache({
             client: needRedis(deps, 'models.cache.kind'),
+            prefix: `${config.redis.keyPrefix}model-cache:`,
             ttlMs,
             maxBytes: models.cache.maxBytes,
             onError: (err) => deps.logger.warn({ err: (err as Error)?.message }, 'model cache: Redis error'),
@@ -168,7 +169,10 @@ export async function buildModels(config: Config, deps: BuildModelsDeps): Promis
     limits: models.budgets,
     store:
       models.budgets.store === 'redis'
-        ? createRedisUsageStore({ client: needRedis(deps, 'models.budgets.store') })
+        ? createRedisUsageStore({
+            client: needRedis(deps, 'models.budgets.store'),
+            prefix: `${config.redis.keyPrefix}model-usage:`,
+          })
         : createMemoryUsageStore(),
   });
 
