@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createCallContext } from '../core/context.ts';
 import type { ModelRequest } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { createMetrics } from '../observability/metrics.ts';
 import { createLocalProvider } from './providers/local/provider.ts';
 import { type CompletionInfo, createModelsService } from './service.ts';
 import type { ModelProvider, ProviderRequest } from './types.ts';
@@ -115,5 +116,29 @@ describe('models service', () => {
     expect(() =>
       createModelsService({ providers: [createLocalProvider()], defaultModel: 'openai/gpt' }),
     ).toThrow(/defaultModel/);
+  });
+});
+
+describe('the Model Gateway metrics under made-up model names', () => {
+  it('keeps the series of configured deployments and tiers, however many ad-hoc names callers send', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const local = createLocalProvider();
+    const service = createModelsService({
+      providers: [local],
+      defaultModel: 'local',
+      deployments: [{ id: 'mine', provider: local, model: 'special' }],
+      metrics,
+    });
+    const ask = (model: string) =>
+      service.complete({ model, messages: [{ role: 'user', content: 'hi' }] }, createCallContext());
+    for (let i = 0; i < 300; i++) await ask(`local/made-up-${i}`);
+    await ask('mine');
+    await ask('fast');
+    const text = await metrics.registry.metrics();
+    const series = text.split('\n').filter((line) => line.startsWith('clawmesh_model_requests_total{'));
+    expect(series.length).toBeLessThanOrEqual(256 + 3);
+    expect(series.some((line) => line.includes('model="local/special"'))).toBe(true);
+    expect(series.some((line) => line.includes('model="local/default",tier="fast"'))).toBe(true);
+    expect(series.some((line) => line.includes('model="other"'))).toBe(true);
   });
 });

@@ -129,7 +129,13 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     capable: defaultEntries,
     ...configured,
   };
-  const recorder = createModelMetricsRecorder(options.metrics);
+  // The names the config reaches, as answers and failures are labelled: every other name is
+  // ad hoc, the caller's text, and gets a series only while the recorder has room.
+  const configuredNames = new Set<string>([
+    ...options.providers.map((provider) => `${provider.name}/${provider.defaultModel}`),
+    ...(options.deployments ?? []).flatMap((d) => [d.id, `${d.provider.name}/${d.model}`]),
+  ]);
+  const recorder = createModelMetricsRecorder(options.metrics, configuredNames);
   let targets: ReturnType<typeof createTargets>;
   try {
     targets = createTargets({
@@ -146,6 +152,8 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       cause: err,
     });
   }
+  for (const name of [...targets.names(), ...targets.models(), ...targets.tiers().flatMap((t) => t.models)])
+    configuredNames.add(name);
   const router = createRouter({
     tiers: Object.keys(tiers),
     rules: options.routing?.rules ?? [],

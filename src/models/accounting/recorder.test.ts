@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ModelResponse } from '../../core/contracts/models.ts';
 import { createMetrics, type Metrics } from '../../observability/metrics.ts';
-import { createModelMetricsRecorder } from './recorder.ts';
+import { createModelMetricsRecorder, OTHER_MODEL } from './recorder.ts';
 
 const route = Object.freeze({ by: 'difficulty' as const, reason: 'difficulty 0 < 0.5 -> tier fast' });
 
@@ -89,6 +89,27 @@ describe('model metrics recorder', () => {
     expect((await metrics.registry.metrics()).split('\n')).toContain(
       'clawmesh_model_agent_tokens_total{agent="none",direction="input"} 15010',
     );
+  });
+
+  it('bounds the series of ad-hoc model names callers make up, never those of the config', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const recorder = createModelMetricsRecorder(metrics, new Set(['openai/gpt-4o-mini']));
+    for (let i = 0; i < 1000; i++) {
+      recorder.completed(answer({ model: `local/made-up-${i}`, route: undefined }), 'a', undefined);
+    }
+    for (let i = 0; i < 1000; i++) recorder.failed(`openai/made-up-${i}`, undefined, 'exact', 'UNAVAILABLE');
+    recorder.completed(answer(), 'a', undefined);
+    const json = await metrics.registry.getMetricsAsJSON();
+    const models = new Set(
+      json.find((m) => m.name === 'clawmesh_model_requests_total')?.values.map((v) => v.labels.model),
+    );
+    expect(models.size).toBeLessThanOrEqual(258);
+    expect(models).toContain(OTHER_MODEL);
+    expect(models).toContain('openai/gpt-4o-mini');
+    // Every call is still counted.
+    expect(
+      await value(metrics, 'clawmesh_model_tokens_total', { model: OTHER_MODEL, direction: 'input' }),
+    ).toBe(10 * (1000 - 256));
   });
 
   it('records nothing and costs nothing without a registry', () => {

@@ -32,8 +32,20 @@ function cached<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   return value;
 }
 
+/**
+ * Model names outside the configuration given series of their own: an ad-hoc `provider/model`
+ * (`local/anything`, `openai/whatever`) is the caller's text, and as a label it would make
+ * series without bound; past this many, such names count under {@link OTHER_MODEL}.
+ */
+const MAX_AD_HOC_MODELS = 256;
+
+/** The `model`/`target` label of ad-hoc model names past {@link MAX_AD_HOC_MODELS}. */
+export const OTHER_MODEL = 'other';
+
 /** The series one kind of answer (model, route, agent, cached or not) adds to, found on first use. */
 interface AnswerCells {
+  /** The `model` label of these series. */
+  model?: string;
   requests?: FastCounterChild;
   latency?: FastHistogramChild;
   ttft?: FastHistogramChild;
@@ -60,8 +72,19 @@ export const UNKNOWN_TARGET = 'unknown';
  * `route` object (one per routing decision, shared) and updated in place (`fastCounter`,
  * `fastHistogram`).
  */
-export function createModelMetricsRecorder(metrics: Metrics | undefined): ModelMetricsRecorder {
+export function createModelMetricsRecorder(
+  metrics: Metrics | undefined,
+  configured: ReadonlySet<string> = new Set(),
+): ModelMetricsRecorder {
   if (!metrics) return { completed() {}, failed() {}, cacheLookup() {} };
+  const adHoc = new Set<string>();
+  /** A model or target name as a label: configured names always, ad-hoc ones while there is room. */
+  const labelOf = (name: string): string => {
+    if (configured.has(name) || adHoc.has(name)) return name;
+    if (adHoc.size >= MAX_AD_HOC_MODELS) return OTHER_MODEL;
+    adHoc.add(name);
+    return name;
+  };
   // model → route object → agent → [answered, cached] series.
   const byModel = new Map<string, WeakMap<object, Map<string, [AnswerCells, AnswerCells]>>>();
   const failures = new Map<string, [FastCounterChild, FastCounterChild]>();
@@ -83,7 +106,8 @@ export function createModelMetricsRecorder(metrics: Metrics | undefined): ModelM
     completed(response, agentId, firstTokenMs) {
       const agent = agentId ?? 'none';
       const cells = cellsOf(response, agent);
-      const { model } = response;
+      cells.model ??= labelOf(response.model);
+      const { model } = cells;
       const tier = response.tier ?? 'none';
       const isCached = response.cached === true;
       cells.requests ??= fastCounter(metrics.modelRequests, {
@@ -126,7 +150,7 @@ export function createModelMetricsRecorder(metrics: Metrics | undefined): ModelM
     failed(requested, tier, route, code) {
       // A name no deployment serves comes from the caller: as a label it would make a series
       // per typo or random string, so they all count under `unknown`.
-      const target = code === 'NOT_FOUND' ? UNKNOWN_TARGET : requested;
+      const target = code === 'NOT_FOUND' ? UNKNOWN_TARGET : labelOf(requested);
       const [requests, errors] = cached(
         failures,
         `${target}${SEP}${tier ?? 'none'}${SEP}${route}${SEP}${code}`,
