@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp } from '../../test/support/app.ts';
 import { readTraceRequest } from '../../test/support/otlp.ts';
 import { createCallContext } from '../core/context.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import { registerOpenAIRoutes } from '../models/api/routes.ts';
 import { createLocalProvider } from '../models/providers/local/provider.ts';
 import { createModelsService } from '../models/service.ts';
+import type { ModelProvider } from '../models/types.ts';
 import { createTransport } from '../transport/index.ts';
 import { traceChannelTurns, traceTransport } from './rpc-tracing.ts';
 import { inEdgeSpan, inEventSpan, initTracing, inSpan, spanIdOf, tracing } from './tracing.ts';
@@ -15,7 +17,13 @@ import { inEdgeSpan, inEventSpan, initTracing, inSpan, spanIdOf, tracing } from 
 /** A loopback OTLP/HTTP receiver counting the spans posted to it. */
 let server: Server;
 let endpoint: string;
-const received: { name: string; traceId: string; spanId: string; parentSpanId?: string }[] = [];
+const received: {
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  status?: { code: number; message?: string };
+}[] = [];
 let posts = 0;
 
 beforeAll(async () => {
@@ -159,6 +167,40 @@ describe('tracing on', () => {
       expect(span.traceId).toBe(caller);
       expect(span.parentSpanId).toBe('b7ad6b7169203331');
     }
+  });
+
+  it('marks the span of an OpenAI-compatible stream failed when it breaks after its headers', async () => {
+    const breaking: ModelProvider = {
+      name: 'breaking',
+      defaultModel: 'm',
+      complete: async () => {
+        throw new ClawmeshError('UNAVAILABLE', 'not used');
+      },
+      async *stream() {
+        yield { type: 'text', text: 'half an ans' };
+        throw new ClawmeshError('UNAVAILABLE', 'breaking: the stream was cut', {
+          details: { streamCut: true },
+        });
+      },
+    };
+    const app = Fastify();
+    registerOpenAIRoutes(app, {
+      models: createModelsService({ providers: [breaking], defaultModel: 'breaking' }),
+    });
+    const caller = '1af7651916cd43dd8448eb211c80319c';
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { traceparent: `00-${caller}-b7ad6b7169203331-01` },
+      payload: { model: 'breaking', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    await app.close();
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('"error"');
+    expect(res.body).not.toContain('[DONE]');
+    await tracing().flush();
+    const span = received.find((s) => s.traceId === caller && s.name === 'POST /v1/chat/completions');
+    expect(span?.status?.code).toBe(2);
   });
 
   it('records no span under a caller that did not sample its trace', async () => {

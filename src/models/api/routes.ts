@@ -200,13 +200,21 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
             },
             traceparent,
           );
+        } catch (err) {
+          // A stream that failed after its headers has sent its error line: the error only
+          // marked its span failed.
+          if (reply.sent) return reply;
+          throw err;
         } finally {
           options.inFlight?.leave();
         }
       },
     );
 
-    /** Answers with SSE; an error before the first event still gets its status and JSON body. */
+    /**
+     * Answers with SSE; an error before the first event still gets its status and JSON body. One
+     * after the headers is sent as the stream's last line, then thrown (the reply is sent).
+     */
     async function streamCompletion(
       request: FastifyRequest,
       reply: FastifyReply,
@@ -265,6 +273,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         if (!(err instanceof ClawmeshError))
           request.log.error({ err, requestId: request.id }, 'stream failed');
         await send(raw, JSON.stringify(body));
+        throw err;
       } finally {
         gone.stop();
         if (!next.done) await iterator.return?.();
