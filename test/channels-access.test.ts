@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runPairing } from '../src/cli/pairing.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
@@ -11,6 +13,7 @@ import {
 } from './support/fake-platforms.ts';
 
 const SECRET = 'access-secret';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 let nextUpdate = 1000;
 
 describe('channel access', () => {
@@ -19,14 +22,17 @@ describe('channel access', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function setup(telegram: Record<string, unknown>) {
+  async function setup(telegram: Record<string, unknown>, overrides: Record<string, unknown> = {}) {
     const fake = await startFakeTelegram();
     cleanups.push(() => fake.close());
+    const { channels, ...rest } = overrides;
     const app = await startTestApp({
       channels: {
         telegram: { botToken: TELEGRAM_TOKEN, webhookSecret: SECRET, apiRoot: fake.url, ...telegram },
         delivery: { baseDelayMs: 10, maxDelayMs: 100, maxAttempts: 2 },
+        ...(channels as Record<string, unknown> | undefined),
       },
+      ...rest,
     });
     cleanups.push(() => app.stop());
     return { fake, app };
@@ -168,5 +174,27 @@ describe('channel access', () => {
     expect(await send(app, { text: 'one', userId: 83 })).toMatchObject({ outcome: 'denied:rate-limited' });
     expect(repliesTo(fake, 81)).toHaveLength(2);
     expect(repliesTo(fake, 83)).toHaveLength(0);
+  });
+
+  it('rate limits on Redis: the counters live under redis.keyPrefix, so deployments sharing a Redis stay apart', async () => {
+    const keyPrefix = `clawmesh-test-${randomUUID()}:`;
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    cleanups.push(async () => {
+      for await (const keys of redis.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 100 })) {
+        if (keys.length > 0) await redis.del(keys);
+      }
+      await redis.close();
+    });
+    const { app } = await setup(
+      { dmPolicy: 'open', rateLimit: { perUser: { points: 1, durationSeconds: 60 } } },
+      { channels: { limiter: 'redis' }, redis: { url: REDIS_URL, keyPrefix } },
+    );
+    expect(await send(app, { text: 'one', userId: 91 })).toMatchObject({ outcome: 'replied' });
+    expect(await send(app, { text: 'two', userId: 91 })).toMatchObject({ outcome: 'denied:rate-limited' });
+    const keys: string[] = [];
+    for await (const batch of redis.scanIterator({ MATCH: `${keyPrefix}rl*`, COUNT: 100 }))
+      keys.push(...batch);
+    expect(keys.length).toBeGreaterThan(0);
   });
 });

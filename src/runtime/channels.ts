@@ -98,7 +98,9 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
     let limitStoreWarnedAt = 0;
     const limits = createChannelRateLimits({
       limits: new Map([...access].map(([name, settings]) => [name, settings.rateLimit])),
-      ...(redis ? { redis } : {}),
+      // Under the deployment's key prefix, as every other Redis key: two deployments sharing a
+      // Redis keep their counters apart.
+      ...(redis ? { redis, keyPrefix: `${config.redis.keyPrefix}rl` } : {}),
       onStoreFailure: (err) => {
         // Once a minute at most: every message of an outage comes through here.
         if (Date.now() - limitStoreWarnedAt < 60_000) return;
