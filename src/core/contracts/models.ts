@@ -2,10 +2,13 @@ import { z } from 'zod';
 import { defineContract } from '../contract.ts';
 import { ChatMessageSchema, ToolCallSchema, ToolSpecSchema } from '../messages.ts';
 
+/** The longest model name a request may give: real ones are under a hundred characters. */
+export const MAX_MODEL_NAME = 256;
+
 /** A completion request, the same for every provider. */
 export const ModelRequestSchema = z.object({
   /** `provider/model` (e.g. `openai/gpt-4o-mini`) or a bare provider (`local`); the default when absent. */
-  model: z.string().optional(),
+  model: z.string().max(MAX_MODEL_NAME).optional(),
   messages: z.array(ChatMessageSchema).min(1),
   tools: z.array(ToolSpecSchema).optional(),
   temperature: z.number().min(0).max(2).optional(),

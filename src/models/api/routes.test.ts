@@ -65,6 +65,14 @@ describe('registerOpenAIRoutes on a bare Fastify app (a standalone models role)'
     expect(badRole.json().error.type).toBe('invalid_request_error');
   });
 
+  it('refuses a model name longer than 256 characters with a short 400, not an echo of it', async () => {
+    const res = await post({ model: 'm'.repeat(20_000), messages: [{ role: 'user', content: 'x' }] });
+    expect(res.statusCode).toBe(400);
+    const { error } = res.json();
+    expect(error).toMatchObject({ type: 'invalid_request_error', param: 'model' });
+    expect(error.message.length).toBeLessThan(300);
+  });
+
   it('lists the router, tiers and models', async () => {
     const res = await app.inject({ method: 'GET', url: '/v1/models' });
     expect(res.json()).toMatchObject({ object: 'list' });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ModelRequest, ModelResponse } from '../../core/contracts/models.ts';
+import { MAX_MODEL_NAME, type ModelRequest, type ModelResponse } from '../../core/contracts/models.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../core/messages.ts';
 
@@ -59,7 +59,7 @@ const WireTool = z.looseObject({
  * not use (`top_p`, `stop`, `seed`, `response_format`, …) are accepted and ignored.
  */
 export const ChatCompletionRequestSchema = z.looseObject({
-  model: z.string().min(1),
+  model: z.string().min(1).max(MAX_MODEL_NAME),
   messages: z.array(WireMessage).min(1),
   tools: z.array(WireTool).optional(),
   tool_choice: z.unknown().optional(),
