@@ -26,4 +26,17 @@ describe('createConnections', () => {
     expect(performance.now() - began).toBeLessThan(5000);
     await connections.close();
   });
+
+  it.each([
+    ['notaurl', 'Invalid URL'],
+    ['http://127.0.0.1:6379', 'Invalid protocol'],
+  ])('rejects a REDIS_URL it cannot parse (%s) naming the variable', async (url, reason) => {
+    const { config } = loadConfig({ env: { REDIS_URL: url }, cwd: process.cwd() });
+    const connections = createConnections(config, silentLogger());
+    await expect(connections.redis()).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(new RegExp(`^cannot connect to Redis \\(REDIS_URL\\) at .*${reason}`)),
+    });
+    await connections.close();
+  });
 });

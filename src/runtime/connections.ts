@@ -47,22 +47,24 @@ export function createConnections(config: Config, logger: Logger): Connections {
         // connection is not: node-redis would retry it forever and `connect()` never settle,
         // leaving a process that neither listens nor exits. A few tries, then an error.
         let connected = false;
-        const client = createClient({
-          url,
-          socket: {
-            connectTimeout: 5000,
-            reconnectStrategy: (retries, cause) =>
-              !connected && retries >= FIRST_CONNECT_TRIES ? cause : Math.min(50 * 2 ** retries, 2000),
-          },
-        }) as RedisClientType;
-        client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
+        let client: RedisClientType | undefined;
         try {
+          // createClient throws at once on a URL it cannot parse (`Invalid URL`, `Invalid protocol`).
+          client = createClient({
+            url,
+            socket: {
+              connectTimeout: 5000,
+              reconnectStrategy: (retries, cause) =>
+                !connected && retries >= FIRST_CONNECT_TRIES ? cause : Math.min(50 * 2 ** retries, 2000),
+            },
+          }) as RedisClientType;
+          client.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
           await client.connect();
           connected = true;
         } catch (err) {
           // Closed already when node-redis gave up on its own.
           await Promise.resolve()
-            .then(() => client.destroy?.())
+            .then(() => client?.destroy?.())
             .catch(() => undefined);
           throw unavailable('Redis (REDIS_URL)', url, err);
         }
