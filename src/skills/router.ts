@@ -1,4 +1,4 @@
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, withTimeout } from '../core/context.ts';
 import type { CallMiddleware, Client, Contract } from '../core/contract.ts';
 import { skillsContract, type ToolDescriptor } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
@@ -45,15 +45,21 @@ export interface SkillRouterOptions {
   /** The skills callers may use when a list request names none. */
   skills: readonly string[];
   logger: Logger;
+  /**
+   * The longest wait for one skill's tool list, in milliseconds (default 2000), within the
+   * caller's deadline: a skill host that hangs costs a turn this much, not its whole deadline.
+   */
+  listTimeoutMs?: number;
 }
 
 /**
  * A client of the skills contract that sends each call to the service of its skill. Listing
- * asks every named skill's service; a skill whose service does not answer is left out (and
- * logged) so one missing skill host does not stop every turn.
+ * asks every named skill's service; a skill whose service does not answer, within
+ * `listTimeoutMs`, is left out (and logged) so one missing or hung skill host does not stop
+ * every turn.
  */
 export function createSkillRouter(options: SkillRouterOptions): Client<typeof skillsContract> {
-  const { transport, middleware = [], logger } = options;
+  const { transport, middleware = [], logger, listTimeoutMs = 2000 } = options;
   const clients = new Map<string, Client<typeof skillsContract>>();
   const clientOf = (skill: string) => {
     let client = clients.get(skill);
@@ -67,8 +73,9 @@ export function createSkillRouter(options: SkillRouterOptions): Client<typeof sk
   return {
     async list(input, ctx: CallContext) {
       const names = [...new Set(input?.skills ?? options.skills)];
+      const listCtx = withTimeout(ctx, listTimeoutMs);
       const settled = await Promise.allSettled(
-        names.map((name) => clientOf(name).list({ skills: [name] }, ctx)),
+        names.map((name) => clientOf(name).list({ skills: [name] }, listCtx)),
       );
       const tools: ToolDescriptor[] = [];
       const failed: { skill: string; error: unknown }[] = [];
