@@ -5,8 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeOpenAI } from '../../test/support/fake-openai.ts';
+import { createCallContext } from '../core/context.ts';
+import { conversationContract } from '../core/contracts/conversation.ts';
+import { modelsContract } from '../core/contracts/models.ts';
+import { randomHex } from '../core/ids.ts';
 import { silentLogger } from '../observability/logger.ts';
+import { createNatsTransport } from '../transport/nats.ts';
 import { createClawmesh } from './clawmesh.ts';
+
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 
 const servers: Server[] = [];
 
@@ -108,5 +115,106 @@ describe('a models process shutting down', () => {
     expect(JSON.parse(plain.text).choices[0].message.content).toBe('late answer');
     expect(streamed.status).toBe(200);
     expect(streamed.text).toMatch(/data: \[DONE\]\n\n$/);
+  });
+});
+
+/** An OpenAI-compatible server whose completions take `delayMs`. */
+async function slowModelServer(delayMs: number): Promise<string> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      setTimeout(() => {
+        response.setHeader('content-type', 'application/json');
+        response.end(
+          JSON.stringify({
+            id: 'chatcmpl-1',
+            object: 'chat.completion',
+            created: 1,
+            model: 'slow',
+            choices: [
+              { index: 0, message: { role: 'assistant', content: 'slow answer' }, finish_reason: 'stop' },
+            ],
+            usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+          }),
+        );
+      }, delayMs);
+    });
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+}
+
+describe('a role over NATS shutting down', () => {
+  const start = async (
+    roles: ('conversation' | 'models' | 'skills')[],
+    subjectPrefix: string,
+    modelUrl: string,
+  ) =>
+    createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-nats-stop-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          roles,
+          transport: { kind: 'nats' },
+          nats: { url: NATS_URL, subjectPrefix },
+          store: { kind: 'memory', lease: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+          models: { openai: { apiKey: 'test', baseUrl: modelUrl, model: 'slow' } },
+          shutdownTimeoutMs: 10_000,
+        },
+      },
+    });
+  const client = async (subjectPrefix: string) => {
+    const transport = await createNatsTransport({ servers: NATS_URL, subjectPrefix });
+    return transport;
+  };
+
+  it('answers the completion in flight of a models role before it exits', async () => {
+    const prefix = `stop${randomHex(4)}`;
+    const app = await start(['models'], prefix, await slowModelServer(800));
+    const caller = await client(prefix);
+    try {
+      const models = caller.client(modelsContract);
+      const reply = models.complete(
+        { messages: [{ role: 'user', content: 'hello' }] },
+        createCallContext({ timeoutMs: 10_000 }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const inFlight = app.inFlight;
+      const stopped = app.stop();
+      await expect(reply).resolves.toMatchObject({ content: 'slow answer' });
+      await stopped;
+      expect(inFlight).toBe(1);
+    } finally {
+      await caller.close();
+    }
+  });
+
+  it('takes no new turn once a conversation replica is stopping, and finishes the one it runs', async () => {
+    const prefix = `stop${randomHex(4)}`;
+    const app = await start(['conversation', 'models', 'skills'], prefix, await slowModelServer(800));
+    const caller = await client(prefix);
+    try {
+      const conversation = caller.client(conversationContract);
+      const turn = (userId: string) =>
+        conversation.handle(
+          { channel: 'api', userId, text: 'hello' },
+          createCallContext({ timeoutMs: 10_000 }),
+        );
+      const running = turn('u1');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stopped = app.stop();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // No replica takes it now: the caller (the gateway) would send it to another one.
+      await expect(turn('u2')).rejects.toMatchObject({ code: 'UNAVAILABLE', message: /no NATS responders/ });
+      await expect(running).resolves.toMatchObject({ text: 'slow answer' });
+      await stopped;
+    } finally {
+      await caller.close();
+    }
   });
 });

@@ -196,7 +196,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     conversation,
     http,
     get inFlight() {
-      return Math.max(services.conversation?.inFlight ?? 0, calls.count);
+      return Math.max(services.conversation?.inFlight ?? 0, services.served, calls.count);
     },
     async listen() {
       // Roles without a public API (conversation, skills) listen where configured: their
@@ -228,10 +228,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       stopping ??= (async () => {
         const closed = http.close();
         await channels?.stop();
-        await settlesWithin(
-          Promise.all([services.conversation?.drain(), calls.idle()]),
-          config.shutdownTimeoutMs,
-        );
+        await settlesWithin(Promise.all([services.drain(), calls.idle()]), config.shutdownTimeoutMs);
         http.server.closeIdleConnections();
         // Past the shutdown timeout, connections still open are cut.
         await settlesWithin(closed, 1000);

@@ -27,7 +27,7 @@ import type { ClawmeshPlugin, HookRunner } from '../plugins/types.ts';
 import type { Skill } from '../skills/define.ts';
 import { createSkillHost, type SkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
-import { createSkillRouter, serveSkillHost } from '../skills/router.ts';
+import { createSkillRouter, skillServiceContract } from '../skills/router.ts';
 import {
   createMemoryTurnLease,
   createStores,
@@ -40,6 +40,7 @@ import type { Transport } from '../transport/types.ts';
 import { checkAgents } from './check-agents.ts';
 import { type Connections, createConnections } from './connections.ts';
 import { buildModels } from './models.ts';
+import { createServing } from './serving.ts';
 import { skillNamesOf } from './skill-names.ts';
 import { openTransport } from './transport.ts';
 
@@ -67,6 +68,14 @@ export interface Services {
   models?: ModelsService;
   /** Readiness checks of this process's dependencies, by name. */
   checks: ReadinessCheck[];
+  /** Calls from other processes this process is running (turns, completions, tool calls). */
+  readonly served: number;
+  /**
+   * Stops taking calls from other processes and resolves once those taken are done: first no
+   * new turns (the conversation and gateway services leave the transport) and the turns in
+   * flight finish, then no new completions or tool calls and those running here finish.
+   */
+  drain(): Promise<void>;
   /** Releases stores, the bus, the audit file and connections. */
   close(): Promise<void>;
 }
@@ -163,8 +172,11 @@ export async function buildServices(
     if (transport.kind !== 'local')
       checks.push({ name: `transport:${transport.kind}`, check: () => connections.ping() });
 
-    if (models) await transport.serve(modelsContract, models.service);
-    if (skillHost) await serveSkillHost(transport, skillHost);
+    const serving = createServing(transport);
+    if (models) await serving.serve(modelsContract, models.service);
+    for (const skill of skillHost?.skills ?? []) {
+      await serving.serve(skillServiceContract(skill.name), skillHost!.handlers);
+    }
     let conversation: ConversationService | undefined;
     if (roles.has('conversation')) {
       const lease = await openLease(config, transport.kind, connections);
@@ -188,9 +200,9 @@ export async function buildServices(
         // Across processes the gateway may send a message again: run each message id once.
         ...(transport.kind === 'local' ? {} : { turns: stores!.dedupe }),
       });
-      await transport.serve(conversationContract, conversation.handlers);
+      await serving.serve(conversationContract, conversation.handlers);
     }
-    if (roles.has('gateway')) await transport.serve(gatewayContract, createGatewayHandlers());
+    if (roles.has('gateway')) await serving.serve(gatewayContract, createGatewayHandlers());
     const skills = skillHost ? [] : skillNamesOf(config);
     checks.push(...serviceChecks({ roles, transport, skills }));
 
@@ -206,6 +218,15 @@ export async function buildServices(
       ...(skillHost ? { skillHost } : {}),
       ...(models ? { models: models.service } : {}),
       checks,
+      get served() {
+        return serving.count;
+      },
+      async drain() {
+        await serving.stop([conversationContract.name, gatewayContract.name]);
+        await conversation?.drain();
+        await serving.stop();
+        await serving.idle();
+      },
       close: closeAll,
     };
   } catch (err) {
