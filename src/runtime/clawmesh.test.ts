@@ -218,3 +218,29 @@ describe('a role over NATS shutting down', () => {
     }
   });
 });
+
+describe('a role over the http transport without the URL of the service it calls', () => {
+  it.each([
+    ['gateway', 'CONVERSATION_SERVICE_URL'],
+    ['conversation', 'MODELS_SERVICE_URL'],
+  ] as const)('refuses to start a %s role, naming %s', async (role, variable) => {
+    const start = createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-no-url-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          roles: [role],
+          transport: { kind: 'http' },
+          store: { kind: 'memory', lease: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+        },
+      },
+    });
+    await expect(start).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining(`set ${variable}=http://<host>:<port>`),
+    });
+  });
+});

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { traceTransport } from '../observability/rpc-tracing.ts';
 import { createTransport } from '../transport/factory.ts';
@@ -57,6 +58,31 @@ export function serviceUrlSource(config: Config, env: NodeJS.ProcessEnv, service
   return own;
 }
 
+/**
+ * Stops a process over the `http` transport that could answer nothing: a gateway role without
+ * the conversation service's URL, or a conversation role without the models service's. Every
+ * call would otherwise wait for its deadline and fail. A skill without a URL is not checked: it
+ * is left out of the agents' tools, like a skill whose host is down.
+ */
+export function assertServiceUrls(config: Config, env: NodeJS.ProcessEnv): void {
+  if (config.transport.kind !== 'http') return;
+  const roles = new Set(config.roles);
+  const needed: { service: string; caller: string }[] = [];
+  if (roles.has('gateway') && !roles.has('conversation'))
+    needed.push({ service: 'conversation', caller: 'gateway' });
+  if (roles.has('conversation') && !roles.has('models'))
+    needed.push({ service: 'models', caller: 'conversation' });
+  const problems = needed
+    .filter(({ service }) => !serviceUrls(config, env, service))
+    .map(
+      ({ service, caller }) =>
+        `transport.urls.${service}: the ${caller} role calls the ${service} service over the http transport, and it has no URL (set ${serviceUrlVariable(service)}=http://<host>:<port> of the process running \`clawmesh start ${service}\`)`,
+    );
+  if (problems.length > 0) {
+    throw new ClawmeshError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
 /** {@link serviceUrls} worked out once per service: the http transport asks on every call. */
 function urlsOnce(config: Config, env: NodeJS.ProcessEnv): (service: string) => string[] | undefined {
   const known = new Map<string, string[] | undefined>();
@@ -81,6 +107,7 @@ async function open(config: Config, deps: TransportDeps): Promise<Transport> {
       return createTransport({ kind: 'local' });
     case 'http': {
       const env = deps.env ?? process.env;
+      assertServiceUrls(config, env);
       return createTransport({
         kind: 'http',
         urls: urlsOnce(config, env),
