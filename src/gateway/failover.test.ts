@@ -45,6 +45,17 @@ describe('conversationFailover', () => {
     expect(inputs.length).toBeLessThanOrEqual(7);
   });
 
+  it('fails a call no replica can be reached for after attemptTimeoutMs, not at the caller deadline', async () => {
+    const away = () => new ClawmeshError('UNAVAILABLE', 'conversation.handle: no NATS responders');
+    const { next } = scripted(Array.from({ length: 100 }, away));
+    const handle = conversationFailover({ attemptTimeoutMs: 300, retryDelayMs: 20 })('conversation', next);
+    const began = performance.now();
+    await expect(
+      handle('handle', { text: 'hi' }, createCallContext({ timeoutMs: 10_000 })),
+    ).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(performance.now() - began).toBeLessThan(1000);
+  });
+
   it('does not run a turn again when the conversation service itself answered UNAVAILABLE', async () => {
     // What a replica sends back when the models service behind it is down, as the transport rebuilds it.
     const body = JSON.stringify({
