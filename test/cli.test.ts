@@ -187,3 +187,13 @@ describe('agent checks at start', () => {
     );
   });
 });
+
+describe('clawmesh status', () => {
+  it('takes --subject-prefix, as its usage says, and lists only that deployment', async () => {
+    const p = spawnCli(['status', '--json', '--subject-prefix', `nobody${process.pid}`], {
+      env: { NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' },
+    });
+    expect(await p.exited).toBe(0);
+    expect(JSON.parse(p.stdout())).toEqual([]);
+  });
+});

@@ -42,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
       local: { type: 'boolean' },
       skills: { type: 'string' },
       'nats-url': { type: 'string' },
+      'subject-prefix': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
