@@ -244,3 +244,28 @@ describe('a role over the http transport without the URL of the service it calls
     });
   });
 });
+
+describe('a conversation role whose turn lease needs a Redis that does not answer', () => {
+  it('says the Redis is for the turn lease, and how a single process can do without', async () => {
+    const start = createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-lease-redis-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          store: { kind: 'postgres' },
+          postgres: { url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
+          redis: { url: 'redis://127.0.0.1:1' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+        },
+      },
+    });
+    await expect(start).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(
+        /^cannot connect to Redis \(REDIS_URL\) at redis:\/\/127\.0\.0\.1:1.*needed for the turn lease.*CLAWMESH_STORE__LEASE=memory/,
+      ),
+    });
+  });
+});

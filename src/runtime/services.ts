@@ -332,9 +332,17 @@ async function openLease(
   const ttlMs = config.store.leaseTtlMs;
   if (kind === 'memory') return createMemoryTurnLease({ ttlMs });
   if (kind === 'redis') {
+    // The store and the bus may need no Redis: say what this one is for, and how to do without.
+    const redis = await connections.redis().catch((err: unknown) => {
+      throw new ClawmeshError(
+        'UNAVAILABLE',
+        `${(err as Error).message}; needed for the turn lease across conversation replicas (store.lease: ${config.store.lease}). A single conversation process can set CLAWMESH_STORE__LEASE=memory instead`,
+        { cause: err },
+      );
+    });
     return createTurnLease({
       kind: 'redis',
-      redis: await connections.redis(),
+      redis,
       prefix: config.redis.keyPrefix,
       ttlMs,
     });
