@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startFakeOpenAI } from '../../test/support/fake-openai.ts';
 import { createCallContext } from '../core/context.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
@@ -241,6 +241,41 @@ describe('a role over the http transport without the URL of the service it calls
     await expect(start).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining(`set ${variable}=http://<host>:<port>`),
+    });
+  });
+});
+
+describe('a role over the http transport with a service URL that is not one', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+  it.each([
+    ['gateway', 'CONVERSATION_SERVICE_URL', '127.0.0.1:8084'],
+    ['conversation', 'SKILLS_INVENTORY_SERVICE_URL', 'ftp://skills:8082'],
+  ] as const)('refuses to start a %s role, naming %s', async (role, variable, url) => {
+    // The transport reads the service URLs from the process's environment.
+    vi.stubEnv('CONVERSATION_SERVICE_URL', 'http://127.0.0.1:1');
+    vi.stubEnv('MODELS_SERVICE_URL', 'http://127.0.0.1:1');
+    vi.stubEnv(variable, url);
+    const start = createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-bad-url-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          roles: [role],
+          transport: { kind: 'http' },
+          store: { kind: 'memory', lease: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+        },
+      },
+    });
+    await expect(start).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining(
+        `"${url}" is not an http or https URL such as http://<host>:<port> (set by ${variable})`,
+      ),
     });
   });
 });

@@ -6,6 +6,7 @@ import { traceTransport } from '../observability/rpc-tracing.ts';
 import { createTransport } from '../transport/factory.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Connections } from './connections.ts';
+import { skillNamesOf } from './skill-names.ts';
 
 /** What {@link openTransport} needs beside the config. */
 export interface TransportDeps {
@@ -60,26 +61,54 @@ export function serviceUrlSource(config: Config, env: NodeJS.ProcessEnv, service
 
 /**
  * Stops a process over the `http` transport that could answer nothing: a gateway role without
- * the conversation service's URL, or a conversation role without the models service's. Every
- * call would otherwise wait for its deadline and fail. A skill without a URL is not checked: it
+ * the conversation service's URL, a conversation role without the models service's, or a URL
+ * of a service it calls that is not an http(s) URL (`127.0.0.1:8080`, a typo). Every call would
+ * otherwise fail, the missing ones at their deadline. A skill without a URL is not an error: it
  * is left out of the agents' tools, like a skill whose host is down.
  */
 export function assertServiceUrls(config: Config, env: NodeJS.ProcessEnv): void {
   if (config.transport.kind !== 'http') return;
   const roles = new Set(config.roles);
-  const needed: { service: string; caller: string }[] = [];
+  const called: { service: string; caller: string; required: boolean }[] = [];
   if (roles.has('gateway') && !roles.has('conversation'))
-    needed.push({ service: 'conversation', caller: 'gateway' });
-  if (roles.has('conversation') && !roles.has('models'))
-    needed.push({ service: 'models', caller: 'conversation' });
-  const problems = needed
-    .filter(({ service }) => !serviceUrls(config, env, service))
-    .map(
-      ({ service, caller }) =>
-        `transport.urls.${service}: the ${caller} role calls the ${service} service over the http transport, and it has no URL (set ${serviceUrlVariable(service)}=http://<host>:<port> of the process running \`clawmesh start ${service}\`)`,
-    );
-  if (problems.length > 0) {
-    throw new ClawmeshError('INVALID_ARGUMENT', `invalid configuration:\n  ${problems.join('\n  ')}`);
+    called.push({ service: 'conversation', caller: 'gateway', required: true });
+  if (roles.has('conversation')) {
+    if (!roles.has('models')) called.push({ service: 'models', caller: 'conversation', required: true });
+    if (!roles.has('skills')) {
+      for (const skill of skillNamesOf(config))
+        called.push({ service: `skills.${skill}`, caller: 'conversation', required: false });
+    }
+  }
+  const problems = new Set<string>();
+  for (const { service, caller, required } of called) {
+    const urls = serviceUrls(config, env, service);
+    if (!urls) {
+      if (required) {
+        problems.add(
+          `transport.urls.${service}: the ${caller} role calls the ${service} service over the http transport, and it has no URL (set ${serviceUrlVariable(service)}=http://<host>:<port> of the process running \`clawmesh start ${service}\`)`,
+        );
+      }
+      continue;
+    }
+    const source = serviceUrlSource(config, env, service);
+    const key = source.startsWith('transport.urls.') ? source : `transport.urls.${service}`;
+    const setBy = source.startsWith('transport.urls.') ? '' : ` (set by ${source})`;
+    for (const url of urls) {
+      if (!isHttpUrl(url))
+        problems.add(`${key}: "${url}" is not an http or https URL such as http://<host>:<port>${setBy}`);
+    }
+  }
+  if (problems.size > 0) {
+    throw new ClawmeshError('INVALID_ARGUMENT', `invalid configuration:\n  ${[...problems].join('\n  ')}`);
+  }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
   }
 }
 
