@@ -36,13 +36,19 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** Creates a requester on a connection; its inbox subscription opens with the first request. */
+/**
+ * Creates a requester on a connection; its inbox subscription opens with the first request.
+ * While the connection is lost (nats.js reconnecting), requests fail at once, and those in
+ * flight too (their replies would be lost), rather than each waiting out its deadline.
+ */
 export function createRequester(nc: NatsConnection): Requester {
   const pending = new Map<string, Pending>();
   let inbox = '';
   let subscription: Subscription | undefined;
   let seq = 0;
   let closed = false;
+  /** Why requests cannot go out now: set from a disconnect until the reconnect. */
+  let lost: string | undefined;
 
   const failAll = (failure: RequestFailure) => {
     for (const entry of pending.values()) {
@@ -76,10 +82,20 @@ export function createRequester(nc: NatsConnection): Requester {
     nc.closed().then(() => failAll({ kind: 'closed', message: 'the NATS connection is closed' }));
   };
 
+  (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') {
+        lost = 'the connection to NATS is lost; reconnecting';
+        failAll({ kind: 'closed', message: lost });
+      } else if (status.type === 'reconnect') lost = undefined;
+    }
+  })().catch(() => undefined);
+
   return {
     request(subject, data, headers, timeoutMs) {
       if (closed)
         return Promise.reject(new RequestFailed({ kind: 'closed', message: 'the requester is closed' }));
+      if (lost !== undefined) return Promise.reject(new RequestFailed({ kind: 'closed', message: lost }));
       if (!subscription) listen();
       seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
       const token = seq.toString(36);

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { Svcm } from '@nats-io/services';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -298,6 +299,50 @@ describe('nats transport', () => {
     const err = await pending;
     expect(err).toMatchObject({ code: 'UNAVAILABLE' });
     expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('fails calls at once with UNAVAILABLE while its connection to NATS is lost, not at their deadline', async () => {
+    const name = `lost-${randomHex(4)}`;
+    const server = await transport();
+    const contract = contractNamed(name);
+    await server.serve(contract, {
+      say: async ({ text }) => {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        return { text };
+      },
+      fail: async () => ({}),
+    });
+    // The caller reaches NATS through a relay that then goes away (a network cut, a NATS restart).
+    const target = new URL(NATS_URL);
+    const sockets = new Set<net.Socket>();
+    const relay = net.createServer((socket) => {
+      const upstream = net.connect(Number(target.port || 4222), target.hostname);
+      for (const end of [socket, upstream]) {
+        sockets.add(end);
+        end.on('error', () => undefined);
+      }
+      socket.pipe(upstream).pipe(socket);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const nc = await connect({
+      servers: `nats://127.0.0.1:${(relay.address() as net.AddressInfo).port}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
+    cleanup.push(() => nc.close());
+    const client = await createNatsTransport({ connection: nc });
+    cleanup.push(() => client.close());
+    const inFlight = rejection(client.client(contract).say({ text: 'x' }, ctx(10_000)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    relay.close();
+    for (const socket of sockets) socket.destroy();
+    const err = await inFlight;
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', retryable: true });
+    expect(err.message).toContain('connection to NATS');
+    const next = await rejection(client.client(contract).say({ text: 'y' }, ctx(10_000)));
+    expect(next).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('uses a shared connection without closing it', async () => {
