@@ -39,4 +39,40 @@ describe('createConnections', () => {
     });
     await connections.close();
   });
+
+  it('fails a command at once while the connection to Redis is lost, instead of holding it until it is back', async () => {
+    // Redis behind a relay that then goes away (a Redis restart, a network cut).
+    const sockets = new Set<net.Socket>();
+    const relay = net.createServer((socket) => {
+      const upstream = net.connect(6379, '127.0.0.1');
+      for (const end of [socket, upstream]) {
+        sockets.add(end);
+        end.on('error', () => undefined);
+      }
+      socket.pipe(upstream).pipe(socket);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const url = `redis://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+    const { config } = loadConfig({ env: { REDIS_URL: url }, cwd: process.cwd() });
+    const connections = createConnections(config, silentLogger());
+    try {
+      const client = await connections.redis();
+      expect(await client.ping()).toBe('PONG');
+      relay.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const began = performance.now();
+      const answer = await Promise.race([
+        client.ping().then(
+          () => 'answered',
+          () => 'failed',
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting'), 3000)),
+      ]);
+      expect(answer).toBe('failed');
+      expect(performance.now() - began).toBeLessThan(1000);
+    } finally {
+      await connections.close();
+    }
+  });
 });

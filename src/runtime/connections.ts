@@ -52,6 +52,9 @@ export function createConnections(config: Config, logger: Logger): Connections {
           // createClient throws at once on a URL it cannot parse (`Invalid URL`, `Invalid protocol`).
           client = createClient({
             url,
+            // While the connection is lost, a command fails at once (UNAVAILABLE to the caller)
+            // instead of waiting in node-redis's queue until its turn's deadline.
+            disableOfflineQueue: true,
             socket: {
               connectTimeout: 5000,
               reconnectStrategy: (retries, cause) =>
