@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../src/config/load.ts';
 import { ROLES } from '../src/config/schema-topology.ts';
 
 /*
@@ -76,6 +77,17 @@ describe('deploy/docker-compose.yml', () => {
       for (const { key, host } of urlHosts(service.environment ?? {})) {
         expect(names, `${name}: ${key} points at "${host}"`).toContain(host);
       }
+    }
+  });
+
+  it('gives each Clawmesh service longer than shutdownTimeoutMs to stop before it is killed', () => {
+    // Docker sends SIGKILL 10 s after SIGTERM unless told otherwise: turns in flight would be cut.
+    const { shutdownTimeoutMs } = loadConfig({ env: {}, cwd: DEPLOY }).config;
+    for (const [name, service] of Object.entries(services)) {
+      if (service.image !== 'clawmesh:latest') continue;
+      const grace = /^(\d+)s$/.exec(String(service.stop_grace_period ?? '10s'));
+      expect(grace, `${name}: stop_grace_period in seconds`).not.toBeNull();
+      expect(Number(grace![1]) * 1000, name).toBeGreaterThan(shutdownTimeoutMs + 1000);
     }
   });
 
