@@ -116,6 +116,28 @@ describe('deploy/Dockerfile', () => {
   });
 });
 
+describe('.dockerignore', () => {
+  const ignored = readFileSync(join(DEPLOY, '..', '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const isIgnored = (path: string) =>
+    ignored.some((pattern) => path === pattern || path.startsWith(`${pattern}/`));
+
+  it('keeps node_modules, the build output, git history and local data out of the build context', () => {
+    for (const path of ['node_modules', 'dist', '.git', 'data', '.env']) expect(isIgnored(path)).toBe(true);
+  });
+
+  it('sends everything the Dockerfile copies from the context', () => {
+    const dockerfile = readFileSync(join(DEPLOY, 'Dockerfile'), 'utf8');
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
+      m[1]!.split(/\s+/),
+    );
+    expect(sources).toContain('src');
+    for (const source of sources) expect(isIgnored(source), source).toBe(false);
+  });
+});
+
 describe('deploy/k8s (kustomize)', () => {
   const dir = join(DEPLOY, 'k8s');
   const kustomization: Doc = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
