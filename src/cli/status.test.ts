@@ -1,9 +1,16 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createCallContext } from '../core/context.ts';
 import { defineContract } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { createClawmesh } from '../runtime/clawmesh.ts';
 import { createNatsTransport, type NatsTransport } from '../transport/nats.ts';
 import type { ServiceInstance } from '../transport/nats-discovery.ts';
 import { type CliIo, runStatus } from './status.ts';
@@ -153,5 +160,85 @@ describe('clawmesh status --subject-prefix', () => {
     } finally {
       await Promise.all([mine!.close(), other!.close()]);
     }
+  });
+});
+
+describe('clawmesh status over http', () => {
+  const apps: { stop(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.stop();
+  });
+
+  /** A role of an http deployment on a free port; resolves with its URL. */
+  async function role(roles: string[], urls: Record<string, string> = {}): Promise<string> {
+    const app = await createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-status-http-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: {
+          roles,
+          transport: { kind: 'http', urls },
+          store: { kind: 'memory', lease: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0 },
+        },
+      },
+    });
+    apps.push(app);
+    return app.listen();
+  }
+
+  /** A port nothing listens on. */
+  async function closedPort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  it('asks each <SERVICE>_SERVICE_URL for its health and readiness, and exits 1 when one is unreachable', async () => {
+    const models = await role(['models']);
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    // A conversation role whose models service is gone: alive, not ready.
+    const conversation = await role(['conversation'], { models: dead });
+    const env = {
+      CLAWMESH_TRANSPORT: 'http',
+      MODELS_SERVICE_URL: models,
+      CONVERSATION_SERVICE_URL: conversation,
+      SKILLS_INVENTORY_SERVICE_URL: `http://user:secret@127.0.0.1:${new URL(dead).port}`,
+    };
+    const table = captureIo(env);
+    expect(await runStatus([], table.io)).toBe(1);
+    expect(table.out()).toMatch(/^SERVICE\s+URL\s+INSTANCE\s+ROLES\s+UPTIME S\s+STATE$/m);
+    expect(table.out()).toMatch(/^models\s+http:\/\/127\.0\.0\.1:\d+\s+\S+\s+models\s+\d+\s+ready$/m);
+    expect(table.out()).toMatch(/^conversation\s.*\sconversation\s+\d+\s+not ready: .*models/m);
+    expect(table.out()).toMatch(
+      /^skills\.inventory\s+http:\/\/user:\*\*\*@127\.0\.0\.1:\d+\s.*unreachable: ECONNREFUSED/m,
+    );
+    expect(table.out()).not.toContain('secret');
+    expect(table.out()).toContain('3 services over http: 1 ready, 1 unreachable');
+
+    const json = captureIo(env);
+    expect(await runStatus(['--json'], json.io)).toBe(1);
+    const listed = JSON.parse(json.out()) as { service: string; reachable: boolean; ready: boolean }[];
+    expect(listed.map(({ service, reachable, ready }) => ({ service, reachable, ready }))).toEqual([
+      { service: 'conversation', reachable: true, ready: false },
+      { service: 'models', reachable: true, ready: true },
+      { service: 'skills.inventory', reachable: false, ready: false },
+    ]);
+
+    const allUp = captureIo({ MODELS_SERVICE_URL: models });
+    expect(await runStatus(['--transport', 'http'], allUp.io)).toBe(0);
+  });
+
+  it('says which variables to set when no service URL is, and refuses an unknown transport', async () => {
+    const none = captureIo({ CLAWMESH_TRANSPORT: 'http' });
+    expect(await runStatus([], none.io)).toBe(1);
+    expect(none.err()).toContain('CONVERSATION_SERVICE_URL');
+    const bad = captureIo({});
+    expect(await runStatus(['--transport', 'carrier-pigeon'], bad.io)).toBe(2);
+    expect(bad.err()).toContain('--transport must be nats or http');
   });
 });

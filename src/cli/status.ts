@@ -12,11 +12,16 @@ export interface CliIo {
 
 const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 
-const USAGE = `Usage: clawmesh status [--nats-url URL] [--subject-prefix PREFIX] [--json]
+const USAGE = `Usage: clawmesh status [--transport nats|http] [--nats-url URL] [--subject-prefix PREFIX] [--json]
 
-Lists the service instances running on NATS with their endpoints' requests, errors and
-average processing time ($SRV discovery).
+Over NATS (the default): lists the service instances running on NATS with their endpoints'
+requests, errors and average processing time ($SRV discovery).
+Over http (--transport http, or CLAWMESH_TRANSPORT=http): asks each service named by a
+<SERVICE>_SERVICE_URL variable (CONVERSATION_SERVICE_URL, MODELS_SERVICE_URL,
+SKILLS_INVENTORY_SERVICE_URL, ...) for its /healthz and /readyz.
 
+  --transport nats|http     how the deployment's services call each other (default:
+                            CLAWMESH_TRANSPORT when it is http, else nats)
   --nats-url URL            the NATS server (default: NATS_URL, then nats://127.0.0.1:4222)
   --subject-prefix PREFIX   only one deployment's instances, when several share the server
                             (its nats.subjectPrefix; default: CLAWMESH_NATS__SUBJECT_PREFIX,
@@ -31,6 +36,7 @@ average processing time ($SRV discovery).
  */
 export async function runStatus(args: readonly string[], io: CliIo = processIo): Promise<number> {
   let values: {
+    transport?: string | undefined;
     'nats-url'?: string | undefined;
     'subject-prefix'?: string | undefined;
     json?: boolean | undefined;
@@ -40,6 +46,7 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
     ({ values } = parseArgs({
       args: [...args],
       options: {
+        transport: { type: 'string' },
         'nats-url': { type: 'string' },
         'subject-prefix': { type: 'string' },
         json: { type: 'boolean' },
@@ -54,6 +61,12 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
     io.stdout.write(USAGE);
     return 0;
   }
+  const transport = values.transport ?? (io.env.CLAWMESH_TRANSPORT === 'http' ? 'http' : 'nats');
+  if (transport !== 'nats' && transport !== 'http') {
+    io.stderr.write(`clawmesh status: --transport must be nats or http, not "${transport}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (transport === 'http') return httpStatus(io, values.json === true);
   const url = values['nats-url'] ?? io.env.NATS_URL ?? 'nats://127.0.0.1:4222';
   let nc: NatsConnection;
   try {
@@ -81,6 +94,23 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
   } finally {
     await nc.close();
   }
+}
+
+/** \`clawmesh status\` of an http deployment: each service URL's health and readiness. */
+async function httpStatus(io: CliIo, json: boolean): Promise<number> {
+  const { formatHttpStatus, probeService, serviceUrlsOf } = await import('./status-http.ts');
+  const urls = serviceUrlsOf(io.env);
+  if (urls.length === 0) {
+    io.stderr.write(
+      'clawmesh status: no service URL is set. Over http, services are found by their ' +
+        '<SERVICE>_SERVICE_URL variables (CONVERSATION_SERVICE_URL, MODELS_SERVICE_URL, ' +
+        'SKILLS_INVENTORY_SERVICE_URL, ...): set them as the deployment does.\n',
+    );
+    return 1;
+  }
+  const services = await Promise.all(urls.map(([service, url]) => probeService(service, url)));
+  io.stdout.write(json ? `${JSON.stringify(services, null, 2)}\n` : formatHttpStatus(services));
+  return services.every((s) => s.reachable) ? 0 : 1;
 }
 
 /** The instances as a table, one row per endpoint, and a summary line. */
