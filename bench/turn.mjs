@@ -19,8 +19,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 const WARM_CONCURRENT = Number(process.env.BENCH_WARM_CONCURRENT ?? 3000);
 const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 5);
 const SOAK = Number(process.env.BENCH_SOAK ?? 10_000);
-const OBS_ROUNDS = Number(process.env.BENCH_OBS_ROUNDS ?? 8);
-const OBS_TURNS = Number(process.env.BENCH_OBS_TURNS ?? 2000);
+const OBS_ROUNDS = Number(process.env.BENCH_OBS_ROUNDS ?? 20);
+const OBS_TURNS = Number(process.env.BENCH_OBS_TURNS ?? 1000);
 const question = (i) => ({ userId: `bench-${i % 100}`, text: 'how many red shirts are in stock?' });
 
 async function startClawmesh(env = {}) {
