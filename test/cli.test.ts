@@ -77,6 +77,34 @@ describe('clawmesh start', () => {
   });
 });
 
+describe('clawmesh start <role> on the local transport', () => {
+  it('refuses --skills on a role other than skills, saying how to start a skill host', async () => {
+    const p = spawnCli(['start', 'models', '--skills', 'inventory'], { cwd: tempDir(), env: { PORT: '0' } });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toContain('clawmesh start skills --skills inventory');
+  });
+
+  it('warns a skills role that no other process can call it, not that it cannot call others', async () => {
+    const p = spawnCli(['start', 'skills'], { cwd: tempDir(), env: { PORT: '0' } });
+    running.push(p);
+    const warning = await p.waitForLog(/local transport/);
+    expect(warning.msg).toMatch(/no other process can call the skills this process serves/);
+    expect(warning.msg).not.toMatch(/cannot be called/);
+    await p.waitForLog(/^Clawmesh listening/);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+  });
+
+  it('warns a conversation role which services it cannot reach', async () => {
+    const p = spawnCli(['start', 'conversation'], { cwd: tempDir(), env: { PORT: '0' } });
+    running.push(p);
+    const warning = await p.waitForLog(/local transport/);
+    expect(warning).toMatchObject({ unreachable: ['models', 'skills'] });
+    p.child.kill('SIGTERM');
+    await p.exited;
+  });
+});
+
 describe('clawmesh doctor', () => {
   it('passes on the defaults and checks the store', async () => {
     const p = spawnCli(['doctor'], { cwd: tempDir() });

@@ -19,6 +19,12 @@ export async function runStart(options: StartOptions): Promise<number> {
   const overrides: Record<string, unknown> = {};
   if (options.roles) overrides.roles = options.roles;
   if (options.skills !== undefined) {
+    if (options.roles && !options.roles.includes('skills')) {
+      throw new ClawmeshError(
+        'INVALID_ARGUMENT',
+        `--skills names the skills of a skills role, and this process runs ${options.roles.join(', ')}: start a skill host with \`clawmesh start skills --skills ${options.skills}\``,
+      );
+    }
     const names = options.skills
       .split(',')
       .map((name) => name.trim())

@@ -86,6 +86,14 @@ export interface ServiceExtras {
   plugins?: ClawmeshPlugin[];
 }
 
+/** The services each role calls: a gateway its conversations, a conversation the models and skills. */
+const CALLED_BY: Record<Role, readonly Role[]> = {
+  gateway: ['conversation'],
+  conversation: ['models', 'skills'],
+  skills: [],
+  models: [],
+};
+
 /**
  * Builds the services of the roles in `config.roles` (all four: the monolith) and serves them
  * on the configured transport. Everything that can fail to load (skills, providers, plugins)
@@ -102,13 +110,22 @@ export async function buildServices(
   const roles = new Set<Role>(config.roles);
   const monolith = roles.size === 4;
   if (!monolith && config.transport.kind === 'local') {
-    const missing = ['gateway', 'conversation', 'skills', 'models'].filter(
-      (role) => !roles.has(role as Role),
+    const fix = 'set CLAWMESH_TRANSPORT=nats (with NATS_URL) or http (with <SERVICE>_SERVICE_URL)';
+    // What each role calls: only those missing here are out of reach.
+    const missing = [...new Set([...roles].flatMap((role) => CALLED_BY[role]))].filter(
+      (role) => !roles.has(role),
     );
-    logger.warn(
-      { roles: [...roles], unreachable: missing },
-      `the local transport only reaches services in this process, so ${missing.join(', ')} cannot be called: set CLAWMESH_TRANSPORT=nats (with NATS_URL) or http (with <SERVICE>_SERVICE_URL)`,
-    );
+    if (missing.length > 0) {
+      logger.warn(
+        { roles: [...roles], unreachable: missing },
+        `the local transport only reaches services in this process, so ${missing.join(', ')} cannot be called: ${fix}`,
+      );
+    } else {
+      logger.warn(
+        { roles: [...roles] },
+        `over the local transport no other process can call the ${[...roles].join(', ')} this process serves: ${fix}`,
+      );
+    }
   }
   // With `metrics.enabled: false` nothing on the turn path records (the registry still serves).
   const hot = config.metrics.enabled ? metrics : undefined;
