@@ -90,7 +90,7 @@ describe('clawmesh start <role> on the local transport', () => {
     const warning = await p.waitForLog(/local transport/);
     expect(warning.msg).toMatch(/no other process can call the skills this process serves/);
     expect(warning.msg).not.toMatch(/cannot be called/);
-    await p.waitForLog(/^Clawmesh listening/);
+    await p.waitForLog(/^Clawmesh \(skills\) listening/);
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
   });
