@@ -53,6 +53,12 @@ export interface EventTopics {
     userId?: string;
     /** Where the call came from: `conversation` (an agent's turn) or `api` (the OpenAI-compatible API). */
     source?: 'conversation' | 'api';
+    /**
+     * Set when the tokens are the gateway's estimate, not the provider's count: a stream that
+     * ended without its answer after text was sent (the caller left, the deadline passed, the
+     * upstream broke off), charged for its prompt and the text streamed.
+     */
+    estimated?: true;
   };
 }
 

@@ -1,10 +1,10 @@
 import type { CallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
-import { ModelRequestSchema, type modelsContract } from '../core/contracts/models.ts';
+import { ModelRequestSchema, type ModelResponse, type modelsContract } from '../core/contracts/models.ts';
 import type { ChatMessage, ToolSpec } from '../core/messages.ts';
 import { parseOrThrow } from '../core/validation.ts';
-import { modelCompletedData } from '../models/accounting/event.ts';
+import { chargedEventData, modelCompletedData } from '../models/accounting/event.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookScope } from './hook-scope.ts';
 import { runToolCall, type ToolCallDeps } from './tool-calls.ts';
@@ -70,14 +70,26 @@ export async function runAgentLoop(
       const changed = await deps.hooks.run('onModelCall', scope, request);
       if (changed && changed !== request) request = checkedModelCall(changed);
     }
-    const response = await deps.models.complete(
-      {
-        messages: request.messages,
-        ...(request.model ? { model: request.model } : {}),
-        ...(request.tools.length ? { tools: request.tools } : {}),
-      },
-      ctx,
-    );
+    let response: ModelResponse;
+    try {
+      response = await deps.models.complete(
+        {
+          messages: request.messages,
+          ...(request.model ? { model: request.model } : {}),
+          ...(request.tools.length ? { tools: request.tools } : {}),
+        },
+        ctx,
+      );
+    } catch (err) {
+      // A streamed answer cut short (the turn's deadline passed mid-answer) was charged by the
+      // Model Gateway for an estimate of its tokens: it is published like any other model call.
+      const charged = chargedEventData(err, ctx, 'conversation');
+      if (charged) {
+        charged.conversationId = scope.conversationId;
+        deps.events.emit('model.completed', charged, ctx);
+      }
+      throw err;
+    }
     model = response.model;
     // Tokens, cost and cache metrics are the Model Gateway's; the event carries its route and cache fields.
     deps.events.emit(

@@ -3,6 +3,8 @@ import { createCallContext } from '../core/context.ts';
 import type { ModelRequest } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { createMetrics } from '../observability/metrics.ts';
+import { createBudgets } from './accounting/budgets.ts';
+import { createMemoryUsageStore } from './accounting/usage-store.ts';
 import { createLocalProvider } from './providers/local/provider.ts';
 import { type CompletionInfo, createModelsService } from './service.ts';
 import type { ModelProvider, ProviderRequest } from './types.ts';
@@ -140,5 +142,35 @@ describe('the Model Gateway metrics under made-up model names', () => {
     expect(series.some((line) => line.includes('model="local/special"'))).toBe(true);
     expect(series.some((line) => line.includes('model="local/default",tier="fast"'))).toBe(true);
     expect(series.some((line) => line.includes('model="other"'))).toBe(true);
+  });
+});
+
+describe('models service: streams left mid-answer', () => {
+  it('charges the budgets for an estimate when the consumer breaks out after text', async () => {
+    // Two words, then nothing until the call is stopped: the usage never comes.
+    const streaming: ModelProvider = {
+      name: 'streamer',
+      defaultModel: 'm',
+      complete: () => Promise.reject(new Error('streams only')),
+      async *stream(_request, _ctx, signal) {
+        yield { type: 'text', text: 'twelve chars' };
+        yield { type: 'text', text: 'and sixteen more' };
+        await new Promise((resolve) => signal?.addEventListener('abort', resolve));
+      },
+    };
+    const budgets = createBudgets({
+      limits: { perUserDaily: { tokens: 10_000 } },
+      store: createMemoryUsageStore(),
+    });
+    const service = createModelsService({ providers: [streaming], defaultModel: 'streamer', budgets });
+    const ctx = createCallContext({ userId: 'u1' });
+    const texts: string[] = [];
+    for await (const event of service.stream(ask(), ctx)) {
+      if (event.type === 'text') texts.push(event.text);
+      if (texts.length === 2) break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // 'hello': 2 tokens and 4 for the message; 28 characters streamed: 7 tokens.
+    expect((await service.usage(ctx)).userToday?.tokens).toBe(2 + 4 + 7);
   });
 });

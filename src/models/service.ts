@@ -6,11 +6,18 @@ import { ClawmeshError } from '../core/errors.ts';
 import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Budgets, UsageReport } from './accounting/budgets.ts';
+import { estimateUsage } from './accounting/estimate.ts';
 import { createPriceTable, type Price } from './accounting/prices.ts';
 import { createModelMetricsRecorder } from './accounting/recorder.ts';
 import { cacheKey, isCacheable } from './cache/key.ts';
 import type { CachedAnswer, ResponseCache } from './cache/types.ts';
-import type { Attempt, ChainOptions, ChainResult, DeploymentChain } from './resilience/chain.ts';
+import type {
+  Attempt,
+  ChainOptions,
+  ChainResult,
+  DeploymentChain,
+  StreamProgress,
+} from './resilience/chain.ts';
 import { createRouter, type RouteDecision } from './router/router.ts';
 import { createTargets } from './router/targets.ts';
 import type { Deployment, ModelProvider } from './types.ts';
@@ -265,6 +272,85 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     return response;
   };
 
+  /** Counts a response's tokens and cost against the context's user and conversation budgets. */
+  const count = (ctx: CallContext, response: ModelResponse) => {
+    const tokens = response.usage.inputTokens + response.usage.outputTokens;
+    budgets!.record(ctx, tokens, response.costUsd ?? 0).catch((err: unknown) => {
+      if (logger)
+        callLogger(logger, ctx).warn({ err: (err as Error)?.message }, 'could not count model usage');
+    });
+  };
+
+  /**
+   * Accounting of a streamed call that ended without its answer after the upstream had sent text
+   * (the caller left, the deadline passed, the upstream broke off): the provider's usage never
+   * arrived, so the prompt and the text streamed so far are charged as an estimate — to the
+   * budgets and the token and cost metrics. The upstream stopped when the call did, so this is
+   * about what it bills for a cancelled stream. Returns the response the charge stands for,
+   * marked `finishReason: 'error'`, for `model.completed`.
+   */
+  const chargeCut = (
+    request: ModelRequest,
+    ctx: CallContext,
+    decision: RouteDecision,
+    chain: DeploymentChain,
+    progress: StreamProgress,
+    started: number,
+    attempts: unknown,
+  ): ModelResponse => {
+    const deployment = progress.deployment as Deployment;
+    const model = qualifiedName(deployment);
+    const usage = estimateUsage(request, progress.chars);
+    const response: ModelResponse = {
+      content: '',
+      toolCalls: [],
+      finishReason: 'error',
+      usage,
+      model,
+      latencyMs: elapsedMs(started),
+      cached: false,
+      route: routeOf(decision),
+      deployment: deployment.id,
+      fallbackUsed: deployment !== chain.deployments[0],
+    };
+    if (decision.tier !== undefined) response.tier = decision.tier;
+    if (Array.isArray(attempts)) response.attempts = calledAttempts(attempts as Attempt[]);
+    const costUsd = prices.costOf(model, usage);
+    if (costUsd !== undefined) response.costUsd = costUsd;
+    if (budgets && (ctx.userId || ctx.conversationId)) count(ctx, response);
+    recorder.charged(response, ctx.agentId);
+    if (logger) {
+      callLogger(logger, ctx).info(
+        { model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, estimated: true },
+        'model stream ended before its usage: charged an estimate',
+      );
+    }
+    return response;
+  };
+
+  /**
+   * The error of a streamed call that failed: when the upstream had sent text, charged as
+   * {@link chargeCut} says, with the charge under `details.charged` (see `chargedOf`).
+   */
+  const failedStream = (
+    request: ModelRequest,
+    ctx: CallContext,
+    decision: RouteDecision,
+    chain: DeploymentChain,
+    progress: StreamProgress,
+    started: number,
+    err: unknown,
+  ): ClawmeshError => {
+    const error = failed(decision, err, ctx);
+    if (progress.delivered === 0) return error;
+    const charged = chargeCut(request, ctx, decision, chain, progress, started, error.details?.attempts);
+    return new ClawmeshError(error.code, error.message, {
+      cause: error,
+      retryable: error.retryable,
+      details: { ...error.details, charged },
+    });
+  };
+
   /** Accounting after the chain answered: the response, cost, budgets, cache, metrics. */
   const finish = (
     request: ModelRequest,
@@ -292,13 +378,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     };
     if (decision.tier !== undefined) response.tier = decision.tier;
     if (costUsd !== undefined) response.costUsd = costUsd;
-    if (budgets && (ctx.userId || ctx.conversationId)) {
-      const tokens = response.usage.inputTokens + response.usage.outputTokens;
-      budgets.record(ctx, tokens, costUsd ?? 0).catch((err: unknown) => {
-        if (logger)
-          callLogger(logger, ctx).warn({ err: (err as Error)?.message }, 'could not count model usage');
-      });
-    }
+    if (budgets && (ctx.userId || ctx.conversationId)) count(ctx, response);
     if (cache && key !== undefined && CACHEABLE_FINISH.has(response.finishReason)) {
       const stored: CachedAnswer = {
         content: response.content,
@@ -353,11 +433,15 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
         }
         key = admitted.key;
       }
+      // A streamed call keeps track of the text sent, charged if it ends without its answer.
+      const progress: StreamProgress | undefined = ctx.onDelta ? { delivered: 0, chars: 0 } : undefined;
       let result: ChainResult;
       try {
-        result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal);
+        result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal, progress);
       } catch (err) {
-        throw failed(decision, err, ctx);
+        throw progress
+          ? failedStream(request, ctx, decision, chain, progress, started, err)
+          : failed(decision, err, ctx);
       }
       return finish(request, ctx, decision, key, result, started);
     },
@@ -376,14 +460,21 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
         }
         key = admitted.key;
       }
+      const progress: StreamProgress = { delivered: 0, chars: 0 };
       let result: ChainResult | undefined;
+      let accounted = false;
       try {
-        for await (const event of chain.stream(chainRequestOf(request), ctx, signal)) {
+        for await (const event of chain.stream(chainRequestOf(request), ctx, signal, progress)) {
           if (event.type === 'text') yield event;
           else result = event.result;
         }
       } catch (err) {
-        throw failed(decision, err, ctx);
+        accounted = true;
+        throw failedStream(request, ctx, decision, chain, progress, started, err);
+      } finally {
+        // The consumer left the loop mid-answer: the upstream stopped, its usage never came.
+        if (!result && !accounted && progress.delivered > 0)
+          chargeCut(request, ctx, decision, chain, progress, started, undefined);
       }
       if (!result)
         throw failed(decision, new ClawmeshError('UNAVAILABLE', 'the model stream ended without an answer'));

@@ -23,7 +23,15 @@ export interface FakeUsage {
 /** A scripted answer with content: plain text or tool calls. */
 export type FakeAnswer =
   /** A plain assistant answer. */
-  | { type: 'text'; content: string; usage?: FakeUsage; finishReason?: string; delayMs?: number }
+  | {
+      type: 'text';
+      content: string;
+      usage?: FakeUsage;
+      finishReason?: string;
+      delayMs?: number;
+      /** Streams only: a pause before each chunk after the first (a slowly generating model). */
+      chunkDelayMs?: number;
+    }
   /** An assistant message calling one or more tools. */
   | {
       type: 'toolCalls';
@@ -142,10 +150,29 @@ function chunksOf(reply: FakeAnswer, model: string, n: number): unknown[] {
   return chunks;
 }
 
-function streamAnswer(res: ServerResponse, reply: FakeAnswer, body: unknown, n: number, raw: string): void {
+async function streamAnswer(
+  res: ServerResponse,
+  reply: FakeAnswer,
+  body: unknown,
+  n: number,
+  raw: string,
+): Promise<void> {
   const model = modelOf(body);
+  const gap = reply.type === 'text' ? (reply.chunkDelayMs ?? 0) : 0;
   startSse(res);
-  for (const chunk of chunksOf(reply, model, n)) writeSse(res, chunk);
+  let first = true;
+  for (const chunk of chunksOf(reply, model, n)) {
+    if (gap && !first) {
+      await pause(gap);
+      if (res.destroyed) return;
+    }
+    first = false;
+    writeSse(res, chunk);
+  }
+  if (gap) {
+    await pause(gap);
+    if (res.destroyed) return;
+  }
   const options = (body as { stream_options?: { include_usage?: boolean } }).stream_options;
   if (options?.include_usage) {
     const usage = usageOf(reply, raw, toolCallsOf(reply, n) ?? (reply.type === 'text' ? reply.content : ''));
@@ -239,7 +266,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       default:
         if (reply.delayMs) await pause(reply.delayMs);
         if (res.destroyed) return;
-        if (streaming) streamAnswer(res, reply, request.body, n, raw);
+        if (streaming) await streamAnswer(res, reply, request.body, n, raw);
         else sendJson(res, 200, completion(reply, model, n, raw));
     }
   });

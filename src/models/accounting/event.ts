@@ -1,6 +1,7 @@
 import type { EventTopics } from '../../bus/events.ts';
 import type { CallContext } from '../../core/context.ts';
 import type { ModelResponse } from '../../core/contracts/models.ts';
+import { ClawmeshError } from '../../core/errors.ts';
 
 /**
  * The data of a `model.completed` event for a response of the Model Gateway: tokens, latency,
@@ -31,5 +32,35 @@ export function modelCompletedData(
   if (response.costUsd !== undefined) data.costUsd = response.costUsd;
   if (ctx.agentId) data.agentId = ctx.agentId;
   if (ctx.userId) data.userId = ctx.userId;
+  return data;
+}
+
+/**
+ * The charge a failed model call carries (`details.charged`): a stream that ended without its
+ * answer after the upstream sent text, charged by the Model Gateway for an estimate of its
+ * tokens. Undefined for any other error.
+ */
+export function chargedOf(err: unknown): ModelResponse | undefined {
+  const charged = err instanceof ClawmeshError ? err.details?.charged : undefined;
+  if (typeof charged !== 'object' || charged === null) return undefined;
+  const response = charged as Partial<ModelResponse>;
+  return typeof response.model === 'string' && typeof response.usage === 'object' && response.usage !== null
+    ? (response as ModelResponse)
+    : undefined;
+}
+
+/**
+ * The `model.completed` data of a failed call the gateway charged for (see {@link chargedOf}),
+ * marked `estimated`; undefined when the error carries no charge.
+ */
+export function chargedEventData(
+  err: unknown,
+  ctx: CallContext,
+  source: 'conversation' | 'api',
+): EventTopics['model.completed'] | undefined {
+  const charged = chargedOf(err);
+  if (!charged) return undefined;
+  const data = modelCompletedData(charged, ctx, source);
+  data.estimated = true;
   return data;
 }

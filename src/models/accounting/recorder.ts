@@ -15,6 +15,12 @@ export interface ModelMetricsRecorder {
    * tier and route kind and the calling agent.
    */
   completed(response: ModelResponse, agent: string | undefined, firstTokenMs: number | undefined): void;
+  /**
+   * The estimated usage of a call that failed after the upstream sent text (a stream cut short):
+   * its tokens and cost, by the response's model and the calling agent. The call itself is
+   * counted by {@link ModelMetricsRecorder.failed}.
+   */
+  charged(response: ModelResponse, agent: string | undefined): void;
   failed(target: string, tier: string | undefined, route: string, code: string): void;
   cacheLookup(result: 'hit' | 'miss' | 'skip'): void;
 }
@@ -76,7 +82,7 @@ export function createModelMetricsRecorder(
   metrics: Metrics | undefined,
   configured: ReadonlySet<string> = new Set(),
 ): ModelMetricsRecorder {
-  if (!metrics) return { completed() {}, failed() {}, cacheLookup() {} };
+  if (!metrics) return { completed() {}, charged() {}, failed() {}, cacheLookup() {} };
   const adHoc = new Set<string>();
   /** A model or target name as a label: configured names always, ad-hoc ones while there is room. */
   const labelOf = (name: string): string => {
@@ -100,6 +106,28 @@ export function createModelMetricsRecorder(
       routes.set(route, agents);
     }
     return cached(agents, agent, (): [AnswerCells, AnswerCells] => [{}, {}])[response.cached ? 1 : 0];
+  };
+
+  /** Tokens (by model and by agent) and cost of a response from a provider. */
+  const countUsage = (cells: AnswerCells, response: ModelResponse, agent: string) => {
+    const model = cells.model as string;
+    const { inputTokens, outputTokens } = response.usage;
+    if (inputTokens > 0) {
+      cells.inputTokens ??= fastCounter(metrics.modelTokens, { model, direction: 'input' });
+      cells.inputTokens.inc(inputTokens);
+      cells.agentInputTokens ??= fastCounter(metrics.modelAgentTokens, { agent, direction: 'input' });
+      cells.agentInputTokens.inc(inputTokens);
+    }
+    if (outputTokens > 0) {
+      cells.outputTokens ??= fastCounter(metrics.modelTokens, { model, direction: 'output' });
+      cells.outputTokens.inc(outputTokens);
+      cells.agentOutputTokens ??= fastCounter(metrics.modelAgentTokens, { agent, direction: 'output' });
+      cells.agentOutputTokens.inc(outputTokens);
+    }
+    if (response.costUsd) {
+      cells.cost ??= fastCounter(metrics.modelCost, { model, agent });
+      cells.cost.inc(response.costUsd);
+    }
   };
 
   return {
@@ -128,24 +156,13 @@ export function createModelMetricsRecorder(
         cells.fallbacks.inc();
       }
       // A cached answer cost no provider tokens.
-      if (isCached) return;
-      const { inputTokens, outputTokens } = response.usage;
-      if (inputTokens > 0) {
-        cells.inputTokens ??= fastCounter(metrics.modelTokens, { model, direction: 'input' });
-        cells.inputTokens.inc(inputTokens);
-        cells.agentInputTokens ??= fastCounter(metrics.modelAgentTokens, { agent, direction: 'input' });
-        cells.agentInputTokens.inc(inputTokens);
-      }
-      if (outputTokens > 0) {
-        cells.outputTokens ??= fastCounter(metrics.modelTokens, { model, direction: 'output' });
-        cells.outputTokens.inc(outputTokens);
-        cells.agentOutputTokens ??= fastCounter(metrics.modelAgentTokens, { agent, direction: 'output' });
-        cells.agentOutputTokens.inc(outputTokens);
-      }
-      if (response.costUsd) {
-        cells.cost ??= fastCounter(metrics.modelCost, { model, agent });
-        cells.cost.inc(response.costUsd);
-      }
+      if (!isCached) countUsage(cells, response, agent);
+    },
+    charged(response, agentId) {
+      const agent = agentId ?? 'none';
+      const cells = cellsOf(response, agent);
+      cells.model ??= labelOf(response.model);
+      countUsage(cells, response, agent);
     },
     failed(requested, tier, route, code) {
       // A name no deployment serves comes from the caller: as a label it would make a series

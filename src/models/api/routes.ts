@@ -11,7 +11,7 @@ import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
 import type { RateLimit } from '../../gateway/rate-limit.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import { inEdgeSpan } from '../../observability/tracing.ts';
-import { modelCompletedData } from '../accounting/event.ts';
+import { chargedEventData, modelCompletedData } from '../accounting/event.ts';
 import type { ModelStreamEvent, ModelsService } from '../service.ts';
 import { toOpenAIError } from './errors.ts';
 import {
@@ -54,18 +54,18 @@ const completionId = () => `chatcmpl-${randomHex(12)}`;
 
 /**
  * Aborts when the client hangs up before its response is complete (the response's `close`
- * comes before it finished); `stop` once the response no longer needs watching. The abort
- * reason is a `DEADLINE_EXCEEDED`: it stops the chain and counts against no deployment.
+ * comes before it finished), or at `abort()`; `stop` once the response no longer needs watching.
+ * The abort reason is a `DEADLINE_EXCEEDED`: it stops the chain and counts against no deployment.
  */
-function clientGone(reply: FastifyReply): { signal: AbortSignal; stop(): void } {
+function clientGone(reply: FastifyReply): { signal: AbortSignal; abort(): void; stop(): void } {
   const controller = new AbortController();
   const raw = reply.raw;
+  const abort = () => controller.abort(new ClawmeshError('DEADLINE_EXCEEDED', 'the client went away'));
   const onClose = () => {
-    if (!raw.writableFinished)
-      controller.abort(new ClawmeshError('DEADLINE_EXCEEDED', 'the client went away'));
+    if (!raw.writableFinished) abort();
   };
   raw.on('close', onClose);
-  return { signal: controller.signal, stop: () => raw.off('close', onClose) };
+  return { signal: controller.signal, abort, stop: () => raw.off('close', onClose) };
 }
 
 /** Writes one SSE `data:` line; resolves once the socket took it (backpressure). */
@@ -251,13 +251,18 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
           raw,
           JSON.stringify(chunkOf(id, created, model, { role: 'assistant', content: '' }, null, includeUsage)),
         );
-        while (!next.done && !raw.destroyed) {
+        while (!next.done) {
+          // A client gone mid-answer: stop the upstream call and read the stream to its end,
+          // where the gateway charges the text it streamed (the error's `details.charged`).
+          if (raw.destroyed) gone.abort();
           const event = next.value;
           if (event.type === 'text') {
-            await send(
-              raw,
-              JSON.stringify(chunkOf(id, created, model, { content: event.text }, null, includeUsage)),
-            );
+            if (!raw.destroyed) {
+              await send(
+                raw,
+                JSON.stringify(chunkOf(id, created, model, { content: event.text }, null, includeUsage)),
+              );
+            }
           } else {
             events?.emit('model.completed', modelCompletedData(event.response, ctx, 'api'), ctx);
             for (const chunk of closingChunks(id, created, event.response, includeUsage)) {
@@ -268,6 +273,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
           next = await iterator.next();
         }
       } catch (err) {
+        const charged = chargedEventData(err, ctx, 'api');
+        if (charged) events?.emit('model.completed', charged, ctx);
         // Headers are out: the error goes in the stream, as OpenAI's own servers send it.
         const { body } = toOpenAIError(err);
         if (!(err instanceof ClawmeshError))

@@ -3,6 +3,7 @@ import { ClawmeshError } from '../../core/errors.ts';
 import { streamCut, streamOf } from '../providers/stream.ts';
 import type { ModelProvider, ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
 import { reasonOf } from './timing.ts';
+import type { StreamProgress } from './types.ts';
 
 /** The per-attempt limits, resolved once per chain. */
 export interface AttemptLimits {
@@ -11,13 +12,8 @@ export interface AttemptLimits {
   callTimeoutMs: number;
 }
 
-/** What one call of the chain has delivered so far, across its attempts. */
-export interface Progress {
-  /** Text deltas handed to the caller. */
-  delivered: number;
-  /** When the first delta was handed over (chain clock). */
-  firstDeltaAt?: number;
-}
+/** What one streamed call of the chain has delivered so far, across its attempts. */
+export type Progress = StreamProgress;
 
 /** One attempt: a provider, its request and where its deltas go. */
 export interface AttemptInput {
@@ -236,6 +232,7 @@ async function streamAttempt(
       if (!event.text) continue;
       if (progress.delivered === 0) progress.firstDeltaAt = input.now();
       progress.delivered++;
+      progress.chars += event.text.length;
       try {
         onDelta(event.text);
       } catch {

@@ -17,6 +17,7 @@ import type {
   DeploymentPool,
   DeploymentState,
   RetryOptions,
+  StreamProgress,
 } from './types.ts';
 
 export type { Deployment } from '../types.ts';
@@ -34,6 +35,7 @@ export type {
   DeploymentState,
   RetryOptions,
   SkipReason,
+  StreamProgress,
 } from './types.ts';
 
 const DEFAULT_LIMITS: AttemptLimits = {
@@ -130,13 +132,18 @@ function buildChain(slots: DeploymentSlot[], plan: Omit<FailoverPlan, 'slots'>):
   const full: FailoverPlan = { ...plan, slots };
   return {
     deployments: slots.map((slot) => slot.deployment),
-    complete(request, ctx, onDelta, signal): Promise<ChainResult> {
-      return failover(full, request, ctx, onDelta, signal);
+    complete(request, ctx, onDelta, signal, progress): Promise<ChainResult> {
+      return failover(full, request, ctx, onDelta, signal, progress);
     },
-    stream(request: ChainRequest, ctx: CallContext, signal?: AbortSignal): AsyncIterable<ChainStreamEvent> {
+    stream(
+      request: ChainRequest,
+      ctx: CallContext,
+      signal?: AbortSignal,
+      progress?: StreamProgress,
+    ): AsyncIterable<ChainStreamEvent> {
       return {
         [Symbol.asyncIterator]: () =>
-          bridge((onDelta, bridged) => failover(full, request, ctx, onDelta, bridged), signal),
+          bridge((onDelta, bridged) => failover(full, request, ctx, onDelta, bridged, progress), signal),
       };
     },
     state(): DeploymentState[] {

@@ -118,7 +118,7 @@ function backOff(ms: number, signal: AbortSignal | undefined, attempts: Attempt[
 }
 
 /** The progress of a call that does not stream: nothing is ever delivered (never written). */
-const NOT_STREAMING: Progress = Object.freeze({ delivered: 0 });
+const NOT_STREAMING: Progress = Object.freeze({ delivered: 0, chars: 0 });
 
 /**
  * One call through the chain: each deployment in order, skipping the rate-limited and the open;
@@ -127,7 +127,8 @@ const NOT_STREAMING: Progress = Object.freeze({ delivered: 0 });
  * While a deployment's circuit is closed the provider is called directly and the outcome is
  * reported to the breaker afterwards ({@link recordSuccess}, {@link recordFailure}); an open
  * circuit past its cooldown is tried through cockatiel's `execute`, which runs the half-open
- * probe. The plain path allocates the attempt list only when it is returned.
+ * probe. The plain path allocates the attempt list only when it is returned. A streamed call
+ * keeps its deliveries in `tracked` when given: what a caller left or cut mid-answer was sent.
  */
 export async function failover(
   plan: FailoverPlan,
@@ -135,12 +136,13 @@ export async function failover(
   ctx: CallContext,
   onDelta: ((text: string) => void) | undefined,
   signal: AbortSignal | undefined,
+  tracked?: Progress,
 ): Promise<ChainResult> {
   const { now } = plan;
   const started = now();
   let attempts: Attempt[] | undefined;
   let failures: ClawmeshError[] | undefined;
-  const progress: Progress = onDelta ? { delivered: 0 } : NOT_STREAMING;
+  const progress: Progress = onDelta ? (tracked ?? { delivered: 0, chars: 0 }) : NOT_STREAMING;
   for (let index = 0; index < plan.slots.length; index++) {
     const slot = plan.slots[index] as DeploymentSlot;
     const { deployment } = slot;
@@ -160,6 +162,7 @@ export async function failover(
       }
       const begun = now();
       const closed = state === CircuitState.Closed;
+      if (onDelta) progress.deployment = deployment;
       // Not `{ ...request, model }`: a spread into a literal is a slow clone on every attempt.
       const providerRequest: ProviderRequest = Object.assign({}, request, { model: deployment.model });
       try {

@@ -67,6 +67,23 @@ export interface ChainResult {
   firstTokenMs?: number;
 }
 
+/**
+ * What a streamed chain call has handed over so far, filled in by the chain as it goes: a caller
+ * that passes one can tell, after a stream ended without its answer (the caller left, the
+ * deadline passed, the upstream broke off), how much text the upstream sent and which deployment
+ * sent it.
+ */
+export interface StreamProgress {
+  /** Text deltas handed over. */
+  delivered: number;
+  /** Characters of text handed over. */
+  chars: number;
+  /** When the first delta was handed over (chain clock). */
+  firstDeltaAt?: number;
+  /** The deployment of the attempt in progress; once text was handed over, the one that sent it. */
+  deployment?: Deployment;
+}
+
 /** One event of {@link DeploymentChain.stream}: text deltas, then one `done`, last. */
 export type ChainStreamEvent = { type: 'text'; text: string } | { type: 'done'; result: ChainResult };
 
@@ -90,15 +107,25 @@ export interface DeploymentChain {
   /**
    * One completion. With `onDelta`, streams from the provider and hands each text delta over as it
    * arrives; a stream that fails after a delta was handed over is not retried (no duplicate text).
+   * `progress`, with `onDelta`, is kept up to date with what was handed over.
    */
   complete(
     request: ChainRequest,
     ctx: CallContext,
     onDelta?: (text: string) => void,
     signal?: AbortSignal,
+    progress?: StreamProgress,
   ): Promise<ChainResult>;
-  /** The completion as text events and a final `done`; leaving the loop early aborts the upstream. */
-  stream(request: ChainRequest, ctx: CallContext, signal?: AbortSignal): AsyncIterable<ChainStreamEvent>;
+  /**
+   * The completion as text events and a final `done`; leaving the loop early aborts the upstream.
+   * `progress` is kept up to date with the text the upstream sent (queued or taken).
+   */
+  stream(
+    request: ChainRequest,
+    ctx: CallContext,
+    signal?: AbortSignal,
+    progress?: StreamProgress,
+  ): AsyncIterable<ChainStreamEvent>;
   /** The state of this chain's deployments. */
   state(): DeploymentState[];
 }
