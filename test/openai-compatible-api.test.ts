@@ -118,6 +118,31 @@ describe('the OpenAI-compatible API, through the official openai client', () => 
     expect((fake.requests.at(-1)!.body as { stream?: boolean }).stream).toBe(true);
   });
 
+  it('names the model that answers in every chunk of a stream, from the first one', async () => {
+    const modelsOf = async (model: string, content: string) => {
+      const stream = await client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content }],
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const models: string[] = [];
+      for await (const chunk of stream) models.push(chunk.model);
+      return models;
+    };
+    // A tier served upstream, a tier served by the local model, and a cache hit of the first.
+    fake.enqueue({ type: 'text', content: 'one two three' });
+    for (const [model, answered] of [
+      ['capable', 'openai/gpt-test'],
+      ['fast', 'local/default'],
+      ['capable', 'openai/gpt-test'],
+    ] as const) {
+      const models = await modelsOf(model, 'which model are you, in every chunk?');
+      expect(models.length).toBeGreaterThan(3);
+      expect(new Set(models)).toEqual(new Set([answered]));
+    }
+  });
+
   it('ends a stream cut upstream mid-answer with an error event, never as if complete', async () => {
     fake.enqueue({ type: 'cut', content: 'alpha beta gamma delta epsilon zeta', after: 3 });
     const stream = await client.chat.completions.create({

@@ -60,8 +60,14 @@ export interface ModelsServiceOptions {
   logger?: Logger;
 }
 
-/** One event of {@link ModelsService.stream}: text deltas, then the whole response, last. */
-export type ModelStreamEvent = { type: 'text'; text: string } | { type: 'done'; response: ModelResponse };
+/**
+ * One event of {@link ModelsService.stream}: text deltas, then the whole response, last. The
+ * first text event names the `provider/model` streaming it (`model`): the one the response will
+ * name, since a stream that has sent text never falls back to another deployment.
+ */
+export type ModelStreamEvent =
+  | { type: 'text'; text: string; model?: string }
+  | { type: 'done'; response: ModelResponse };
 
 /** The Model Gateway: the contract's handlers, plus streaming and introspection for the HTTP API. */
 export interface ModelsService extends Handlers<typeof modelsContract> {
@@ -454,7 +460,8 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       if (cache || limited) {
         const admitted = await admit(request, ctx, decision, started);
         if (admitted.hit) {
-          if (admitted.hit.content) yield { type: 'text', text: admitted.hit.content };
+          const { content, model } = admitted.hit;
+          if (content) yield { type: 'text', text: content, model };
           yield { type: 'done', response: hitDone(request, ctx, admitted.hit) };
           return;
         }
@@ -464,9 +471,14 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       let result: ChainResult | undefined;
       let accounted = false;
       try {
+        let named = false;
         for await (const event of chain.stream(chainRequestOf(request), ctx, signal, progress)) {
-          if (event.type === 'text') yield event;
-          else result = event.result;
+          if (event.type !== 'text') result = event.result;
+          else if (named) yield event;
+          else {
+            named = true;
+            yield { type: 'text', text: event.text, model: qualifiedName(progress.deployment as Deployment) };
+          }
         }
       } catch (err) {
         accounted = true;

@@ -90,7 +90,8 @@ function send(raw: ServerResponse, data: string): Promise<void> | undefined {
  * - `POST /v1/chat/completions` — `model` is a tier (`fast`, `capable`), `auto` (routed by rules
  *   and difficulty), a deployment id or `provider/model`; tools and tool calls; `usage`;
  *   `stream: true` answers Server-Sent Events (`data: {chunk}` … `data: [DONE]`), with a usage
- *   chunk when `stream_options.include_usage` is set.
+ *   chunk when `stream_options.include_usage` is set. Answers and every chunk name the
+ *   `provider/model` that answered.
  * - `GET /v1/models`, `GET /v1/models/:model` — tiers, deployments and models, in OpenAI's list shape.
  *
  * `Authorization: Bearer <key>` is checked against the gateway's API keys.
@@ -245,7 +246,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         'x-accel-buffering': 'no',
       });
       const { id, created, includeUsage } = meta;
-      const model = modelRequest.model ?? 'auto';
+      // The model that answers, in every chunk as OpenAI sends it: the first event names it.
+      const first = next.done ? undefined : next.value;
+      const model =
+        first?.type === 'done' ? first.response.model : (first?.model ?? modelRequest.model ?? 'auto');
       try {
         await send(
           raw,
