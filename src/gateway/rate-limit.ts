@@ -14,8 +14,18 @@ export interface RateLimit {
   take(key: string): Promise<void>;
 }
 
-/** An in-process rate limit (rate-limiter-flexible's memory limiter). */
-export function createRateLimit(options: { points: number; durationSeconds: number }): RateLimit {
+/**
+ * An in-process rate limit (rate-limiter-flexible's memory limiter). `unit` names what is
+ * counted in the refusal (`rate limit reached: 60 messages per 60s`).
+ *
+ * @example
+ * const limit = createRateLimit({ points: 60, durationSeconds: 60 }, 'requests');
+ * await limit.take(`openai:${keyId}`); // RATE_LIMITED with retryAfterSeconds past 60 a minute
+ */
+export function createRateLimit(
+  options: { points: number; durationSeconds: number },
+  unit = 'messages',
+): RateLimit {
   const limiter = new RateLimiterMemory({ points: options.points, duration: options.durationSeconds });
   return {
     async take(key) {
@@ -26,7 +36,7 @@ export function createRateLimit(options: { points: number; durationSeconds: numb
         const retryAfterSeconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
         throw new ClawmeshError(
           'RATE_LIMITED',
-          `rate limit reached: ${options.points} messages per ${options.durationSeconds}s`,
+          `rate limit reached: ${options.points} ${unit} per ${options.durationSeconds}s`,
           {
             details: { retryAfterSeconds },
           },

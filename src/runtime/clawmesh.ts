@@ -181,6 +181,8 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     registerOpenAIRoutes(http, {
       models: services.models,
       auth,
+      // The per-user limit of POST /v1/messages, counted apart: per API key and `user` field.
+      rateLimit: createRateLimit(gateway.rateLimit, 'requests'),
       events: createEventPublisher(services.bus, logger, hot),
       ...(hot ? { metrics: hot } : {}),
       inFlight: calls,

@@ -30,7 +30,11 @@ export interface OpenAIRoutesOptions {
   apiKeys?: readonly string[];
   /** The process's key check, shared with the rest of the HTTP API. */
   auth?: ApiKeyCheck;
-  /** A per-key (and per `user`) request limit. */
+  /**
+   * A per-user request limit (the process's `gateway.rateLimit`), taken by each completion
+   * request past its key check and validation: per API key, or per key and `user` field when
+   * the request has one. Over it: 429 in OpenAI's error shape with `Retry-After`.
+   */
   rateLimit?: RateLimit;
   /** Where `model.completed` events go (`source: 'api'`). */
   events?: EventPublisher;
