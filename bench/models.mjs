@@ -148,8 +148,6 @@ async function main() {
         LOG_LEVEL: 'info',
         CLAWMESH_AUDIT__ENABLED: 'false',
         CLAWMESH_STORE: 'memory',
-        // One client sends every request: the per-user limit (60 a minute by default) is not measured here.
-        CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '1000000000',
       },
       ready: (line) => (line.includes('Clawmesh listening') ? JSON.parse(line).url : undefined),
     },

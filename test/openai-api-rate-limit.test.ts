@@ -4,17 +4,18 @@ import { startTestApp, type TestApp } from './support/app.ts';
 const KEY = 'rate-limit-key-1';
 const OTHER_KEY = 'rate-limit-key-2';
 
-/** `gateway.rateLimit` on the OpenAI-compatible API, in the monolith and in a models-only process. */
+/** `models.apiRateLimit` on the OpenAI-compatible API, in the monolith and in a models-only process. */
 describe.each([
   ['clawmesh start', {}],
   ['clawmesh start models', { roles: ['models'] }],
-])('the OpenAI-compatible API under gateway.rateLimit (%s)', (_name, roles) => {
+])('the OpenAI-compatible API under models.apiRateLimit (%s)', (_name, roles) => {
   let t: TestApp;
 
   beforeAll(async () => {
     t = await startTestApp({
       ...roles,
-      gateway: { port: 0, apiKeys: [KEY, OTHER_KEY], rateLimit: { points: 2, durationSeconds: 60 } },
+      gateway: { port: 0, apiKeys: [KEY, OTHER_KEY] },
+      models: { apiRateLimit: { points: 2, durationSeconds: 60 } },
     });
   });
   afterAll(() => t.stop());
@@ -61,5 +62,24 @@ describe.each([
     expect(noKey.status).toBe(401);
     for (let i = 0; i < 3; i++) expect((await complete({ user: 'carol', messages: [] })).status).toBe(400);
     expect((await complete({ user: 'carol' })).status).toBe(200);
+  });
+});
+
+describe('the OpenAI-compatible API without models.apiRateLimit', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // The limit of POST /v1/messages is not the API's: a low one here refuses nothing there.
+    t = await startTestApp({ gateway: { port: 0, rateLimit: { points: 2, durationSeconds: 60 } } });
+  });
+  afterAll(() => t.stop());
+
+  it('takes every request, however many one client sends', async () => {
+    for (let i = 0; i < 8; i++) {
+      const res = await t.post('/v1/chat/completions', {
+        model: 'local',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      expect(res.status).toBe(200);
+    }
   });
 });

@@ -190,6 +190,16 @@ export const ModelsConfigSchema = z
         store: z.enum(['memory', 'redis']).default('memory'),
       })
       .prefault({}),
+    /**
+     * A cap on `POST /v1/chat/completions`: `points` requests per `durationSeconds`, per API key
+     * (and per `user` field when a request has one). Off unless set: the budgets bound usage.
+     */
+    apiRateLimit: z
+      .strictObject({
+        points: z.number().int().positive(),
+        durationSeconds: z.number().int().positive().default(60),
+      })
+      .optional(),
   })
   .prefault({})
   .transform((models) => ({

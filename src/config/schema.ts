@@ -64,11 +64,7 @@ export const ConfigSchema = z.strictObject({
         .int()
         .positive()
         .default(64 * 1024),
-      /**
-       * Per-user rate limit: `points` requests per `durationSeconds` — messages per API key and
-       * `userId` on `POST /v1/messages`, and, counted apart, completions per API key and `user`
-       * field on the Model Gateway's `POST /v1/chat/completions`.
-       */
+      /** Per-user rate limit: `points` messages per `durationSeconds` on `POST /v1/messages`. */
       rateLimit: z
         .strictObject({
           points: z.number().int().positive().default(60),

@@ -181,8 +181,11 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     registerOpenAIRoutes(http, {
       models: services.models,
       auth,
-      // The per-user limit of POST /v1/messages, counted apart: per API key and `user` field.
-      rateLimit: createRateLimit(gateway.rateLimit, 'requests'),
+      // Only when the operator sets one: a shared key (or no key) would otherwise hold every
+      // client of the API to one count. The budgets bound what callers spend.
+      ...(config.models.apiRateLimit
+        ? { rateLimit: createRateLimit(config.models.apiRateLimit, 'requests') }
+        : {}),
       events: createEventPublisher(services.bus, logger, hot),
       ...(hot ? { metrics: hot } : {}),
       inFlight: calls,
