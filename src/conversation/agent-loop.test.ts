@@ -4,7 +4,8 @@ import { createCallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ModelRequest, ModelResponse, modelsContract } from '../core/contracts/models.ts';
 import type { InvokeRequest, skillsContract } from '../core/contracts/skills.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { ClawmeshError } from '../core/errors.ts';
+import { createLogger, silentLogger } from '../observability/logger.ts';
 import { createHookRunner } from '../plugins/hooks.ts';
 import { runAgentLoop } from './agent-loop.ts';
 
@@ -128,5 +129,75 @@ describe('runAgentLoop', () => {
     expect(result.toolCalls[0]).toMatchObject({ ok: false });
     const toolMessage = seen?.messages.find((m) => m.role === 'tool');
     expect(JSON.parse(toolMessage!.content).error.code).toBe('NOT_FOUND');
+  });
+
+  it('hides the addresses of a failed tool call from the model and the reply, and logs them', async () => {
+    const refused =
+      'skills.inventory.invoke: http://127.0.0.1:18112 failed: connect ECONNREFUSED 127.0.0.1:18112';
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const seen: ModelRequest[] = [];
+    const d = deps((request, step) => {
+      seen.push(request);
+      return step === 1
+        ? response({
+            toolCalls: [
+              { id: 'a', name: 'inventory__lookupStock', arguments: '{}' },
+              { id: 'b', name: 'crm__find', arguments: '{}' },
+              { id: 'c', name: 'web__fetch', arguments: '{}' },
+            ],
+            finishReason: 'tool_calls',
+          })
+        : response({ content: 'sorry' });
+    });
+    const skills = {
+      invoke: async (request: InvokeRequest) => {
+        // A host that cannot be reached; a tool that threw its database's error; the caller's mistake.
+        if (request.skill === 'inventory') throw new ClawmeshError('UNAVAILABLE', refused);
+        if (request.skill === 'crm')
+          return {
+            ok: false,
+            error: {
+              code: 'INTERNAL',
+              message: 'cannot reach postgres://crm:pw@10.0.3.9:5432/crm (getaddrinfo ENOTFOUND db)',
+            },
+            durationMs: 1,
+          };
+        return {
+          ok: false,
+          error: { code: 'INVALID_ARGUMENT', message: 'http://example.com/x is not allowed' },
+          durationMs: 1,
+        };
+      },
+    } as unknown as Client<typeof skillsContract>;
+    const result = await runAgentLoop(
+      { messages: [{ role: 'user', content: 'how many red shirts are in stock?' }], tools: [], maxSteps: 2 },
+      { ...d, skills, logger },
+      createCallContext(),
+      scope,
+    );
+    expect(result.toolCalls.map((call) => call.error)).toEqual([
+      'skills.inventory.invoke: http://… failed: connect ECONNREFUSED …',
+      'cannot reach postgres://… (getaddrinfo ENOTFOUND …)',
+      'http://example.com/x is not allowed',
+    ]);
+    const told = seen[1]!.messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content).error);
+    expect(told).toEqual([
+      { code: 'UNAVAILABLE', message: 'skills.inventory.invoke: http://… failed: connect ECONNREFUSED …' },
+      { code: 'INTERNAL', message: 'cannot reach postgres://… (getaddrinfo ENOTFOUND …)' },
+      { code: 'INVALID_ARGUMENT', message: 'http://example.com/x is not allowed' },
+    ]);
+    expect(JSON.stringify(result.messages)).not.toContain('127.0.0.1');
+    // The host never saw the first call: its full text is logged here, once.
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        skill: 'inventory',
+        code: 'UNAVAILABLE',
+        msg: `tool call failed: ${refused}`,
+      }),
+    ]);
   });
 });

@@ -3,8 +3,10 @@ import { type CallContext, elapsedMs } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import type { InvokeResult, skillsContract } from '../core/contracts/skills.ts';
-import { ClawmeshError } from '../core/errors.ts';
+import { ClawmeshError, httpStatusOf, isErrorCode } from '../core/errors.ts';
 import { type ChatMessage, splitToolName, type ToolCall } from '../core/messages.ts';
+import { hideAddresses } from '../core/public-errors.ts';
+import { callLogger, type Logger } from '../observability/logger.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { HookScope } from './hook-scope.ts';
 
@@ -15,9 +17,16 @@ export interface ToolCallDeps {
   events: EventPublisher;
   /** Skills this agent may use; `undefined` means every loaded skill. */
   allowedSkills?: ReadonlySet<string>;
+  /** Where a call that never reached its skill host (a transport failure) is logged in full. */
+  logger?: Logger;
 }
 
-/** Runs one tool call the model asked for; every failure becomes a tool error for the model. */
+/**
+ * Runs one tool call the model asked for; every failure becomes a tool error for the model. A
+ * server-side failure (a skill host that cannot be reached, a tool that threw) reaches the model,
+ * the reply's `toolCalls` and the stored conversation without the addresses it names (`http://…`,
+ * `connect ECONNREFUSED …`); the logs and the `skill.invoked` event keep the full text.
+ */
 export async function runToolCall(
   call: ToolCall,
   deps: ToolCallDeps,
@@ -41,7 +50,7 @@ export async function runToolCall(
     }
     outcome = refused
       ? failure('PERMISSION_DENIED', 'a plugin refused this tool call', started)
-      : await invoke(deps.skills, { ...target, arguments: args, callId: call.id }, ctx, started);
+      : await invoke(deps, { ...target, arguments: args, callId: call.id }, ctx, started);
   }
   const skill = target?.skill ?? '';
   const tool = target?.tool ?? call.name;
@@ -64,24 +73,44 @@ export async function runToolCall(
     ok: outcome.ok,
     durationMs: outcome.durationMs,
   };
+  const error = outcome.ok ? undefined : publicToolError(outcome.error);
   if (outcome.ok) report.result = outcome.result;
-  else report.error = outcome.error?.message ?? 'tool failed';
-  const content = JSON.stringify(outcome.ok ? (outcome.result ?? null) : { error: outcome.error });
+  else report.error = error?.message ?? 'tool failed';
+  const content = JSON.stringify(outcome.ok ? (outcome.result ?? null) : { error });
   return { message: { role: 'tool', content, toolCallId: call.id, name: call.name }, report };
 }
 
 async function invoke(
-  skills: ToolCallDeps['skills'],
+  deps: ToolCallDeps,
   request: { skill: string; tool: string; arguments: unknown; callId: string },
   ctx: CallContext,
   started: number,
 ): Promise<InvokeResult> {
   try {
-    return await skills.invoke(request, ctx);
+    return await deps.skills.invoke(request, ctx);
   } catch (err) {
     const error = ClawmeshError.from(err);
+    // The skill host logs the failures it returns; one it never saw is logged here.
+    if (deps.logger)
+      callLogger(deps.logger, ctx, { skill: request.skill, tool: request.tool }).warn(
+        { code: error.code },
+        `tool call failed: ${error.message}`,
+      );
     return failure(error.code, error.message, started);
   }
+}
+
+/**
+ * A tool's failure as the model and the API client see it: a server-side one (`UNAVAILABLE`,
+ * `DEADLINE_EXCEEDED`, `INTERNAL`, or a code a skill host made up) without the addresses it
+ * names, which are the deployment's; the caller's own mistakes (`INVALID_ARGUMENT`…) as they are,
+ * since the model needs their text to correct its arguments.
+ */
+function publicToolError(error: InvokeResult['error']): { code: string; message: string } | undefined {
+  if (!error) return undefined;
+  if (isErrorCode(error.code) && httpStatusOf(error.code) < 500) return error;
+  const message = hideAddresses(error.message);
+  return message === error.message ? error : { code: error.code, message };
 }
 
 function failure(code: string, message: string, started: number): InvokeResult {

@@ -19,8 +19,18 @@ export function publicServerError(error: ClawmeshErrorJSON): ClawmeshErrorJSON {
   // Over the JSON text: the message and every string in the details alike. A URL stops at a
   // quote or a backslash, so the text stays valid JSON.
   const json = JSON.stringify(error);
-  const scrubbed = json
-    .replace(URL_IN_TEXT, (_url, scheme: string) => `${scheme}://…`)
-    .replace(SYSCALL_TARGET, '$1 …');
+  const scrubbed = hideAddresses(json);
   return scrubbed === json ? error : (JSON.parse(scrubbed) as ClawmeshErrorJSON);
+}
+
+/**
+ * A text with the addresses in it hidden as {@link publicServerError} hides them: each URL
+ * becomes `<scheme>://…`, the target of a failed system call `…`.
+ *
+ * @example
+ * hideAddresses('http://127.0.0.1:8112 failed: connect ECONNREFUSED 127.0.0.1:8112')
+ * // → 'http://… failed: connect ECONNREFUSED …'
+ */
+export function hideAddresses(text: string): string {
+  return text.replace(URL_IN_TEXT, (_url, scheme: string) => `${scheme}://…`).replace(SYSCALL_TARGET, '$1 …');
 }
