@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/observability/logger.ts';
 import type { ClawmeshPlugin } from '../src/plugins/types.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import {
@@ -249,4 +250,80 @@ describe('Telegram long polling', () => {
     await new Promise((resolve) => setTimeout(resolve, 1200));
     expect(fake.requestsTo(fake.method('getUpdates')).length).toBe(calls);
   });
+});
+
+describe('Telegram unreachable at start', () => {
+  let t: TestApp | undefined;
+  let fake: FakeTelegram | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    await fake?.close();
+    t = undefined;
+    fake = undefined;
+  });
+  const capture = () => {
+    const lines: Array<{ level: number; msg: string; channel?: string }> = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    return { lines, logger };
+  };
+
+  it('serves the HTTP API at once and keeps starting the channel in the background, warning once', async () => {
+    const { lines, logger } = capture();
+    const started = Date.now();
+    t = await startTestApp(
+      {
+        channels: {
+          telegram: { botToken: TELEGRAM_TOKEN, webhookSecret: SECRET, apiRoot: 'http://127.0.0.1:1' },
+        },
+      },
+      { logger },
+    );
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+    const answer = await t.post('/v1/messages', { userId: 'u1', text: 'how many red shirts are in stock?' });
+    expect(answer.body.text).toMatch(/42 units/);
+    // Tried again after 1 s, and still told once.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const ready = await fetch(`${t.url}/readyz`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { checks: Array<{ name: string; ok: boolean; error?: string }> };
+    const check = body.checks.find((c) => c.name === 'channel:telegram');
+    expect(check).toMatchObject({ ok: false, optional: true });
+    expect(check?.error).toMatch(/^starting: telegram getMe: no answer: .*ECONNREFUSED/);
+    expect(check?.error).not.toContain(TELEGRAM_TOKEN);
+    const warnings = lines.filter((line) => line.level === 40 && line.channel === 'telegram');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toMatch(/^channel telegram could not reach its platform; it keeps trying/);
+    expect(
+      lines.filter((line) => line.msg === 'channel telegram start failed again').length,
+    ).toBeGreaterThanOrEqual(1);
+  }, 30_000);
+
+  it('reports the channel ready once its platform answers, and sets the webhook then', async () => {
+    fake = await startFakeTelegram();
+    let refused = 0;
+    fake.on('POST', fake.method('getMe'), () =>
+      refused++ < 2
+        ? { status: 502, body: { ok: false, error_code: 502, description: 'Bad Gateway' } }
+        : undefined,
+    );
+    const { lines, logger } = capture();
+    t = await startTestApp(
+      telegramConfig(fake, { webhookUrl: 'https://bot.example.com/channels/telegram/webhook' }),
+      { logger },
+    );
+    const readyz = async () =>
+      (
+        (await (await fetch(`${t!.url}/readyz`)).json()) as { checks: Array<{ name: string; ok: boolean }> }
+      ).checks.find((c) => c.name === 'channel:telegram');
+    expect((await readyz())?.ok).toBe(false);
+    await eventually(async () => (await readyz())?.ok === true, 10_000);
+    expect(fake.requestsTo(fake.method('getMe'))).toHaveLength(3);
+    expect(fake.requestsTo(fake.method('setWebhook'))).toHaveLength(1);
+    expect(lines.filter((line) => line.level === 40 && line.channel === 'telegram')).toHaveLength(1);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 30, msg: 'channel telegram started' }));
+  }, 30_000);
 });

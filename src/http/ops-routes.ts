@@ -6,6 +6,11 @@ import type { Metrics } from '../observability/metrics.ts';
 export interface ReadinessCheck {
   name: string;
   check(): Promise<void>;
+  /**
+   * Reported, but a failure does not make the process unready: a messaging channel whose
+   * platform cannot be reached yet, while the HTTP API serves.
+   */
+  optional?: boolean;
 }
 
 /** The outcome of one readiness check, as `/readyz` reports it. */
@@ -17,6 +22,8 @@ export interface CheckResult {
   /** How long the probe took (or waited before giving up), in milliseconds. */
   latencyMs: number;
   error?: string;
+  /** Present (`true`) on a check whose failure leaves the process ready. */
+  optional?: true;
 }
 
 /** Who answers `/healthz`. */
@@ -38,15 +45,16 @@ export interface OpsRoutesOptions {
 /** Runs every check at once, each within `timeoutMs`; never rejects. */
 export async function runChecks(checks: readonly ReadinessCheck[], timeoutMs = 2000): Promise<CheckResult[]> {
   return Promise.all(
-    checks.map(async ({ name, check }): Promise<CheckResult> => {
+    checks.map(async ({ name, check, optional }): Promise<CheckResult> => {
       const started = performance.now();
       const latency = () => Math.round((performance.now() - started) * 100) / 100;
+      const flag = optional ? { optional: true as const } : {};
       try {
         if (!(await settlesWithin(check(), timeoutMs))) throw new Error(`no answer within ${timeoutMs} ms`);
-        return { name, status: 'ok', ok: true, latencyMs: latency() };
+        return { name, status: 'ok', ok: true, latencyMs: latency(), ...flag };
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
-        return { name, status: 'failed', ok: false, latencyMs: latency(), error };
+        return { name, status: 'failed', ok: false, latencyMs: latency(), error, ...flag };
       }
     }),
   );
@@ -55,7 +63,8 @@ export async function runChecks(checks: readonly ReadinessCheck[], timeoutMs = 2
 /**
  * `GET /healthz` (the process is alive), `GET /readyz` (every dependency of its roles answers —
  * store, bus, connections, the services it calls —, 503 when one does not; the body names each
- * check with its status and latency) and `GET /metrics` (Prometheus).
+ * check with its status and latency, optional ones too, which never make it 503) and
+ * `GET /metrics` (Prometheus).
  */
 export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
   const started = Date.now();
@@ -69,7 +78,7 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOption
   }));
   app.get('/readyz', async (_request, reply) => {
     const checks = await runChecks(options.checks, options.checkTimeoutMs);
-    const ready = checks.every((result) => result.ok);
+    const ready = checks.every((result) => result.ok || result.optional);
     return reply.status(ready ? 200 : 503).send({
       status: ready ? 'ready' : 'not ready',
       ...(identity ? { service: identity.service, instance: identity.instance } : {}),

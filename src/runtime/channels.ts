@@ -17,7 +17,9 @@ import { CHANNELS, type ChannelStatus, channelStatuses } from '../gateway/channe
 import { createChannelMetrics } from '../gateway/channels/metrics.ts';
 import { registerChannelRoutes } from '../gateway/channels/routes.ts';
 import { createChannelRouter } from '../gateway/channels/routing.ts';
+import { type BackgroundStartOptions, startInBackground } from '../gateway/channels/starter.ts';
 import type { ChannelAdapter, ChannelDefinition } from '../gateway/channels/types.ts';
+import type { ReadinessCheck } from '../http/ops-routes.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { createInboxStore } from '../store/inbox.ts';
@@ -39,6 +41,8 @@ export interface ChannelsDeps {
   redis?: () => Promise<unknown>;
   /** The channels to consider (default: the registry's {@link CHANNELS}). */
   channels?: readonly ChannelDefinition[];
+  /** The backoff of a channel's start while its platform cannot be reached (1 s doubling to 60 s). */
+  startRetry?: BackgroundStartOptions;
 }
 
 /** The running channels of a gateway. */
@@ -50,6 +54,11 @@ export interface Channels {
   readonly delivery: Delivery;
   readonly inbox: InboxStore;
   readonly pairing: PairingStore;
+  /**
+   * One check per running channel (`channel:<name>`) that fails until the channel has started:
+   * for `/readyz`, where it does not make the process unready (the HTTP API still serves).
+   */
+  readonly checks: readonly ReadinessCheck[];
   /** Stops polling, lets turns and sends in flight finish (up to `timeoutMs`), closes the inbox. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -62,8 +71,9 @@ const DONE_RETENTION_MS = 7 * 24 * 3600_000;
 /**
  * Starts the messaging channels of a gateway: builds each channel whose secrets are set, the
  * inbox and pairing state (SQLite beside the conversation store, or memory), access, routing and
- * the delivery pipeline; mounts the webhook routes and `/v1/deliveries`; starts polling; and
- * resumes inbox entries a previous process left unfinished.
+ * the delivery pipeline; mounts the webhook routes and `/v1/deliveries`; starts each channel
+ * (`getMe`, the webhook, polling) in the background, so a platform that cannot be reached never
+ * holds the process's start; and resumes inbox entries a previous process left unfinished.
  *
  * @example
  * const channels = await startChannels(http, { config, baseDir, conversation, dedupe, auth, logger });
@@ -136,17 +146,24 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
     registerDeliveriesRoutes(app, { auth: deps.auth, inbox, delivery });
 
     const running = new AbortController();
-    for (const adapter of adapters.values()) {
-      await adapter
-        .start?.({
+    const starts = [...adapters.values()].map((adapter) => ({
+      adapter,
+      start: startInBackground(
+        adapter,
+        {
           sink: { accept: (messages) => delivery.accept(adapter, messages) },
           logger,
           signal: running.signal,
-        })
-        .catch((err: unknown) =>
-          logger.error({ channel: adapter.name, err: (err as Error)?.message }, 'channel start failed'),
-        );
-    }
+        },
+        logger,
+        deps.startRetry,
+      ),
+    }));
+    const checks: ReadinessCheck[] = starts.map(({ adapter, start }) => ({
+      name: `channel:${adapter.name}`,
+      optional: true,
+      check: start.check,
+    }));
     const on = statuses.filter((s) => s.on).map((s) => s.name);
     if (on.length > 0) logger.info({ channels: on }, `channels on: ${on.join(', ')}`);
     for (const status of statuses.filter((s) => !s.on)) {
@@ -169,10 +186,13 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
       delivery,
       inbox,
       pairing,
+      checks,
       stop(timeoutMs = config.shutdownTimeoutMs) {
         stopping ??= (async () => {
           clearInterval(pruning);
           running.abort();
+          // A start still trying gives up on the abort; then the adapters stop what it started.
+          await Promise.all(starts.map(({ start }) => start.done));
           await Promise.all(
             [...adapters.values()].map((adapter) =>
               adapter.stop?.().catch((err: unknown) => {

@@ -175,6 +175,8 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       metrics,
       redis: () => services.connections.redis(),
     });
+    // `/readyz` and the dashboard read the list at each request: the channels' checks join it.
+    services.checks.push(...channels.checks);
   }
   if (services.models) {
     // The Model Gateway's OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models).

@@ -22,10 +22,13 @@ export interface TestResponse {
   body: any;
 }
 
-/** Starts a test app; `overrides` is merged over the defaults (port 0, silent logs, temp store and audit file). */
+/**
+ * Starts a test app; `overrides` is merged over the defaults (port 0, silent logs, temp store and
+ * audit file); `extras.logger` replaces the silent logger.
+ */
 export async function startTestApp(
   overrides: Record<string, unknown> = {},
-  extras: Pick<ClawmeshOptions, 'skills' | 'plugins'> = {},
+  extras: Pick<ClawmeshOptions, 'skills' | 'plugins' | 'logger'> = {},
   env: NodeJS.ProcessEnv = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'clawmesh-test-'));

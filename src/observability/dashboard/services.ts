@@ -49,7 +49,7 @@ export function createServicesView(options: ServicesViewOptions): () => Promise<
         transport: options.process.transport,
         startedAt: new Date(started).toISOString(),
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
-        status: checks.every((check) => check.ok) ? 'ready' : 'not ready',
+        status: checks.every((check) => check.ok || check.optional) ? 'ready' : 'not ready',
         checks,
       },
     };
@@ -58,14 +58,15 @@ export function createServicesView(options: ServicesViewOptions): () => Promise<
   };
 }
 
-async function runCheck({ name, check }: ReadinessCheck, timeoutMs: number): Promise<CheckView> {
+async function runCheck({ name, check, optional }: ReadinessCheck, timeoutMs: number): Promise<CheckView> {
   const started = performance.now();
+  const flag = optional ? { optional: true as const } : {};
   try {
     if (!(await settlesWithin(check(), timeoutMs))) throw new Error(`no answer within ${timeoutMs} ms`);
-    return { name, ok: true, durationMs: elapsedMs(started) };
+    return { name, ok: true, durationMs: elapsedMs(started), ...flag };
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
-    return { name, ok: false, error, durationMs: elapsedMs(started) };
+    return { name, ok: false, error, durationMs: elapsedMs(started), ...flag };
   }
 }
 

@@ -17,6 +17,8 @@ export interface CheckView {
   error?: string;
   /** How long the check took, milliseconds. */
   durationMs: number;
+  /** Present (`true`) on a check whose failure leaves the process ready (a channel still starting). */
+  optional?: true;
 }
 
 /** The process serving the dashboard. */

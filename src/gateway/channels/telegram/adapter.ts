@@ -19,8 +19,8 @@ export const TELEGRAM_DEDUPE_TTL_MS = 24 * 3600_000;
 /** The webhook path. */
 export const TELEGRAM_WEBHOOK_PATH = '/channels/telegram/webhook';
 /**
- * How long a start-time call (`getMe`, `deleteWebhook`, `setWebhook`) may take: the gateway
- * starts listening only after `start`, so a Bot API that never answers must not hold it.
+ * How long a start-time call (`getMe`, `deleteWebhook`, `setWebhook`) may take before the start
+ * fails and is tried again later: a Bot API that never answers must not hold it for grammY's 500 s.
  */
 export const TELEGRAM_START_CALL_TIMEOUT_MS = 10_000;
 
@@ -46,19 +46,23 @@ export function createTelegramAdapter(
   const identity: TelegramBotIdentity = { id: botId };
   let lastInit = 0;
 
-  /** Fetches the bot's username with getMe, at most every 30 s while it keeps failing. */
-  const ensureIdentity = async (signal?: AbortSignal) => {
+  /** Fetches the bot's username with one getMe (grammY's `init` would retry it until aborted). */
+  const fetchIdentity = async (signal?: AbortSignal) => {
+    const me = await call('getMe', () =>
+      withTimeout(signal, callTimeoutMs, (bounded) => bot.api.getMe(grammySignal(bounded))),
+    );
+    if (me.username) identity.username = me.username;
+  };
+  /** From the webhook route: getMe at most every 30 s until it works, never holding the update. */
+  const ensureIdentity = () => {
     if (identity.username !== undefined || Date.now() - lastInit < 30_000) return;
     lastInit = Date.now();
-    try {
-      await withTimeout(signal, callTimeoutMs, (bounded) => bot.init(grammySignal(bounded)));
-      if (bot.botInfo.username) identity.username = bot.botInfo.username;
-    } catch (err) {
-      logger.warn(
-        { err: (err as Error).message },
+    fetchIdentity().catch((err: Error) => {
+      logger.debug(
+        { err: err.message },
         'telegram getMe failed; mentions in groups are not seen until it works',
       );
-    }
+    });
   };
 
   const routes: ChannelRoute[] = [];
@@ -73,7 +77,7 @@ export function createTelegramAdapter(
       async handle(request) {
         const update = parseUpdate(request.rawBody);
         // Never hold the webhook's answer on getMe: mentions use the identity known so far.
-        void ensureIdentity();
+        ensureIdentity();
         const message = readTelegramUpdate(update, identity);
         return message
           ? { kind: 'accept', messages: [message] }
@@ -118,15 +122,18 @@ export function createTelegramAdapter(
       );
     },
     async start(context) {
-      await ensureIdentity(context.signal);
+      // Each call fails the start when Telegram cannot be reached or refuses it: the runtime
+      // runs start in the background and tries again later (see starter.ts).
+      if (identity.username === undefined) await fetchIdentity(context.signal);
       if (config.mode === 'polling') {
         // getUpdates is refused while a webhook is set.
-        await withTimeout(context.signal, callTimeoutMs, (bounded) =>
-          bot.api.deleteWebhook({}, grammySignal(bounded)),
-        ).catch((err: Error) => {
-          logger.warn({ err: err.message }, 'telegram deleteWebhook failed');
-        });
+        await call('deleteWebhook', () =>
+          withTimeout(context.signal, callTimeoutMs, (bounded) =>
+            bot.api.deleteWebhook({}, grammySignal(bounded)),
+          ),
+        );
         const controller = new AbortController();
+        if (context.signal.aborted) return;
         context.signal.addEventListener('abort', () => controller.abort(), { once: true });
         const done = pollTelegram({
           api: bot.api,
@@ -141,15 +148,16 @@ export function createTelegramAdapter(
       }
       if (config.webhookUrl && config.webhookSecret) {
         const { webhookUrl, webhookSecret } = config;
-        await withTimeout(context.signal, callTimeoutMs, (bounded) =>
-          bot.api.setWebhook(
-            webhookUrl,
-            { secret_token: webhookSecret, allowed_updates: ['message'] },
-            grammySignal(bounded),
+        await call('setWebhook', () =>
+          withTimeout(context.signal, callTimeoutMs, (bounded) =>
+            bot.api.setWebhook(
+              webhookUrl,
+              { secret_token: webhookSecret, allowed_updates: ['message'] },
+              grammySignal(bounded),
+            ),
           ),
-        )
-          .then(() => logger.info({ url: config.webhookUrl }, 'telegram webhook set'))
-          .catch((err: Error) => logger.error({ err: err.message }, 'telegram setWebhook failed'));
+        );
+        logger.info({ url: config.webhookUrl }, 'telegram webhook set');
       }
     },
     async stop() {
@@ -189,7 +197,13 @@ function readTarget(target: ReplyTarget): {
   };
 }
 
-/** Runs a Bot API call, mapping grammY's errors onto {@link ChannelSendError}. */
+/** The token part of a Bot API URL's path (`/bot123:AA…/getMe`). */
+const BOT_PATH = /\/bot[^/\s]+\//g;
+
+/**
+ * Runs a Bot API call, mapping grammY's errors onto {@link ChannelSendError}: a refusal with
+ * Telegram's code (retryable for 429 and 5xx), no answer with its cause (retryable).
+ */
 async function call<T>(method: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -204,7 +218,9 @@ async function call<T>(method: string, run: () => Promise<T>): Promise<T> {
       });
     }
     if (err instanceof HttpError) {
-      throw new ChannelSendError(`telegram ${method}: no answer: ${err.message}`, { cause: err });
+      // The cause names the URL, whose path holds the bot token.
+      const cause = err.error instanceof Error ? ` (${err.error.message.replace(BOT_PATH, '/bot***/')})` : '';
+      throw new ChannelSendError(`telegram ${method}: no answer: ${err.message}${cause}`, { cause: err });
     }
     throw err;
   }
