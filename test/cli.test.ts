@@ -75,6 +75,17 @@ describe('clawmesh start', () => {
     expect(await p.exited).toBe(2);
     expect(p.stderr()).toMatch(/store\.kind.*CLAWMESH_STORE__KIND/);
   });
+
+  it('stops on a DATABASE_URL that is not a PostgreSQL URL, showing the shape expected', async () => {
+    const p = spawnCli(['start'], {
+      cwd: tempDir(),
+      env: { CLAWMESH_STORE: 'postgres', DATABASE_URL: 'notaurl' },
+    });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toBe(
+      'clawmesh: invalid configuration:\n  postgres.url: "notaurl" is not a PostgreSQL URL such as postgres://user:password@host:5432/database (set by DATABASE_URL)\n',
+    );
+  });
 });
 
 describe('clawmesh start <role> on the local transport', () => {

@@ -152,6 +152,16 @@ describe('clawmesh doctor', () => {
     expect(out).toMatch(/1 check\(s\) failed\n$/);
   });
 
+  it('says a DATABASE_URL that is not a PostgreSQL URL is one, as start does, with its password masked', async () => {
+    const { code, lines } = await doctor({ CLAWMESH_STORE: 'postgres', DATABASE_URL: 'shop:s3cret@db/shop' });
+    expect(code).toBe(1);
+    expect(lines.slice(0, 3)).toEqual([
+      '✗ config: invalid configuration:',
+      '  postgres.url: "shop:***@db/shop" is not a PostgreSQL URL such as postgres://user:password@host:5432/database (set by DATABASE_URL)',
+      '    fix: correct the key named above in the config file or its variable',
+    ]);
+  });
+
   it('tells a server that refuses the URL (a wrong password, a missing database) from one that is down', async () => {
     const withPassword = new URL(REDIS_URL);
     withPassword.password = 'not-the-password';

@@ -222,3 +222,40 @@ describe('config file problems', () => {
     }
   });
 });
+
+describe('the PostgreSQL URL', () => {
+  const shape = 'is not a PostgreSQL URL such as postgres://user:password@host:5432/database';
+
+  it.each([
+    ['notaurl', '"notaurl"'],
+    ['mysql://shop:s3cret@db:3306/shop', '"mysql://shop:***@db:3306/shop"'],
+    ['shop:s3cret@db:5432/shop', '"shop:***@db:5432/shop"'],
+    ['127.0.0.1:5432', '"127.0.0.1:5432"'],
+  ])('stops a PostgreSQL store on DATABASE_URL=%s, naming the variable and the shape', (url, shown) => {
+    const err = failure(() =>
+      loadConfig({ env: { CLAWMESH_STORE: 'postgres', DATABASE_URL: url }, cwd: tmp.path }),
+    );
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toBe(
+      `invalid configuration:\n  postgres.url: ${shown} ${shape} (set by DATABASE_URL)`,
+    );
+    expect(err.message).not.toContain('s3cret');
+  });
+
+  it('names the key and the variable when the config file holds it', () => {
+    write(DEFAULT_CONFIG_FILE, 'store:\n  kind: postgres\npostgres:\n  url: localhost/shop\n');
+    const err = failure(() => loadConfig({ env: {}, cwd: tmp.path }));
+    expect(err.message).toContain(`postgres.url: "localhost/shop" ${shape} (or set DATABASE_URL)`);
+  });
+
+  it('takes postgres:// and postgresql:// URLs, and leaves DATABASE_URL alone when no store uses it', () => {
+    for (const url of ['postgres://u:p@db:5432/shop', 'postgresql://db/shop']) {
+      const { config } = loadConfig({
+        env: { CLAWMESH_STORE: 'postgres', DATABASE_URL: url },
+        cwd: tmp.path,
+      });
+      expect(config.postgres.url).toBe(url);
+    }
+    expect(loadConfig({ env: { DATABASE_URL: 'notaurl' }, cwd: tmp.path }).config.store.kind).toBe('sqlite');
+  });
+});

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type * as Yaml from 'yaml';
 import { ClawmeshError } from '../core/errors.ts';
+import { redactUrl } from '../core/redact-url.ts';
 import { applyEnvOverrides, type EnvListGap, retypeEnvValues } from './env.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
@@ -166,9 +167,47 @@ function finish(config: Config, setBy: (key: string) => string | undefined): Con
     const message = `no agent has id "${config.defaultAgent}" (agents: ${[...ids].join(', ')})`;
     throw invalidConfig([{ key: 'defaultAgent', message, from: setBy('defaultAgent') }]);
   }
+  const postgres = postgresUrlProblem(config, setBy);
+  if (postgres) throw invalidConfig([postgres]);
   const models = config.models;
   const fallbackModel = models.openai.apiKey ? `openai/${models.openai.model}` : 'local';
   return { ...config, models: { ...models, default: models.default ?? fallbackModel } };
+}
+
+/** The shape of a PostgreSQL URL, as the messages about one show it. */
+export const POSTGRES_URL_SHAPE = 'postgres://user:password@host:5432/database';
+
+/**
+ * `postgres.url` (`DATABASE_URL`) when the config uses PostgreSQL and it is not a `postgres://`
+ * or `postgresql://` URL: pg would read `notaurl` as a host name and fail much later with
+ * `getaddrinfo ENOTFOUND base`. Only then: `DATABASE_URL` is a common name that a process on
+ * SQLite may have set for something else.
+ */
+function postgresUrlProblem(config: Config, setBy: (key: string) => string | undefined): Problem | undefined {
+  if (config.store.kind !== 'postgres') return undefined;
+  const url = config.postgres.url;
+  if (isPostgresUrl(url)) return undefined;
+  const from = setBy('postgres.url');
+  return {
+    key: 'postgres.url',
+    message: `"${maskPassword(url)}" is not a PostgreSQL URL such as ${POSTGRES_URL_SHAPE}${from ? '' : ' (or set DATABASE_URL)'}`,
+    from,
+  };
+}
+
+function isPostgresUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'postgres:' || protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
+
+/** A URL-like text with its password as `***`, whether or not it parses as a URL. */
+function maskPassword(text: string): string {
+  const masked = redactUrl(text);
+  return masked === text ? text.replace(/:[^:@/\s]+@/g, ':***@') : masked;
 }
 
 function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
