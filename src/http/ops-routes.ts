@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { settlesWithin } from '../core/wait.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import { type Metrics, processMetricsOf } from '../observability/metrics.ts';
 
 /** A dependency `/readyz` checks: a name and a probe that rejects when it does not answer. */
 export interface ReadinessCheck {
@@ -40,6 +40,8 @@ export interface OpsRoutesOptions {
   identity?: ProcessIdentity;
   /** The longest wait for one check, in milliseconds (default 2000). */
   checkTimeoutMs?: number;
+  /** Serve only the process metrics on `/metrics` (`metrics.enabled: false`: nothing else records). */
+  processMetricsOnly?: boolean;
 }
 
 /** Runs every check at once, each within `timeoutMs`; never rejects. */
@@ -64,7 +66,7 @@ export async function runChecks(checks: readonly ReadinessCheck[], timeoutMs = 2
  * `GET /healthz` (the process is alive), `GET /readyz` (every dependency of its roles answers —
  * store, bus, connections, the services it calls —, 503 when one does not; the body names each
  * check with its status and latency, optional ones too, which never make it 503) and
- * `GET /metrics` (Prometheus).
+ * `GET /metrics` (Prometheus; the process metrics alone with `processMetricsOnly`).
  */
 export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOptions): void {
   const started = Date.now();
@@ -85,8 +87,11 @@ export function registerOpsRoutes(app: FastifyInstance, options: OpsRoutesOption
       checks,
     });
   });
+  const registry = options.processMetricsOnly
+    ? processMetricsOf(options.metrics.registry)
+    : options.metrics.registry;
   app.get('/metrics', async (_request, reply) => {
-    const body = await options.metrics.registry.metrics();
-    return reply.header('content-type', options.metrics.registry.contentType).send(body);
+    const body = await registry.metrics();
+    return reply.header('content-type', registry.contentType).send(body);
   });
 }

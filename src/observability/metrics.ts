@@ -69,6 +69,23 @@ export interface Metrics {
   readonly modelCircuits: Set<() => Iterable<{ deployment: string; open: boolean }>>;
 }
 
+/** The families of prom-client's process metrics: CPU, memory, heap, event loop, handles, GC. */
+const PROCESS_FAMILY = /^clawmesh_(process|nodejs)_/;
+
+/**
+ * A registry holding only the process metrics of `registry` (`clawmesh_process_*`,
+ * `clawmesh_nodejs_*`), the same objects: what `/metrics` serves with `metrics.enabled: false`,
+ * where every other family would be HELP and TYPE lines without a sample.
+ */
+export function processMetricsOf(registry: Registry): Registry {
+  const shown = new Registry();
+  for (const { name } of registry.getMetricsAsArray()) {
+    const metric = PROCESS_FAMILY.test(name) ? registry.getSingleMetric(name) : undefined;
+    if (metric) shown.registerMetric(metric);
+  }
+  return shown;
+}
+
 const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /**

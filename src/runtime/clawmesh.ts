@@ -139,6 +139,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   const auth = createApiKeyCheck(gateway.apiKeys);
   registerOpsRoutes(http, {
     metrics,
+    processMetricsOnly: !hot,
     checks: services.checks,
     identity: { service, instance: INSTANCE_ID, roles: config.roles },
   });
