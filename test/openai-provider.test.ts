@@ -206,3 +206,74 @@ describe('openai provider against a fake chat-completions server', () => {
     expect(() => createOpenAIProvider({ apiKey: '' })).toThrow(ClawmeshError);
   });
 });
+
+describe('openai provider: a server that reports no usage', () => {
+  // Some OpenAI-compatible servers omit `usage`, or ignore `stream_options.include_usage`.
+  let server: import('node:http').Server;
+  let baseURL: string;
+  beforeAll(async () => {
+    const { createServer } = await import('node:http');
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString()) as { stream?: boolean };
+        const base = { id: 'c1', created: 1, model: 'm' };
+        if (!body.stream) {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              ...base,
+              object: 'chat.completion',
+              choices: [
+                {
+                  index: 0,
+                  message: { role: 'assistant', content: 'forty-two red shirts' },
+                  finish_reason: 'stop',
+                },
+              ],
+            }),
+          );
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const delta of [{ content: 'forty-two ' }, { content: 'red shirts' }]) {
+          const chunk = {
+            ...base,
+            object: 'chat.completion.chunk',
+            choices: [{ index: 0, delta, finish_reason: null }],
+          };
+          res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+        }
+        const last = {
+          ...base,
+          object: 'chat.completion.chunk',
+          choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
+        };
+        res.end(`data: ${JSON.stringify(last)}\n\ndata: [DONE]\n\n`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseURL = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/v1`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const ask = request([{ role: 'user', content: 'how many red shirts are in stock? '.repeat(10) }]);
+
+  it('estimates the usage of a plain answer instead of counting it free', async () => {
+    const provider = createOpenAIProvider({ apiKey: 'k', baseURL, model: 'm' });
+    const answer = await provider.complete(ask, createCallContext());
+    expect(answer.content).toBe('forty-two red shirts');
+    // 340 characters of prompt at 4 a token, plus 4 for the message; 20 characters of answer.
+    expect(answer.usage).toEqual({ inputTokens: 89, outputTokens: 5 });
+  });
+
+  it('estimates the usage of a stream that sent no usage chunk', async () => {
+    const provider = createOpenAIProvider({ apiKey: 'k', baseURL, model: 'm' });
+    let done: Awaited<ReturnType<ModelProvider['complete']>> | undefined;
+    for await (const event of provider.stream!(ask, createCallContext()))
+      if (event.type === 'done') done = event.response;
+    expect(done?.content).toBe('forty-two red shirts');
+    expect(done?.usage).toEqual({ inputTokens: 89, outputTokens: 5 });
+  });
+});

@@ -5,6 +5,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { CallContext } from '../../../core/context.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
+import { estimateUsage } from '../../accounting/estimate.ts';
 import type {
   ModelProvider,
   ProviderCallOptions,
@@ -108,7 +109,8 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       } catch (err) {
         throw fail(err, { signal, timeout });
       }
-      return fromOpenAICompletion(completion);
+      const response = fromOpenAICompletion(completion);
+      return completion.usage ? response : withEstimatedUsage(response, request);
     },
 
     async *stream(
@@ -141,7 +143,19 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       }
       // The SDK ends an aborted stream quietly; an abort is never a finished answer.
       if (signal?.aborted) throw abortError('openai', signal);
-      yield { type: 'done', response: assembler.finish() };
+      const response = assembler.finish();
+      yield { type: 'done', response: assembler.hasUsage ? response : withEstimatedUsage(response, request) };
     },
   };
+}
+
+/**
+ * An answer whose server reported no usage (some OpenAI-compatible servers omit it, or ignore
+ * `stream_options.include_usage`), with the usage estimated from the prompt and the answer: a
+ * call is never accounted as free, so budgets hold whatever the server.
+ */
+function withEstimatedUsage(response: ProviderResponse, request: ProviderRequest): ProviderResponse {
+  let outputChars = response.content.length;
+  for (const call of response.toolCalls) outputChars += call.name.length + call.arguments.length;
+  return { ...response, usage: estimateUsage(request, outputChars) };
 }

@@ -76,6 +76,11 @@ export class OpenAIStreamAssembler {
     if (typeof fn.arguments === 'string') partial.arguments += fn.arguments;
   }
 
+  /** Whether a chunk reported the usage (servers that ignore `include_usage` send none). */
+  get hasUsage(): boolean {
+    return this.usage !== undefined;
+  }
+
   /** The whole response; a retryable `UNAVAILABLE` when the stream never said it had finished. */
   finish(): ProviderResponse {
     if (this.finishReason === undefined) throw streamCut('openai', 'it ended without a finish reason');
