@@ -28,6 +28,24 @@ function urlHosts(env: Record<string, unknown>): { key: string; host: string }[]
   return found;
 }
 
+/** Applies Prometheus `relabel_configs` (the `replace` action, its only one used here) to a target's labels. */
+function relabel(rules: Doc[], labels: Record<string, string>): Record<string, string> {
+  const result = { ...labels };
+  for (const rule of rules) {
+    expect(rule.action ?? 'replace').toBe('replace');
+    const value = (rule.source_labels as string[])
+      .map((name) => result[name] ?? '')
+      .join(rule.separator ?? ';');
+    const match = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).exec(value);
+    if (!match) continue;
+    result[rule.target_label] = String(rule.replacement ?? '$1').replace(
+      /\$(\d+)/g,
+      (_, n) => match[Number(n)] ?? '',
+    );
+  }
+  return result;
+}
+
 /** Checks the arguments of one role's command: `start <role>… [--skills a,b]`. */
 function checkCommand(args: string[]): void {
   expect(args[0]).toBe('start');
@@ -232,19 +250,29 @@ describe('metrics: Prometheus scrape configs and the Grafana dashboard', () => {
     expect(services.grafana.depends_on.prometheus.condition).toBe('service_healthy');
   });
 
-  it('scrapes every Clawmesh role of the Compose file, and only declared services', () => {
+  it('scrapes every replica of every Clawmesh role of the Compose file, labelled with its role', () => {
     const config: Doc = parse(readFileSync(join(DEPLOY, 'prometheus', 'prometheus.yml'), 'utf8'));
     const job = config.scrape_configs.find((candidate: Doc) => candidate.job_name === 'clawmesh');
     expect(job.metrics_path).toBe('/metrics');
-    const targets: string[] = job.static_configs.flatMap((group: Doc) => group.targets);
-    for (const target of targets) {
-      const [host, port] = target.split(':');
-      expect(Object.keys(services), `target ${target}`).toContain(host);
-      expect(String(services[host!].environment?.PORT), `${host} serves on ${port}`).toBe(port);
+    // A static `conversation:8080` reaches one container of a scaled service at a time (one
+    // address of the name, on a kept-alive connection); DNS discovery gives each its target.
+    expect(job.static_configs, 'targets are found by DNS, one per container').toBeUndefined();
+    const names: string[] = job.dns_sd_configs.flatMap((sd: Doc) => {
+      expect(sd.type, 'A records: one per container').toBe('A');
+      return (sd.names as string[]).map((name) => {
+        expect(String(services[name]?.environment?.PORT), `${name} serves on ${sd.port}`).toBe(
+          String(sd.port),
+        );
+        return name;
+      });
+    });
+    expect(names.sort()).toEqual(roles.map(([name]) => name).sort());
+    for (const name of names) {
+      const labels = relabel(job.relabel_configs, { __meta_dns_name: name });
+      const role = services[name].command[1];
+      expect(labels.role, `${name}: role`).toBe(role);
+      if (role === 'skills') expect(labels.skill).toBe(services[name].command[3]);
     }
-    expect(targets.map((target) => target.split(':')[0]).sort()).toEqual(roles.map(([name]) => name).sort());
-    for (const group of job.static_configs)
-      expect(['gateway', 'conversation', 'skills', 'models']).toContain(group.labels.role);
     const datasources: Doc = parse(
       readFileSync(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'prometheus.yml'), 'utf8'),
     );
