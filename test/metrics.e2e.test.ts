@@ -250,6 +250,36 @@ describe('/metrics of every role', () => {
   }, 30_000);
 });
 
+describe('histogram buckets', () => {
+  /** The largest finite bucket bound of a histogram family, in its unit (seconds). */
+  function topBucket(families: Scraped, name: string): number {
+    const bounds = [...(families.text ?? '').matchAll(new RegExp(`^${name}_bucket\\{.*le="([^"]+)"`, 'gm'))]
+      .map((m) => Number(m[1]))
+      .filter(Number.isFinite);
+    expect(bounds.length, `${name} has buckets`).toBeGreaterThan(0);
+    return Math.max(...bounds);
+  }
+
+  it('places a turn, a hop and a model call that run up to their default deadlines in a finite bucket', async () => {
+    const reply = await apps.get('gateway')!.post('/v1/messages', { userId: 'bucketed', text: 'hello' });
+    expect(reply.status).toBe(200);
+    const { config } = apps.get('conversation')!.app;
+    const turnSeconds = config.agents[0]!.turnTimeoutMs / 1000;
+    const modelSeconds = config.models.openai.timeoutMs / 1000;
+    // A slower turn than the top bound falls in +Inf, and histogram_quantile reads it as that
+    // bound: the dashboard's p99 of a 50 s turn would say 30 s.
+    const conversation = await scrape(apps.get('conversation')!);
+    expect(topBucket(conversation, 'clawmesh_turn_duration_seconds')).toBeGreaterThanOrEqual(turnSeconds);
+    expect(topBucket(conversation, 'clawmesh_rpc_server_duration_seconds')).toBeGreaterThanOrEqual(
+      turnSeconds,
+    );
+    const gateway = await scrape(apps.get('gateway')!);
+    expect(topBucket(gateway, 'clawmesh_rpc_duration_seconds')).toBeGreaterThanOrEqual(turnSeconds);
+    const models = await scrape(apps.get('models')!);
+    expect(topBucket(models, 'clawmesh_model_latency_seconds')).toBeGreaterThanOrEqual(modelSeconds);
+  }, 30_000);
+});
+
 describe('metrics.enabled: false', () => {
   it('still answers /metrics, with the process metrics only: no family of the turn path', async () => {
     const app = await startTestApp({ metrics: { enabled: false } });

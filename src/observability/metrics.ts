@@ -86,7 +86,11 @@ export function processMetricsOf(registry: Registry): Registry {
   return shown;
 }
 
-const FAST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+// Up to 120 s: turns and model calls may last their default deadlines (60 s), and a duration
+// past the top bound lands in +Inf, which histogram_quantile reads as that bound.
+const FAST_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
+];
 
 /**
  * Creates the metrics in a registry of their own (never the global one), so several Clawmesh
