@@ -3,13 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startFakeOpenAI } from '../../test/support/fake-openai.ts';
 import { createCallContext } from '../core/context.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
 import { modelsContract } from '../core/contracts/models.ts';
 import { randomHex } from '../core/ids.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { createLogger, silentLogger } from '../observability/logger.ts';
 import { createNatsTransport } from '../transport/nats.ts';
 import { createClawmesh } from './clawmesh.ts';
 
@@ -215,6 +216,59 @@ describe('a role over NATS shutting down', () => {
       await stopped;
     } finally {
       await caller.close();
+    }
+  });
+});
+
+describe('a gateway whose conversation role cannot be reached', () => {
+  it('logs the failed request with its id and the whole reason, while the client gets the scrubbed 503', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    });
+    const app = await createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-gw-fail-')),
+      logger,
+      configOptions: {
+        env: {},
+        overrides: {
+          roles: ['gateway'],
+          transport: { kind: 'http', urls: { conversation: `http://127.0.0.1:${port}` } },
+          store: { kind: 'memory' },
+          audit: { enabled: false },
+          gateway: { port: 0, attemptTimeoutMs: 300 },
+        },
+      },
+    });
+    try {
+      const url = await app.listen();
+      const response = await fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'req-gw-fail-1' },
+        body: JSON.stringify({ userId: 'u1', text: 'hello' }),
+      });
+      expect(response.status).toBe(503);
+      expect(await response.text()).not.toContain(String(port));
+      const failed = lines.find((line) => line.msg === 'request failed');
+      expect(failed).toMatchObject({
+        level: 40,
+        requestId: 'req-gw-fail-1',
+        status: 503,
+        code: 'UNAVAILABLE',
+      });
+      expect(String(failed!.err)).toContain(`127.0.0.1:${port}`);
+    } finally {
+      await app.stop();
     }
   });
 });
