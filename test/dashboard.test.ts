@@ -1,4 +1,5 @@
 import { appendFileSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -315,6 +316,8 @@ describe('dashboard API over the nats transport', () => {
     const instances = body.discovery.instances as {
       contract: string;
       id: string;
+      process?: string;
+      host?: string;
       local: boolean;
       requests: number;
       endpoints: { name: string; subject: string; requests: number }[];
@@ -325,6 +328,9 @@ describe('dashboard API over the nats transport', () => {
       expect.arrayContaining(['conversation', 'gateway', 'models', 'skills.inventory']),
     );
     expect(instances.every((i) => i.local)).toBe(true);
+    // Each names the process it runs in as its logs do, so a row can be matched with log lines.
+    expect(new Set(instances.map((i) => i.process))).toEqual(new Set([body.process.instance]));
+    expect(instances.every((i) => i.host === `${hostname()}:${process.pid}`)).toBe(true);
     for (const instance of instances) {
       for (const endpoint of instance.endpoints) expect(endpoint.subject.startsWith(`${prefix}.`)).toBe(true);
     }

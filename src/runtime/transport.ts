@@ -6,6 +6,7 @@ import { traceTransport } from '../observability/rpc-tracing.ts';
 import { createTransport } from '../transport/factory.ts';
 import type { Transport } from '../transport/types.ts';
 import type { Connections } from './connections.ts';
+import { INSTANCE_ID } from './instance.ts';
 import { skillNamesOf } from './skill-names.ts';
 
 /** What {@link openTransport} needs beside the config. */
@@ -152,6 +153,7 @@ async function open(config: Config, deps: TransportDeps): Promise<Transport> {
         subjectPrefix: config.nats.subjectPrefix,
         maxPayloadBytes,
         logger: deps.logger,
+        instance: INSTANCE_ID,
       });
   }
 }

@@ -146,6 +146,15 @@ describe('nats transport', () => {
     expect(listed[0]!.endpoints.map((e) => e.name)).toEqual(['ping']);
   });
 
+  it("publishes the process's instance id in each service's metadata, to match discovery with logs", async () => {
+    const name = `inst-${randomHex(4)}`;
+    const server = await transport({ instance: 'vm-test-4242-abc123' });
+    await serveEcho(server, name);
+    const found = (await listServices(server.connection, {})).filter((s) => s.contract === name);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.metadata).toMatchObject({ instance: 'vm-test-4242-abc123', pid: String(process.pid) });
+  });
+
   it('fails a request that arrives with no time left with DEADLINE_EXCEEDED without running it', async () => {
     const name = `late-${randomHex(4)}`;
     const server = await transport();

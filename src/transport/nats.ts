@@ -52,6 +52,11 @@ export interface NatsTransportOptions {
   queue?: string;
   /** Where handler crashes are logged. */
   logger?: Logger;
+  /**
+   * The process's instance id, as in its logs and traces: published in each service's metadata
+   * (`instance`), so a discovered instance can be matched with its process's log lines.
+   */
+  instance?: string;
 }
 
 /** The nats transport: a {@link Transport} with its connection and the instances it serves. */
@@ -184,7 +189,12 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
         name: natsServiceName(contract.name),
         version: contract.version,
         description: `Clawmesh service ${contract.name}`,
-        metadata: { [CONTRACT_METADATA_KEY]: contract.name, hostname: hostname(), pid: String(process.pid) },
+        metadata: {
+          [CONTRACT_METADATA_KEY]: contract.name,
+          hostname: hostname(),
+          pid: String(process.pid),
+          ...(options.instance ? { instance: options.instance } : {}),
+        },
         queue: options.queue ?? 'q',
         endpoints: [...runners].map(([method, run]) => endpointOf(contract.name, method, run)),
       });

@@ -236,7 +236,7 @@ describe('createServicesView', () => {
               id: 'abc',
               version: '1',
               description: '',
-              metadata: {},
+              metadata: { instance: 'vm-1-4f2a9c', hostname: 'vm-1', pid: '4242' },
               endpoints: [
                 {
                   name: 'handle',
@@ -272,7 +272,16 @@ describe('createServicesView', () => {
       kind: 'nats',
       ok: true,
       instances: [
-        { name: 'conversation', id: 'abc', local: true, requests: 5, errors: 1, lastError: '500:boom' },
+        {
+          name: 'conversation',
+          id: 'abc',
+          process: 'vm-1-4f2a9c',
+          host: 'vm-1:4242',
+          local: true,
+          requests: 5,
+          errors: 1,
+          lastError: '500:boom',
+        },
       ],
     });
     storeUp = false;

@@ -118,6 +118,9 @@ function instanceView(instance: ServiceInstance, local: ReadonlySet<string>): In
     })),
   };
   if (instance.contract) view.contract = instance.contract;
+  const { instance: processId, hostname: host, pid } = instance.metadata;
+  if (processId) view.process = processId;
+  if (host) view.host = pid ? `${host}:${pid}` : host;
   if (instance.started) view.started = instance.started;
   for (const endpoint of view.endpoints) {
     view.requests += endpoint.requests;

@@ -52,6 +52,10 @@ export interface InstanceView {
   name: string;
   contract?: string;
   id: string;
+  /** The instance id of the process running it, as in its logs and traces (when it published one). */
+  process?: string;
+  /** `hostname:pid` of that process (when it published them). */
+  host?: string;
   version: string;
   started?: string;
   /** Whether this process runs it. */

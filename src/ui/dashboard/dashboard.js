@@ -208,7 +208,11 @@ function renderServices(view) {
         ],
         rows: d.instances.map((i) => [
           i.contract ?? i.name,
-          h('span', { title: i.id }, `${i.id.slice(0, 10)}${i.local ? ' (this process)' : ''}`),
+          h(
+            'span',
+            { title: `NATS service id ${i.id}${i.host ? ` on ${i.host}` : ''}` },
+            `${i.process ?? i.id.slice(0, 10)}${i.local ? ' (this process)' : ''}`,
+          ),
           i.version,
           time(i.started),
           count(i.requests),
