@@ -33,6 +33,12 @@ export interface ApiRouteDeps {
   requestTimeoutMs: number;
   /** Where the lines of a request go (a debug line per answered message). */
   logger?: Logger;
+  /**
+   * Log a message whose turn failed with a 5xx (`request failed`, with its request and trace ids
+   * and the whole reason): when the conversation service runs in another process, whose log
+   * line of the failure this process never sees.
+   */
+  logFailures?: boolean;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -74,13 +80,24 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
             traced,
           );
         let turn: TurnReply;
-        if (idempotencyKey === undefined) turn = await run();
-        else {
-          // Lengths first: any of the parts may hold a colon, and no two triples may share a key.
-          const key = `idem:${keyId.length}:${keyId}:${body.userId.length}:${body.userId}:${idempotencyKey}`;
-          const result = await deps.idempotency.run(key, body, run);
-          if (result.replayed) reply.header('idempotent-replayed', 'true');
-          turn = result.value;
+        try {
+          if (idempotencyKey === undefined) turn = await run();
+          else {
+            // Lengths first: any of the parts may hold a colon, and no two triples may share a key.
+            const key = `idem:${keyId.length}:${keyId}:${body.userId.length}:${body.userId}:${idempotencyKey}`;
+            const result = await deps.idempotency.run(key, body, run);
+            if (result.replayed) reply.header('idempotent-replayed', 'true');
+            turn = result.value;
+          }
+        } catch (err) {
+          if (deps.logFailures && err instanceof ClawmeshError && err.httpStatus >= 500) {
+            // The client gets a scrubbed message; the whole one stays in this process's log.
+            deps.logger?.warn(
+              { ...callFields(traced), status: err.httpStatus, code: err.code, err: err.message },
+              'request failed',
+            );
+          }
+          throw err;
         }
         if (deps.logger?.isLevelEnabled('debug')) {
           const durationMs = elapsedMs(started);

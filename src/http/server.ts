@@ -169,14 +169,6 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
       const retryAfter = err.details?.retryAfterSeconds;
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
       const status = err.httpStatus;
-      // The client sees a scrubbed message; this process's log keeps the whole one, under the
-      // request's id (in a split deployment the failure itself was logged by another process).
-      if (status >= 500) {
-        request.log.warn(
-          { requestId: request.id, status, code: err.code, err: err.message },
-          'request failed',
-        );
-      }
       return reply
         .status(status)
         .send({ error: status >= 500 ? publicServerError(err.toJSON()) : err.toJSON() });

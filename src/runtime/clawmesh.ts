@@ -158,6 +158,8 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       ),
       requestTimeoutMs: longestTurn + 5000,
       logger,
+      // In one process the conversation service logs a failed turn itself, with its conversation.
+      logFailures: !services.roles.has('conversation'),
     });
     registerWebChatFromConfig(http, config, {
       conversation: channelConversation,
