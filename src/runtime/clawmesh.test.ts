@@ -263,6 +263,7 @@ describe('a gateway whose conversation role cannot be reached', () => {
       expect(failed).toMatchObject({
         level: 40,
         requestId: 'req-gw-fail-1',
+        traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
         status: 503,
         code: 'UNAVAILABLE',
       });
