@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -171,5 +181,28 @@ describe('startAuditLog with a file it cannot write', () => {
     await audit.close();
     expect(dead.map((e) => e.id)).toEqual([event.id]);
     expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('writes again once the file can be written, after a failed write (a disk full, then freed)', async () => {
+    if (!existsSync('/dev/full')) return;
+    // The audit path leads to /dev/full, then to a file whose last line a failed write cut short.
+    const path = join(dir, 'audit.jsonl');
+    const file = join(dir, 'real.jsonl');
+    writeFileSync(file, '{"cut":');
+    symlinkSync('/dev/full', path);
+    const audit = await startAuditLog(bus, path);
+    await bus.publish(skillEvent(1));
+    await bus.drain();
+    unlinkSync(path);
+    symlinkSync(file, path);
+    const later = [skillEvent(2), skillEvent(3)];
+    for (const event of later) await bus.publish(event);
+    await bus.drain();
+    await audit.close();
+    expect(readFileSync(file, 'utf8').split('\n')).toEqual([
+      '{"cut":',
+      ...later.map((event) => JSON.stringify(event)),
+      '',
+    ]);
   });
 });

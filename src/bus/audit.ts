@@ -1,4 +1,12 @@
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import {
+  closeSync,
+  createWriteStream,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  type WriteStream,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { ClawmeshError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -23,10 +31,10 @@ export interface AuditLog {
  * handled within a few milliseconds go out in one write and share one acknowledgement.
  */
 export async function startAuditLog(bus: Bus, path: string, logger?: Logger): Promise<AuditLog> {
-  const stream = await openAuditFile(path);
   // A write that fails later (a full disk) fails its events' handler, which the bus retries
   // and then dead-letters; it must not end the process as an unhandled 'error' event.
-  stream.on('error', (err) => logger?.error({ err, path }, 'the audit file cannot be written'));
+  const onError = (err: Error) => logger?.error({ err, path }, 'the audit file cannot be written');
+  let stream = (await openAuditFile(path)).on('error', onError);
   let lines: string[] = [];
   let batch: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
 
@@ -36,7 +44,14 @@ export async function startAuditLog(bus: Bus, path: string, logger?: Logger): Pr
     const chunk = lines.join('');
     lines = [];
     batch = undefined;
-    stream.write(chunk, (err) => (err ? pending.reject(err) : pending.resolve()));
+    // A failed write destroys the stream: open the file again, so the audit log resumes once
+    // the disk has room, on a new line if the failure cut the last one short.
+    let prefix = '';
+    if (stream.destroyed) {
+      stream = createWriteStream(path, { flags: 'a' }).on('error', onError);
+      if (!endsWithNewline(path)) prefix = '\n';
+    }
+    stream.write(prefix + chunk, (err) => (err ? pending.reject(err) : pending.resolve()));
   };
 
   const subscription: Subscription = await bus.subscribe('*', 'audit', (event) => {
@@ -89,4 +104,21 @@ async function openAuditFile(path: string): Promise<WriteStream> {
     throw fail(err);
   });
   return stream;
+}
+
+/** Whether the file is empty, missing or ends with a newline (best effort: true when unreadable). */
+function endsWithNewline(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const { size } = fstatSync(fd);
+    if (size === 0) return true;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] === 0x0a;
+  } catch {
+    return true;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
