@@ -13,6 +13,7 @@ import { conversationContract } from '../core/contracts/conversation.ts';
 import { gatewayContract } from '../core/contracts/gateway.ts';
 import { modelsContract } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { settlesWithin } from '../core/wait.ts';
 import { createGatewayHandlers } from '../gateway/service.ts';
 import type { ReadinessCheck } from '../http/ops-routes.ts';
 import type { ModelsService } from '../models/service.ts';
@@ -43,6 +44,11 @@ import { buildModels } from './models.ts';
 import { createServing } from './serving.ts';
 import { skillNamesOf } from './skill-names.ts';
 import { openTransport } from './transport.ts';
+
+/** The longest closing the bus, the stores, the transport and the connections may take in all. */
+const CLOSE_TIMEOUT_MS = 15_000;
+/** What each closer still gets once that budget is spent, so the later ones (SQLite) can finish. */
+const CLOSE_STEP_MIN_MS = 500;
 
 /** The built-in example skills, beside `src/` (or `dist/src/`) in the package. */
 export const BUILTIN_SKILLS = fileURLToPath(new URL('../../examples/skills', import.meta.url));
@@ -156,8 +162,23 @@ export async function buildServices(
   // State last: nothing above can fail with a store, a connection or a file left open.
   const connections = createConnections(config, logger);
   const closers: (() => Promise<unknown>)[] = [() => connections.close()];
+  // A server that stops answering without closing the connection (a hung host, a partition)
+  // would hold its client's close, and the shutdown, forever: past the budget, go on without it.
   const closeAll = async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
+    const until = Date.now() + CLOSE_TIMEOUT_MS;
+    for (const close of closers.reverse()) {
+      const within = Math.max(until - Date.now(), CLOSE_STEP_MIN_MS);
+      if (
+        !(await settlesWithin(
+          close().catch(() => undefined),
+          within,
+        ))
+      )
+        logger.error(
+          { timeoutMs: within },
+          'a server did not close within the shutdown budget: going on without it',
+        );
+    }
   };
   try {
     const checks: Services['checks'] = [];
