@@ -47,6 +47,8 @@ export interface TcpProxy {
   cut(): void;
   /** Accepts connections again. */
   restore(): void;
+  /** Stops forwarding on the open connections without closing them: a broker that hangs. */
+  freeze(): void;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,12 @@ export async function startTcpProxy(host: string, port: number): Promise<TcpProx
     cut,
     restore() {
       open = true;
+    },
+    freeze() {
+      for (const socket of sockets) {
+        socket.unpipe();
+        socket.pause();
+      }
     },
     async close() {
       cut();

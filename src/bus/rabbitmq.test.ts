@@ -204,3 +204,23 @@ describe('rabbitmq bus', () => {
     ).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 });
+
+describe('rabbitmq bus with a broker that stops answering', () => {
+  it('closes a subscription within closeTimeoutMs rather than waiting for the broker forever', async () => {
+    const proxy = await brokerProxy();
+    try {
+      const bus = await make({ url: proxy.url, closeTimeoutMs: 200 });
+      const subscription = await bus.subscribe('qa.frozen', 'frozen', () => undefined);
+      proxy.freeze();
+      const started = Date.now();
+      const closed = await Promise.race([
+        subscription.close().then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, 5000, false)),
+      ]);
+      expect(closed).toBe(true);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { createRecentKeys, type RecentKeys } from '../core/bounded.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
 import { redactUrl } from '../core/redact-url.ts';
+import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
@@ -304,12 +305,22 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
       this.open = false;
       subscriptions.delete(this);
       const channel = this.channel;
-      if (channel && this.consumerTag) await channel.cancel(this.consumerTag).catch(() => undefined);
+      // A broker that hangs without closing the connection never answers: wait for it no longer
+      // than for the handlers (an unacknowledged message goes back to the queue anyway).
+      if (channel && this.consumerTag)
+        await settlesWithin(
+          channel.cancel(this.consumerTag).catch(() => undefined),
+          closeTimeoutMs,
+        );
       await awaitHeldHandlers(this.held, closeTimeoutMs, (item) => this.release(item), logger, {
         queue: this.queue,
       });
       this.channel = undefined;
-      await channel?.close().catch(() => undefined);
+      if (channel)
+        await settlesWithin(
+          channel.close().catch(() => undefined),
+          closeTimeoutMs,
+        );
     }
   }
 
