@@ -223,4 +223,23 @@ describe('rabbitmq bus with a broker that stops answering', () => {
       await proxy.close();
     }
   });
+
+  it('fails its readiness check (ping) while the broker does not answer', async () => {
+    const proxy = await brokerProxy();
+    try {
+      const bus = await make({ url: proxy.url });
+      await bus.ping();
+      proxy.freeze();
+      const answered = await Promise.race([
+        bus.ping().then(
+          () => 'ready',
+          () => 'failed',
+        ),
+        new Promise<string>((resolve) => setTimeout(resolve, 1000, 'no answer')),
+      ]);
+      expect(answered).not.toBe('ready');
+    } finally {
+      await proxy.close();
+    }
+  });
 });

@@ -46,7 +46,7 @@ export interface RabbitMqBusOptions {
 
 /** A {@link Bus} over RabbitMQ, with a connection check for readiness probes. */
 export interface RabbitMqBus extends Bus {
-  /** Resolves when the broker connection is up. */
+  /** Resolves when the broker answers on the connection. */
   ping(): Promise<void>;
 }
 
@@ -367,8 +367,8 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
   });
   model.on('connect', () => logger?.info('rabbitmq connected'));
 
-  /** Ready messages in `queue`, through a channel of its own (a failed check closes a channel). */
-  const readyCount = async (queue: string): Promise<number> => {
+  /** A channel of its own for checks (a failed check closes a channel). */
+  const adminChannel = async (): Promise<Channel> => {
     if (!current) throw unavailable('the RabbitMQ bus is not connected');
     if (!admin) {
       const channel = await current.createChannel();
@@ -378,8 +378,12 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
       });
       admin = channel;
     }
-    return (await admin.checkQueue(queue)).messageCount;
+    return admin;
   };
+
+  /** Ready messages in `queue`. */
+  const readyCount = async (queue: string): Promise<number> =>
+    (await (await adminChannel()).checkQueue(queue)).messageCount;
 
   const drain = async (): Promise<void> => {
     const until = Date.now() + drainTimeoutMs;
@@ -441,6 +445,9 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
     },
     async ping() {
       if (!current || !publisher) throw unavailable('the RabbitMQ bus is not connected');
+      // A round trip: a broker that hangs keeps the connection open, and would look connected
+      // until heartbeats time out (minutes).
+      await (await adminChannel()).checkExchange(exchange);
     },
   };
 }
