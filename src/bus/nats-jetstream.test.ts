@@ -47,7 +47,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(buses.map((bus) => bus.close().catch(() => undefined)));
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.delete(streamName).catch(() => undefined);
+  // This run's streams: the shared one and each test's own (`<name>_consumer`, `_lost`, …).
+  const ours: string[] = [];
+  for await (const info of jsm.streams.list()) {
+    if (info.config.name.startsWith(streamName)) ours.push(info.config.name);
+  }
+  await Promise.all(ours.map((name) => jsm.streams.delete(name).catch(() => undefined)));
   await nc.close();
 });
 
