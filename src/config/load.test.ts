@@ -259,3 +259,51 @@ describe('the PostgreSQL URL', () => {
     expect(loadConfig({ env: { DATABASE_URL: 'notaurl' }, cwd: tmp.path }).config.store.kind).toBe('sqlite');
   });
 });
+
+describe('the URLs of Redis, RabbitMQ and NATS', () => {
+  it.each([
+    [
+      { CLAWMESH_STORE: 'redis', REDIS_URL: 'notaurl' },
+      'redis.url: "notaurl" is not a Redis URL such as redis://host:6379 (set by REDIS_URL)',
+    ],
+    [
+      { CLAWMESH_BUS: 'redis', REDIS_URL: 'http://user:s3cret@127.0.0.1:6379' },
+      'redis.url: "http://user:***@127.0.0.1:6379/" is not a Redis URL',
+    ],
+    [
+      { CLAWMESH_TRANSPORT: 'nats', REDIS_URL: 'localhost:6379' },
+      'redis.url: "localhost:6379" is not a Redis URL',
+    ],
+    [
+      { CLAWMESH_BUS: 'rabbitmq', RABBITMQ_URL: 'guest:guest@127.0.0.1:5672' },
+      'rabbitmq.url: "guest:***@127.0.0.1:5672" is not a RabbitMQ URL such as amqp://user:password@host:5672 (set by RABBITMQ_URL)',
+    ],
+    [
+      { CLAWMESH_TRANSPORT: 'nats', NATS_URL: 'http://127.0.0.1:4222' },
+      'nats.url: "http://127.0.0.1:4222/" is not a NATS URL such as nats://host:4222 (set by NATS_URL)',
+    ],
+    [
+      { CLAWMESH_BUS: 'nats', NATS_URL: 'nats://a:4222, ftp://b:4222' },
+      'nats.url: "nats://a:4222, ftp://b:4222" is not a NATS URL',
+    ],
+  ])('stops when a server in use has a URL its client cannot read (%o)', (env, message) => {
+    const err = failure(() => loadConfig({ env, cwd: tmp.path }));
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.message).toContain(message);
+    expect(err.message).not.toContain('s3cret');
+  });
+
+  it('takes their usual forms, and leaves the variables of servers not in use alone', () => {
+    const ok = [
+      { CLAWMESH_STORE: 'redis', REDIS_URL: 'rediss://user:pw@cache.example:6380/2' },
+      { CLAWMESH_BUS: 'rabbitmq', RABBITMQ_URL: 'amqps://u:p@mq.example:5671/vhost' },
+      {
+        CLAWMESH_TRANSPORT: 'nats',
+        NATS_URL: 'nats://a:4222,tls://b:4222,127.0.0.1:4223',
+        REDIS_URL: 'redis://r:6379',
+      },
+      { REDIS_URL: 'notaurl', NATS_URL: 'http://x', RABBITMQ_URL: 'nope' },
+    ];
+    for (const env of ok) expect(() => loadConfig({ env, cwd: tmp.path })).not.toThrow();
+  });
+});

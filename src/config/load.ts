@@ -167,8 +167,8 @@ function finish(config: Config, setBy: (key: string) => string | undefined): Con
     const message = `no agent has id "${config.defaultAgent}" (agents: ${[...ids].join(', ')})`;
     throw invalidConfig([{ key: 'defaultAgent', message, from: setBy('defaultAgent') }]);
   }
-  const postgres = postgresUrlProblem(config, setBy);
-  if (postgres) throw invalidConfig([postgres]);
+  const servers = serverUrlProblems(config, setBy);
+  if (servers.length > 0) throw invalidConfig(servers);
   const models = config.models;
   const fallbackModel = models.openai.apiKey ? `openai/${models.openai.model}` : 'local';
   return { ...config, models: { ...models, default: models.default ?? fallbackModel } };
@@ -177,28 +177,99 @@ function finish(config: Config, setBy: (key: string) => string | undefined): Con
 /** The shape of a PostgreSQL URL, as the messages about one show it. */
 export const POSTGRES_URL_SHAPE = 'postgres://user:password@host:5432/database';
 
-/**
- * `postgres.url` (`DATABASE_URL`) when the config uses PostgreSQL and it is not a `postgres://`
- * or `postgresql://` URL: pg would read `notaurl` as a host name and fail much later with
- * `getaddrinfo ENOTFOUND base`. Only then: `DATABASE_URL` is a common name that a process on
- * SQLite may have set for something else.
- */
-function postgresUrlProblem(config: Config, setBy: (key: string) => string | undefined): Problem | undefined {
-  if (config.store.kind !== 'postgres') return undefined;
-  const url = config.postgres.url;
-  if (isPostgresUrl(url)) return undefined;
-  const from = setBy('postgres.url');
-  return {
+/** The servers a config may name, their key, the schemes their clients take and an example. */
+const SERVER_URLS = [
+  {
     key: 'postgres.url',
-    message: `"${maskPassword(url)}" is not a PostgreSQL URL such as ${POSTGRES_URL_SHAPE}${from ? '' : ' (or set DATABASE_URL)'}`,
-    from,
-  };
+    name: 'a PostgreSQL',
+    schemes: ['postgres:', 'postgresql:'],
+    shape: POSTGRES_URL_SHAPE,
+    variable: 'DATABASE_URL',
+  },
+  {
+    key: 'redis.url',
+    name: 'a Redis',
+    schemes: ['redis:', 'rediss:'],
+    shape: 'redis://host:6379',
+    variable: 'REDIS_URL',
+  },
+  {
+    key: 'rabbitmq.url',
+    name: 'a RabbitMQ',
+    schemes: ['amqp:', 'amqps:'],
+    shape: 'amqp://user:password@host:5672',
+    variable: 'RABBITMQ_URL',
+  },
+  {
+    key: 'nats.url',
+    name: 'a NATS',
+    schemes: ['nats:', 'tls:'],
+    shape: 'nats://host:4222',
+    variable: 'NATS_URL',
+  },
+] as const;
+
+/**
+ * Whether the config talks to Redis: a store, the bus, rate limits, the model cache or budgets, or
+ * the turn lease (\`auto\` takes Redis when the store or the transport is shared, as at start).
+ * Only a conversation role opens the lease; the check errs on the side of the URL being needed.
+ */
+function usesRedis(config: Config): boolean {
+  const { store, bus, transport, channels, models } = config;
+  const sharedState = transport.kind !== 'local' || store.kind === 'redis' || store.kind === 'postgres';
+  const lease = store.lease === 'auto' ? (sharedState ? 'redis' : 'none') : store.lease;
+  return (
+    store.kind === 'redis' ||
+    bus.kind === 'redis' ||
+    lease === 'redis' ||
+    channels.limiter === 'redis' ||
+    models.cache.kind === 'redis' ||
+    models.budgets.store === 'redis'
+  );
 }
 
-function isPostgresUrl(text: string): boolean {
+/**
+ * The server URLs the config uses that their client could not read: \`DATABASE_URL=notaurl\` would
+ * fail much later as \`getaddrinfo ENOTFOUND base\`, \`NATS_URL=http://…\` would be taken as NATS.
+ * Only for the servers in use: \`DATABASE_URL\` or \`REDIS_URL\` are common names that a process
+ * without them may have set for something else. NATS servers are a comma-separated list, each
+ * with a scheme or as \`host:port\`.
+ */
+function serverUrlProblems(config: Config, setBy: (key: string) => string | undefined): Problem[] {
+  const used: Record<(typeof SERVER_URLS)[number]['key'], boolean> = {
+    'postgres.url': config.store.kind === 'postgres',
+    'redis.url': usesRedis(config),
+    'rabbitmq.url': config.bus.kind === 'rabbitmq',
+    'nats.url': config.transport.kind === 'nats' || config.bus.kind === 'nats',
+  };
+  const problems: Problem[] = [];
+  for (const server of SERVER_URLS) {
+    if (!used[server.key]) continue;
+    const url =
+      server.key === 'postgres.url'
+        ? config.postgres.url
+        : server.key === 'redis.url'
+          ? config.redis.url
+          : server.key === 'rabbitmq.url'
+            ? config.rabbitmq.url
+            : config.nats.url;
+    const parts = server.key === 'nats.url' ? url.split(',').map((part) => part.trim()) : [url];
+    if (parts.every((part) => hasScheme(part, server.schemes, server.key === 'nats.url'))) continue;
+    const from = setBy(server.key);
+    problems.push({
+      key: server.key,
+      message: `"${maskPassword(url)}" is not ${server.name} URL such as ${server.shape}${from ? '' : ` (or set ${server.variable})`}`,
+      from,
+    });
+  }
+  return problems;
+}
+
+/** Whether a URL has one of the schemes, or (when allowed) is a bare \`host:port\`. */
+function hasScheme(text: string, schemes: readonly string[], bareHostPort: boolean): boolean {
+  if (bareHostPort && /^[A-Za-z0-9.[\]:-]+:\d+$/.test(text) && !text.includes('//')) return true;
   try {
-    const { protocol } = new URL(text);
-    return protocol === 'postgres:' || protocol === 'postgresql:';
+    return schemes.includes(new URL(text).protocol);
   } catch {
     return false;
   }
