@@ -187,7 +187,7 @@ function onStatus(event) {
       showStatus('online', 'Connected');
       break;
     case 'connecting':
-      showStatus('connecting', 'Connecting…');
+      showStatus('connecting', `Connecting…${queued}`);
       break;
     case 'offline':
       showStatus(

@@ -129,7 +129,7 @@ export function createChatConnection(options) {
   function connect() {
     if (stopped) return;
     ready = false;
-    status('connecting');
+    status('connecting', { queued: outbox.length });
     const ws = new WebSocket(options.url);
     socket = ws;
     ws.addEventListener('open', () => {
