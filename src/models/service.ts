@@ -288,6 +288,41 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
   };
 
   /**
+   * The response of a call `deployment` answered (or was charged for): its route, tier and cost
+   * from the price table, counted against the context's budgets. The one place a call's usage
+   * becomes a charge, whether the provider reported it or the gateway estimated it.
+   */
+  const accounted = (
+    ctx: CallContext,
+    decision: RouteDecision,
+    deployment: Deployment,
+    answer: Pick<ModelResponse, 'content' | 'toolCalls' | 'finishReason' | 'usage'>,
+    started: number,
+    fallbackUsed: boolean,
+    attempts: number | undefined,
+  ): ModelResponse => {
+    const model = qualifiedName(deployment);
+    const response: ModelResponse = {
+      content: answer.content,
+      toolCalls: answer.toolCalls,
+      finishReason: answer.finishReason,
+      usage: answer.usage,
+      model,
+      latencyMs: elapsedMs(started),
+      cached: false,
+      route: routeOf(decision),
+      deployment: deployment.id,
+      fallbackUsed,
+    };
+    if (attempts !== undefined) response.attempts = attempts;
+    if (decision.tier !== undefined) response.tier = decision.tier;
+    const costUsd = prices.costOf(model, answer.usage);
+    if (costUsd !== undefined) response.costUsd = costUsd;
+    if (budgets && (ctx.userId || ctx.conversationId)) count(ctx, response);
+    return response;
+  };
+
+  /**
    * Accounting of a streamed call that ended without its answer after the upstream had sent text
    * (the caller left, the deadline passed, the upstream broke off): the provider's usage never
    * arrived, so the prompt and the text streamed so far are charged as an estimate — to the
@@ -305,25 +340,17 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     attempts: unknown,
   ): ModelResponse => {
     const deployment = progress.deployment as Deployment;
-    const model = qualifiedName(deployment);
     const usage = estimateUsage(request, progress.chars);
-    const response: ModelResponse = {
-      content: '',
-      toolCalls: [],
-      finishReason: 'error',
-      usage,
-      model,
-      latencyMs: elapsedMs(started),
-      cached: false,
-      route: routeOf(decision),
-      deployment: deployment.id,
-      fallbackUsed: deployment !== chain.deployments[0],
-    };
-    if (decision.tier !== undefined) response.tier = decision.tier;
-    if (Array.isArray(attempts)) response.attempts = calledAttempts(attempts as Attempt[]);
-    const costUsd = prices.costOf(model, usage);
-    if (costUsd !== undefined) response.costUsd = costUsd;
-    if (budgets && (ctx.userId || ctx.conversationId)) count(ctx, response);
+    const response = accounted(
+      ctx,
+      decision,
+      deployment,
+      { content: '', toolCalls: [], finishReason: 'error', usage },
+      started,
+      deployment !== chain.deployments[0],
+      Array.isArray(attempts) ? calledAttempts(attempts as Attempt[]) : undefined,
+    );
+    const { model } = response;
     recorder.charged(response, ctx.agentId);
     if (logger) {
       callLogger(logger, ctx).info(
@@ -367,24 +394,21 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     started: number,
   ): ModelResponse => {
     const { deployment, response: answer } = result;
-    const model = qualifiedName(deployment);
-    const costUsd = prices.costOf(model, answer.usage);
-    const response: ModelResponse = {
-      content: answer.content,
-      toolCalls: answer.toolCalls ?? [],
-      finishReason: answer.finishReason,
-      usage: answer.usage,
-      model,
-      latencyMs: elapsedMs(started),
-      cached: false,
-      route: routeOf(decision),
-      deployment: deployment.id,
-      fallbackUsed: result.fallbackUsed,
-      attempts: calledAttempts(result.attempts),
-    };
-    if (decision.tier !== undefined) response.tier = decision.tier;
-    if (costUsd !== undefined) response.costUsd = costUsd;
-    if (budgets && (ctx.userId || ctx.conversationId)) count(ctx, response);
+    const response = accounted(
+      ctx,
+      decision,
+      deployment,
+      {
+        content: answer.content,
+        toolCalls: answer.toolCalls ?? [],
+        finishReason: answer.finishReason,
+        usage: answer.usage,
+      },
+      started,
+      result.fallbackUsed,
+      calledAttempts(result.attempts),
+    );
+    const { model } = response;
     if (cache && key !== undefined && CACHEABLE_FINISH.has(response.finishReason)) {
       const stored: CachedAnswer = {
         content: response.content,
