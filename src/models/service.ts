@@ -6,18 +6,13 @@ import { ClawmeshError } from '../core/errors.ts';
 import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Budgets, UsageReport } from './accounting/budgets.ts';
-import { estimateUsage } from './accounting/estimate.ts';
+import { calledAttempts, createCharges, qualifiedName } from './accounting/charges.ts';
 import { createPriceTable, type Price } from './accounting/prices.ts';
 import { createModelMetricsRecorder } from './accounting/recorder.ts';
 import { cacheKey, isCacheable } from './cache/key.ts';
 import type { CachedAnswer, ResponseCache } from './cache/types.ts';
-import type {
-  Attempt,
-  ChainOptions,
-  ChainResult,
-  DeploymentChain,
-  StreamProgress,
-} from './resilience/chain.ts';
+import { asGatewayError } from './gateway-errors.ts';
+import type { ChainOptions, ChainResult, DeploymentChain, StreamProgress } from './resilience/chain.ts';
 import { createRouter, type RouteDecision } from './router/router.ts';
 import { createTargets } from './router/targets.ts';
 import type { Deployment, ModelProvider } from './types.ts';
@@ -101,24 +96,6 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
 }
 
 const CACHEABLE_FINISH = new Set(['stop', 'tool_calls', 'length']);
-
-/** `provider/model` of a deployment, built once per deployment rather than once per call. */
-const qualifiedNames = new WeakMap<Deployment, string>();
-function qualifiedName(deployment: Deployment): string {
-  let name = qualifiedNames.get(deployment);
-  if (name === undefined) {
-    name = `${deployment.provider.name}/${deployment.model}`;
-    qualifiedNames.set(deployment, name);
-  }
-  return name;
-}
-
-/** Provider calls made (skipped deployments are not calls). */
-function calledAttempts(attempts: readonly Attempt[]): number {
-  let called = 0;
-  for (const attempt of attempts) if (!attempt.skipped) called++;
-  return called;
-}
 
 /**
  * The Model Gateway's handlers. Each call: route (an exact model is never rerouted; otherwise
@@ -278,88 +255,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     return response;
   };
 
-  /** Counts a response's tokens and cost against the context's user and conversation budgets. */
-  const count = (ctx: CallContext, response: ModelResponse) => {
-    const tokens = response.usage.inputTokens + response.usage.outputTokens;
-    budgets!.record(ctx, tokens, response.costUsd ?? 0).catch((err: unknown) => {
-      if (logger)
-        callLogger(logger, ctx).warn({ err: (err as Error)?.message }, 'could not count model usage');
-    });
-  };
-
-  /**
-   * The response of a call `deployment` answered (or was charged for): its route, tier and cost
-   * from the price table, counted against the context's budgets. The one place a call's usage
-   * becomes a charge, whether the provider reported it or the gateway estimated it.
-   */
-  const accounted = (
-    ctx: CallContext,
-    decision: RouteDecision,
-    deployment: Deployment,
-    answer: Pick<ModelResponse, 'content' | 'toolCalls' | 'finishReason' | 'usage'>,
-    started: number,
-    fallbackUsed: boolean,
-    attempts: number | undefined,
-  ): ModelResponse => {
-    const model = qualifiedName(deployment);
-    const response: ModelResponse = {
-      content: answer.content,
-      toolCalls: answer.toolCalls,
-      finishReason: answer.finishReason,
-      usage: answer.usage,
-      model,
-      latencyMs: elapsedMs(started),
-      cached: false,
-      route: routeOf(decision),
-      deployment: deployment.id,
-      fallbackUsed,
-    };
-    if (attempts !== undefined) response.attempts = attempts;
-    if (decision.tier !== undefined) response.tier = decision.tier;
-    const costUsd = prices.costOf(model, answer.usage);
-    if (costUsd !== undefined) response.costUsd = costUsd;
-    if (budgets && (ctx.userId || ctx.conversationId)) count(ctx, response);
-    return response;
-  };
-
-  /**
-   * Accounting of a streamed call that ended without its answer after the upstream had sent text
-   * (the caller left, the deadline passed, the upstream broke off): the provider's usage never
-   * arrived, so the prompt and the text streamed so far are charged as an estimate — to the
-   * budgets and the token and cost metrics. The upstream stopped when the call did, so this is
-   * about what it bills for a cancelled stream. Returns the response the charge stands for,
-   * marked `finishReason: 'error'`, for `model.completed`.
-   */
-  const chargeCut = (
-    request: ModelRequest,
-    ctx: CallContext,
-    decision: RouteDecision,
-    chain: DeploymentChain,
-    progress: StreamProgress,
-    started: number,
-    attempts: unknown,
-  ): ModelResponse => {
-    const deployment = progress.deployment as Deployment;
-    const usage = estimateUsage(request, progress.chars);
-    const response = accounted(
-      ctx,
-      decision,
-      deployment,
-      { content: '', toolCalls: [], finishReason: 'error', usage },
-      started,
-      deployment !== chain.deployments[0],
-      Array.isArray(attempts) ? calledAttempts(attempts as Attempt[]) : undefined,
-    );
-    const { model } = response;
-    recorder.charged(response, ctx.agentId);
-    if (logger) {
-      callLogger(logger, ctx).info(
-        { model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, estimated: true },
-        'model stream ended before its usage: charged an estimate',
-      );
-    }
-    return response;
-  };
+  const { accounted, chargeCut } = createCharges({ prices, budgets, recorder, logger, routeOf });
 
   /**
    * The error of a streamed call that failed: when the upstream had sent text, charged as
@@ -525,55 +421,4 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     names: () => targets.names(),
     usage: async (ctx) => (budgets ? budgets.usage(ctx) : {}),
   };
-}
-
-const REFUSALS = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'NOT_FOUND']);
-
-const retryAfterSecondsOf = (details: Record<string, unknown> | undefined): number => {
-  const seconds = details?.retryAfterSeconds;
-  if (typeof seconds === 'number') return Math.max(1, Math.ceil(seconds));
-  const ms = details?.retryAfterMs;
-  return typeof ms === 'number' ? Math.max(1, Math.ceil(ms / 1000)) : 1;
-};
-
-/**
- * A provider's failure as the caller should see it. The caller's request was fine; the
- * gateway's own credentials or request to the provider were not, so an upstream 401, 403 or
- * 4xx is `UNAVAILABLE` here, never the caller's `UNAUTHENTICATED`. When every deployment was
- * rate limited the caller gets `RATE_LIMITED` with the soonest `retryAfterSeconds`; any other
- * mix of failures stays `UNAVAILABLE` with the attempts listed.
- */
-function asGatewayError(error: ClawmeshError, target: string): ClawmeshError {
-  const attempts = Array.isArray(error.details?.attempts) ? (error.details.attempts as Attempt[]) : undefined;
-  if (REFUSALS.has(error.code)) {
-    return new ClawmeshError('UNAVAILABLE', `model ${target} refused the request: ${error.message}`, {
-      cause: error,
-      retryable: false,
-      details: { ...error.details, upstreamCode: error.code },
-    });
-  }
-  if (error.code === 'RATE_LIMITED') {
-    return new ClawmeshError('RATE_LIMITED', `model ${target} is rate limited: ${error.message}`, {
-      cause: error,
-      details: { ...error.details, retryAfterSeconds: retryAfterSecondsOf(error.details) },
-    });
-  }
-  if (error.code !== 'UNAVAILABLE' || !attempts || attempts.length === 0 || error.details?.partial)
-    return error;
-  const limited = (a: Attempt) => a.code === 'RATE_LIMITED' || a.skipped === 'rate-limited';
-  if (attempts.every(limited)) {
-    return new ClawmeshError('RATE_LIMITED', `model ${target} is rate limited: ${error.message}`, {
-      cause: error,
-      details: { ...error.details, retryAfterSeconds: retryAfterSecondsOf(error.details) },
-    });
-  }
-  const called = attempts.filter((a) => !a.skipped);
-  if (called.length > 0 && called.every((a) => a.code !== undefined && REFUSALS.has(a.code))) {
-    return new ClawmeshError('UNAVAILABLE', `model ${target} refused the request: ${error.message}`, {
-      cause: error,
-      retryable: false,
-      details: { ...error.details, upstreamCode: called[0]!.code },
-    });
-  }
-  return error;
 }
