@@ -6,7 +6,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { callLogger, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Budgets, UsageReport } from './accounting/budgets.ts';
-import { calledAttempts, createCharges, qualifiedName } from './accounting/charges.ts';
+import { calledAttempts, createCharges, qualifiedName, type StreamedCall } from './accounting/charges.ts';
 import { createPriceTable, type Price } from './accounting/prices.ts';
 import { createModelMetricsRecorder } from './accounting/recorder.ts';
 import { cacheKey, isCacheable } from './cache/key.ts';
@@ -261,18 +261,10 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
    * The error of a streamed call that failed: when the upstream had sent text, charged as
    * {@link chargeCut} says, with the charge under `details.charged` (see `chargedOf`).
    */
-  const failedStream = (
-    request: ModelRequest,
-    ctx: CallContext,
-    decision: RouteDecision,
-    chain: DeploymentChain,
-    progress: StreamProgress,
-    started: number,
-    err: unknown,
-  ): ClawmeshError => {
-    const error = failed(decision, err, ctx);
-    if (progress.delivered === 0) return error;
-    const charged = chargeCut(request, ctx, decision, chain, progress, started, error.details?.attempts);
+  const failedStream = (call: StreamedCall, err: unknown): ClawmeshError => {
+    const error = failed(call.decision, err, call.ctx);
+    if (call.progress.delivered === 0) return error;
+    const charged = chargeCut(call, error.details?.attempts);
     return new ClawmeshError(error.code, error.message, {
       cause: error,
       retryable: error.retryable,
@@ -366,7 +358,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
         result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal, progress);
       } catch (err) {
         throw progress
-          ? failedStream(request, ctx, decision, chain, progress, started, err)
+          ? failedStream({ request, ctx, decision, chain, progress, started }, err)
           : failed(decision, err, ctx);
       }
       return finish(request, ctx, decision, key, result, started);
@@ -402,11 +394,11 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
         }
       } catch (err) {
         accounted = true;
-        throw failedStream(request, ctx, decision, chain, progress, started, err);
+        throw failedStream({ request, ctx, decision, chain, progress, started }, err);
       } finally {
         // The consumer left the loop mid-answer: the upstream stopped, its usage never came.
         if (!result && !accounted && progress.delivered > 0)
-          chargeCut(request, ctx, decision, chain, progress, started, undefined);
+          chargeCut({ request, ctx, decision, chain, progress, started }, undefined);
       }
       if (!result)
         throw failed(decision, new ClawmeshError('UNAVAILABLE', 'the model stream ended without an answer'));

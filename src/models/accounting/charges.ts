@@ -67,15 +67,18 @@ export interface Charges {
    * is about what it bills for a cancelled stream. Returns the response the charge stands for,
    * marked `finishReason: 'error'`, for `model.completed`.
    */
-  chargeCut(
-    request: ModelRequest,
-    ctx: CallContext,
-    decision: RouteDecision,
-    chain: DeploymentChain,
-    progress: StreamProgress,
-    started: number,
-    attempts: unknown,
-  ): ModelResponse;
+  chargeCut(call: StreamedCall, attempts: unknown): ModelResponse;
+}
+
+/** A streamed call in flight: what it asked, where it was routed, and what it has sent so far. */
+export interface StreamedCall {
+  request: ModelRequest;
+  ctx: CallContext;
+  decision: RouteDecision;
+  chain: DeploymentChain;
+  progress: StreamProgress;
+  /** `performance.now()` when the call started. */
+  started: number;
 }
 
 /** Creates the gateway's {@link Charges}. */
@@ -121,7 +124,8 @@ export function createCharges(options: ChargesOptions): Charges {
     return response;
   };
 
-  const chargeCut: Charges['chargeCut'] = (request, ctx, decision, chain, progress, started, attempts) => {
+  const chargeCut: Charges['chargeCut'] = (call, attempts) => {
+    const { request, ctx, decision, chain, progress, started } = call;
     const deployment = progress.deployment as Deployment;
     const usage = estimateUsage(request, progress.chars);
     const response = accounted(
