@@ -170,6 +170,35 @@ describe('withPublishBuffer', () => {
     expect(bus.dropped).toBe(3);
   });
 
+  it('waits drainTimeoutMs once at shutdown with the broker down: close() after a timed-out drain does not wait again', async () => {
+    const broker = fakeBroker();
+    const { logger, lines } = capturedLogger();
+    const bus = withPublishBuffer(broker.bus, { logger, drainTimeoutMs: 300, retryMs: 5, maxRetryMs: 10 });
+    await bus.publish(event());
+    const started = performance.now();
+    await bus.drain(); // the runtime drains before closing the audit log, then closes the bus
+    await bus.close();
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(295);
+    expect(elapsed).toBeLessThan(590);
+    expect(lines.filter((l) => String(l.msg).includes('still buffered'))).toHaveLength(1);
+    expect(lines.find((l) => String(l.msg).includes('could not be published'))).toMatchObject({ lost: 1 });
+  });
+
+  it('drains again when an event was published after a drain', async () => {
+    const broker = fakeBroker();
+    const { logger, lines } = capturedLogger();
+    const bus = withPublishBuffer(broker.bus, { logger, drainTimeoutMs: 150, retryMs: 5, maxRetryMs: 10 });
+    await bus.publish(event());
+    await bus.drain();
+    await bus.publish(event());
+    broker.state.mode = 'up';
+    await bus.close();
+    expect(broker.sent).toHaveLength(2);
+    expect(lines.filter((l) => String(l.msg).includes('still buffered'))).toHaveLength(1);
+    expect(bus.dropped).toBe(0);
+  });
+
   it('keeps the memory bus behaviour: subscribers get events and drain waits for them', async () => {
     const bus = withPublishBuffer(createMemoryBus(), { logger: silentLogger() });
     const seen: number[] = [];

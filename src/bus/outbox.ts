@@ -44,8 +44,9 @@ const BUFFERED_GAUGE = 'clawmesh_bus_buffered_events';
  * when the broker is down keeps the events and tries again with a doubling delay. The buffer is
  * bounded: only when `maxBuffered` is reached is the oldest event waiting to be sent dropped,
  * counted and logged (an error line at most once a second).
- * `drain()` waits, within `drainTimeoutMs`, until the buffer is sent, then drains `bus`; `close()`
- * drains and reports what could not be sent. The buffer is in memory: events still in it when
+ * `drain()` waits, within `drainTimeoutMs`, until the buffer is sent, then drains `bus` (a drain
+ * again with nothing published since is the same drain); `close()` drains and reports what could
+ * not be sent. The buffer is in memory: events still in it when
  * the process dies are lost, so the bound and the shutdown drain matter.
  *
  * @example
@@ -219,7 +220,17 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
     return new Promise<void>((resolve) => idleWaiters.push(resolve));
   };
 
-  const drain = async (): Promise<void> => {
+  /**
+   * The last drain, while no event has been published since it began: shutdown drains once to
+   * let the audit log read the last events and again in `close()`, and with the broker down each
+   * waited `drainTimeoutMs` for the same buffer.
+   */
+  let lastDrain: Promise<void> | undefined;
+  const drain = (): Promise<void> => {
+    lastDrain ??= drainOnce();
+    return lastDrain;
+  };
+  const drainOnce = async (): Promise<void> => {
     if (!(await settlesWithin(flushed(), drainTimeoutMs))) {
       logger.warn(
         { buffered: buffered() },
@@ -264,6 +275,7 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
         }
       }
       queue.push(event);
+      lastDrain = undefined;
       // Sent after the caller's tick, together with whatever else it publishes in that tick.
       if (!pumping && !scheduled) {
         scheduled = true;
