@@ -4,6 +4,7 @@ import type { RedisClientType } from 'redis';
 import type { Config } from '../config/schema.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { redactUrl } from '../core/redact-url.ts';
+import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** Tries of a process's first Redis connection before it gives up (about a second and a half). */
@@ -134,12 +135,29 @@ export function createConnections(config: Config, logger: Logger): Connections {
     async close() {
       const closing: Promise<unknown>[] = [];
       if (redis) closing.push(redis.then((client) => client.close()).catch(() => undefined));
-      if (nats) closing.push(nats.then((nc) => nc.drain()).catch(() => undefined));
+      if (nats) closing.push(nats.then(closeNats).catch(() => undefined));
       if (postgres) closing.push(postgres.then((pool) => pool.end()).catch(() => undefined));
       redis = nats = postgres = undefined;
       await Promise.all(closing);
     },
   };
+}
+
+/** How long a NATS connection may take to drain at shutdown before it is closed as it is. */
+const NATS_DRAIN_MS = 2000;
+
+/**
+ * Drains a NATS connection (its subscriptions finish what they hold, what was published goes
+ * out), then closes it. While NATS is unreachable a drain fails or cannot flush: the connection
+ * is closed as it is, or nats.js would go on reconnecting after shutdown.
+ */
+async function closeNats(nc: NatsConnection): Promise<void> {
+  if (nc.isClosed()) return;
+  const drained = await settlesWithin(
+    nc.drain().catch(() => undefined),
+    NATS_DRAIN_MS,
+  );
+  if (!drained || !nc.isClosed()) await nc.close();
 }
 
 /** A URL without its password, for messages and logs. */
