@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../observability/logger.ts';
-import { describeBus, waitFor } from './conformance.ts';
+import { describeBus, startTcpProxy, waitFor } from './conformance.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import { createJetStreamBus, type JetStreamBusOptions } from './nats-jetstream.ts';
 import type { Bus, BusEvent } from './types.ts';
@@ -176,6 +176,30 @@ describe('nats jetstream bus', () => {
     await bus.close();
     await expect(bus.ping()).rejects.toThrow();
     expect(seen).toEqual([sent.id]);
+  });
+
+  it('closes within about a second while NATS is unreachable, instead of waiting out every consumer lookup', async () => {
+    const target = new URL(servers);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 4222));
+    const connection = await connect({ servers: `nats://${proxy.address}`, maxReconnectAttempts: -1 });
+    try {
+      const bus = await createJetStreamBus({ ...fast, connection });
+      const topic = `t.${randomUUID()}`;
+      const seen: string[] = [];
+      await bus.subscribe(topic, 'g', (e) => {
+        seen.push(e.id);
+      });
+      await bus.publish(event(topic));
+      await waitFor(() => seen.length === 1, 5000, 'the event');
+      proxy.cut();
+      const began = performance.now();
+      await expect(bus.drain()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: /unreachable/ });
+      await bus.close();
+      expect(performance.now() - began).toBeLessThan(4000);
+    } finally {
+      await connection.close();
+      await proxy.close();
+    }
   });
 
   it('fails with UNAVAILABLE when NATS cannot be reached', async () => {

@@ -18,6 +18,7 @@ import {
 } from '@nats-io/transport-node';
 import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
+import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
@@ -68,6 +69,8 @@ export interface JetStreamBus extends Bus {
 }
 
 const TOPIC = /^[\w-]+(\.[\w-]+)*$/;
+/** How long NATS may take to answer a ping before a drain gives up on it. */
+const REACHABLE_WITHIN_MS = 1000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const decoder = new TextDecoder();
 
@@ -403,7 +406,20 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     }
   }
 
+  /** Whether NATS answers a ping within a second: while it is unreachable nothing can drain. */
+  const answering = async (): Promise<boolean> => {
+    try {
+      return await settlesWithin(conn.flush(), REACHABLE_WITHIN_MS);
+    } catch {
+      return false;
+    }
+  };
+
   const drain = async (): Promise<void> => {
+    // Unreachable, each consumer lookup below would wait out its request timeout, round after
+    // round until drainTimeoutMs: a shutdown with NATS down took 15 s.
+    if (!(await answering()))
+      throw new ClawmeshError('UNAVAILABLE', 'NATS is unreachable: the JetStream bus cannot drain');
     const until = Date.now() + drainTimeoutMs;
     for (;;) {
       await publishing.idle();
