@@ -36,9 +36,10 @@ describe('the turn deadline over the HTTP API', () => {
   it('frees the conversation for the next message when a turn is cut at its deadline', async () => {
     started.length = 0;
     const first = t.post('/v1/messages', { userId: 'd2', text: 'slow first' });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Sent 400 ms in: it waits behind the first turn, which ends at its deadline (about 300 ms
+    // from here), and still has 400 ms of its own 700 for its turn on a busy machine.
+    await new Promise((resolve) => setTimeout(resolve, 400));
     const began = performance.now();
-    // It waits behind the first turn, which ends at its deadline (about 600 ms from here).
     const second = await t.post('/v1/messages', { userId: 'd2', text: 'how many red shirts are in stock?' });
     expect(second.status).toBe(200);
     expect(second.body.text).toMatch(/red shirt/i);
