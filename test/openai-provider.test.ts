@@ -277,3 +277,60 @@ describe('openai provider: a server that reports no usage', () => {
     expect(done?.usage).toEqual({ inputTokens: 89, outputTokens: 5 });
   });
 });
+
+describe('openai provider: streamed tool calls from servers that repeat the function name', () => {
+  // Some OpenAI-compatible servers (proxies, vLLM parsers) send the whole name again in every
+  // delta of a call. The official SDK's stream helper takes each non-empty name as the name.
+  let upstream: import('./support/fake-upstream.ts').Upstream;
+  beforeAll(async () => {
+    const { startUpstream, startSse, writeSse } = await import('./support/fake-upstream.ts');
+    upstream = await startUpstream((_request, _raw, res) => {
+      startSse(res);
+      const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
+      const call = (index: number, id: string | undefined, args: string) => ({
+        index,
+        ...(id ? { id, type: 'function' } : {}),
+        function: { name: 'inventory__lookupStock', arguments: args },
+      });
+      writeSse(res, chunk({ role: 'assistant', content: null }));
+      writeSse(res, chunk({ tool_calls: [call(0, 'call_1', '')] }));
+      writeSse(res, chunk({ tool_calls: [call(0, undefined, '{"item":')] }));
+      writeSse(res, chunk({ tool_calls: [call(0, undefined, '"hats"}')] }));
+      writeSse(res, chunk({ tool_calls: [call(1, 'call_2', '{"item":"socks"}')] }));
+      writeSse(res, chunk({}, 'tool_calls'));
+      writeSse(res, {
+        id: 'c1',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'm',
+        choices: [],
+        usage: { prompt_tokens: 9, completion_tokens: 4 },
+      });
+      writeSse(res, '[DONE]');
+      res.end();
+    });
+  });
+  afterAll(() => upstream.close());
+
+  it('keeps the name once instead of joining its repeats', async () => {
+    const streaming = createOpenAIProvider({
+      apiKey: 'k',
+      baseURL: `http://127.0.0.1:${upstream.port}/v1`,
+      model: 'm',
+    });
+    let done: Awaited<ReturnType<ModelProvider['complete']>> | undefined;
+    const ask = request([{ role: 'user', content: 'hats and socks?' }], [stockTool]);
+    for await (const event of streaming.stream!(ask, createCallContext()))
+      if (event.type === 'done') done = event.response;
+    expect(done?.toolCalls).toEqual([
+      { id: 'call_1', name: 'inventory__lookupStock', arguments: '{"item":"hats"}' },
+      { id: 'call_2', name: 'inventory__lookupStock', arguments: '{"item":"socks"}' },
+    ]);
+  });
+});

@@ -28,7 +28,7 @@ function tokens(value: unknown): number {
 
 /**
  * Folds chat-completion chunks into one response: content deltas, tool calls assembled from their
- * indexed deltas, the finish reason and the usage of the last chunk (`include_usage`). An answer is
+ * indexed deltas (arguments joined, the name taken whole), the finish reason and the usage of the last chunk (`include_usage`). An answer is
  * complete only once a choice reported its finish reason.
  */
 export class OpenAIStreamAssembler {
@@ -72,7 +72,9 @@ export class OpenAIStreamAssembler {
     if (typeof call.id === 'string' && call.id) partial.id = call.id;
     const fn = call.function;
     if (!isRecord(fn)) return;
-    if (typeof fn.name === 'string') partial.name += fn.name;
+    // The name comes whole (OpenAI sends it once; some compatible servers repeat it in every
+    // delta): each non-empty one is the name, as in the official SDK's stream helper.
+    if (typeof fn.name === 'string' && fn.name) partial.name = fn.name;
     if (typeof fn.arguments === 'string') partial.arguments += fn.arguments;
   }
 
