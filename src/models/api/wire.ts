@@ -10,19 +10,22 @@ const Content = z
 
 const WireToolCall = z.looseObject({
   id: z.string(),
-  type: z.literal('function').optional(),
-  function: z.looseObject({ name: z.string().min(1), arguments: z.string().default('{}') }),
+  type: z.literal('function').nullish(),
+  function: z.looseObject({ name: z.string().min(1), arguments: z.string().nullish() }),
 });
 
+// Optional fields take null as well as absence, as OpenAI's API does: the Python client's
+// model_dump(), LiteLLM and many proxies write an absent field as null (an assistant message
+// echoed back with `tool_calls: null`).
 const WireMessage = z.discriminatedUnion('role', [
-  z.looseObject({ role: z.literal('system'), content: Content, name: z.string().optional() }),
-  z.looseObject({ role: z.literal('developer'), content: Content, name: z.string().optional() }),
-  z.looseObject({ role: z.literal('user'), content: Content, name: z.string().optional() }),
+  z.looseObject({ role: z.literal('system'), content: Content, name: z.string().nullish() }),
+  z.looseObject({ role: z.literal('developer'), content: Content, name: z.string().nullish() }),
+  z.looseObject({ role: z.literal('user'), content: Content, name: z.string().nullish() }),
   z.looseObject({
     role: z.literal('assistant'),
     content: Content,
-    name: z.string().optional(),
-    tool_calls: z.array(WireToolCall).optional(),
+    name: z.string().nullish(),
+    tool_calls: z.array(WireToolCall).nullish(),
   }),
   z.looseObject({ role: z.literal('tool'), content: Content, tool_call_id: z.string().min(1) }),
 ]);
@@ -42,7 +45,7 @@ const WireTool = z.looseObject({
   type: z.literal('function'),
   function: z.looseObject({
     name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a function name is 1-64 letters, digits, _ or -'),
-    description: z.string().optional(),
+    description: z.string().nullish(),
     // Hashed (cache key) and serialized (upstream) recursively: a schema thousands of levels
     // deep would exhaust the stack there and answer 500.
     parameters: z
@@ -50,7 +53,7 @@ const WireTool = z.looseObject({
       .refine((schema) => nestsWithin(schema, MAX_SCHEMA_DEPTH), {
         message: `nested more than ${MAX_SCHEMA_DEPTH} levels deep`,
       })
-      .optional(),
+      .nullish(),
   }),
 });
 
@@ -61,7 +64,7 @@ const WireTool = z.looseObject({
 export const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).max(MAX_MODEL_NAME),
   messages: z.array(WireMessage).min(1),
-  tools: z.array(WireTool).optional(),
+  tools: z.array(WireTool).nullish(),
   tool_choice: z.unknown().optional(),
   temperature: z.number().min(0).max(2).nullish(),
   max_tokens: z.number().int().positive().nullish(),
@@ -69,7 +72,7 @@ export const ChatCompletionRequestSchema = z.looseObject({
   n: z.literal(1, { message: 'only n = 1 is supported' }).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  user: z.string().max(256).optional(),
+  user: z.string().max(256).nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
@@ -104,7 +107,7 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
         const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => ({
           id: call.id,
           name: call.function.name,
-          arguments: call.function.arguments,
+          arguments: call.function.arguments ?? '{}',
         }));
         const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where) };
         if (toolCalls.length) assistant.toolCalls = toolCalls;

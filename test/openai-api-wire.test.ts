@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './support/app.ts';
+import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+
+/**
+ * Request bodies other OpenAI clients send to `POST /v1/chat/completions`, beyond what the
+ * official JS client writes: what OpenAI's own API accepts must be accepted here too.
+ */
+describe('the OpenAI-compatible API: request shapes of other clients', () => {
+  let fake: FakeOpenAI;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI();
+    t = await startTestApp(
+      { models: { resilience: { retries: { max: 0 } } } },
+      {},
+      { OPENAI_API_KEY: 'sk-upstream-1', OPENAI_BASE_URL: fake.url, OPENAI_MODEL: 'gpt-test' },
+    );
+  });
+  afterAll(async () => {
+    await t.stop();
+    await fake.close();
+  });
+  beforeEach(() => fake.reset());
+
+  it('takes null for optional fields, as OpenAI does (an assistant message echoed back with tool_calls: null)', async () => {
+    // The Python client's model_dump(), LiteLLM and many proxies write absent fields as null.
+    const res = await t.post('/v1/chat/completions', {
+      model: 'openai/gpt-test',
+      user: null,
+      tools: null,
+      tool_choice: null,
+      messages: [
+        { role: 'system', content: 'Be brief.', name: null },
+        { role: 'user', content: 'hi', name: null },
+        {
+          role: 'assistant',
+          content: 'Hello.',
+          name: null,
+          tool_calls: null,
+          function_call: null,
+          refusal: null,
+          audio: null,
+        },
+        { role: 'user', content: 'again' },
+      ],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.choices[0].message.content).toBe('Hello from the fake OpenAI server.');
+    const sent = fake.requests.at(-1)!.body as { messages: unknown[]; tools?: unknown };
+    expect(sent.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'Hello.' },
+      { role: 'user', content: 'again' },
+    ]);
+    expect(sent).not.toHaveProperty('tools');
+  });
+
+  it('takes null in a tool definition and a tool call', async () => {
+    const res = await t.post('/v1/chat/completions', {
+      model: 'openai/gpt-test',
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'lookupStock', description: null, parameters: null, strict: null },
+        },
+      ],
+      messages: [
+        { role: 'user', content: 'hats?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'call_1', type: 'function', function: { name: 'lookupStock', arguments: '{}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'call_1', content: '42', name: null },
+      ],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const sent = fake.requests.at(-1)!.body as { tools: { function: unknown }[] };
+    expect(sent.tools[0]?.function).toEqual({
+      name: 'lookupStock',
+      description: '',
+      parameters: { type: 'object', properties: {} },
+    });
+  });
+});
