@@ -14,12 +14,84 @@ export interface DifficultyInput {
   tools?: readonly ToolSpec[] | undefined;
 }
 
+// Every pattern here runs on the caller's text (up to the API's 4 MiB) on every call, so each
+// must take linear time. Patterns whose repetition runs on into text the next match attempt
+// reads again backtrack quadratically: `^\s*` (whitespace across lines), `word.*[(=:]` and
+// `first[^.?!]*then` (a word repeated on one line or in one sentence) held the event loop
+// for 14 s on 96 KB of newlines. Those two are scanned by hand below instead.
 const CODE_FENCE = /```|~~~/;
-const CODE_LINE =
-  /^(?: {4}|\t)\S|[;{}]\s*$|\b(?:function|def|class|import|return|const|let|SELECT|FROM)\b.*[(=:]/m;
+const CODE_LINE = /^(?: {4}|\t)\S|[;{}]\s*$/m;
+const CODE_WORD = /\b(?:function|def|class|import|return|const|let|SELECT|FROM)\b/g;
+/** What ends a code word's search for `(`, `=` or `:`: the end of its line. */
+const CODE_MARK_OR_EOL = /[(=:]|[\n\r\u2028\u2029]/g;
 const MULTI_STEP =
-  /\b(?:step[- ]by[- ]step|first\b[^.?!]*\bthen|and then|after that|finally|plan|design|architect|analy[sz]e|compare|trade-?offs?|explain why|why does|prove|derive|refactor|debug|optimi[sz]e|implement|migrate|evaluate)\b/gi;
-const NUMBERED_ITEM = /^\s*(?:\d+[.)]|[-*])\s+\S/gm;
+  /\b(?:first|step[- ]by[- ]step|and then|after that|finally|plan|design|architect|analy[sz]e|compare|trade-?offs?|explain why|why does|prove|derive|refactor|debug|optimi[sz]e|implement|migrate|evaluate)\b/gi;
+/** After `first`: a `then` of the same sentence, or the end of the sentence. */
+const THEN_OR_STOP = /\bthen\b|[.?!]/gi;
+const NUMBERED_ITEM = /^[ \t]*(?:\d+[.)]|[-*])\s+\S/gm;
+
+/**
+ * Whether a line has a code word followed by `(`, `=` or `:` (`return x;` is not enough,
+ * `const x = 1` is). Each character is read at most twice.
+ */
+function hasCodeWordLine(text: string): boolean {
+  CODE_WORD.lastIndex = 0;
+  try {
+    for (let word = CODE_WORD.exec(text); word !== null; word = CODE_WORD.exec(text)) {
+      CODE_MARK_OR_EOL.lastIndex = CODE_WORD.lastIndex;
+      const mark = CODE_MARK_OR_EOL.exec(text);
+      if (mark === null) return false;
+      const char = mark[0];
+      if (char === '(' || char === '=' || char === ':') return true;
+      CODE_WORD.lastIndex = CODE_MARK_OR_EOL.lastIndex;
+    }
+    return false;
+  } finally {
+    CODE_WORD.lastIndex = 0;
+    CODE_MARK_OR_EOL.lastIndex = 0;
+  }
+}
+
+/**
+ * Counts multi-step wording, up to `cap`: the words of {@link MULTI_STEP}, and `first … then`
+ * within one sentence (up to its last `then`, as `first\b[^.?!]*\bthen` would match). A sentence
+ * is searched for its `then` once, however many `first`s it holds.
+ */
+function countSteps(text: string, cap: number): number {
+  let found = 0;
+  // Where the last search after a `first` ended without a `then`: the sentence's end (or the text's).
+  let noThenBefore = -1;
+  MULTI_STEP.lastIndex = 0;
+  try {
+    for (let word = MULTI_STEP.exec(text); word !== null && found < cap; word = MULTI_STEP.exec(text)) {
+      if (word[0].length !== 5 || word[0].toLowerCase() !== 'first') {
+        found += 1;
+        continue;
+      }
+      if (word.index < noThenBefore) continue;
+      let lastThen = -1;
+      let end = text.length;
+      THEN_OR_STOP.lastIndex = MULTI_STEP.lastIndex;
+      for (let next = THEN_OR_STOP.exec(text); next !== null; next = THEN_OR_STOP.exec(text)) {
+        if (next[0].length === 1) {
+          end = next.index;
+          break;
+        }
+        lastThen = THEN_OR_STOP.lastIndex;
+      }
+      if (lastThen < 0) {
+        noThenBefore = end;
+        continue;
+      }
+      found += 1;
+      MULTI_STEP.lastIndex = lastThen;
+    }
+    return found;
+  } finally {
+    MULTI_STEP.lastIndex = 0;
+    THEN_OR_STOP.lastIndex = 0;
+  }
+}
 
 function lastUserText(messages: readonly ChatMessage[]): string {
   for (let i = messages.length - 1; i >= 0; i -= 1) {
@@ -68,8 +140,8 @@ const STEPS: readonly { score: number; signal?: string }[] = [
 export function difficultyCode(input: DifficultyInput): number {
   const text = lastUserText(input.messages);
   let code = text.length >= 2000 ? 3 : text.length >= 600 ? 2 : text.length >= 200 ? 1 : 0;
-  if (CODE_FENCE.test(text) || CODE_LINE.test(text)) code |= CODE_BIT;
-  const steps = count(MULTI_STEP, text, 3) + (count(NUMBERED_ITEM, text, 3) >= 2 ? 1 : 0);
+  if (CODE_FENCE.test(text) || CODE_LINE.test(text) || hasCodeWordLine(text)) code |= CODE_BIT;
+  const steps = countSteps(text, 3) + (count(NUMBERED_ITEM, text, 3) >= 2 ? 1 : 0);
   code |= Math.min(steps, 2) << STEPS_SHIFT;
   let questions = 0;
   for (let i = text.indexOf('?'); i >= 0 && questions < 3; i = text.indexOf('?', i + 1)) questions += 1;

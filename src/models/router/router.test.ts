@@ -46,6 +46,32 @@ describe('estimateDifficulty', () => {
     });
     expect(earlier.score).toBe(0);
   });
+  it('reads "first … then" within one sentence, and code words only with ( = or : on their line', () => {
+    const steps = (text: string) => estimateDifficulty({ messages: user(text) }).signals;
+    expect(steps('First book it, then pay.')).toContain('multi-step wording');
+    expect(steps('First book it. Then pay.')).toEqual([]);
+    // One match runs to the sentence's last "then": "and then" inside it is not counted again.
+    expect(steps('First book it and then pay, then leave.')).toContain('multi-step wording');
+    expect(steps('First book it. And then pay.')).toContain('multi-step wording');
+    expect(steps('return the book')).toEqual([]);
+    expect(steps('return\nf(x)')).toEqual([]);
+    expect(steps('const total = 1')).toContain('code');
+  });
+
+  it('takes linear time on text made to make a regular expression backtrack', () => {
+    // Each of these held the event loop for seconds to minutes (96 KB of newlines: 14 s).
+    for (const text of [
+      '\n'.repeat(400_000),
+      ' \n'.repeat(200_000),
+      'first '.repeat(70_000),
+      'return '.repeat(60_000),
+      'first then '.repeat(40_000),
+    ]) {
+      const started = performance.now();
+      estimateDifficulty({ messages: user(text) });
+      expect(performance.now() - started, JSON.stringify(text.slice(0, 12))).toBeLessThan(250);
+    }
+  });
 });
 
 describe('createRouter', () => {
