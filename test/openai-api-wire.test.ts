@@ -100,4 +100,30 @@ describe('the OpenAI-compatible API: request shapes of other clients', () => {
     expect(res.body.clawmesh.route.by).toBe('difficulty');
     expect(performance.now() - started).toBeLessThan(3000);
   });
+
+  it('has the local model read tool arguments from a long run of spaces in milliseconds', async () => {
+    // Cutting the payload's trailing punctuation backtracked quadratically: 64 KB took 6 s.
+    const started = performance.now();
+    const res = await t.post('/v1/chat/completions', {
+      model: 'local',
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'openTicket',
+            description: 'Open a support ticket',
+            parameters: {
+              type: 'object',
+              properties: { subject: { type: 'string' } },
+              required: ['subject'],
+            },
+          },
+        },
+      ],
+      messages: [{ role: 'user', content: `open a ticket: ${' '.repeat(150_000)}x` }],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.choices[0].message.tool_calls[0].function.name).toBe('openTicket');
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
 });

@@ -2,8 +2,11 @@ import { type PropertyInfo, readProperties } from './schema.ts';
 import { identifierStems, stem, type Token } from './words.ts';
 
 const COLON = /:\s/;
-const QUOTED = /"([^"]+)"|“([^”]+)”|(?:^|[\s(:])'([^']+)'(?=$|[\s.,;:!?)])/g;
-const TRAILING_PUNCTUATION = /[\s.?!,;]+$/;
+// Linear time on any text (it is the caller's, up to MiBs): a quote's body stops at the next
+// opening quote too, so “ after “ with no ” is not searched to the end once per “.
+const QUOTED = /"([^"]+)"|“([^”“]+)”|(?:^|[\s(:])'([^']+)'(?=$|[\s.,;:!?)])/g;
+/** Characters {@link withoutTrailingPunctuation} cuts off the end. */
+const TRAILING = /[\s.?!,;]/;
 const THOUSANDS = /^\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
 const SPACE = /\s/;
 
@@ -11,6 +14,16 @@ const SPACE = /\s/;
 export function payloadStart(text: string): number {
   const at = text.search(COLON);
   return at < 0 ? Number.POSITIVE_INFINITY : at + 1;
+}
+
+/**
+ * `text` without the spaces and `.?!,;` at its end. By hand: `/[\s.?!,;]+$/` backtracks
+ * quadratically on a long run of them that does not end the text (64 KB of spaces: 6 s).
+ */
+function withoutTrailingPunctuation(text: string): string {
+  let end = text.length;
+  while (end > 0 && TRAILING.test(text[end - 1]!)) end--;
+  return text.slice(0, end);
 }
 
 function quotedSegments(text: string): string[] {
@@ -132,7 +145,7 @@ export function extractArguments(
     if (value !== undefined) nextQuote++;
     else if (prop.required && !primaryDone) {
       const from = payloadStart(text);
-      const payload = from < text.length ? text.slice(from).replace(TRAILING_PUNCTUATION, '').trim() : '';
+      const payload = from < text.length ? withoutTrailingPunctuation(text.slice(from)).trim() : '';
       value = payload || remainingText(text, tokens, matched, used);
     }
     if (prop.required) primaryDone = true;
