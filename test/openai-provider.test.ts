@@ -334,3 +334,35 @@ describe('openai provider: streamed tool calls from servers that repeat the func
     ]);
   });
 });
+
+describe("openai provider: the token limit on OpenAI's own API and elsewhere", () => {
+  // OpenAI refuses max_tokens on its reasoning models (o1, o3, gpt-5) and takes
+  // max_completion_tokens on every chat model; other compatible servers all know max_tokens.
+  const limited = request([{ role: 'user', content: 'hello' }]);
+  limited.maxTokens = 64;
+
+  it('sends max_completion_tokens to api.openai.com', async () => {
+    // The SDK's documented `fetch` option carries the calls for api.openai.com to the fake.
+    const toFake: typeof fetch = (input, init) =>
+      fetch(String(input).replace('https://api.openai.com/v1', fake.url), init);
+    const own = createOpenAIProvider({
+      apiKey: 'sk-test',
+      baseURL: 'https://api.openai.com/v1',
+      model: 'o3-mini',
+      http: { fetch: toFake as never, fetchOptions: { agent: () => undefined as never } },
+    });
+    await own.complete(limited, createCallContext());
+    for await (const _event of own.stream!(limited, createCallContext()));
+    for (const sent of fake.requests) {
+      expect(sent.body).toMatchObject({ max_completion_tokens: 64 });
+      expect(sent.body).not.toHaveProperty('max_tokens');
+    }
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('sends max_tokens to any other OpenAI-compatible server', async () => {
+    await provider.complete(limited, createCallContext());
+    expect(fake.requests[0]?.body).toMatchObject({ max_tokens: 64 });
+    expect(fake.requests[0]?.body).not.toHaveProperty('max_completion_tokens');
+  });
+});

@@ -39,15 +39,32 @@ export interface OpenAIProviderOptions extends SdkProviderOptions {
 const DEFAULT_MODEL = 'gpt-4o-mini';
 const DEFAULT_TIMEOUT_MS = 60_000;
 
-function toRequestBody(request: ProviderRequest): ChatCompletionCreateParamsNonStreaming {
+/**
+ * Whether a base URL is OpenAI's own API (none given, or `api.openai.com`). OpenAI refuses
+ * `max_tokens` on its reasoning models (o1, o3, o4-mini, gpt-5: "Unsupported parameter:
+ * 'max_tokens' … Use 'max_completion_tokens' instead") and takes `max_completion_tokens` on
+ * every chat model; other OpenAI-compatible servers all know `max_tokens`, not all the other.
+ */
+export function isOpenAIsOwnApi(baseURL: string | undefined): boolean {
+  if (!baseURL) return true;
+  try {
+    return new URL(baseURL).hostname.toLowerCase() === 'api.openai.com';
+  } catch {
+    return false;
+  }
+}
+
+function toRequestBody(
+  request: ProviderRequest,
+  tokenLimit: 'max_tokens' | 'max_completion_tokens',
+): ChatCompletionCreateParamsNonStreaming {
   const body: ChatCompletionCreateParamsNonStreaming = {
     model: request.model,
     messages: toOpenAIMessages(request.messages),
   };
   if (request.tools && request.tools.length > 0) body.tools = toOpenAITools(request.tools);
   if (request.temperature !== undefined) body.temperature = request.temperature;
-  // `max_tokens` rather than `max_completion_tokens`: every OpenAI-compatible server knows it.
-  if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+  if (request.maxTokens !== undefined) body[tokenLimit] = request.maxTokens;
   return body;
 }
 
@@ -83,6 +100,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const client = new OpenAI(openAIClientOptions(options));
+  const tokenLimit = isOpenAIsOwnApi(options.baseURL) ? 'max_completion_tokens' : 'max_tokens';
   // A refused key may be quoted back by the server: never pass it on to callers.
   const fail = (err: unknown, context: FailureContext) =>
     withoutKey(toClawmeshError(err, context), options.apiKey);
@@ -102,7 +120,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
       const timeout = sdkTimeout('openai', ctx, timeoutMs, 'answer', callOptions);
       let completion: ChatCompletion;
       try {
-        completion = await client.chat.completions.create(toRequestBody(request), {
+        completion = await client.chat.completions.create(toRequestBody(request, tokenLimit), {
           signal,
           timeout: timeout.ms,
         });
@@ -121,7 +139,7 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
     ): AsyncGenerator<ProviderStreamEvent> {
       const timeout = sdkTimeout('openai', ctx, timeoutMs, 'headers', callOptions);
       const body = {
-        ...toRequestBody(request),
+        ...toRequestBody(request, tokenLimit),
         stream: true as const,
         stream_options: { include_usage: true },
       };
