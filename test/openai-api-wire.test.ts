@@ -126,4 +126,30 @@ describe('the OpenAI-compatible API: request shapes of other clients', () => {
     expect(res.body.choices[0].message.tool_calls[0].function.name).toBe('openTicket');
     expect(performance.now() - started).toBeLessThan(3000);
   });
+
+  it("takes an assistant message's refusal part, as OpenAI's answers carry them", async () => {
+    const res = await t.post('/v1/chat/completions', {
+      model: 'openai/gpt-test',
+      messages: [
+        { role: 'user', content: 'do something bad' },
+        { role: 'assistant', content: [{ type: 'refusal', refusal: 'I cannot help with that.' }] },
+        { role: 'user', content: 'ok, then say hi' },
+      ],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const sent = fake.requests.at(-1)!.body as { messages: unknown[] };
+    expect(sent.messages[1]).toEqual({ role: 'assistant', content: 'I cannot help with that.' });
+  });
+
+  it('names what is wrong with a text part that has no text', async () => {
+    const res = await t.post('/v1/chat/completions', {
+      model: 'openai/gpt-test',
+      messages: [{ role: 'user', content: [{ type: 'text', value: 'hi' }] }],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({
+      message: 'messages.0.content.0: a text part needs its "text" as a string',
+      param: 'messages.0.content',
+    });
+  });
 });

@@ -76,19 +76,30 @@ export const ChatCompletionRequestSchema = z.looseObject({
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
-function text(content: z.infer<typeof Content>, where: string): string {
+/**
+ * The text of a message's content: a string, or its parts joined. Text parts, and in an
+ * assistant message (`assistant`) the `refusal` parts OpenAI's answers carry, are read; any
+ * other part (an image, audio, a file) is refused naming it.
+ */
+function text(content: z.infer<typeof Content>, where: string, assistant = false): string {
   if (content === null || content === undefined) return '';
   if (typeof content === 'string') return content;
   let out = '';
   content.forEach((part, index) => {
-    if (part.type !== 'text' || typeof part.text !== 'string') {
-      throw new ClawmeshError(
-        'INVALID_ARGUMENT',
-        `${where}.content.${index}: only text content parts are supported (got "${part.type}")`,
-        { details: { param: `${where}.content` } },
-      );
+    const at = `${where}.content.${index}`;
+    const refusal = assistant && part.type === 'refusal';
+    const value = refusal ? part.refusal : part.text;
+    if ((part.type === 'text' || refusal) && typeof value === 'string') {
+      out += value;
+      return;
     }
-    out += part.text;
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      part.type === 'text' || refusal
+        ? `${at}: a ${part.type} part needs its "${part.type}" as a string`
+        : `${at}: only text content parts are supported (got "${part.type}")`,
+      { details: { param: `${where}.content` } },
+    );
   });
   return out;
 }
@@ -109,7 +120,7 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
           name: call.function.name,
           arguments: call.function.arguments ?? '{}',
         }));
-        const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where) };
+        const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where, true) };
         if (toolCalls.length) assistant.toolCalls = toolCalls;
         return assistant;
       }
