@@ -112,6 +112,18 @@ describe('buildModels from the config', () => {
     );
   });
 
+  it('says what is wrong with a tier named as the default or inside a tier', async () => {
+    // Both said 'unknown model "fast": not a tier, … (tiers: fast, capable; …)', under a key never written.
+    await expect(build({}, { default: 'fast' })).rejects.toThrow(
+      'defaultModel "fast" is the tier fast, which is not configured (fast and capable default to the default model): set models.tiers.fast, or name a model or deployment',
+    );
+    await expect(build({}, { tiers: { fast: ['local'], capable: ['fast'] } })).rejects.toThrow(
+      'models.tiers.capable.0: "fast" is a tier: a tier lists provider/model names and deployment ids, not tiers',
+    );
+    const { service } = await build({}, { default: 'fast', tiers: { fast: ['local'] } });
+    expect((await service.complete(ask('hello'), createCallContext())).tier).toBe('fast');
+  });
+
   it('refuses a cache or budget on Redis without a Redis connection', async () => {
     await expect(build({}, { cache: { enabled: true, kind: 'redis' } })).rejects.toThrow(
       /models\.cache\.kind/,

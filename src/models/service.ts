@@ -113,6 +113,18 @@ const CACHEABLE_FINISH = new Set(['stop', 'tool_calls', 'length']);
  */
 export function createModelsService(options: ModelsServiceOptions): ModelsService {
   const configured = options.tiers ?? {};
+  if (
+    (options.defaultModel === 'fast' || options.defaultModel === 'capable') &&
+    !configured[options.defaultModel]
+  ) {
+    // `fast` and `capable` default to the default model: naming one of them as the default,
+    // unconfigured, would make the tier its own chain.
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `defaultModel "${options.defaultModel}" is the tier ${options.defaultModel}, which is not configured ` +
+        `(fast and capable default to the default model): set models.tiers.${options.defaultModel}, or name a model or deployment`,
+    );
+  }
   const defaultEntries = configured[options.defaultModel] ?? [options.defaultModel];
   const tiers: Record<string, string[]> = {
     fast: defaultEntries,

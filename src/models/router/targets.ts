@@ -128,6 +128,14 @@ export function createTargets(options: TargetsOptions): Targets {
         details: { where: where ?? 'prepare', name },
       });
     }
+    if (!deployment && where && tierEntries.has(name)) {
+      // Tiers list models and deployments; one tier in another would be a chain of chains.
+      throw new ClawmeshError(
+        'INVALID_ARGUMENT',
+        `${prefix}"${name}" is a tier: a tier lists provider/model names and deployment ids, not tiers`,
+        { details: { where, name } },
+      );
+    }
     if (!deployment) {
       throw new ClawmeshError('INVALID_ARGUMENT', `${prefix}${unknownName(name).message}`, {
         details: { where: where ?? 'prepare', name },
