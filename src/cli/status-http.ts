@@ -23,18 +23,23 @@ export interface HttpServiceStatus {
 
 const SERVICE_URL = /^([A-Z0-9_]+)_SERVICE_URL$/;
 
-/** The `<SERVICE>_SERVICE_URL` variables of an environment, by service name, sorted. */
+/**
+ * The `<SERVICE>_SERVICE_URL` variables of an environment, by service name, sorted: one entry per
+ * URL, since a comma-separated value lists a service's replicas (as the http transport reads it).
+ */
 export function serviceUrlsOf(env: Record<string, string | undefined>): [service: string, url: string][] {
   const found: [string, string][] = [];
   for (const [key, value] of Object.entries(env)) {
     const match = SERVICE_URL.exec(key);
     if (!match || !value) continue;
     const words = match[1]!.toLowerCase().split('_');
-    found.push([
-      words[0] === 'skills' && words.length > 1 ? `skills.${words.slice(1).join('_')}` : words.join('_'),
-      value,
-    ]);
+    const service =
+      words[0] === 'skills' && words.length > 1 ? `skills.${words.slice(1).join('_')}` : words.join('_');
+    for (const url of value.split(',')) {
+      if (url.trim()) found.push([service, url.trim()]);
+    }
   }
+  // Stable: a service's replicas keep the order the variable gives them.
   return found.sort(([a], [b]) => a.localeCompare(b));
 }
 
@@ -115,6 +120,9 @@ export function formatHttpStatus(services: readonly HttpServiceStatus[]): string
       .trimEnd();
   const ready = services.filter((s) => s.ready).length;
   const down = services.filter((s) => !s.reachable).length;
-  const summary = `${services.length} service${services.length === 1 ? '' : 's'} over http: ${ready} ready, ${down} unreachable`;
+  const names = new Set(services.map((s) => s.service)).size;
+  // Replicas (a comma-separated URL) have a row each: count the services and their URLs.
+  const urls = names === services.length ? '' : `, ${services.length} URLs`;
+  const summary = `${names} service${names === 1 ? '' : 's'}${urls} over http: ${ready} ready, ${down} unreachable`;
   return `${[line(header), ...rows.map(line)].join('\n')}\n\n${summary}\n`;
 }

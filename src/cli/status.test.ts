@@ -233,6 +233,33 @@ describe('clawmesh status over http', () => {
     expect(await runStatus(['--transport', 'http'], allUp.io)).toBe(0);
   });
 
+  it('asks each replica of a comma-separated <SERVICE>_SERVICE_URL, one row each', async () => {
+    const first = await role(['models']);
+    const second = await role(['models']);
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const env = { CLAWMESH_TRANSPORT: 'http', MODELS_SERVICE_URL: `${first}, ${second},${dead}` };
+    const table = captureIo(env);
+    expect(await runStatus([], table.io)).toBe(1);
+    const rows = table
+      .out()
+      .split('\n')
+      .filter((line) => line.startsWith('models'));
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatch(new RegExp(`^models\\s+${first}\\s+\\S+\\s+models\\s+\\d+\\s+ready$`));
+    expect(rows[1]).toMatch(new RegExp(`^models\\s+${second}\\s+\\S+\\s+models\\s+\\d+\\s+ready$`));
+    expect(rows[2]).toMatch(/unreachable: ECONNREFUSED$/);
+    expect(table.out()).not.toContain('ERR_INVALID_URL');
+    expect(table.out()).toContain('1 service, 3 URLs over http: 2 ready, 1 unreachable');
+
+    const up = captureIo({ MODELS_SERVICE_URL: `${first},${second}` });
+    expect(await runStatus(['--transport', 'http', '--json'], up.io)).toBe(0);
+    const listed = JSON.parse(up.out()) as { url: string; ready: boolean }[];
+    expect(listed.map(({ url, ready }) => ({ url, ready }))).toEqual([
+      { url: first, ready: true },
+      { url: second, ready: true },
+    ]);
+  });
+
   it('says which variables to set when no service URL is, and refuses an unknown transport', async () => {
     const none = captureIo({ CLAWMESH_TRANSPORT: 'http' });
     expect(await runStatus([], none.io)).toBe(1);
