@@ -75,4 +75,36 @@ describe('createConnections', () => {
       await connections.close();
     }
   });
+  it('names the server that does not answer when ping fails (Redis down, NATS up)', async () => {
+    const sockets = new Set<net.Socket>();
+    const relay = net.createServer((socket) => {
+      const upstream = net.connect(6379, '127.0.0.1');
+      for (const end of [socket, upstream]) {
+        sockets.add(end);
+        end.on('error', () => undefined);
+      }
+      socket.pipe(upstream).pipe(socket);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const url = `redis://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+    const { config } = loadConfig({
+      env: { REDIS_URL: url, NATS_URL: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' },
+      cwd: process.cwd(),
+    });
+    const connections = createConnections(config, silentLogger());
+    try {
+      await connections.redis();
+      await connections.nats();
+      await connections.ping();
+      relay.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await expect(connections.ping()).rejects.toMatchObject({
+        code: 'UNAVAILABLE',
+        message: expect.stringMatching(/^Redis: /),
+      });
+    } finally {
+      await connections.close();
+    }
+  });
 });

@@ -121,10 +121,35 @@ export function createConnections(config: Config, logger: Logger): Connections {
       return postgres;
     },
     async ping() {
+      // Each failure names its server: the check is one (transport:nats) for all of them, and
+      // "The client is offline" alone would send the operator to NATS when Redis is down.
+      const named = (what: string, check: Promise<unknown>) =>
+        check.catch((err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          throw new ClawmeshError('UNAVAILABLE', `${what}: ${message}`, { cause: err });
+        });
       const checks: Promise<unknown>[] = [];
-      if (redis) checks.push(redis.then((client) => client.ping()));
-      if (nats) checks.push(nats.then((nc) => nc.flush()));
-      if (postgres) checks.push(postgres.then((pool) => pool.query('select 1')));
+      if (redis)
+        checks.push(
+          named(
+            'Redis',
+            redis.then((client) => client.ping()),
+          ),
+        );
+      if (nats)
+        checks.push(
+          named(
+            'NATS',
+            nats.then((nc) => nc.flush()),
+          ),
+        );
+      if (postgres)
+        checks.push(
+          named(
+            'PostgreSQL',
+            postgres.then((pool) => pool.query('select 1')),
+          ),
+        );
       await Promise.all(checks);
     },
     opened() {
