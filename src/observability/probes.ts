@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { withDefaultPostgresUser } from '../core/postgres-user.ts';
 import { settlesWithin } from '../core/wait.ts';
 
 /**
@@ -70,7 +71,10 @@ export async function probeNats(url: string, options: { jetstream?: boolean; tim
 /** PostgreSQL accepts a connection and answers `select version()`. */
 export async function probePostgres(url: string, timeoutMs = 2000): Promise<string> {
   const pg = await import('pg');
-  const client = new pg.default.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs });
+  const client = new pg.default.Client({
+    connectionString: withDefaultPostgresUser(url),
+    connectionTimeoutMillis: timeoutMs,
+  });
   client.on('error', () => undefined);
   try {
     await within(client.connect(), timeoutMs, 'PostgreSQL');

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { RedisClientType } from 'redis';
 import type { Config } from '../config/schema.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { withDefaultPostgresUser } from '../core/postgres-user.ts';
 import { redactUrl } from '../core/redact-url.ts';
 import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -104,7 +105,11 @@ export function createConnections(config: Config, logger: Logger): Connections {
       postgres ??= (async () => {
         const pg = await import('pg');
         const url = config.postgres.url;
-        const pool = new pg.default.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+        const pool = new pg.default.Pool({
+          connectionString: withDefaultPostgresUser(url),
+          max: 10,
+          connectionTimeoutMillis: 5000,
+        });
         pool.on('error', (err) => logger.warn({ err: err.message }, 'postgres connection error'));
         try {
           const client = await pool.connect();

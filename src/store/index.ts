@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Pool } from 'pg';
 import type { RedisClientType } from 'redis';
 import { ClawmeshError } from '../core/errors.ts';
+import { withDefaultPostgresUser } from '../core/postgres-user.ts';
 import { createMemoryTurnLease } from './lease-memory.ts';
 import { createRedisTurnLease, type RedisLeaseClient } from './lease-redis.ts';
 import type { LeaseDefaults, TurnLease } from './lease-types.ts';
@@ -278,7 +279,10 @@ function postgresFrom(source: Pool | string | undefined): { pool: Pool; close():
   }
   if (typeof source !== 'string') return { pool: source, close: async () => undefined };
   const pg = load('pg') as typeof import('pg');
-  const pool = new pg.Pool({ connectionString: source, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({
+    connectionString: withDefaultPostgresUser(source),
+    connectionTimeoutMillis: 5000,
+  });
   // An idle client's error (the server restarted) must not end the process; the next query reconnects.
   pool.on('error', () => undefined);
   let ended: Promise<void> | undefined;
