@@ -6,6 +6,28 @@ export const ROLES = ['gateway', 'conversation', 'skills', 'models'] as const;
 export type Role = (typeof ROLES)[number];
 
 /**
+ * One service's URLs for the `http` transport: a URL, or comma-separated URLs of its replicas
+ * (`http://10.0.0.6:8084,http://10.0.0.7:8084`), each checked on its own.
+ */
+const serviceUrls = z.string().superRefine((value, ctx) => {
+  const parts = value.split(',').map((part) => part.trim());
+  if (parts.every((part) => part === '')) {
+    ctx.addIssue({ code: 'custom', message: 'expected a URL, or comma-separated URLs of replicas' });
+    return;
+  }
+  // The value is not repeated: an unparseable one may hold a password that cannot be masked.
+  parts.forEach((part, index) => {
+    if (part !== '' && !URL.canParse(part)) {
+      const which = parts.length === 1 ? 'not a URL' : `URL ${index + 1} of ${parts.length} is not a URL`;
+      ctx.addIssue({
+        code: 'custom',
+        message: `${which} (expected a URL, or comma-separated URLs of replicas)`,
+      });
+    }
+  });
+});
+
+/**
  * Where services run: `local` (one process, function calls), `http` (`POST /rpc/<service>/<method>`
  * to the URL of each service) or `nats` (request-reply through the NATS services API).
  */
@@ -17,7 +39,7 @@ export const TransportConfigSchema = z
      * `skills.inventory`). The environment's `<NAME>_SERVICE_URL` (`CONVERSATION_SERVICE_URL`,
      * `SKILLS_INVENTORY_SERVICE_URL`, or `SKILLS_SERVICE_URL` for every skill) wins over these.
      */
-    urls: z.record(z.string(), z.url()).default({}),
+    urls: z.record(z.string(), serviceUrls).default({}),
     /** Largest request or reply of one call, in bytes. */
     payloadLimitBytes: z
       .number()
