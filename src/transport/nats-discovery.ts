@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Empty, errors } from '@nats-io/transport-node';
+import { createInbox, Empty } from '@nats-io/transport-node';
 import { CONTRACT_METADATA_KEY } from './nats.ts';
 import { type MicroEndpointStats, type MicroInfo, type MicroStats, SRV_PREFIX } from './nats-micro.ts';
 
@@ -82,28 +82,57 @@ export async function listServices(
     .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
 }
 
-async function gather<T>(nc: NatsConnection, verb: string, options: ListServicesOptions): Promise<T[]> {
+/**
+ * Asks every instance (`$SRV.<verb>`) and collects the answers: until `quietMs` pass without an
+ * answer of the deployment asked for (any answer without `subjectPrefix`), at most `timeoutMs`.
+ * The quiet wait starts at the first answer of that deployment, not at the first answer of all:
+ * on a NATS server several deployments share, another one's idle instances answer first, and a
+ * quiet wait counted from them ended before a busy process of this deployment answered, so
+ * `clawmesh status` said no instance was running. NATS answering "no responders" ends it at once.
+ */
+async function gather<T extends { endpoints?: { subject?: string }[] }>(
+  nc: NatsConnection,
+  verb: string,
+  options: ListServicesOptions,
+): Promise<T[]> {
   const subject = options.name ? `${SRV_PREFIX}.${verb}.${options.name}` : `${SRV_PREFIX}.${verb}`;
+  const under = options.subjectPrefix === undefined ? undefined : `${options.subjectPrefix}.`;
+  const quietMs = options.quietMs ?? 300;
   const answers: T[] = [];
-  try {
-    const replies = await nc.requestMany(subject, Empty, {
-      strategy: 'stall',
-      stall: options.quietMs ?? 300,
-      maxWait: options.timeoutMs ?? 2000,
+  const inbox = createInbox();
+  return new Promise<T[]>((resolve, reject) => {
+    let quiet: ReturnType<typeof setTimeout> | undefined;
+    const finish = (err?: unknown) => {
+      clearTimeout(deadline);
+      clearTimeout(quiet);
+      sub.unsubscribe();
+      if (err === undefined) resolve(answers);
+      else reject(err);
+    };
+    const deadline = setTimeout(() => finish(), options.timeoutMs ?? 2000);
+    const sub = nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err) return finish(err);
+        // The server's "no responders" status: nothing serves the services protocol.
+        if (msg.data.length === 0 && msg.headers?.code === 503) return finish();
+        let answer: T;
+        try {
+          answer = msg.json<T>();
+        } catch {
+          return; // Not a services protocol answer: skip it.
+        }
+        answers.push(answer);
+        if (under && !(answer.endpoints ?? []).some((e) => e.subject?.startsWith(under))) return;
+        clearTimeout(quiet);
+        quiet = setTimeout(() => finish(), quietMs);
+      },
     });
-    for await (const reply of replies) {
-      try {
-        answers.push(reply.json<T>());
-      } catch {
-        // Not a services protocol answer: skip it.
-      }
+    try {
+      nc.publish(subject, Empty, { reply: inbox });
+    } catch (err) {
+      finish(err);
     }
-  } catch (err) {
-    if (err instanceof errors.NoRespondersError) return answers;
-    if (err instanceof errors.RequestError && err.isNoResponders()) return answers;
-    throw err;
-  }
-  return answers;
+  });
 }
 
 function instanceOf(info: MicroInfo | undefined, stats: MicroStats | undefined): ServiceInstance {
