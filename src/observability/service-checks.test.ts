@@ -93,4 +93,30 @@ describe('/readyz per role', () => {
     expect(metrics).toMatch(/clawmesh_rpc_server_duration_seconds_count\{[^}]*method="ping"[^}]*\} [1-9]/);
     expect(metrics).not.toMatch(/clawmesh_rpc_server_errors_total\{[^}]*service="conversation"/);
   }, 30_000);
+
+  it('is not ready when a role on the local transport runs without the services it calls', async () => {
+    // CLAWMESH_TRANSPORT unset: `clawmesh start gateway conversation` cannot reach models or skills.
+    const partial = await startTestApp({
+      roles: ['gateway', 'conversation'],
+      skills: { load: ['inventory'] },
+    });
+    apps.push(partial);
+    const turn = await partial.post('/v1/messages', { userId: 'u1', text: 'how many red shirts?' });
+    expect(turn.status).toBe(503);
+    const { status, body } = await readyz(partial);
+    expect(status).toBe(503);
+    expect(body.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+      'service:models',
+      'service:skills.inventory',
+    ]);
+    expect(body.checks.find((c) => c.name === 'service:models')!.error).toMatch(
+      /no instance of service "models"/,
+    );
+
+    // The monolith runs every role: nothing to call, ready.
+    const monolith = await startTestApp({ skills: { load: ['inventory'] } });
+    apps.push(monolith);
+    expect((await readyz(monolith)).body.checks.map((c) => c.name)).toEqual(['store:sqlite', 'bus:memory']);
+    expect((await readyz(monolith)).status).toBe(200);
+  });
 });

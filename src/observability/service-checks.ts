@@ -22,12 +22,13 @@ export interface ServiceChecksOptions {
  * Readiness checks that the services a role calls answer over a remote transport: the gateway
  * pings the conversation service (an answer that counts as no error, in metrics or in the NATS
  * service stats), the conversation role lists the models and each skill's tools. The
- * probes' traces are not sampled, so they never reach the trace backend. Over the `local`
- * transport every service is in the process: none.
+ * probes' traces are not sampled, so they never reach the trace backend. A process running
+ * every role calls nothing (none). Over the `local` transport a role without the ones it calls
+ * (`clawmesh start conversation` alone) cannot reach them: its checks fail, as its turns would,
+ * rather than report ready.
  */
 export function serviceChecks(options: ServiceChecksOptions): ReadinessCheck[] {
   const { roles, transport } = options;
-  if (transport.kind === 'local') return [];
   const timeoutMs = options.timeoutMs ?? 1500;
   // flags 00: not sampled, so neither side records a span for a probe.
   const ctx = () => createCallContext({ timeoutMs, traceparent: `00-${randomHex(16)}-${randomHex(8)}-00` });
