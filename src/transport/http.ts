@@ -4,7 +4,7 @@ import { clientFromInvoke } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { lazySchemaCompilers } from '../http/lazy-compilers.ts';
 import type { Logger } from '../observability/logger.ts';
-import { createHttpCaller, type UrlResolver } from './http-client.ts';
+import { createHttpCaller, type ServiceUrls, type UrlResolver } from './http-client.ts';
 import { type RpcRegistry, rpcRegistryOf } from './http-server.ts';
 import { assertWireNames, methodRunners } from './serving.ts';
 import type { Registration, Transport } from './types.ts';
@@ -63,12 +63,16 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
     throw new ClawmeshError('INVALID_ARGUMENT', 'maxPayloadBytes must be a positive integer');
   }
   const routeOptions = { maxPayloadBytes, logger: options.logger };
-  const caller = createHttpCaller({ urls: options.urls, maxPayloadBytes, maxSockets: options.maxSockets });
   const served = new Set<string>();
   let registry: RpcRegistry | undefined = options.app ? rpcRegistryOf(options.app, routeOptions) : undefined;
   let own: { app: FastifyInstance; url: Promise<string> } | undefined;
   let ownUrl: string | undefined;
   let closed = false;
+  // A service this process serves and no URL names (`clawmesh start gateway conversation`):
+  // its calls go to this process's own server, like any other call.
+  const urls = (service: string): ServiceUrls | undefined =>
+    urlsOf(options.urls, service) ?? (served.has(service) ? selfUrl(options.app ?? own?.app) : undefined);
+  const caller = createHttpCaller({ urls, maxPayloadBytes, maxSockets: options.maxSockets });
 
   const listen = (spec: { port?: number; host?: string }) => {
     const app = Fastify({ bodyLimit: maxPayloadBytes, schemaController: lazySchemaCompilers() });
@@ -134,4 +138,19 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
       }
     },
   };
+}
+
+/** The URLs `resolver` gives a service, if any. */
+function urlsOf(resolver: UrlResolver | undefined, service: string): ServiceUrls | undefined {
+  if (typeof resolver === 'function') return resolver(service);
+  return resolver && Object.hasOwn(resolver, service) ? resolver[service] : undefined;
+}
+
+/** The base URL a server listens on, seen from this process (a wildcard address as loopback). */
+function selfUrl(app: FastifyInstance | undefined): string | undefined {
+  const address = app?.server.address();
+  if (!address || typeof address !== 'object') return undefined;
+  const wildcard = address.address === '0.0.0.0' || address.address === '::';
+  const host = wildcard ? (address.family === 'IPv6' ? '::1' : '127.0.0.1') : address.address;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 }
