@@ -36,16 +36,6 @@ export function createToolCatalog(
   };
   return {
     toolsFor(agent: AgentConfig, ctx: CallContext): Promise<AgentTools> {
-      const entry = cache.get(agent.id);
-      if (entry && performance.now() - (loadedAt.get(agent.id) ?? 0) < refreshMs) return entry;
-      loadedAt.set(agent.id, performance.now());
-      const next = load(agent, ctx);
-      next.then(
-        () => cache.set(agent.id, next),
-        () => {
-          if (cache.get(agent.id) === next) cache.delete(agent.id);
-        },
-      );
       const withoutTools = (err: unknown): AgentTools => {
         logger?.warn(
           {
@@ -57,6 +47,19 @@ export function createToolCatalog(
         );
         return { specs: [], reservedTokens: 0, ...allowedOf(agent) };
       };
+      const entry = cache.get(agent.id);
+      // A fresh entry may still be the first lookup, pending: the turns that share it go on
+      // without tools if it fails, as the turn that started it does.
+      if (entry && performance.now() - (loadedAt.get(agent.id) ?? 0) < refreshMs)
+        return entry.catch(withoutTools);
+      loadedAt.set(agent.id, performance.now());
+      const next = load(agent, ctx);
+      next.then(
+        () => cache.set(agent.id, next),
+        () => {
+          if (cache.get(agent.id) === next) cache.delete(agent.id);
+        },
+      );
       if (entry) return entry.catch(() => next).catch(withoutTools);
       cache.set(agent.id, next);
       return next.catch(withoutTools);
