@@ -7,6 +7,7 @@ import { createCallContext } from '../core/context.ts';
 import { defineContract } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
+import { createLogger } from '../observability/logger.ts';
 import { describeTransport } from './conformance.ts';
 import { CONTRACT_METADATA_KEY, createNatsTransport, type NatsTransport, natsServiceName } from './nats.ts';
 import { listServices } from './nats-discovery.ts';
@@ -383,5 +384,34 @@ describe('nats transport', () => {
     const err = await rejection(createNatsTransport({ servers: 'nats://127.0.0.1:1' }));
     expect(err).toMatchObject({ code: 'UNAVAILABLE' });
     expect(err.message).toContain('NATS_URL');
+  });
+});
+
+describe('transport.payloadLimitBytes above the NATS server max_payload', () => {
+  it('warns at start that calls are limited to the server max_payload', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const transport = await createNatsTransport({
+      servers: NATS_URL,
+      maxPayloadBytes: 64 * 1024 * 1024,
+      logger,
+    });
+    try {
+      const warning = lines.find((line) => String(line.msg).includes('max_payload'));
+      expect(warning).toMatchObject({ level: 40, payloadLimitBytes: 64 * 1024 * 1024 });
+      expect(warning!.msg).toMatch(/calls over NATS are limited to \d+ bytes/);
+    } finally {
+      await transport.close();
+    }
+    const quiet: unknown[] = [];
+    const fits = await createNatsTransport({
+      servers: NATS_URL,
+      maxPayloadBytes: 1024,
+      logger: createLogger({ destination: { write: (line: string) => void quiet.push(line) } }),
+    });
+    await fits.close();
+    expect(quiet).toEqual([]);
   });
 });

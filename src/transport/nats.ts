@@ -110,6 +110,14 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   const requester = createRequester(nc);
   let closed = false;
   const limit = () => Math.min(maxPayloadBytes, nc.info?.max_payload ?? maxPayloadBytes);
+  const serverMax = nc.info?.max_payload;
+  if (serverMax !== undefined && serverMax < maxPayloadBytes) {
+    // Else a call between the two sizes fails naming a limit the operator never set.
+    options.logger?.warn(
+      { payloadLimitBytes: maxPayloadBytes, maxPayload: serverMax },
+      `transport.payloadLimitBytes (${maxPayloadBytes}) is above the NATS server's max_payload (${serverMax}): calls over NATS are limited to ${serverMax} bytes; raise max_payload in the server's configuration to allow more`,
+    );
+  }
 
   const endpointOf = (service: string, method: string, run: MethodRunner): MicroEndpoint => {
     const what = `${service}.${method}`;
