@@ -52,7 +52,7 @@ const GOOD_KEY = 'sk-doctor-good-key';
 
 beforeAll(async () => {
   fake = createServer((req, res) => {
-    if (req.method === 'POST' && req.url === '/v1/traces') {
+    if (req.method === 'POST' && (req.url === '/v1/traces' || req.url === '/otlp/traces')) {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -118,12 +118,29 @@ describe('clawmesh doctor', () => {
     ]);
   });
 
+  it('probes OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, and says when a variable turns tracing off', async () => {
+    const given = await doctor({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${fakeUrl}/otlp/traces` });
+    expect(lineOf(given.lines, 'tracing').line).toBe(
+      `✓ tracing: spans to ${fakeUrl}/otlp/traces as http/protobuf`,
+    );
+    expect(given.code).toBe(0);
+    const disabled = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: fakeUrl, OTEL_SDK_DISABLED: 'TRUE' });
+    expect(lineOf(disabled.lines, 'tracing').line).toBe('- tracing: off (OTEL_SDK_DISABLED=true)');
+    const none = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: fakeUrl, OTEL_TRACES_EXPORTER: 'none' });
+    expect(lineOf(none.lines, 'tracing').line).toBe('- tracing: off (OTEL_TRACES_EXPORTER=none)');
+    const zipkin = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: fakeUrl, OTEL_TRACES_EXPORTER: 'zipkin' });
+    expect(zipkin.code).toBe(1);
+    expect(lineOf(zipkin.lines, 'tracing').line).toMatch(
+      /^✗ tracing: OTEL_TRACES_EXPORTER="zipkin": only otlp/,
+    );
+  });
+
   it('names an OTLP endpoint that does not answer, a wrong path and an unsupported protocol', async () => {
     const down = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` });
     expect(down.code).toBe(1);
     const unreachable = lineOf(down.lines, 'tracing');
     expect(unreachable.line).toMatch(
-      /^✗ tracing: cannot reach the OTLP endpoint http:\/\/127\.0\.0\.1:\d+\/v1\/traces: ECONNREFUSED/,
+      /^✗ tracing: cannot reach the OTLP endpoint http:\/\/127\.0\.0\.1:\d+\/v1\/traces \(OTEL_EXPORTER_OTLP_ENDPOINT\): ECONNREFUSED/,
     );
     expect(unreachable.fix).toMatch(/start the OpenTelemetry collector, or set OTEL_EXPORTER_OTLP_ENDPOINT/);
 

@@ -7,6 +7,7 @@ import type { Role } from '../config/schema-topology.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
+import { tracingEnv } from '../observability/otel-env.ts';
 import { OTLP_CONTENT_TYPES, otlpProtocolFromEnv } from '../observability/otlp-sink.ts';
 import {
   probeHttp,
@@ -18,7 +19,6 @@ import {
   probeWritable,
 } from '../observability/probes.ts';
 import { samplerChoiceFromEnv } from '../observability/sampler.ts';
-import { otlpEndpointFromEnv, tracesUrlOf } from '../observability/tracing.ts';
 import { loadPlugins } from '../plugins/loader.ts';
 import { checkAgents, configuredModelNames } from '../runtime/check-agents.ts';
 import { redact } from '../runtime/connections.ts';
@@ -224,10 +224,18 @@ type ServerCheck = (kind: Server, usedFor: string) => () => Promise<string>;
  * and the endpoint takes an empty export in that encoding.
  */
 async function tracingCheck(): Promise<string> {
-  const endpoint = otlpEndpointFromEnv();
-  if (!endpoint) return 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans over OTLP/HTTP)';
-  const { protocol, warning } = otlpProtocolFromEnv();
-  if (warning) throw new Problem(warning, 'set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf or http/json');
+  const otel = tracingEnv();
+  if (otel.off) return `off (${otel.off})`;
+  if (!otel.url) return 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans over OTLP/HTTP)';
+  const variable = otel.variable;
+  const [warning] = otel.warnings;
+  if (warning) {
+    throw new Problem(warning, 'correct or unset the variable named above');
+  }
+  const protocol = otlpProtocolFromEnv();
+  if (protocol.warning) {
+    throw new Problem(protocol.warning, 'set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf or http/json');
+  }
   const sampler = samplerChoiceFromEnv();
   if (sampler.warning) {
     throw new Problem(
@@ -235,23 +243,25 @@ async function tracingCheck(): Promise<string> {
       'set OTEL_TRACES_SAMPLER (and OTEL_TRACES_SAMPLER_ARG) to a valid value',
     );
   }
-  const url = tracesUrlOf(endpoint);
+  const url = otel.url;
   let status: number;
   try {
-    status = await probeOtlp(url, OTLP_CONTENT_TYPES[protocol]);
+    status = await probeOtlp(url, OTLP_CONTENT_TYPES[protocol.protocol]);
   } catch (err) {
     throw new Problem(
-      `cannot reach the OTLP endpoint ${redact(url)}: ${reason(err)}`,
-      'start the OpenTelemetry collector, or set OTEL_EXPORTER_OTLP_ENDPOINT to one that runs',
+      `cannot reach the OTLP endpoint ${redact(url)} (${variable}): ${reason(err)}`,
+      `start the OpenTelemetry collector, or set ${variable} to one that runs`,
     );
   }
   if (status >= 300) {
     throw new Problem(
       `POST ${redact(url)} answered HTTP ${status} to an empty export`,
-      "check OTEL_EXPORTER_OTLP_ENDPOINT: the collector's OTLP/HTTP base URL (port 4318), spans go to <endpoint>/v1/traces",
+      variable === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'
+        ? "check OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the collector's whole traces URL (such as http://collector:4318/v1/traces), used as given"
+        : "check OTEL_EXPORTER_OTLP_ENDPOINT: the collector's OTLP/HTTP base URL (port 4318), spans go to <endpoint>/v1/traces",
     );
   }
-  return `spans to ${redact(url)} as ${protocol}`;
+  return `spans to ${redact(url)} as ${protocol.protocol}`;
 }
 
 function storeCheck(config: Config, baseDir: string, server: ServerCheck): () => Promise<string> {

@@ -98,7 +98,7 @@ describe('tracing on', () => {
     const traces = await initTracing({
       serviceName: 'clawmesh-test',
       instanceId: 'i-1',
-      endpoint,
+      url: `${endpoint}/v1/traces`,
       flushDelayMs: 50,
     });
     expect(traces.enabled).toBe(true);

@@ -40,26 +40,14 @@ export interface TracingOptions {
   serviceName: string;
   /** `service.instance.id`. */
   instanceId: string;
-  /** The OTLP/HTTP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`); tracing is off without one. */
-  endpoint?: string | undefined;
+  /** The URL spans are posted to, as given (`tracingEnv().url`); tracing is off without one. */
+  url?: string | undefined;
+  /** Resource attributes from the environment (`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SERVICE_NAME`): they win over Clawmesh's. */
+  resource?: Attributes;
   /** How long spans are batched before export, in milliseconds (default 500). */
   flushDelayMs?: number;
   /** Told once when a sampler variable is invalid and the default is used. */
   warn?: (message: string) => void;
-}
-
-/**
- * The OTLP endpoint the environment names: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, else
- * `OTEL_EXPORTER_OTLP_ENDPOINT`; `undefined` (tracing off) when neither is set.
- */
-export function otlpEndpointFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;
-}
-
-/** The URL spans are posted to: the endpoint's `/v1/traces` (an endpoint ending in it is used as given). */
-export function tracesUrlOf(endpoint: string): string {
-  const base = endpoint.replace(/\/+$/, '');
-  return base.endsWith('/v1/traces') ? base : `${base}/v1/traces`;
 }
 
 let active: Tracing = DISABLED;
@@ -84,7 +72,8 @@ export function tracing(): Tracing {
  * the turn path, which made tracing every turn 20 % slower.
  */
 export async function initTracing(options: TracingOptions): Promise<Tracing> {
-  if (!options.endpoint) return DISABLED;
+  const url = options.url;
+  if (!url) return DISABLED;
   if (active.enabled) return active;
   const [{ createSpanExport }, { samplerChoiceFromEnv, samplerOf }, { otlpProtocolFromEnv }] =
     await Promise.all([import('./span-export.ts'), import('./sampler.ts'), import('./otlp-sink.ts')]);
@@ -94,13 +83,13 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   if (warning) options.warn?.(warning);
   otel = await import('@opentelemetry/api');
   edgeSampler = await samplerOf(choice);
-  const url = tracesUrlOf(options.endpoint);
   const spans: SpanExport = await createSpanExport({
     url,
     resource: {
       'service.name': options.serviceName,
       'service.instance.id': options.instanceId,
       'service.namespace': 'clawmesh',
+      ...options.resource,
     },
     protocol,
     flushDelayMs: options.flushDelayMs ?? 500,

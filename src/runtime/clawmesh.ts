@@ -19,10 +19,11 @@ import { registerProcessDashboard } from '../observability/dashboard/process.ts'
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { keepRoleMetrics } from '../observability/metric-roles.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
+import { tracingEnv } from '../observability/otel-env.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
 import { traceChannelTurns } from '../observability/rpc-tracing.ts';
 import { secretValuesOf } from '../observability/secrets.ts';
-import { initTracing, otlpEndpointFromEnv } from '../observability/tracing.ts';
+import { initTracing } from '../observability/tracing.ts';
 import { type Channels, startChannels } from './channels.ts';
 import { redact } from './connections.ts';
 import { INSTANCE_ID, serviceNameOf } from './instance.ts';
@@ -84,10 +85,14 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       includeText: config.log.includeText,
       secrets: secretValuesOf(config, process.env),
     });
+  const otel = tracingEnv();
+  for (const warning of otel.warnings) logger.warn(warning);
+  if (otel.off) logger.info(`tracing: off (${otel.off})`);
   const traces = await initTracing({
     serviceName: service,
     instanceId: INSTANCE_ID,
-    endpoint: otlpEndpointFromEnv(),
+    url: otel.url,
+    resource: otel.resource,
     warn: (message) => logger.warn(message),
   });
   if (traces.export) {

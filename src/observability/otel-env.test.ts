@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { tracingEnv } from './otel-env.ts';
+
+describe('tracingEnv', () => {
+  it('prefers the per-signal endpoint, used as given, to the base endpoint with /v1/traces', () => {
+    expect(tracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }).url).toBe('http://c:4318/v1/traces');
+    expect(
+      tracingEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://otlp.example.com/api/traces',
+      }),
+    ).toMatchObject({
+      url: 'https://otlp.example.com/api/traces',
+      variable: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    });
+    expect(tracingEnv({}).url).toBeUndefined();
+  });
+
+  it('drops a malformed OTEL_RESOURCE_ATTRIBUTES whole, with a warning, and keeps OTEL_SERVICE_NAME', () => {
+    const env = tracingEnv({ OTEL_RESOURCE_ATTRIBUTES: 'a=1,broken,b=%ZZ', OTEL_SERVICE_NAME: 'bot' });
+    expect(env.resource).toEqual({ 'service.name': 'bot' });
+    expect(env.warnings).toEqual([
+      'OTEL_RESOURCE_ATTRIBUTES: "broken" is not key=value (values percent-encoded): ignoring the variable',
+    ]);
+    expect(tracingEnv({ OTEL_RESOURCE_ATTRIBUTES: 'k=a%2Cb' }).resource).toEqual({ k: 'a,b' });
+  });
+
+  it('is off with OTEL_SDK_DISABLED=true only, whatever the case', () => {
+    const base = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' };
+    expect(tracingEnv({ ...base, OTEL_SDK_DISABLED: 'True' }).off).toBe('OTEL_SDK_DISABLED=true');
+    expect(tracingEnv({ ...base, OTEL_SDK_DISABLED: 'false' }).url).toBe('http://c:4318/v1/traces');
+    expect(tracingEnv({ ...base, OTEL_TRACES_EXPORTER: 'otlp' }).warnings).toEqual([]);
+  });
+});
