@@ -49,6 +49,7 @@ let fakeUrl: string;
 /** The OTLP exports the stand-in took (`POST /v1/traces`). */
 const exports: { contentType: string; body: string }[] = [];
 const GOOD_KEY = 'sk-doctor-good-key';
+const OTLP_KEY = 'otlp key/with=signs';
 
 beforeAll(async () => {
   fake = createServer((req, res) => {
@@ -65,6 +66,11 @@ beforeAll(async () => {
       return;
     }
     const key = req.headers.authorization?.replace(/^Bearer /, '') ?? req.headers['x-api-key'];
+    // A tracing backend that wants an API key (as hosted ones do).
+    if (req.method === 'POST' && req.url === '/keyed/v1/traces') {
+      req.resume();
+      return res.writeHead(key === OTLP_KEY ? 200 : 401).end('{}');
+    }
     if (req.url === '/healthz') return res.writeHead(200).end('{"status":"ok"}');
     if (req.url === '/v1/models' || req.url === '/anthropic/v1/models') {
       if (key !== GOOD_KEY) return res.writeHead(401).end('{"error":{"message":"bad key"}}');
@@ -133,6 +139,28 @@ describe('clawmesh doctor', () => {
     expect(lineOf(zipkin.lines, 'tracing').line).toMatch(
       /^✗ tracing: OTEL_TRACES_EXPORTER="zipkin": only otlp/,
     );
+  });
+
+  it('sends OTEL_EXPORTER_OTLP_HEADERS with its probe, and names them when the backend refuses it', async () => {
+    const endpoint = `${fakeUrl}/keyed`;
+    const without = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
+    expect(without.code).toBe(1);
+    const refused = lineOf(without.lines, 'tracing');
+    expect(refused.line).toBe(`✗ tracing: POST ${endpoint}/v1/traces refused the credentials (HTTP 401)`);
+    expect(refused.fix).toMatch(
+      /^set OTEL_EXPORTER_OTLP_HEADERS to the headers the tracing backend asks for/,
+    );
+    const encoded = encodeURIComponent(OTLP_KEY);
+    const withKey = await doctor({
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      OTEL_EXPORTER_OTLP_HEADERS: `x-api-key=wrong,other=1`,
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: `X-Api-Key=${encoded}`,
+    });
+    expect(lineOf(withKey.lines, 'tracing').line).toBe(
+      `✓ tracing: spans to ${endpoint}/v1/traces as http/protobuf`,
+    );
+    expect(withKey.code).toBe(0);
+    expect(withKey.out).not.toContain(OTLP_KEY);
   });
 
   it('names an OTLP endpoint that does not answer, a wrong path and an unsupported protocol', async () => {

@@ -7,7 +7,7 @@ import type { Role } from '../config/schema-topology.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { channelStatuses } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { tracingEnv } from '../observability/otel-env.ts';
+import { otlpHeadersFromEnv, tracingEnv } from '../observability/otel-env.ts';
 import { OTLP_CONTENT_TYPES, otlpProtocolFromEnv } from '../observability/otlp-sink.ts';
 import {
   probeHttp,
@@ -246,11 +246,17 @@ async function tracingCheck(): Promise<string> {
   const url = otel.url;
   let status: number;
   try {
-    status = await probeOtlp(url, OTLP_CONTENT_TYPES[protocol.protocol]);
+    status = await probeOtlp(url, OTLP_CONTENT_TYPES[protocol.protocol], otlpHeadersFromEnv());
   } catch (err) {
     throw new Problem(
       `cannot reach the OTLP endpoint ${redact(url)} (${variable}): ${reason(err)}`,
       `start the OpenTelemetry collector, or set ${variable} to one that runs`,
+    );
+  }
+  if (status === 401 || status === 403) {
+    throw new Problem(
+      `POST ${redact(url)} refused the credentials (HTTP ${status})`,
+      "set OTEL_EXPORTER_OTLP_HEADERS to the headers the tracing backend asks for, such as 'authorization=Bearer%20<token>' or 'x-api-key=<key>'",
     );
   }
   if (status >= 300) {

@@ -98,3 +98,25 @@ function resourceFromEnv(env: NodeJS.ProcessEnv, warnings: string[]): Attributes
   if (serviceName) resource['service.name'] = serviceName;
   return resource;
 }
+
+/**
+ * The headers the OTLP exporter sends: `OTEL_EXPORTER_OTLP_HEADERS`, then
+ * `OTEL_EXPORTER_OTLP_TRACES_HEADERS` over it (`key=value` pairs, comma-separated, values
+ * percent-encoded), as OpenTelemetry's exporter reads them. A pair it cannot read is skipped.
+ */
+export function otlpHeadersFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
+    for (const pair of (env[name] ?? '').split(',')) {
+      const at = pair.indexOf('=');
+      const key = pair.slice(0, at).trim();
+      if (at <= 0 || !key) continue;
+      try {
+        headers[key.toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim());
+      } catch {
+        // As the exporter does: an undecodable value is left out.
+      }
+    }
+  }
+  return headers;
+}

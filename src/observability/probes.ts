@@ -151,13 +151,19 @@ export function probeHttp(
 }
 
 /**
- * Posts an empty OTLP `ExportTraceServiceRequest` (no spans) in the given encoding, as the
- * exporter would post spans; resolves with the status code. A collector takes it with 200.
+ * Posts an empty OTLP `ExportTraceServiceRequest` (no spans) in the given encoding, with the
+ * exporter's headers (`OTEL_EXPORTER_OTLP_HEADERS`: a backend's API key), as the exporter would
+ * post spans; resolves with the status code. A collector takes it with 200.
  */
-export async function probeOtlp(url: string, contentType: string, timeoutMs = 3000): Promise<number> {
+export async function probeOtlp(
+  url: string,
+  contentType: string,
+  headers: Record<string, string> = {},
+  timeoutMs = 3000,
+): Promise<number> {
   const init: RequestInit = {
     method: 'POST',
-    headers: { 'content-type': contentType },
+    headers: { ...headers, 'content-type': contentType },
     // The empty message: no bytes in protobuf, no resource spans in JSON.
     body: contentType === 'application/json' ? '{"resourceSpans":[]}' : new Uint8Array(0),
   };
