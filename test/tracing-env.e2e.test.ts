@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 /** Starts a monolith with `env`, sends one message, stops it (which flushes its spans); returns its log. */
-async function oneTurn(env: Record<string, string>): Promise<string> {
+async function oneTurn(env: Record<string, string>, headers: Record<string, string> = {}): Promise<string> {
   const p = spawnCli(['start'], {
     cwd: mkdtempSync(join(tmpdir(), 'clawmesh-otel-env-')),
     env: { PORT: '0', LOG_LEVEL: 'info', ...env },
@@ -56,7 +56,7 @@ async function oneTurn(env: Record<string, string>): Promise<string> {
   const { url } = (await p.waitForLog(/listening on/, 20_000)) as { url: string };
   const reply = await fetch(`${url}/v1/messages`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ userId: 'otel-env', text: 'how many red shirts are in stock?' }),
   });
   expect(reply.status).toBe(200);
@@ -104,5 +104,24 @@ describe('OpenTelemetry variables of clawmesh start', () => {
     const none = await oneTurn({ OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl, OTEL_TRACES_EXPORTER: 'none' });
     expect(none).toContain('"msg":"tracing: off (OTEL_TRACES_EXPORTER=none)"');
     expect(posts).toEqual([]);
+  }, 30_000);
+
+  it('starts a new trace for a traceparent whose trace or parent id is all zeros (invalid in W3C)', async () => {
+    const zeroTrace = `00-${'0'.repeat(32)}-b7ad6b7169203331-01`;
+    const zeroParent = `00-0af7651916cd43dd8448eb211c80319c-${'0'.repeat(16)}-01`;
+    for (const traceparent of [zeroTrace, zeroParent]) {
+      posts.length = 0;
+      await oneTurn({ OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl }, { traceparent });
+      const spans = posts.flatMap((p) =>
+        p.body.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)),
+      );
+      const edge = spans.find((span) => span.name === 'POST /v1/messages');
+      expect(edge, traceparent).toBeDefined();
+      expect(edge!.parentSpanId ?? '', traceparent).toBe('');
+      expect(edge!.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(edge!.traceId).not.toBe('0'.repeat(32));
+      expect(edge!.traceId).not.toBe('0af7651916cd43dd8448eb211c80319c');
+      for (const span of spans) expect(span.traceId).toBe(edge!.traceId);
+    }
   }, 30_000);
 });

@@ -38,11 +38,24 @@ export interface NewContextOptions {
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/**
+ * Whether `value` is a W3C `traceparent` a trace can continue: version `00`, lowercase hex, and
+ * neither the trace id nor the parent id all zeros (W3C Trace Context calls those invalid, and
+ * OTLP receivers refuse spans that carry them). Anything else starts a new trace.
+ */
+export function isTraceparent(value: string): boolean {
+  return (
+    TRACEPARENT.test(value) && value.slice(3, 35) !== ZERO_TRACE_ID && value.slice(36, 52) !== ZERO_SPAN_ID
+  );
+}
 
 /** Starts a call context at the edge (an HTTP request, a CLI line, a channel update). */
 export function createCallContext(options: NewContextOptions = {}): CallContext {
   const { timeoutMs = 30_000, traceparent, requestId } = options;
-  const incoming = traceparent && TRACEPARENT.test(traceparent) ? traceparent : undefined;
+  const incoming = traceparent && isTraceparent(traceparent) ? traceparent : undefined;
   // Built field by field: this runs for every request, and a rest spread costs about 1.5 µs.
   const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
     requestId: requestId ?? newId(),

@@ -1,6 +1,6 @@
 import type { Attributes, Context, Span, SpanContext, SpanKind } from '@opentelemetry/api';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
-import { type CallContext, withContext } from '../core/context.ts';
+import { type CallContext, isTraceparent, withContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import { SAMPLING_DECISION, SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-constants.ts';
@@ -123,7 +123,7 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** The span a `traceparent` names, as the parent of a span of this process; `undefined` when malformed. */
 function parentIn(traceparent: string): (ParentSpan & { sampled: boolean }) | undefined {
-  if (!TRACEPARENT.test(traceparent)) return undefined;
+  if (!isTraceparent(traceparent)) return undefined;
   return {
     traceId: traceparent.slice(3, 35),
     spanId: traceparent.slice(36, 52),

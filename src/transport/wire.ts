@@ -1,4 +1,4 @@
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, isTraceparent } from '../core/context.ts';
 import { ClawmeshError, type ClawmeshErrorJSON, type ErrorCode, isErrorCode } from '../core/errors.ts';
 import { newId, randomHex } from '../core/ids.ts';
 
@@ -28,8 +28,6 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
 /** The time budget a call gets when its caller sent no deadline (a foreign client). */
 const DEFAULT_REMAINING_MS = 30_000;
-
-const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /**
  * Writes a context as headers through `set`; `remainingMs` is what is left of the deadline.
@@ -70,7 +68,7 @@ export function readContextHeaders(get: (name: string) => string | undefined, no
   const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
     requestId: requestId ? decodeHeader(REQUEST_ID_HEADER, requestId) : newId(),
     traceparent:
-      traceparent && TRACEPARENT.test(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
+      traceparent && isTraceparent(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
     deadline: now + remaining,
   };
   for (const [field, header] of OPTIONAL_FIELDS) {
@@ -135,7 +133,7 @@ export function unpackContext(value: string, traceparent: string | undefined, no
   const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
     requestId: packedString(fields, 'r') || newId(),
     traceparent:
-      traceparent && TRACEPARENT.test(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
+      traceparent && isTraceparent(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
     deadline: now + remaining,
   };
   for (const [key, field] of PACKED_FIELDS) {
