@@ -153,4 +153,26 @@ describe('dashboard in Debian chromium, with API keys configured', () => {
     expect(foreignRequests).toEqual([]);
     await context.close();
   });
+
+  it('survives a mangled #conversation= address, and follows a link to another conversation in the same tab', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(String(err)));
+    await page.goto(`${t.url}/dashboard#conversation=%E0%A4%A`);
+    // The script ran: it asks for the key (a script that threw would leave 'Loading…').
+    await page.locator('#key-form').waitFor({ state: 'visible', timeout: 5000 });
+    await page.getByLabel('API key').fill(KEY);
+    await page.getByRole('button', { name: 'Show the dashboard' }).click();
+    await page.locator('#main').waitFor({ state: 'visible' });
+    const detail = page.getByRole('region', { name: 'Conversation', exact: true });
+    await expect.poll(() => detail.textContent()).toContain('Choose a conversation');
+
+    // Pasting a link to a conversation into the address bar of this tab opens it.
+    await page.evaluate(`location.hash = 'conversation=${stockConversation}'`);
+    await detail.locator('tr.tool-call').waitFor();
+    expect(await detail.locator('tr.tool-call th').textContent()).toBe('inventory.lookupStock');
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  });
 });

@@ -551,9 +551,15 @@ function schedule() {
   if (!document.hidden) state.timer = setTimeout(refresh, REFRESH_MS);
 }
 
+/** The conversation the address names (`#conversation=<id>`); none for another or a mangled one. */
 function selectedFromAddress() {
   const match = /^#conversation=(.+)$/.exec(location.hash);
-  return match ? decodeURIComponent(match[1]) : undefined;
+  try {
+    return match ? decodeURIComponent(match[1]) : undefined;
+  } catch {
+    // A cut or mangled link (`%E0%A4`): show no conversation rather than no page.
+    return undefined;
+  }
 }
 
 async function openConversation(id) {
@@ -601,6 +607,11 @@ $('forget-key').addEventListener('click', () => {
   refresh();
 });
 $('refresh').addEventListener('click', () => refresh());
+// A link to another conversation opened in this tab changes only the address.
+window.addEventListener('hashchange', () => {
+  const id = selectedFromAddress();
+  if (id && id !== state.selected) openConversation(id);
+});
 document.addEventListener('visibilitychange', () => {
   if (document.hidden) clearTimeout(state.timer);
   else refresh();
