@@ -17,8 +17,8 @@ const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Runs `clawmesh doctor` in a fresh directory; resolves with its exit code and the lines it printed. */
-async function doctor(env: Record<string, string> = {}) {
-  const p = spawnCli(['doctor'], { cwd: mkdtempSync(join(tmpdir(), 'clawmesh-doctor-')), env });
+async function doctor(env: Record<string, string> = {}, args: string[] = []) {
+  const p = spawnCli(['doctor', ...args], { cwd: mkdtempSync(join(tmpdir(), 'clawmesh-doctor-')), env });
   const code = await p.exited;
   return { code, out: p.stdout(), lines: p.stdout().split('\n') };
 }
@@ -181,6 +181,52 @@ describe('clawmesh doctor', () => {
     const refused = lineOf(grpc.lines, 'tracing');
     expect(refused.line).toMatch(/^✗ tracing: OTEL_EXPORTER_OTLP_PROTOCOL="grpc" is not supported/);
     expect(refused.fix).toBe('set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf or http/json');
+  });
+
+  it('prints the same report as one JSON object with --json, with the same exit code', async () => {
+    const port = await closedPort();
+    const broken = await doctor({ CLAWMESH_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${port}` }, [
+      '--json',
+    ]);
+    expect(broken.code).toBe(1);
+    const report = JSON.parse(broken.out);
+    expect(report).toMatchObject({
+      ok: false,
+      failed: 1,
+      roles: ['gateway', 'conversation', 'skills', 'models'],
+    });
+    const byName = new Map(report.checks.map((check: { name: string }) => [check.name, check]));
+    expect(byName.get('config')).toEqual({
+      name: 'config',
+      status: 'ok',
+      detail: 'no config file, defaults and environment',
+    });
+    expect(byName.get('store')).toMatchObject({
+      status: 'failed',
+      detail: expect.stringContaining(`cannot reach Redis at redis://127.0.0.1:${port} (REDIS_URL)`),
+      fix: expect.stringMatching(/or set REDIS_URL to a server that runs$/),
+    });
+    expect(byName.get('tracing')).toMatchObject({ status: 'off' });
+    expect(byName.get('channel telegram')).toMatchObject({ status: 'off' });
+
+    const invalid = await doctor({ CLAWMESH_STORE: 'postgres', DATABASE_URL: 'notaurl' }, ['--json']);
+    expect(invalid.code).toBe(1);
+    expect(JSON.parse(invalid.out)).toEqual({
+      ok: false,
+      failed: 1,
+      checks: [
+        {
+          name: 'config',
+          status: 'failed',
+          detail: expect.stringContaining('postgres.url: "notaurl" is not a PostgreSQL URL'),
+          fix: 'correct the key named above in the config file or its variable',
+        },
+      ],
+    });
+
+    const passed = await doctor({}, ['--json']);
+    expect(passed.code).toBe(0);
+    expect(JSON.parse(passed.out)).toMatchObject({ ok: true, failed: 0 });
   });
 
   it('names a Redis that does not answer, the variable that points at it, and how to fix it', async () => {

@@ -28,7 +28,7 @@ import { serviceUrlSource, serviceUrls, serviceUrlVariable } from '../runtime/tr
 import { createSkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
-import { type Check, Problem, reason } from './doctor-check.ts';
+import { type Check, type CheckResult, failedResult, Problem, printReport, reason } from './doctor-check.ts';
 import { gatewayCheck, providerChecks } from './doctor-providers.ts';
 
 const COMPOSE = 'docker compose -f deploy/docker-compose.yml up -d';
@@ -80,21 +80,27 @@ type Server = keyof typeof SERVERS;
  * (SQLite file writable, Redis or PostgreSQL answering), the turn lease, the event bus's
  * broker, the transport (NATS, or each service URL of the http transport), skills, plugins,
  * agents, each model provider's server, the channels' secrets and the OTLP endpoint of tracing.
- * Prints one line per check, with a `fix:` line under each problem; exits 1 when any check fails.
+ * Prints one line per check, with a `fix:` line under each problem (or, with `json`, one JSON
+ * object); exits 1 when any check fails.
  */
-export async function runDoctor(options: { configFile?: string | undefined }): Promise<number> {
+export async function runDoctor(options: {
+  configFile?: string | undefined;
+  json?: boolean;
+}): Promise<number> {
+  const json = options.json ?? false;
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig(options.configFile ? { file: options.configFile } : {});
   } catch (err) {
-    process.stdout.write(`✗ config: ${reason(err)}\n`);
-    process.stdout.write(`    fix: ${configFix(err, options.configFile)}\n`);
-    return 1;
+    return printReport([failedResult('config', err, configFix(err, options.configFile))], { json });
   }
   const { config, baseDir, file } = loaded;
-  process.stdout.write(`✓ config: ${file ?? 'no config file, defaults and environment'}\n`);
+  const configResult: CheckResult = {
+    name: 'config',
+    status: 'ok',
+    detail: file ?? 'no config file, defaults and environment',
+  };
   const roles = new Set<Role>(config.roles);
-  if (roles.size < 4) process.stdout.write(`  roles: ${[...roles].join(', ')}\n`);
 
   // Each server is probed once, however many lines depend on it.
   const probed = new Map<Server, Promise<string>>();
@@ -174,20 +180,12 @@ export async function runDoctor(options: { configFile?: string | undefined }): P
       ),
     ),
   );
-  let failed = 0;
-  for (const { check, detail, error } of outcomes) {
-    if (error === undefined) {
-      // A channel that is off is not a problem: it is listed with what turns it on.
-      const mark = detail.startsWith('off') ? '-' : '✓';
-      process.stdout.write(`${mark} ${check.name}: ${detail}\n`);
-      continue;
-    }
-    failed += 1;
-    process.stdout.write(`✗ ${check.name}: ${reason(error)}\n`);
-    if (error instanceof Problem) process.stdout.write(`    fix: ${error.fix}\n`);
-  }
-  process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
-  return failed === 0 ? 0 : 1;
+  const results = outcomes.map(({ check, detail, error }): CheckResult => {
+    if (error !== undefined) return failedResult(check.name, error);
+    // A channel that is off is not a problem: it is listed with what turns it on.
+    return { name: check.name, status: detail.startsWith('off') ? 'off' : 'ok', detail };
+  });
+  return printReport([configResult, ...results], { json, roles: [...roles] });
 }
 
 /**

@@ -11,7 +11,7 @@ Usage:
                                                  or only the roles named: gateway, conversation, skills, models
   clawmesh start skills --skills a,b             a skill host serving the named skills
   clawmesh chat [--url URL] [--user ID] [-m TEXT] chat with a running server, or in-process when none answers
-  clawmesh doctor [--config FILE]                validate the config and check its dependencies
+  clawmesh doctor [--config FILE] [--json]       validate the config and check its dependencies
   clawmesh pairing approve|list|revoke ...       DM pairing: approve <channel> <code>, list [channel], revoke <channel> <user>
   clawmesh status [--transport nats|http] [--nats-url URL] [--subject-prefix P] [--json]
                                                  the running service instances and their stats (NATS), or health (http)
@@ -77,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
         local: values.local ?? false,
       });
     case 'doctor':
-      return (await import('./doctor.ts')).runDoctor({ configFile });
+      return (await import('./doctor.ts')).runDoctor({ configFile, json: values.json ?? false });
     case 'pairing':
       return (await import('./pairing.ts')).runPairing(rest, { configFile });
     case 'status':
