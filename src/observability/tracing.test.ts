@@ -23,6 +23,7 @@ const received: {
   spanId: string;
   parentSpanId?: string;
   status?: { code: number; message?: string };
+  attributes?: { key: string; value: { stringValue?: string; intValue?: number | string } }[];
 }[] = [];
 let posts = 0;
 
@@ -201,6 +202,62 @@ describe('tracing on', () => {
     await tracing().flush();
     const span = received.find((s) => s.traceId === caller && s.name === 'POST /v1/chat/completions');
     expect(span?.status?.code).toBe(2);
+  });
+
+  it('leaves the status of an HTTP server span unset for a 4xx answer and marks a 5xx failed, with the status code', async () => {
+    const down: ModelProvider = {
+      name: 'down',
+      defaultModel: 'm',
+      complete: async () => {
+        throw new ClawmeshError('UNAVAILABLE', 'down: connect ECONNREFUSED');
+      },
+      // biome-ignore lint/correctness/useYield: a provider whose stream fails at once
+      async *stream() {
+        throw new ClawmeshError('UNAVAILABLE', 'down: connect ECONNREFUSED');
+      },
+    };
+    const app = Fastify();
+    registerOpenAIRoutes(app, {
+      models: createModelsService({ providers: [createLocalProvider(), down], defaultModel: 'local' }),
+    });
+    const traces = {
+      ok: '2af7651916cd43dd8448eb211c80319c',
+      client: '3af7651916cd43dd8448eb211c80319c',
+      server: '4af7651916cd43dd8448eb211c80319c',
+    };
+    const models = { ok: 'local', client: 'no-such-model', server: 'down' };
+    const statuses: Record<string, number> = {};
+    for (const outcome of ['ok', 'client', 'server'] as const) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { traceparent: `00-${traces[outcome]}-b7ad6b7169203331-01` },
+        payload: { model: models[outcome], messages: [{ role: 'user', content: 'hi' }] },
+      });
+      statuses[outcome] = res.statusCode;
+    }
+    await app.close();
+    expect(statuses).toEqual({ ok: 200, client: 404, server: 503 });
+    await tracing().flush();
+    const spanOf = (outcome: keyof typeof traces) => {
+      const span = received.find(
+        (s) => s.traceId === traces[outcome] && s.name === 'POST /v1/chat/completions',
+      );
+      const attributes = Object.fromEntries(
+        (span?.attributes ?? []).map((a) => [a.key, a.value.stringValue ?? Number(a.value.intValue)]),
+      );
+      return { status: span?.status?.code ?? 0, attributes };
+    };
+    expect(spanOf('ok')).toMatchObject({ status: 0, attributes: { 'http.response.status_code': 200 } });
+    // The client's mistake: the server did its job (OpenTelemetry's HTTP conventions for server spans).
+    expect(spanOf('client')).toMatchObject({
+      status: 0,
+      attributes: { 'http.response.status_code': 404, 'clawmesh.error.code': 'NOT_FOUND' },
+    });
+    expect(spanOf('server')).toMatchObject({
+      status: 2,
+      attributes: { 'http.response.status_code': 503, 'clawmesh.error.code': 'UNAVAILABLE' },
+    });
   });
 
   it('records no span under a caller that did not sample its trace', async () => {

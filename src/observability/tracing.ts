@@ -248,7 +248,7 @@ export function inEdgeSpan<T>(
     return work(withContext(ctx, { traceparent: `00-${parent.traceId}-${randomHex(8)}-00` }));
   }
   const span = tracer.startSpan(name, SPAN_KIND.SERVER, recorded, parent);
-  return runIn(span, () => work(contextIn(ctx, span)));
+  return runIn(span, () => work(contextIn(ctx, span)), 'http.request.method' in recorded);
 }
 
 /**
@@ -273,33 +273,44 @@ export function spanIdOf(traceparent: string): string | undefined {
   return TRACEPARENT.exec(traceparent)?.[2];
 }
 
-/** Marks a span failed with the error's code and message. */
-function failed(span: Span, err: unknown): void {
+/**
+ * Records a failure on a span: its code, and the status `ERROR` with the message. An HTTP server
+ * span (`http`) also gets `http.response.status_code`, and keeps its status unset for a 4xx
+ * answer: the client's mistake, not the server's, as OpenTelemetry's HTTP conventions ask of
+ * server spans (backends count spans with status `ERROR` as server errors).
+ */
+function failed(span: Span, err: unknown, http: boolean): void {
   const error = ClawmeshError.from(err);
   span.setAttribute('clawmesh.error.code', error.code);
+  if (http) {
+    span.setAttribute('http.response.status_code', error.httpStatus);
+    if (error.httpStatus < 500) return;
+  }
   span.setStatus({ code: SPAN_STATUS.ERROR, message: error.message });
 }
 
 /**
  * Ends `span` once `work` settles; a failure sets the error status and code (success leaves the
- * status unset, as OpenTelemetry asks of instrumentation).
+ * status unset, as OpenTelemetry asks of instrumentation). `http`: an HTTP server span, which
+ * answers 200 on success.
  */
-function runIn<T>(span: Span, work: () => Promise<T> | T): Promise<T> {
+function runIn<T>(span: Span, work: () => Promise<T> | T, http = false): Promise<T> {
   let result: Promise<T> | T;
   try {
     result = work();
   } catch (err) {
-    failed(span, err);
+    failed(span, err, http);
     span.end();
     return Promise.reject(err);
   }
   return Promise.resolve(result).then(
     (value) => {
+      if (http) span.setAttribute('http.response.status_code', 200);
       span.end();
       return value;
     },
     (err: unknown) => {
-      failed(span, err);
+      failed(span, err, http);
       span.end();
       throw err;
     },
