@@ -138,7 +138,8 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     ...metered,
     ...failover,
   ]);
-  // The channels' turns start their trace here (the HTTP API starts its own in its route).
+  // The web chat's turns start their trace here (the HTTP API starts its own in its route, the
+  // messaging channels theirs around each delivery: the turn and the reply's sending).
   const channelConversation = traceChannelTurns(conversation);
 
   const auth = createApiKeyCheck(gateway.apiKeys);
@@ -176,7 +177,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     channels = await startChannels(http, {
       config,
       baseDir,
-      conversation: channelConversation,
+      conversation,
       dedupe: services.dedupe!,
       auth,
       logger,

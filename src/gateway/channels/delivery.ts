@@ -1,7 +1,9 @@
+import { type CallContext, createCallContext } from '../../core/context.ts';
 import type { Client } from '../../core/contract.ts';
 import type { conversationContract } from '../../core/contracts/conversation.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { inEdgeSpan } from '../../observability/tracing.ts';
 import type { InboxEntry, InboxStore } from '../../store/inbox-types.ts';
 import type { DedupeStore } from '../../store/types.ts';
 import type { Access } from '../access/policy.ts';
@@ -88,7 +90,7 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
 
   const process = async (id: string): Promise<void> => {
     if (stopping.signal.aborted) return;
-    let entry = await deps.inbox.get(id);
+    const entry = await deps.inbox.get(id);
     if (!entry || entry.status === 'done' || entry.status === 'failed') return;
     const adapter = deps.adapters.get(entry.channel);
     if (!adapter) {
@@ -98,15 +100,28 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       );
       return;
     }
+    // The message enters the platform here: the root span of its trace, around its turn and the
+    // sending of its reply, whose log lines all carry the trace's ids.
+    const channel = entry.channel;
+    await inEdgeSpan(
+      `channel ${channel}`,
+      createCallContext({ timeoutMs: deps.turnTimeoutMs, channel }),
+      () => ({ 'clawmesh.channel': channel, 'messaging.system': channel }),
+      (ctx) => deliver(entry!, adapter, ctx),
+    );
+  };
+
+  const deliver = async (accepted: InboxEntry, adapter: ChannelAdapter, ctx: CallContext): Promise<void> => {
+    let entry = accepted;
     if (entry.status === 'pending') {
-      const next = await runChannelTurn(entry, adapter, deps);
+      const next = await runChannelTurn(entry, adapter, deps, ctx);
       if (!next) return;
       entry = next;
     }
-    const result = await sendReply(entry, adapter, { ...deps, signal: stopping.signal });
+    const result = await sendReply(entry, adapter, { ...deps, signal: stopping.signal }, ctx);
     if (result !== 'sent') return;
     const outcome = entry.reply?.outcome ?? 'replied';
-    await deps.inbox.finish(id, outcome);
+    await deps.inbox.finish(entry.id, outcome);
     deps.metrics.deliveries.inc({ channel: adapter.name, outcome });
   };
 

@@ -1,5 +1,6 @@
+import type { CallContext } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
-import type { Logger } from '../../observability/logger.ts';
+import { callFields, type Logger } from '../../observability/logger.ts';
 import type { InboxEntry, InboxStore } from '../../store/inbox-types.ts';
 import type { ChannelMetrics } from './metrics.ts';
 import type { ChannelAdapter, ChannelMessage } from './types.ts';
@@ -53,14 +54,17 @@ export function backoffDelay(
  * after each part so a retry or a restart never sends a part twice. Each part gets
  * `maxAttempts` tries with backoff; a 429's `retryAfterMs` replaces the backoff. A refusal that
  * cannot succeed (`retryable` false), or the last try failing, records the entry as `failed`,
- * counts it and logs an error.
+ * counts it and logs an error, with the ids of `ctx` (the delivery's trace) and the conversation.
  */
 export async function sendReply(
   entry: InboxEntry,
   adapter: ChannelAdapter,
   deps: SenderDeps,
+  ctx: CallContext,
 ): Promise<SendResult> {
   const message = entry.message as ChannelMessage;
+  const conversationId = entry.reply?.conversationId;
+  const ids = { ...callFields(ctx), ...(conversationId ? { conversationId } : {}) };
   const parts = entry.reply?.parts ?? [];
   let attempts = entry.attempts;
   for (let index = entry.partsSent; index < parts.length; index += 1) {
@@ -88,6 +92,7 @@ export async function sendReply(
           deps.metrics.deliveries.inc({ channel: adapter.name, outcome: 'failed' });
           deps.logger.error(
             {
+              ...ids,
               channel: adapter.name,
               inboxId: entry.id,
               code: error.code,
@@ -103,6 +108,7 @@ export async function sendReply(
         const delay = retryAfterMs ?? backoffDelay(partAttempt, deps.retry, deps.random);
         deps.logger.warn(
           {
+            ...ids,
             channel: adapter.name,
             inboxId: entry.id,
             code: error.code,

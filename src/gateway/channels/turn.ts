@@ -1,8 +1,8 @@
-import { createCallContext } from '../../core/context.ts';
+import { type CallContext, withContext } from '../../core/context.ts';
 import type { Client } from '../../core/contract.ts';
 import type { conversationContract, TurnReply } from '../../core/contracts/conversation.ts';
 import { ClawmeshError } from '../../core/errors.ts';
-import type { Logger } from '../../observability/logger.ts';
+import { callFields, type Logger } from '../../observability/logger.ts';
 import type { InboxEntry, InboxReply, InboxStore } from '../../store/inbox-types.ts';
 import type { Access, DenyReason } from '../access/policy.ts';
 import type { ChannelMetrics } from './metrics.ts';
@@ -42,12 +42,14 @@ export const NO_ANSWER_NOTICE = 'No answer to that message.';
  * routing to an agent, `conversation.handle` with a typing indicator, and stores the reply split
  * at the channel's limit. Returns the entry, now `sending`, when there is something to send;
  * `undefined` when the entry is finished (denied without an answer, no reply, or the turn failed —
- * recorded as `failed`).
+ * recorded as `failed`). `ctx` is the delivery's (its trace and request id, the turn's deadline):
+ * the turn runs in it and its log lines carry its ids.
  */
 export async function runChannelTurn(
   entry: InboxEntry,
   adapter: ChannelAdapter,
   deps: TurnDeps,
+  ctx: CallContext,
 ): Promise<InboxEntry | undefined> {
   const message = entry.message as ChannelMessage;
   const finish = async (outcome: string) => {
@@ -76,7 +78,7 @@ export async function runChannelTurn(
     const outcome = `denied:${decision.reason}`;
     if (decision.reason !== 'not-mentioned') {
       deps.logger.info(
-        { channel: message.channel, userId: message.userId, reason: decision.reason },
+        { ...callFields(ctx), channel: message.channel, userId: message.userId, reason: decision.reason },
         'channel message denied',
       );
     }
@@ -91,7 +93,7 @@ export async function runChannelTurn(
   const agentId = deps.router.agentFor(message);
   const peer = sessionPeer(message);
   let reply: TurnReply;
-  const stopTyping = startTyping(adapter, message, deps.logger);
+  const stopTyping = startTyping(adapter, message, deps.logger, ctx);
   try {
     reply = await deps.conversation.handle(
       {
@@ -108,7 +110,7 @@ export async function runChannelTurn(
           ...(message.userName ? { senderName: message.userName } : {}),
         },
       },
-      createCallContext({ timeoutMs: deps.turnTimeoutMs, userId: peer, channel: message.channel }),
+      withContext(ctx, { userId: peer }),
     );
   } catch (err) {
     const error = ClawmeshError.from(err);
@@ -116,7 +118,7 @@ export async function runChannelTurn(
     deps.metrics.failed.inc({ channel: adapter.name });
     deps.metrics.deliveries.inc({ channel: adapter.name, outcome: 'failed' });
     deps.logger.error(
-      { channel: adapter.name, inboxId: entry.id, code: error.code, err: error.message },
+      { ...callFields(ctx), channel: adapter.name, inboxId: entry.id, code: error.code, err: error.message },
       'channel turn failed; recorded as failed (GET /v1/deliveries?status=failed)',
     );
     return undefined;
@@ -129,7 +131,12 @@ export async function runChannelTurn(
 }
 
 /** Shows the adapter's typing indicator now and every interval until the returned function is called. */
-function startTyping(adapter: ChannelAdapter, message: ChannelMessage, logger: Logger): () => void {
+function startTyping(
+  adapter: ChannelAdapter,
+  message: ChannelMessage,
+  logger: Logger,
+  ctx: CallContext,
+): () => void {
   const typing = adapter.typing;
   if (!typing) return () => undefined;
   const controller = new AbortController();
@@ -137,7 +144,7 @@ function startTyping(adapter: ChannelAdapter, message: ChannelMessage, logger: L
     typing.call(adapter, message.replyTo, controller.signal).catch((err: unknown) => {
       if (!controller.signal.aborted) {
         logger.debug(
-          { channel: adapter.name, err: (err as Error)?.message ?? String(err) },
+          { ...callFields(ctx), channel: adapter.name, err: (err as Error)?.message ?? String(err) },
           'typing indicator failed',
         );
       }
