@@ -126,6 +126,22 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     return agent;
   };
 
+  /** Failures runTurn has logged and counted already. */
+  const reported = new WeakSet<object>();
+  /**
+   * Logs and counts a failure that happened before the turn ran (the queue, the turn lease, the
+   * turn record), which runTurn did not see: its caller got an error all the same.
+   */
+  const unreported = (err: unknown, agent: AgentConfig, ctx: CallContext): void => {
+    if (typeof err === 'object' && err !== null && reported.has(err)) return;
+    const error = ClawmeshError.from(err);
+    deps.metrics?.turns.inc({ agent: agent.id, outcome: 'error' });
+    callLogger(deps.logger, ctx, { agentId: agent.id }).warn(
+      { code: error.code, err: error.message },
+      'turn failed',
+    );
+  };
+
   const runTurn = async (
     message: InboundMessage,
     agent: AgentConfig,
@@ -281,6 +297,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       const error = ClawmeshError.from(err);
       deps.metrics?.turns.inc({ agent: agent.id, outcome: 'error' });
       turnLog().warn({ code: error.code, err: error.message }, 'turn failed');
+      reported.add(error);
       if (deps.hooks.has('onError'))
         await deps.hooks.notifyError(scope, { code: error.code, message: error.message, stage: 'turn' });
       throw error;
@@ -380,6 +397,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           );
           await recorded;
           return reply;
+        } catch (err) {
+          unreported(err, agent, turnCtx);
+          throw err;
         } finally {
           inFlight.leave();
         }
