@@ -159,11 +159,17 @@ function checkOptions(fields: Partial<MessageBody>): void {
 }
 
 async function answers(base: URL): Promise<boolean> {
+  // A timer that keeps the process alive (AbortSignal.timeout's does not): a server that takes
+  // the connection and closes it unanswered can leave fetch waiting with nothing else pending.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 500);
   try {
-    const response = await fetch(new URL('healthz', base), { signal: AbortSignal.timeout(500) });
+    const response = await fetch(new URL('healthz', base), { signal: controller.signal });
     return response.ok;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -125,20 +125,37 @@ function credentialsAsHeader(url: string, init: RequestInit): { url: string; ini
   return { url: parsed.toString(), init: { ...init, headers } };
 }
 
-/** A fetch with a timeout; rejects with the network's own error code (`ECONNREFUSED`, …). */
+/**
+ * A fetch with a timeout; rejects with the network's own error code (`ECONNREFUSED`, …). The
+ * timeout's timer keeps the process alive, unlike `AbortSignal.timeout`'s: a server that takes
+ * the connection and closes it unanswered (a relay whose target is down) can leave fetch waiting
+ * with nothing else pending, and a CLI would then exit at once, silently, with code 0.
+ */
 async function fetchWithin(
   target: string,
   options: RequestInit,
   timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
   const { url, init } = credentialsAsHeader(target, options);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutError(timeoutMs)), timeoutMs);
   try {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, { ...init, signal: controller.signal });
     return { status: response.status, body: await response.text() };
   } catch (err) {
+    if (controller.signal.aborted) throw new Error(`no answer within ${timeoutMs} ms`);
     const error = err as Error & { cause?: { code?: string; message?: string } };
-    if (error.name === 'TimeoutError') throw new Error(`no answer within ${timeoutMs} ms`);
     throw new Error(error.cause?.code ?? error.cause?.message ?? error.message);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Why a probe was aborted. */
+class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = 'TimeoutError';
   }
 }
 
