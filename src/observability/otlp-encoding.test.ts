@@ -174,6 +174,26 @@ describe('OTLP protobuf encoding', () => {
     expect(spans[3]!.name).toBe(`span ${'é'.repeat(3)}`);
   });
 
+  it('stays identical when short string attributes repeat, past the cache of each key, and near 128 bytes', () => {
+    // Short string pairs are copied from a cache (at most 256 values a key): 400 conversation
+    // ids cycle through it, and two-byte characters put some pairs just over its 127-byte limit.
+    const repeated = Array.from({ length: 1200 }, (_, i) => ({
+      ...records[i % 2]!,
+      spanId: (i + 1).toString(16).padStart(16, '0'),
+      attributes: {
+        'clawmesh.conversation_id': `c_${(i % 400).toString(16).padStart(24, '0')}`,
+        'rpc.system': 'clawmesh',
+        accent: 'ü'.repeat(i % 70),
+        '': i % 5 === 0 ? '' : 'v',
+      },
+    }));
+    for (let pass = 0; pass < 2; pass++) {
+      const ours = encodeProtoRequest(resource.attributes, repeated);
+      const theirs = Buffer.from(ProtobufTraceSerializer.serializeRequest(readable(repeated))!);
+      expect(ours.equals(theirs)).toBe(true);
+    }
+  });
+
   it('is smaller than the JSON encoding', () => {
     const many = manyRecords().slice(8);
     const proto = encodeProtoRequest(resource.attributes, many).length;
