@@ -262,3 +262,16 @@ describe('anthropic provider against a fake Messages API', () => {
     expect(() => createAnthropicProvider({ apiKey: '' })).toThrow(/ANTHROPIC_API_KEY/);
   });
 });
+
+describe('anthropic provider: the base URL', () => {
+  it('calls /v1/messages whether the base URL is given with its /v1 or without', async () => {
+    // The SDK appends /v1/messages: "…/v1" (as OpenAI-compatible URLs are written) called /v1/v1/messages, a 404.
+    for (const baseURL of [fake.url, `${fake.url}/`, `${fake.url}/v1`, `${fake.url}/v1/`]) {
+      fake.requests.length = 0;
+      const withV1 = createAnthropicProvider({ apiKey: KEY, baseURL, model: 'claude-test' });
+      const response = await hello(createCallContext(), withV1);
+      expect(response.finishReason, baseURL).toBe('stop');
+      expect(fake.requests[0]?.path).toBe('/v1/messages');
+    }
+  });
+});

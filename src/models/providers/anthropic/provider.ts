@@ -26,12 +26,24 @@ import { AnthropicStreamAssembler } from './stream.ts';
 export interface AnthropicProviderOptions extends SdkProviderOptions {
   /** The API key of this deployment. */
   apiKey: string;
-  /** The API's base URL, without `/v1` (default Anthropic's own); any Messages-API-compatible server. */
+  /**
+   * The API's base URL (default Anthropic's own); any Messages-API-compatible server. With or
+   * without its `/v1`: the SDK adds `/v1/messages`, so a trailing `/v1` is dropped.
+   */
   baseURL?: string;
   /** The model used when a request names only the provider (default `claude-3-5-haiku-latest`). */
   model?: string;
   /** `max_tokens` when a request sets none; the Messages API requires one (default 1024). */
   maxTokens?: number;
+}
+
+/**
+ * The base URL the SDK wants: it appends `/v1/messages`, so a URL given with its `/v1` (as the
+ * OpenAI-compatible ones are, and as proxies print them) would call `/v1/v1/messages`, a 404.
+ */
+export function anthropicBaseURL(url: string | undefined): string | null {
+  if (!url) return null;
+  return url.replace(/\/v1\/*$/, '');
 }
 
 const DEFAULT_MODEL = 'claude-3-5-haiku-latest';
@@ -71,7 +83,7 @@ export function createAnthropicProvider(options: AnthropicProviderOptions): Mode
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const client = new Anthropic({
     apiKey: options.apiKey,
-    baseURL: options.baseURL ?? null,
+    baseURL: anthropicBaseURL(options.baseURL),
     timeout: timeoutMs,
     maxRetries: options.maxRetries ?? 0,
     // Failures surface as ClawmeshErrors; the SDK's own console lines would only repeat them.
