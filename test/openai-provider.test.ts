@@ -165,6 +165,29 @@ describe('openai provider against a fake chat-completions server', () => {
     expect(streamed.message).not.toContain(key);
   });
 
+  it('hides the masked key OpenAI quotes (its start and its last characters)', async () => {
+    // OpenAI's own 401: "Incorrect API key provided: sk-proj-********…cdef. You can find …".
+    const key = 'sk-proj-operator-0123456789abcdef';
+    const keyed = createOpenAIProvider({ apiKey: key, baseURL: fake.url, model: 'gpt-test' });
+    const masked = `${key.slice(0, 8)}${'*'.repeat(20)}${key.slice(-4)}`;
+    fake.enqueue({
+      type: 'status',
+      status: 401,
+      body: {
+        error: {
+          message: `Incorrect API key provided: ${masked}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+          type: 'invalid_request_error',
+        },
+      },
+    });
+    const err = await failure(
+      keyed.complete(request([{ role: 'user', content: 'hello' }]), createCallContext()),
+    );
+    expect(err.message).toContain('Incorrect API key provided: [redacted].');
+    expect(err.message).not.toContain('cdef');
+    expect(err.message).toContain('You can find your API key');
+  });
+
   it('maps a malformed JSON body to UNAVAILABLE', async () => {
     fake.enqueue({ type: 'malformed' });
     const err = await failure(hello());
