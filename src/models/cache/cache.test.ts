@@ -180,8 +180,59 @@ describe('the Redis cache', () => {
       prefix,
       onError: (err) => errors.push(err),
     });
-    await cache.set('k', answer('x'));
     expect(await cache.get('k')).toBeUndefined();
-    expect(errors).toHaveLength(2);
+    await cache.set('k', answer('x'));
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toContain('connection refused');
+  });
+
+  it('answers a lookup as a miss at once while Redis cannot be reached, retrying it in the background', async () => {
+    let tries = 0;
+    let up = false;
+    const cache = createRedisCache({
+      client: () => {
+        tries += 1;
+        // A first connection to an unreachable Redis takes its tries before it fails.
+        return up
+          ? Promise.resolve(client)
+          : new Promise((_, reject) => setTimeout(() => reject(new Error('ECONNREFUSED')), 300));
+      },
+      ttlMs: 60_000,
+      maxBytes: 1 << 20,
+      prefix,
+      retryConnectMs: 200,
+    });
+    await client.set(`${prefix}warm`, JSON.stringify(answer('cached')));
+    let began = performance.now();
+    expect(await cache.get('warm')).toBeUndefined(); // the first lookup waits for the first try
+    expect(performance.now() - began).toBeGreaterThanOrEqual(250);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    began = performance.now();
+    expect(await cache.get('warm')).toBeUndefined();
+    expect(performance.now() - began).toBeLessThan(50);
+    expect(tries).toBe(1); // cooling down: Redis is not asked again yet
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    up = true;
+    expect(await cache.get('warm')).toBeUndefined(); // starts a connection, does not wait for it
+    expect(tries).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await cache.get('warm')).toEqual(answer('cached'));
+  });
+
+  it('waits half a second at most for a first connection that takes longer', async () => {
+    const cache = createRedisCache({
+      client: () => new Promise((_, reject) => setTimeout(() => reject(new Error('ECONNREFUSED')), 3000)),
+      ttlMs: 60_000,
+      maxBytes: 1 << 20,
+      prefix,
+    });
+    let began = performance.now();
+    expect(await cache.get('k')).toBeUndefined();
+    const took = performance.now() - began;
+    expect(took).toBeGreaterThanOrEqual(450);
+    expect(took).toBeLessThan(1500);
+    began = performance.now();
+    expect(await cache.get('k')).toBeUndefined(); // the connection is still under way: no wait
+    expect(performance.now() - began).toBeLessThan(50);
   });
 });
