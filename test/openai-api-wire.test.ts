@@ -1,4 +1,8 @@
+import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const OpenAIClient = (url: string) => new OpenAI({ apiKey: 'sk-test', baseURL: `${url}/v1`, maxRetries: 0 });
+
 import { startTestApp, type TestApp } from './support/app.ts';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
 
@@ -151,5 +155,47 @@ describe('the OpenAI-compatible API: request shapes of other clients', () => {
       message: 'messages.0.content.0: a text part needs its "text" as a string',
       param: 'messages.0.content',
     });
+  });
+
+  it("answers OpenAI's paths it does not serve in OpenAI's error shape, as OpenAI does", async () => {
+    const openai = OpenAIClient(t.url);
+    for (const [method, path] of [
+      ['GET', '/v1/chat/completions'],
+      ['POST', '/v1/embeddings'],
+      ['GET', '/v1/completions?x=1'],
+    ] as const) {
+      const res = await fetch(`${t.url}${path}`, { method });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({
+        error: {
+          message: `Invalid URL (${method} ${path.split('?')[0]})`,
+          type: 'invalid_request_error',
+          param: null,
+          code: null,
+        },
+      });
+    }
+    // The official client reads it as a NotFoundError with that message.
+    await expect(openai.embeddings.create({ model: 'x', input: 'hi' })).rejects.toMatchObject({
+      status: 404,
+      message: expect.stringContaining('Invalid URL (POST /v1/embeddings)'),
+    });
+    // Clawmesh's own API keeps its shape.
+    const own = await fetch(`${t.url}/v1/nothing`);
+    expect(((await own.json()) as { error: unknown }).error).toEqual({
+      code: 'NOT_FOUND',
+      message: 'no route GET /v1/nothing',
+    });
+  });
+
+  it("answers a path it cannot decode with a typed 400, not Fastify's own body", async () => {
+    for (const path of ['/v1/models/%', '/v1/messages/%zz']) {
+      const res = await fetch(`${t.url}${path}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: unknown }).error).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.any(String),
+      });
+    }
   });
 });

@@ -5,6 +5,7 @@ import Fastify, {
   type ConnectionError,
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   LogController,
 } from 'fastify';
 import { ClawmeshError } from '../core/errors.ts';
@@ -145,6 +146,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return503OnClosing: true,
     schemaController: lazySchemaCompilers(),
     clientErrorHandler: clientErrorHandler(options.logger),
+    // A path Fastify cannot decode (`/v1/models/%`) gets the Clawmesh error shape, not Fastify's.
+    frameworkErrors: (err, _request, reply) => {
+      (reply as unknown as FastifyReply)
+        .status(400)
+        .send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
+    },
   });
   // Every route takes JSON; a channel that needs another body type adds its parser in its own scope.
   app.removeContentTypeParser('text/plain');

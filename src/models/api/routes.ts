@@ -13,7 +13,7 @@ import type { Metrics } from '../../observability/metrics.ts';
 import { inEdgeSpan } from '../../observability/tracing.ts';
 import { chargedEventData, modelCompletedData } from '../accounting/event.ts';
 import type { ModelStreamEvent, ModelsService } from '../service.ts';
-import { toOpenAIError } from './errors.ts';
+import { type OpenAIErrorBody, toOpenAIError } from './errors.ts';
 import {
   ChatCompletionRequestSchema,
   chunkOf,
@@ -296,4 +296,43 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
       }
     }
   });
+
+  // A path of OpenAI's API that is not served here (GET /v1/chat/completions, /v1/embeddings)
+  // answers as OpenAI's own servers do, in its error shape, rather than in Clawmesh's.
+  for (const prefix of OPENAI_PATH_PREFIXES) {
+    app.register(
+      async (scope) => {
+        scope.setNotFoundHandler((request, reply) => {
+          reply.status(404).send({
+            error: {
+              message: `Invalid URL (${request.method} ${request.url.split('?')[0]})`,
+              type: 'invalid_request_error',
+              param: null,
+              code: null,
+            },
+          } satisfies OpenAIErrorBody);
+        });
+      },
+      { prefix },
+    );
+  }
 }
+
+/** The paths of OpenAI's API (under `/v1`), whose unknown routes answer in its error shape. */
+const OPENAI_PATH_PREFIXES = [
+  '/v1/chat',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/models',
+  '/v1/responses',
+  '/v1/images',
+  '/v1/audio',
+  '/v1/moderations',
+  '/v1/files',
+  '/v1/batches',
+  '/v1/fine_tuning',
+  '/v1/assistants',
+  '/v1/threads',
+  '/v1/vector_stores',
+  '/v1/uploads',
+];
