@@ -141,6 +141,15 @@ describe('clawmesh doctor', () => {
     );
   });
 
+  it('names an OTLP endpoint without its scheme, which no exporter can use', async () => {
+    const { code, lines } = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' });
+    expect(code).toBe(1);
+    expect(lineOf(lines, 'tracing')).toEqual({
+      line: '✗ tracing: OTEL_EXPORTER_OTLP_ENDPOINT="otel-collector:4318" is not an http(s) URL such as http://otel-collector:4318: tracing is off',
+      fix: "set OTEL_EXPORTER_OTLP_ENDPOINT to the collector's URL with its scheme, such as http://otel-collector:4318",
+    });
+  });
+
   it('sends OTEL_EXPORTER_OTLP_HEADERS with its probe, and names them when the backend refuses it', async () => {
     const endpoint = `${fakeUrl}/keyed`;
     const without = await doctor({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });

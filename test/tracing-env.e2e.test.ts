@@ -106,6 +106,14 @@ describe('OpenTelemetry variables of clawmesh start', () => {
     expect(posts).toEqual([]);
   }, 30_000);
 
+  it('turns tracing off with a warning for an endpoint without its scheme, instead of claiming to export', async () => {
+    const log = await oneTurn({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' });
+    expect(log).toContain(
+      '"msg":"OTEL_EXPORTER_OTLP_ENDPOINT=\\"otel-collector:4318\\" is not an http(s) URL such as http://otel-collector:4318: tracing is off"',
+    );
+    expect(log).not.toContain('exporting spans over OTLP');
+  }, 30_000);
+
   it('starts a new trace for a traceparent whose trace or parent id is all zeros (invalid in W3C)', async () => {
     const zeroTrace = `00-${'0'.repeat(32)}-b7ad6b7169203331-01`;
     const zeroParent = `00-0af7651916cd43dd8448eb211c80319c-${'0'.repeat(16)}-01`;

@@ -224,6 +224,12 @@ type ServerCheck = (kind: Server, usedFor: string) => () => Promise<string>;
 async function tracingCheck(): Promise<string> {
   const otel = tracingEnv();
   if (otel.off) return `off (${otel.off})`;
+  if (otel.invalid) {
+    throw new Problem(
+      otel.invalid,
+      `set ${otel.variable} to the collector's URL with its scheme, such as http://otel-collector:4318${otel.variable === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' ? '/v1/traces' : ''}`,
+    );
+  }
   if (!otel.url) return 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to export spans over OTLP/HTTP)';
   const variable = otel.variable;
   const [warning] = otel.warnings;

@@ -31,4 +31,15 @@ describe('tracingEnv', () => {
     expect(tracingEnv({ ...base, OTEL_SDK_DISABLED: 'false' }).url).toBe('http://c:4318/v1/traces');
     expect(tracingEnv({ ...base, OTEL_TRACES_EXPORTER: 'otlp' }).warnings).toEqual([]);
   });
+
+  it('refuses an endpoint that is not an http(s) URL, such as one without its scheme', () => {
+    const env = tracingEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' });
+    expect(env.url).toBeUndefined();
+    expect(env.invalid).toBe(
+      'OTEL_EXPORTER_OTLP_ENDPOINT="otel-collector:4318" is not an http(s) URL such as http://otel-collector:4318: tracing is off',
+    );
+    expect(env.warnings).toEqual([env.invalid]);
+    const traces = tracingEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://u:secret@c:4317' });
+    expect(traces.invalid).toMatch(/^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="grpc:\/\/u:\*\*\*@c:4317" is not/);
+  });
 });

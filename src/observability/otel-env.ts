@@ -1,4 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
+import { redactUrl } from '../core/redact-url.ts';
 
 /**
  * What the standard OpenTelemetry variables ask of tracing, as the specification defines them
@@ -16,6 +17,11 @@ export interface OtelTracingEnv {
   variable?: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' | 'OTEL_EXPORTER_OTLP_ENDPOINT';
   /** Why no spans are exported although an endpoint is set (`OTEL_SDK_DISABLED=true`, `OTEL_TRACES_EXPORTER=none`). */
   off?: string;
+  /**
+   * Why the endpoint set cannot be used (it is not an http(s) URL): tracing is off, and this is
+   * also among the {@link warnings}.
+   */
+  invalid?: string;
   /** Resource attributes of `OTEL_RESOURCE_ATTRIBUTES`, then `service.name` of `OTEL_SERVICE_NAME`. */
   resource: Attributes;
   /** Values that were not used, each saying why: to log once. */
@@ -56,9 +62,24 @@ export function tracingEnv(env: NodeJS.ProcessEnv = process.env): OtelTracingEnv
       `OTEL_TRACES_EXPORTER="${env.OTEL_TRACES_EXPORTER}": only otlp is supported (or none): exporting spans over OTLP`,
     );
   }
-  return specific
-    ? { url: specific, variable: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', resource, warnings }
-    : { url: tracesUrlOf(base!), variable: 'OTEL_EXPORTER_OTLP_ENDPOINT', resource, warnings };
+  const variable = specific ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const given = (specific || base)!;
+  if (!isHttpUrl(given)) {
+    // `otel-collector:4318` parses as a URL of the scheme `otel-collector:`: every export would fail.
+    const invalid = `${variable}="${redactUrl(given)}" is not an http(s) URL such as http://otel-collector:4318: tracing is off`;
+    warnings.push(invalid);
+    return { variable, invalid, resource, warnings };
+  }
+  return { url: specific ? given : tracesUrlOf(given), variable, resource, warnings };
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol, hostname } = new URL(value);
+    return (protocol === 'http:' || protocol === 'https:') && hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /**
