@@ -114,6 +114,49 @@ describe('OpenTelemetry variables of clawmesh start', () => {
     expect(log).not.toContain('exporting spans over OTLP');
   }, 30_000);
 
+  it('says once when the endpoint refuses the spans, and again once it takes them', async () => {
+    let refuse = true;
+    const keyed = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (refuse) res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"bad key"}');
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => keyed.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(keyed.address() as AddressInfo).port}`;
+    const p = spawnCli(['start'], {
+      cwd: mkdtempSync(join(tmpdir(), 'clawmesh-otel-env-')),
+      env: { PORT: '0', LOG_LEVEL: 'info', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint },
+    });
+    running.push(p);
+    try {
+      const { url } = (await p.waitForLog(/listening on/, 20_000)) as { url: string };
+      const ask = async () => {
+        const reply = await fetch(`${url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: 'otel-env', text: 'hello' }),
+        });
+        expect(reply.status).toBe(200);
+      };
+      await ask();
+      await ask();
+      const failing = await p.waitForLog(/^tracing: spans cannot be exported/, 10_000);
+      expect(failing).toMatchObject({ level: 40, url: `${endpoint}/v1/traces` });
+      expect(String(failing.err)).toMatch(/401/);
+      refuse = false;
+      await ask();
+      expect(await p.waitForLog(/^tracing: spans are exported again$/, 10_000)).toMatchObject({ level: 30 });
+      p.child.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      // Once per change, not once per batch.
+      expect(p.stdout().match(/spans cannot be exported/g)).toHaveLength(1);
+    } finally {
+      await new Promise<void>((resolve) => keyed.close(() => resolve()));
+    }
+  }, 40_000);
+
   it('starts a new trace for a traceparent whose trace or parent id is all zeros (invalid in W3C)', async () => {
     const zeroTrace = `00-${'0'.repeat(32)}-b7ad6b7169203331-01`;
     const zeroParent = `00-0af7651916cd43dd8448eb211c80319c-${'0'.repeat(16)}-01`;

@@ -11,8 +11,8 @@ export type SpanBatch = EncodedSpans | PackedSpans;
 
 /** Where packed spans go: OpenTelemetry's OTLP/HTTP export, in this thread or the export worker. */
 export interface SpanSink {
-  /** Sends one batch; resolves true when the endpoint took it. Never rejects. */
-  export(batch: SpanBatch): Promise<boolean>;
+  /** Sends one batch; resolves `undefined` when the endpoint took it, else why not. Never rejects. */
+  export(batch: SpanBatch): Promise<string | undefined>;
   shutdown(): Promise<void>;
 }
 
@@ -78,15 +78,26 @@ export async function createOtlpSink(options: OtlpSinkOptions): Promise<SpanSink
   );
   return {
     export: (batch) =>
-      new Promise<boolean>((resolve) => {
+      new Promise<string | undefined>((resolve) => {
         try {
-          exporter.export(batch, (result) => resolve(result.code === 0));
-        } catch {
-          resolve(false);
+          exporter.export(batch, (result) =>
+            resolve(result.code === 0 ? undefined : exportFailure(result.error)),
+          );
+        } catch (err) {
+          resolve(exportFailure(err));
         }
       }),
     shutdown: () => exporter.shutdown(),
   };
+}
+
+/** Why an export failed, in words: the HTTP status the endpoint answered, or the network's error. */
+function exportFailure(err: unknown): string {
+  const error = err as { message?: string; code?: number; cause?: { code?: string } } | undefined;
+  const message = error?.message || 'the export failed';
+  const code = typeof error?.code === 'number' ? ` (HTTP ${error.code})` : '';
+  const cause = error?.cause?.code && !message.includes(error.cause.code) ? ` (${error.cause.code})` : '';
+  return `${message}${code}${cause}`;
 }
 
 /**

@@ -28,6 +28,11 @@ export interface SpanExportOptions extends OtlpSinkOptions {
   flushDelayMs: number;
   /** Export in this thread instead of the export worker (the worker is used when its file is built). */
   inThread?: boolean;
+  /**
+   * Told when exports start failing (with why: the endpoint's answer or the network's error) and
+   * when they work again (`undefined`): once per change, not per batch.
+   */
+  onExportState?: (failure: string | undefined) => void;
 }
 
 /** The export side of tracing: finished spans in, batches out over OTLP. */
@@ -72,6 +77,8 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
   let queued = 0;
   let timer: NodeJS.Timeout | undefined;
   let lost = 0;
+  /** Why the latest export failed, while exports fail. */
+  let failing: string | undefined;
   const inFlight = new Set<Promise<void>>();
 
   const send = () => {
@@ -83,8 +90,12 @@ export async function createSpanExport(options: SpanExportOptions): Promise<Span
     const batch: SpanBatch = encoder ? encoder.take() : { data: queue, count: queued };
     queue = [];
     queued = 0;
-    const sent: Promise<void> = sink.export(batch).then((ok) => {
-      if (!ok) lost += batch.count;
+    const sent: Promise<void> = sink.export(batch).then((failure) => {
+      if (failure) lost += batch.count;
+      if ((failure === undefined) !== (failing === undefined)) {
+        failing = failure;
+        options.onExportState?.(failure);
+      }
       inFlight.delete(sent);
     });
     inFlight.add(sent);
@@ -147,15 +158,15 @@ function workerSink(options: OtlpSinkOptions, onDeath: () => void): SpanSink {
     } satisfies OtlpSinkOptions,
   });
   worker.unref();
-  const pending = new Map<number, (ok: boolean) => void>();
+  const pending = new Map<number, (failure: string | undefined) => void>();
   let nextId = 0;
   let dead = false;
   const settleAll = () => {
-    for (const resolve of pending.values()) resolve(false);
+    for (const resolve of pending.values()) resolve('the export worker stopped');
     pending.clear();
   };
   worker.on('message', (message: FromExportWorker) => {
-    pending.get(message.id)?.(message.ok);
+    pending.get(message.id)?.(message.error);
     pending.delete(message.id);
     if (pending.size === 0) worker.unref();
   });
@@ -168,9 +179,9 @@ function workerSink(options: OtlpSinkOptions, onDeath: () => void): SpanSink {
   worker.on('error', died);
   worker.on('exit', died);
   const ask = (message: ToExportWorker) =>
-    new Promise<boolean>((resolve) => {
+    new Promise<string | undefined>((resolve) => {
       if (dead) {
-        resolve(false);
+        resolve('the export worker stopped');
         return;
       }
       pending.set(message.id, resolve);

@@ -14,23 +14,21 @@ export type ToExportWorker =
 /** The answer to one message. */
 export interface FromExportWorker {
   id: number;
-  ok: boolean;
+  /** Why the export or shutdown failed; absent when it succeeded. */
+  error?: string;
 }
 
 const port = parentPort;
 if (port) {
   const sink = createOtlpSink(workerData as OtlpSinkOptions);
   port.on('message', (message: ToExportWorker) => {
-    const done = (ok: boolean) => port.postMessage({ id: message.id, ok } satisfies FromExportWorker);
+    const done = (error?: string) =>
+      port.postMessage({ id: message.id, ...(error ? { error } : {}) } satisfies FromExportWorker);
+    const failed = (err: unknown) => done(err instanceof Error ? err.message : String(err));
     if (message.type === 'export') {
-      sink.then((s) => s.export(message.batch)).then(done, () => done(false));
+      sink.then((s) => s.export(message.batch)).then(done, failed);
     } else {
-      sink
-        .then((s) => s.shutdown())
-        .then(
-          () => done(true),
-          () => done(false),
-        );
+      sink.then((s) => s.shutdown()).then(() => done(), failed);
     }
   });
 }

@@ -48,6 +48,8 @@ export interface TracingOptions {
   flushDelayMs?: number;
   /** Told once when a sampler variable is invalid and the default is used. */
   warn?: (message: string) => void;
+  /** Told when exports start failing (why) and when they work again (`undefined`). */
+  onExportState?: (failure: string | undefined) => void;
 }
 
 let active: Tracing = DISABLED;
@@ -93,6 +95,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
     },
     protocol,
     flushDelayMs: options.flushDelayMs ?? 500,
+    ...(options.onExportState ? { onExportState: options.onExportState } : {}),
   });
   const tracer: SpanStarter = {
     startSpan: (name, kind, attributes, parent) =>

@@ -94,6 +94,16 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     url: otel.url,
     resource: otel.resource,
     warn: (message) => logger.warn(message),
+    // Once per change: a collector that is down or refuses the spans is said once, not per batch.
+    onExportState: (failure) => {
+      const url = otel.url ? redact(otel.url) : undefined;
+      if (failure)
+        logger.warn(
+          { url, err: failure },
+          'tracing: spans cannot be exported; they are dropped until the endpoint takes them',
+        );
+      else logger.info({ url }, 'tracing: spans are exported again');
+    },
   });
   if (traces.export) {
     const { url, protocol } = traces.export;
