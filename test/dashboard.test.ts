@@ -1,4 +1,10 @@
 import { appendFileSync, readFileSync } from 'node:fs';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type Socket,
+} from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -338,6 +344,56 @@ describe('dashboard API over the nats transport', () => {
     expect(conversation.endpoints.find((e) => e.name === 'handle')!.requests).toBeGreaterThanOrEqual(1);
     expect(instances.find((i) => i.contract === 'skills.inventory')!.requests).toBeGreaterThanOrEqual(1);
   });
+});
+
+describe('dashboard API over the nats transport, with the NATS server hung', () => {
+  let t: TestApp;
+  let relay: ReturnType<typeof createTcpServer>;
+  /** While true the relay holds what either side sends (a hung server); then it passes it on. */
+  let hung = false;
+  const held: (() => void)[] = [];
+
+  beforeAll(async () => {
+    const target = new URL(NATS_URL);
+    relay = createTcpServer((client) => {
+      const server = connectTcp(Number(target.port || 4222), target.hostname);
+      const pass = (from: Socket, to: Socket) =>
+        from.on('data', (chunk) => (hung ? held.push(() => to.write(chunk)) : to.write(chunk)));
+      pass(client, server);
+      pass(server, client);
+      for (const socket of [client, server]) socket.on('error', () => undefined);
+      client.on('close', () => server.destroy());
+      server.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const url = `nats://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    t = await startTestApp({
+      transport: { kind: 'nats' },
+      nats: { url, subjectPrefix: `dashhung${randomHex(4)}` },
+    });
+  });
+  afterAll(async () => {
+    hung = false;
+    for (const send of held.splice(0)) send();
+    await t?.stop();
+    await new Promise<void>((resolve) => relay.close(() => resolve()));
+  });
+
+  it('says discovery failed, rather than that no instance runs', async () => {
+    const before = await get(`${t.url}/dashboard/api/services`);
+    expect(before.body.discovery).toMatchObject({ kind: 'nats', ok: true });
+    expect(before.body.discovery.instances.length).toBeGreaterThan(0);
+    hung = true;
+    // Past the discovery cache (2 s).
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const during = await get(`${t.url}/dashboard/api/services`);
+    expect(during.status).toBe(200);
+    expect(during.body.discovery).toEqual({
+      kind: 'nats',
+      ok: false,
+      error: 'the NATS server did not answer within 2000 ms',
+    });
+  }, 20_000);
 });
 
 describe('dashboard API of a process without the conversation role', () => {

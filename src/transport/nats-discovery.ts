@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createInbox, Empty } from '@nats-io/transport-node';
+import { settlesWithin } from '../core/wait.ts';
 import { CONTRACT_METADATA_KEY } from './nats.ts';
 import { type MicroEndpointStats, type MicroInfo, type MicroStats, SRV_PREFIX } from './nats-micro.ts';
 
@@ -59,10 +60,18 @@ export async function listServices(
   nc: NatsConnection,
   options: ListServicesOptions = {},
 ): Promise<ServiceInstance[]> {
-  const [infos, stats] = await Promise.all([
+  const timeoutMs = options.timeoutMs ?? 2000;
+  // A server that stopped answering (a hung host, a partition) sends no reply either, which
+  // would read as "no instance runs": its round trip tells the two apart.
+  const answered = nc.flush();
+  answered.catch(() => undefined);
+  const [infos, stats, alive] = await Promise.all([
     gather<MicroInfo>(nc, 'INFO', options),
     gather<MicroStats>(nc, 'STATS', options),
+    settlesWithin(answered, timeoutMs),
   ]);
+  if (!alive) throw new Error(`the NATS server did not answer within ${timeoutMs} ms`);
+  await answered;
   const statsById = new Map(stats.map((s) => [s.id, s]));
   const seen = new Set<string>();
   const instances: ServiceInstance[] = [];
