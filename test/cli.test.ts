@@ -236,3 +236,17 @@ describe('clawmesh status', () => {
     expect(JSON.parse(p.stdout())).toEqual([]);
   });
 });
+
+describe('clawmesh status options', () => {
+  it('takes --transport http, as its usage says, and prints its own usage with --help', async () => {
+    const http = spawnCli(['status', '--transport', 'http'], { cwd: tempDir() });
+    expect(await http.exited).toBe(1);
+    expect(http.stderr()).not.toContain('Unknown option');
+    expect(http.stderr()).toContain('no service URL is set');
+
+    const help = spawnCli(['status', '--help'], { cwd: tempDir() });
+    expect(await help.exited).toBe(0);
+    expect(help.stdout()).toContain('Usage: clawmesh status');
+    expect(help.stdout()).toContain('<SERVICE>_SERVICE_URL');
+  });
+});

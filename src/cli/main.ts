@@ -29,6 +29,9 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // `status` reads its own options (--transport, --help with its own usage): the strict parse
+  // below knows only the other commands' and refused `clawmesh status --transport http`.
+  if (argv[0] === 'status') return (await import('./status.ts')).runStatus(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -41,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
       message: { type: 'string', short: 'm' },
       local: { type: 'boolean' },
       skills: { type: 'string' },
+      transport: { type: 'string' },
       'nats-url': { type: 'string' },
       'subject-prefix': { type: 'string' },
       json: { type: 'boolean' },
