@@ -75,7 +75,19 @@ export const RedisConfigSchema = z
     keyPrefix: z.string().default('clawmesh:'),
   })
   .prefault({});
+/** A PostgreSQL name the stores build table names from: lower-case letters, digits and `_`. */
+const pgIdentifier = (what: string) =>
+  z.string().regex(/^[a-z_][a-z0-9_]{0,47}$/, `must be lower-case letters, digits and _ (a ${what})`);
+
 /** PostgreSQL, for the PostgreSQL stores (`DATABASE_URL`). */
-export const PostgresConfigSchema = urlWithDefault('postgres://postgres@127.0.0.1:5432/postgres');
+export const PostgresConfigSchema = z
+  .strictObject({
+    url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+    /** The schema of the tables, created when missing; deployments sharing a database choose different ones. */
+    schema: pgIdentifier('schema name').default('public'),
+    /** Prepended to each table name (`clawmesh_conversations`). */
+    tablePrefix: pgIdentifier('table name prefix').or(z.literal('')).default('clawmesh_'),
+  })
+  .prefault({});
 /** RabbitMQ, for the RabbitMQ bus (`RABBITMQ_URL`). */
 export const RabbitMqConfigSchema = urlWithDefault('amqp://guest:guest@127.0.0.1:5672');

@@ -309,7 +309,13 @@ async function openStores(config: Config, baseDir: string, connections: Connecti
     path: config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path),
     thread: config.store.thread,
     ...(kind === 'redis' ? { redis: await connections.redis(), prefix: config.redis.keyPrefix } : {}),
-    ...(kind === 'postgres' ? { postgres: await connections.postgres() } : {}),
+    ...(kind === 'postgres'
+      ? {
+          postgres: await connections.postgres(),
+          schema: config.postgres.schema,
+          tablePrefix: config.postgres.tablePrefix,
+        }
+      : {}),
   });
   await stores.conversations.ping().catch(async (err: unknown) => {
     await stores.close().catch(() => undefined);
