@@ -70,6 +70,16 @@ describe('clawmesh start', () => {
     expect(p.stderr()).toMatch(/gateway\.port/);
   });
 
+  it.each([
+    [['start', '--confg', 'x.yaml'], "Unknown option '--confg'"],
+    [['doctor', '--config'], "Option '-c, --config <value>' argument missing"],
+  ])('exits 2 on a mistyped option (%j), naming it', async (args, named) => {
+    const p = spawnCli(args, { cwd: tempDir(), env: { PORT: '0' } });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toContain(named);
+    expect(p.stderr()).toContain('clawmesh --help');
+  });
+
   it('names the environment variable that set a bad key', async () => {
     const p = spawnCli(['start'], { cwd: tempDir(), env: { CLAWMESH_STORE__KIND: 'mongo' } });
     expect(await p.exited).toBe(2);

@@ -103,8 +103,12 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const message =
       err instanceof ClawmeshError || (err instanceof Error && 'code' in err) ? err.message : String(err);
-    process.stderr.write(`clawmesh: ${message}\n`);
-    process.exit(err instanceof ClawmeshError && err.code === 'INVALID_ARGUMENT' ? 2 : 1);
+    // A mistyped option is a usage error like an unknown command (exit 2): restarting the same
+    // command line cannot mend it, and a service manager told not to restart on 2 stops there.
+    const usage =
+      err instanceof Error && String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`clawmesh: ${message}${usage ? '\nRun clawmesh --help for the options.' : ''}\n`);
+    process.exit(usage || (err instanceof ClawmeshError && err.code === 'INVALID_ARGUMENT') ? 2 : 1);
   },
 );
 
