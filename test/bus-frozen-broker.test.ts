@@ -1,9 +1,9 @@
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FreezingRelay, startFreezingRelay } from './support/freezing-relay.ts';
 import { spawnCli } from './support/process.ts';
 
 /**
@@ -12,28 +12,14 @@ import { spawnCli } from './support/process.ts';
  */
 describe('clawmesh start on the Redis bus when Redis stops answering', () => {
   const prefix = `qa7-frozen-${process.pid}:`;
-  const sockets = new Set<net.Socket>();
-  let frozen = false;
-  let relay: net.Server;
+  let relay: FreezingRelay;
   let url: string;
   beforeAll(async () => {
-    relay = net.createServer((client) => {
-      const upstream = net.connect(6379, '127.0.0.1');
-      for (const socket of [client, upstream]) {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-      }
-      client.on('data', (chunk) => frozen || upstream.write(chunk));
-      upstream.on('data', (chunk) => frozen || client.write(chunk));
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-    url = `redis://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+    relay = await startFreezingRelay(6379);
+    url = `redis://${relay.address}`;
   });
   afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => relay.close(() => resolve()));
+    await relay.close();
     const redis = await createClient({ url: 'redis://127.0.0.1:6379' }).connect();
     for await (const keys of redis.scanIterator({ MATCH: `${prefix}*` })) {
       if (keys.length > 0) await redis.del(keys);
@@ -54,7 +40,7 @@ describe('clawmesh start on the Redis bus when Redis stops answering', () => {
         body: JSON.stringify({ userId: 'u1', text: 'how many red shirts are in stock?' }),
       });
     expect((await send()).status).toBe(200);
-    frozen = true;
+    relay.freeze();
     expect((await send()).status).toBe(200);
     const started = Date.now();
     cli.child.kill('SIGTERM');

@@ -73,6 +73,12 @@ export const RedisConfigSchema = z
     url: z.string().min(1).default('redis://127.0.0.1:6379'),
     /** Prefix of every key and stream, so deployments can share one Redis. */
     keyPrefix: z.string().default('clawmesh:'),
+    /**
+     * How long a command may wait for Redis's answer, in milliseconds: a Redis that stops
+     * answering without closing the connection (a hung host, a partition) fails a turn with
+     * UNAVAILABLE after this long instead of holding it to its deadline.
+     */
+    commandTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
   })
   .prefault({});
 /** A PostgreSQL name the stores build table names from: lower-case letters, digits and `_`. */

@@ -36,6 +36,7 @@ import {
   type Stores,
   type TurnLease,
 } from '../store/index.ts';
+import { withReplyTimeout } from '../store/redis-script.ts';
 import type { ConversationStore, DedupeStore } from '../store/types.ts';
 import type { Transport } from '../transport/types.ts';
 import { checkAgents } from './check-agents.ts';
@@ -308,7 +309,12 @@ async function openStores(config: Config, baseDir: string, connections: Connecti
     kind,
     path: config.store.path === ':memory:' ? ':memory:' : resolve(baseDir, config.store.path),
     thread: config.store.thread,
-    ...(kind === 'redis' ? { redis: await connections.redis(), prefix: config.redis.keyPrefix } : {}),
+    ...(kind === 'redis'
+      ? {
+          redis: withReplyTimeout(await connections.redis(), config.redis.commandTimeoutMs),
+          prefix: config.redis.keyPrefix,
+        }
+      : {}),
     ...(kind === 'postgres'
       ? {
           postgres: await connections.postgres(),
@@ -386,7 +392,7 @@ async function openLease(
     });
     return createTurnLease({
       kind: 'redis',
-      redis,
+      redis: withReplyTimeout(redis, config.redis.commandTimeoutMs),
       prefix: config.redis.keyPrefix,
       ttlMs,
     });

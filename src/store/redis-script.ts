@@ -67,6 +67,40 @@ export async function guardedRedis<T>(what: string, fn: () => Promise<T>): Promi
   }
 }
 
+/**
+ * The client with a limit on how long each command waits for Redis's answer: past `timeoutMs`
+ * the command fails `UNAVAILABLE`. node-redis's own command timeout stops counting once a
+ * command is written, so a Redis that hangs with its connection open (a hung host, a
+ * partition) held every turn until its deadline. Only `sendCommand`, which the stores and the
+ * lease use, is limited; everything else is the client's own.
+ */
+export function withReplyTimeout<C extends RedisCommandClient>(client: C, timeoutMs: number): C {
+  const sendCommand = (...args: Parameters<RedisCommandClient['sendCommand']>) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new ClawmeshError('UNAVAILABLE', `redis did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      client.sendCommand(...args).then(
+        (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  return new Proxy(client, {
+    get(target, property) {
+      if (property === 'sendCommand') return sendCommand;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** The ClawmeshError for a failed Redis call (see {@link guardedRedis}). */
 export function redisError(what: string, err: unknown): ClawmeshError {
   if (err instanceof ClawmeshError) return err;
