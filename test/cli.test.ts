@@ -80,6 +80,12 @@ describe('clawmesh start', () => {
     expect(p.stderr()).toContain('clawmesh --help');
   });
 
+  it('exits 2 on a word doctor does not take, naming it', async () => {
+    const p = spawnCli(['doctor', 'extra'], { cwd: tempDir(), env: { PORT: '0' } });
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toContain('doctor takes no arguments, got "extra"');
+  });
+
   it('names the environment variable that set a bad key', async () => {
     const p = spawnCli(['start'], { cwd: tempDir(), env: { CLAWMESH_STORE__KIND: 'mongo' } });
     expect(await p.exited).toBe(2);

@@ -62,6 +62,12 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const configFile = values.config;
+  if ((command === 'doctor' || command === 'chat') && rest.length > 0) {
+    process.stderr.write(
+      `clawmesh: ${command} takes no arguments, got "${rest.join(' ')}" (options start with --)\nRun clawmesh --help for the options.\n`,
+    );
+    return 2;
+  }
   switch (command) {
     case 'start':
       // Each command loads only its own code: `start` never pays for the NATS client of `status`.
