@@ -122,6 +122,21 @@ describe('clawmesh start <role> on the local transport', () => {
     expect(await p.exited).toBe(0);
   });
 
+  it('names the default model in the start line only where the models role runs', async () => {
+    const conversation = spawnCli(['start', 'conversation'], { cwd: tempDir(), env: { PORT: '0' } });
+    const models = spawnCli(['start', 'models'], { cwd: tempDir(), env: { PORT: '0' } });
+    running.push(conversation, models);
+    const [withoutModels, withModels] = await Promise.all([
+      conversation.waitForLog(/^Clawmesh \(conversation\) listening/),
+      models.waitForLog(/^Clawmesh \(models\) listening/),
+    ]);
+    expect(withoutModels).not.toHaveProperty('model');
+    expect(withModels).toMatchObject({ model: 'local' });
+    conversation.child.kill('SIGTERM');
+    models.child.kill('SIGTERM');
+    expect(await Promise.all([conversation.exited, models.exited])).toEqual([0, 0]);
+  });
+
   it('warns a conversation role which services it cannot reach', async () => {
     const p = spawnCli(['start', 'conversation'], { cwd: tempDir(), env: { PORT: '0' } });
     running.push(p);

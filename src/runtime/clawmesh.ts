@@ -244,7 +244,9 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
           roles: [...services.roles],
           transport: services.transport.kind,
           store: config.store.kind,
-          model: config.models.default,
+          // The default model is the models role's: a conversation role asks whichever one
+          // answers, so naming its own config's default there misled (it said "local").
+          ...(services.roles.has('models') ? { model: config.models.default } : {}),
         },
         `Clawmesh ${services.roles.size === 4 ? '' : `(${[...services.roles].join(', ')}) `}listening on ${url}`,
       );
