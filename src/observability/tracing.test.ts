@@ -202,6 +202,8 @@ describe('tracing on', () => {
     await tracing().flush();
     const span = received.find((s) => s.traceId === caller && s.name === 'POST /v1/chat/completions');
     expect(span?.status?.code).toBe(2);
+    // The client got 200 and the error inside the stream: the span says so, not 503.
+    expect(span?.attributes?.find((a) => a.key === 'http.response.status_code')?.value.intValue).toBe(200);
   });
 
   it('leaves the status of an HTTP server span unset for a 4xx answer and marks a 5xx failed, with the status code', async () => {

@@ -286,10 +286,28 @@ function failed(span: Span, err: unknown, http: boolean): void {
   const error = ClawmeshError.from(err);
   span.setAttribute('clawmesh.error.code', error.code);
   if (http) {
-    span.setAttribute('http.response.status_code', error.httpStatus);
-    if (error.httpStatus < 500) return;
+    const sent = sentStatusOf(err);
+    span.setAttribute('http.response.status_code', sent ?? error.httpStatus);
+    if (sent === undefined && error.httpStatus < 500) return;
   }
   span.setStatus({ code: SPAN_STATUS.ERROR, message: error.message });
+}
+
+/** The status an HTTP response had already been sent with when it failed (see {@link afterHeaders}). */
+const SENT_STATUS = Symbol('clawmesh.sentStatus');
+
+function sentStatusOf(err: unknown): number | undefined {
+  const sent = (err as { [SENT_STATUS]?: unknown } | null)?.[SENT_STATUS];
+  return typeof sent === 'number' ? sent : undefined;
+}
+
+/**
+ * Marks a failure that came after the response's headers went out (a stream that broke after its
+ * 200): the HTTP server span records the status the client got, with the error as its status.
+ */
+export function afterHeaders<E>(err: E, status: number): E {
+  if (typeof err === 'object' && err !== null) Object.defineProperty(err, SENT_STATUS, { value: status });
+  return err;
 }
 
 /**

@@ -10,7 +10,7 @@ import { parseOrThrow } from '../../core/validation.ts';
 import { type ApiKeyCheck, createApiKeyCheck } from '../../gateway/auth.ts';
 import type { RateLimit } from '../../gateway/rate-limit.ts';
 import type { Metrics } from '../../observability/metrics.ts';
-import { inEdgeSpan } from '../../observability/tracing.ts';
+import { afterHeaders, inEdgeSpan } from '../../observability/tracing.ts';
 import { chargedEventData, modelCompletedData } from '../accounting/event.ts';
 import type { ModelStreamEvent, ModelsService } from '../service.ts';
 import { type OpenAIErrorBody, toOpenAIError } from './errors.ts';
@@ -288,7 +288,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         if (!(err instanceof ClawmeshError))
           request.log.error({ err, requestId: request.id }, 'stream failed');
         await send(raw, JSON.stringify(body));
-        throw err;
+        throw afterHeaders(err, raw.statusCode);
       } finally {
         gone.stop();
         if (!next.done) await iterator.return?.();
