@@ -13,7 +13,7 @@ Usage:
   clawmesh chat [--url URL] [--user ID] [-m TEXT] chat with a running server, or in-process when none answers
   clawmesh doctor [--config FILE] [--json]       validate the config and check its dependencies
   clawmesh pairing approve|list|revoke ...       DM pairing: approve <channel> <code>, list [channel], revoke <channel> <user>
-  clawmesh status [--transport nats|http] [--nats-url URL] [--subject-prefix P] [--json]
+  clawmesh status [--config FILE] [--transport nats|http] [--nats-url URL] [--subject-prefix P] [--json]
                                                  the running service instances and their stats (NATS), or health (http)
   clawmesh --version | --help
 

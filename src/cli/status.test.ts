@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -157,6 +157,17 @@ describe('clawmesh status --subject-prefix', () => {
       expect(await runStatus(['--json'], env.io)).toBe(0);
       const viaEnv = (JSON.parse(env.out()) as ServiceInstance[]).filter((i) => i.contract === contract.name);
       expect(viaEnv.map((i) => i.endpoints[0]!.subject.split('.')[0])).toEqual([theirs]);
+
+      // --config: the deployment's own nats.url and nats.subjectPrefix, as its services read them.
+      const dir = mkdtempSync(join(tmpdir(), 'clawmesh-status-config-'));
+      const file = join(dir, 'clawmesh.config.yaml');
+      writeFileSync(file, `transport:\n  kind: nats\nnats:\n  url: ${NATS_URL}\n  subjectPrefix: ${ours}\n`);
+      const fromConfig = captureIo({});
+      expect(await runStatus(['--json', '--config', file], fromConfig.io)).toBe(0);
+      const configured = (JSON.parse(fromConfig.out()) as ServiceInstance[]).filter(
+        (i) => i.contract === contract.name,
+      );
+      expect(configured.map((i) => i.endpoints[0]!.subject.split('.')[0])).toEqual([ours]);
     } finally {
       await Promise.all([mine!.close(), other!.close()]);
     }
@@ -258,6 +269,28 @@ describe('clawmesh status over http', () => {
       { url: first, ready: true },
       { url: second, ready: true },
     ]);
+  });
+
+  it("reads an http deployment's transport.urls from --config, the variables winning", async () => {
+    const models = await role(['models']);
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-status-config-'));
+    const file = join(dir, 'clawmesh.config.yaml');
+    writeFileSync(
+      file,
+      `transport:\n  kind: http\n  urls:\n    models: ${dead}\n    conversation: ${dead}\n`,
+    );
+    const io = captureIo({ MODELS_SERVICE_URL: models });
+    expect(await runStatus(['-c', file, '--json'], io.io)).toBe(1);
+    const listed = JSON.parse(io.out()) as { service: string; url: string; reachable: boolean }[];
+    expect(listed.map(({ service, url, reachable }) => ({ service, url, reachable }))).toEqual([
+      { service: 'conversation', url: dead, reachable: false },
+      { service: 'models', url: models, reachable: true },
+    ]);
+    const broken = captureIo({});
+    writeFileSync(file, 'transport:\n  kind: carrier-pigeon\n');
+    expect(await runStatus(['--config', file], broken.io)).toBe(2);
+    expect(broken.err()).toContain('transport.kind');
   });
 
   it('says which variables to set when no service URL is, and refuses an unknown transport', async () => {

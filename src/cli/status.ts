@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import { redact } from '../runtime/connections.ts';
 import { listServices, type ServiceInstance } from '../transport/nats-discovery.ts';
 
@@ -12,7 +14,7 @@ export interface CliIo {
 
 const processIo: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
 
-const USAGE = `Usage: clawmesh status [--transport nats|http] [--nats-url URL] [--subject-prefix PREFIX] [--json]
+const USAGE = `Usage: clawmesh status [--config FILE] [--transport nats|http] [--nats-url URL] [--subject-prefix PREFIX] [--json]
 
 Over NATS (the default): lists the service instances running on NATS with their endpoints'
 requests, errors and average processing time ($SRV discovery).
@@ -20,6 +22,9 @@ Over http (--transport http, or CLAWMESH_TRANSPORT=http): asks each service name
 <SERVICE>_SERVICE_URL variable (CONVERSATION_SERVICE_URL, MODELS_SERVICE_URL,
 SKILLS_INVENTORY_SERVICE_URL, ...) for its /healthz and /readyz.
 
+  -c, --config FILE         the deployment's config: its transport.kind, nats.url,
+                            nats.subjectPrefix and transport.urls, with the environment's
+                            overrides, as the services read them (options still win)
   --transport nats|http     how the deployment's services call each other (default:
                             CLAWMESH_TRANSPORT when it is http, else nats)
   --nats-url URL            the NATS server (default: NATS_URL, then nats://127.0.0.1:4222)
@@ -37,6 +42,7 @@ SKILLS_INVENTORY_SERVICE_URL, ...) for its /healthz and /readyz.
 export async function runStatus(args: readonly string[], io: CliIo = processIo): Promise<number> {
   let values: {
     transport?: string | undefined;
+    config?: string | undefined;
     'nats-url'?: string | undefined;
     'subject-prefix'?: string | undefined;
     json?: boolean | undefined;
@@ -46,6 +52,7 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
     ({ values } = parseArgs({
       args: [...args],
       options: {
+        config: { type: 'string', short: 'c' },
         transport: { type: 'string' },
         'nats-url': { type: 'string' },
         'subject-prefix': { type: 'string' },
@@ -61,13 +68,24 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
     io.stdout.write(USAGE);
     return 0;
   }
-  const transport = values.transport ?? (io.env.CLAWMESH_TRANSPORT === 'http' ? 'http' : 'nats');
+  let config: Config | undefined;
+  if (values.config !== undefined) {
+    try {
+      config = loadConfig({ file: values.config, env: io.env }).config;
+    } catch (err) {
+      io.stderr.write(`clawmesh status: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  const configured = config?.transport.kind === 'http' ? 'http' : config ? 'nats' : undefined;
+  const transport =
+    values.transport ?? configured ?? (io.env.CLAWMESH_TRANSPORT === 'http' ? 'http' : 'nats');
   if (transport !== 'nats' && transport !== 'http') {
     io.stderr.write(`clawmesh status: --transport must be nats or http, not "${transport}"\n\n${USAGE}`);
     return 2;
   }
-  if (transport === 'http') return httpStatus(io, values.json === true);
-  const url = values['nats-url'] ?? io.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+  if (transport === 'http') return httpStatus(io, values.json === true, config?.transport.urls ?? {});
+  const url = values['nats-url'] ?? config?.nats.url ?? io.env.NATS_URL ?? 'nats://127.0.0.1:4222';
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -86,7 +104,8 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
     return 1;
   }
   try {
-    const subjectPrefix = values['subject-prefix'] ?? io.env.CLAWMESH_NATS__SUBJECT_PREFIX;
+    const subjectPrefix =
+      values['subject-prefix'] ?? config?.nats.subjectPrefix ?? io.env.CLAWMESH_NATS__SUBJECT_PREFIX;
     const instances = await listServices(nc, subjectPrefix ? { subjectPrefix } : {});
     if (values.json) io.stdout.write(`${JSON.stringify(instances, null, 2)}\n`);
     else io.stdout.write(formatStatus(instances, redact(url)));
@@ -97,14 +116,31 @@ export async function runStatus(args: readonly string[], io: CliIo = processIo):
 }
 
 /** \`clawmesh status\` of an http deployment: each service URL's health and readiness. */
-async function httpStatus(io: CliIo, json: boolean): Promise<number> {
+async function httpStatus(
+  io: CliIo,
+  json: boolean,
+  configured: Readonly<Record<string, string>>,
+): Promise<number> {
   const { formatHttpStatus, probeService, serviceUrlsOf } = await import('./status-http.ts');
-  const urls = serviceUrlsOf(io.env);
+  // The variables win over the config's transport.urls, as in the services themselves.
+  const fromEnv = serviceUrlsOf(io.env);
+  const named = new Set(fromEnv.map(([service]) => service));
+  const fromConfig = Object.entries(configured)
+    .filter(([service]) => !named.has(service))
+    .flatMap(([service, value]) =>
+      value
+        .split(',')
+        .map((url) => url.trim())
+        .filter(Boolean)
+        .map((url): [string, string] => [service, url]),
+    );
+  const urls = [...fromEnv, ...fromConfig].sort(([a], [b]) => a.localeCompare(b));
   if (urls.length === 0) {
     io.stderr.write(
       'clawmesh status: no service URL is set. Over http, services are found by their ' +
         '<SERVICE>_SERVICE_URL variables (CONVERSATION_SERVICE_URL, MODELS_SERVICE_URL, ' +
-        'SKILLS_INVENTORY_SERVICE_URL, ...): set them as the deployment does.\n',
+        'SKILLS_INVENTORY_SERVICE_URL, ...) or the transport.urls of its config (--config FILE): ' +
+        'set them as the deployment does.\n',
     );
     return 1;
   }
