@@ -3,6 +3,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import type { EventSpool } from './spool.ts';
 import type { Bus, BusEvent } from './types.ts';
 
 /** Options of {@link withPublishBuffer}. */
@@ -22,6 +23,12 @@ export interface PublishBufferOptions {
   logger: Logger;
   /** Counts drops in `eventsPublished` (`dropped`, `error`) and exports the buffer size as a gauge. */
   metrics?: Pick<Metrics, 'eventsPublished' | 'registry'>;
+  /**
+   * Where events go once the broker fails to take them, and stay until it has: what an earlier
+   * process left there is sent first. Without it, events still buffered when the process stops
+   * or dies are lost.
+   */
+  spool?: EventSpool;
 }
 
 /** A bus whose `publish` never waits on the broker nor fails: see {@link withPublishBuffer}. */
@@ -46,8 +53,11 @@ const BUFFERED_GAUGE = 'clawmesh_bus_buffered_events';
  * counted and logged (an error line at most once a second).
  * `drain()` waits, within `drainTimeoutMs`, until the buffer is sent, then drains `bus` (a drain
  * again with nothing published since is the same drain); `close()` drains and reports what could
- * not be sent. The buffer is in memory: events still in it when
- * the process dies are lost, so the bound and the shutdown drain matter.
+ * not be sent. With a `spool`, every event waiting while the broker fails is also written to
+ * it (before `publish` returns) until the buffer is empty again, and `close()` keeps what is
+ * left there: a process that stops or is killed during an outage loses nothing, and the next
+ * one with the same spool sends it (consumers dedupe by event id, so an event sent twice is
+ * handled once). Without one the buffer is in memory only.
  *
  * @example
  * const bus = withPublishBuffer(await createRedisStreamsBus({ url, logger }), { logger, metrics });
@@ -74,6 +84,14 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
   let idleWaiters: Array<() => void> = [];
   let lastDropLog = 0;
   let dropsSinceLog = 0;
+  /** The batch the broker is being handed. */
+  let inFlight: BusEvent[] = [];
+  let spool = options.spool;
+  /** Whether the spool holds events the broker may not have taken (it is emptied with the buffer). */
+  let spooling = false;
+  const spill = (events: readonly BusEvent[]) => {
+    if (spool && !spool.append(events)) spool = undefined;
+  };
 
   const waiting = () => queue.length - head;
   const buffered = () => waiting() + sending;
@@ -158,8 +176,10 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
       while (waiting() > 0) {
         const batch = takeBatch();
         sending = batch.length;
+        inFlight = batch;
         const results = await Promise.allSettled(batch.map(sendOne));
         sending = 0;
+        inFlight = [];
         const retry: BusEvent[] = [];
         let firstError: unknown;
         results.forEach((result, i) => {
@@ -179,6 +199,10 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
           queue = [...retry, ...queue.slice(head)];
           head = 0;
           while (waiting() > maxBuffered) dropOldest();
+          if (spool && !spooling) {
+            spill(queue);
+            spooling = true;
+          }
           failures += 1;
           const delay = Math.min(retryMs * 2 ** (failures - 1), maxRetryMs);
           if (failures === 1 || delay === maxRetryMs)
@@ -200,6 +224,10 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
       }
     } finally {
       pumping = false;
+      if (buffered() === 0 && spooling) {
+        spool?.clear();
+        spooling = false;
+      }
       if (buffered() === 0 || closed) {
         const woken = idleWaiters;
         idleWaiters = [];
@@ -245,6 +273,27 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
     }
   };
 
+  // What an earlier process kept in the spool goes first; the spool keeps it until it is sent.
+  if (spool && spool.recovered.length > 0) {
+    const kept = spool.recovered.slice(-maxBuffered);
+    const over = spool.recovered.length - kept.length;
+    if (over > 0) {
+      dropped += over;
+      logger.error(
+        { dropped: over, maxBuffered },
+        'the spool held more events than the buffer: dropped the oldest',
+      );
+    }
+    queue = kept;
+    spooling = true;
+    logger.info(
+      { events: kept.length, path: spool.path },
+      'sending the events an earlier process kept in the spool',
+    );
+    scheduled = true;
+    queueMicrotask(startPump);
+  }
+
   return {
     kind: bus.kind,
     inner: bus,
@@ -275,6 +324,7 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
         }
       }
       queue.push(event);
+      if (spooling) spill([event]);
       lastDrain = undefined;
       // Sent after the caller's tick, together with whatever else it publishes in that tick.
       if (!pumping && !scheduled) {
@@ -292,13 +342,24 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
       await drain();
       closed = true;
       wakeRetry?.();
-      const lost = buffered();
-      if (lost > 0) {
-        logger.error({ lost }, 'closing the bus with events that could not be published: they are lost');
+      const left = buffered();
+      if (left > 0 && spool && !spooling) spill([...inFlight, ...queue.slice(head)]);
+      const kept = left > 0 && spool !== undefined;
+      spool?.close(kept);
+      if (kept) {
+        logger.warn(
+          { kept: left, path: spool?.path },
+          'closing the bus with events the broker has not taken: kept in the spool, sent by the next process started with it',
+        );
+      } else if (left > 0) {
+        logger.error(
+          { lost: left },
+          'closing the bus with events that could not be published: they are lost',
+        );
         for (const event of queue.slice(head)) drop(event, 'dropped');
-        queue = [];
-        head = 0;
       }
+      queue = [];
+      head = 0;
       if (retryTimer) clearTimeout(retryTimer);
       await bus.close();
     },

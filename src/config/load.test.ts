@@ -48,7 +48,7 @@ describe('loadConfig defaults', () => {
       lease: 'auto',
       leaseTtlMs: 10_000,
     });
-    expect(config.bus).toEqual({ kind: 'memory', maxAttempts: 5 });
+    expect(config.bus).toEqual({ kind: 'memory', maxAttempts: 5, spoolDir: './data/spool' });
     expect(config.audit).toEqual({ enabled: true, path: './data/audit.jsonl' });
     expect(config.log).toMatchObject({ level: 'info' });
     expect(config.shutdownTimeoutMs).toBe(30_000);

@@ -128,6 +128,12 @@ export const ConfigSchema = z.strictObject({
       kind: z.enum(['memory', 'redis', 'nats', 'rabbitmq']).default('memory'),
       /** Tries of one event before it goes to `<topic>.dead-letter`. */
       maxAttempts: z.number().int().min(1).max(100).default(5),
+      /**
+       * Where a process with a broker keeps the events the broker has not taken yet (a file per
+       * process, named after its roles), so that stopping or dying during an outage loses none;
+       * `false` keeps them in memory only.
+       */
+      spoolDir: z.union([z.literal(false), z.string().min(1)]).default('./data/spool'),
     })
     .prefault({}),
   /** The roles this process runs (`clawmesh start <role>…` sets it); all four when absent. */

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { type AuditLog, startAuditLog } from '../bus/audit.ts';
 import { createBus, type ManagedBus } from '../bus/index.ts';
 import { createEventPublisher } from '../bus/publisher.ts';
+import { openEventSpool } from '../bus/spool.ts';
 import type { Bus } from '../bus/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { Role } from '../config/schema-topology.ts';
@@ -41,6 +42,7 @@ import type { ConversationStore, DedupeStore } from '../store/types.ts';
 import type { Transport } from '../transport/types.ts';
 import { checkAgents } from './check-agents.ts';
 import { type Connections, createConnections } from './connections.ts';
+import { serviceNameOf } from './instance.ts';
 import { buildModels } from './models.ts';
 import { createServing } from './serving.ts';
 import { skillNamesOf } from './skill-names.ts';
@@ -189,7 +191,7 @@ export async function buildServices(
       closers.push(() => stores!.close());
       checks.push({ name: `store:${config.store.kind}`, check: () => stores!.conversations.ping() });
     }
-    const bus = observeBus(await openBus(config, connections, logger, metrics), {
+    const bus = observeBus(await openBus(config, baseDir, connections, logger, metrics), {
       metrics: hot,
       maxAttempts: config.bus.maxAttempts,
     });
@@ -338,33 +340,44 @@ async function openStores(config: Config, baseDir: string, connections: Connecti
 /** The bus of `config.bus.kind`, sharing the process's Redis client or NATS connection. */
 async function openBus(
   config: Config,
+  baseDir: string,
   connections: Connections,
   logger: Logger,
   metrics: Metrics,
 ): Promise<ManagedBus> {
   const kind = config.bus.kind;
   const prefix = config.nats.subjectPrefix;
-  return createBus({
-    kind,
-    logger,
-    metrics,
-    maxAttempts: config.bus.maxAttempts,
-    ...(kind === 'redis'
-      ? { redis: { client: await connections.redis(), prefix: `${config.redis.keyPrefix}events:` } }
-      : {}),
-    ...(kind === 'nats'
-      ? {
-          nats: {
-            connection: await connections.nats(),
-            subjectPrefix: `${prefix}.events`,
-            streamName: `${prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_')}_EVENTS`,
-          },
-        }
-      : {}),
-    ...(kind === 'rabbitmq'
-      ? { rabbitmqUrl: config.rabbitmq.url, rabbitmq: { exchange: `${prefix}.events` } }
-      : {}),
-  });
+  const spool =
+    kind !== 'memory' && config.bus.spoolDir !== false
+      ? openEventSpool(resolve(baseDir, config.bus.spoolDir), serviceNameOf(config.roles), logger)
+      : undefined;
+  try {
+    return await createBus({
+      kind,
+      logger,
+      metrics,
+      maxAttempts: config.bus.maxAttempts,
+      ...(spool ? { buffer: { spool } } : {}),
+      ...(kind === 'redis'
+        ? { redis: { client: await connections.redis(), prefix: `${config.redis.keyPrefix}events:` } }
+        : {}),
+      ...(kind === 'nats'
+        ? {
+            nats: {
+              connection: await connections.nats(),
+              subjectPrefix: `${prefix}.events`,
+              streamName: `${prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_')}_EVENTS`,
+            },
+          }
+        : {}),
+      ...(kind === 'rabbitmq'
+        ? { rabbitmqUrl: config.rabbitmq.url, rabbitmq: { exchange: `${prefix}.events` } }
+        : {}),
+    });
+  } catch (err) {
+    spool?.close(true);
+    throw err;
+  }
 }
 
 /**
