@@ -69,6 +69,18 @@ describe('the default agent with OPENAI_API_KEY set', () => {
     expect(res.body.error.message).toMatch(/refused the request/);
   });
 
+  it("answers 503, not 400, when the model server refuses the agent's own request as invalid", async () => {
+    // The agent built that request (its model, history, tools), not the user who wrote the text.
+    fake.enqueue({
+      type: 'status',
+      status: 400,
+      body: { error: { message: 'context_length_exceeded', type: 'invalid_request_error' } },
+    });
+    const res = await t.post('/v1/messages', { userId: 'oa5', text: 'hello' });
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toMatch(/context_length_exceeded/);
+  });
+
   it('answers 503 UNAVAILABLE when the model server keeps failing (after its retries)', async () => {
     fake.reset();
     fake.setDefault({ type: 'status', status: 500 });

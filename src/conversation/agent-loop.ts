@@ -2,6 +2,7 @@ import type { CallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import { ModelRequestSchema, type ModelResponse, type modelsContract } from '../core/contracts/models.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import type { ChatMessage, ToolSpec } from '../core/messages.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { chargedEventData, modelCompletedData } from '../models/accounting/event.ts';
@@ -48,6 +49,21 @@ function checkedModelCall(changed: { model?: string; messages: ChatMessage[]; to
 }
 
 /**
+ * A model request the upstream refused as invalid is the caller's 400 at the Model Gateway; here
+ * the agent built the request (its model, history and tools), not the user who wrote the message,
+ * so the refusal is the deployment's problem: `UNAVAILABLE`, as before it reached the gateway.
+ */
+function agentsRequestRefused(err: unknown): unknown {
+  if (!(err instanceof ClawmeshError) || err.code !== 'INVALID_ARGUMENT' || !err.details?.upstreamCode)
+    return err;
+  return new ClawmeshError('UNAVAILABLE', err.message, {
+    cause: err,
+    retryable: false,
+    details: { ...err.details },
+  });
+}
+
+/**
  * The agent loop: ask the model; when it calls tools, run them in parallel (each under the
  * turn's deadline) and ask again; stop at a final answer or at the step limit. With
  * `ctx.onDelta`, every model call streams its text to it (the Model Gateway forwards the
@@ -88,7 +104,7 @@ export async function runAgentLoop(
         charged.conversationId = scope.conversationId;
         deps.events.emit('model.completed', charged, ctx);
       }
-      throw err;
+      throw agentsRequestRefused(err);
     }
     model = response.model;
     // Tokens, cost and cache metrics are the Model Gateway's; the event carries its route and cache fields.

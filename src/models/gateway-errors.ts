@@ -1,5 +1,6 @@
 import { ClawmeshError } from '../core/errors.ts';
 import type { Attempt } from './resilience/chain.ts';
+import { isCallersFault } from './resilience/classify.ts';
 
 /** Upstream codes that say the gateway's own request or credentials were refused. */
 const REFUSALS = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'INVALID_ARGUMENT', 'NOT_FOUND']);
@@ -25,15 +26,26 @@ const refused = (error: ClawmeshError, target: string, upstreamCode: string): Cl
     details: { ...error.details, upstreamCode },
   });
 
+/** The upstream's refusal of the request itself, as the caller's `INVALID_ARGUMENT` (a 400). */
+const invalid = (error: ClawmeshError, target: string): ClawmeshError =>
+  new ClawmeshError('INVALID_ARGUMENT', `model ${target} rejected the request: ${error.message}`, {
+    cause: error,
+    retryable: false,
+    details: { ...error.details, upstreamCode: error.code },
+  });
+
 /**
- * A provider's failure as the caller should see it. The caller's request was fine; the
- * gateway's own credentials or request to the provider were not, so an upstream 401, 403 or
- * 4xx is `UNAVAILABLE` here, never the caller's `UNAUTHENTICATED`. When every deployment was
- * rate limited the caller gets `RATE_LIMITED` with the soonest `retryAfterSeconds`; any other
- * mix of failures stays `UNAVAILABLE` with the attempts listed.
+ * A provider's failure as the caller should see it. A request every deployment refused as
+ * invalid (an upstream 400, 413 or 422: a parameter the model does not take, a context too long)
+ * is the caller's `INVALID_ARGUMENT`, with the upstream's message. The gateway's own credentials
+ * or configuration refused (an upstream 401, 403, 404) is `UNAVAILABLE` here, never the caller's
+ * `UNAUTHENTICATED`. When every deployment was rate limited the caller gets `RATE_LIMITED` with
+ * the soonest `retryAfterSeconds`; any other mix of failures stays `UNAVAILABLE` with the
+ * attempts listed.
  */
 export function asGatewayError(error: ClawmeshError, target: string): ClawmeshError {
   const attempts = Array.isArray(error.details?.attempts) ? (error.details.attempts as Attempt[]) : undefined;
+  if (isCallersFault(error)) return invalid(error, target);
   if (REFUSALS.has(error.code)) return refused(error, target, error.code);
   if (error.code === 'RATE_LIMITED') return rateLimited(error, target);
   if (error.code !== 'UNAVAILABLE' || !attempts || attempts.length === 0 || error.details?.partial)

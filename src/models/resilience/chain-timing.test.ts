@@ -184,7 +184,9 @@ describe('streams through the chain', () => {
       }
     };
     const err = await failure(iterate());
-    expect(err.code).toBe('UNAVAILABLE');
+    // The only deployment refused the request itself: the caller's error, with the attempt.
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.details?.attempts).toHaveLength(1);
   });
 
   it('aborts the upstream when the consumer leaves the stream early', async () => {

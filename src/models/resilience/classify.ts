@@ -41,6 +41,21 @@ export function countsAgainstDeployment(error: ClawmeshError): boolean {
   }
 }
 
+/** Upstream statuses that say the request itself is wrong, whoever sends it. */
+const CALLERS_STATUSES = new Set([400, 413, 422]);
+
+/**
+ * Whether a provider refused the request as invalid for what it asks (a parameter the model does
+ * not take, a context too long, a format the provider cannot honour): the caller's fault, which
+ * no other deployment of the same request would fix by the gateway's doing. An upstream 404
+ * (the deployment's model is unknown there) or 401/403 (the gateway's key) is the operator's.
+ */
+export function isCallersFault(error: ClawmeshError): boolean {
+  if (error.code !== 'INVALID_ARGUMENT') return false;
+  const status = error.details?.status;
+  return typeof status !== 'number' || CALLERS_STATUSES.has(status);
+}
+
 const DEFAULT_RETRY_AFTER_MS = 1000;
 
 /** How long a rate-limited deployment is left alone: its Retry-After, or one second. */

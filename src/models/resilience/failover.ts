@@ -3,7 +3,7 @@ import { type CallContext, remainingMs, roundMs } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import type { ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
 import { type AttemptLimits, type Progress, runAttempt } from './attempt.ts';
-import { classify, retryAfterOf } from './classify.ts';
+import { classify, isCallersFault, retryAfterOf } from './classify.ts';
 import { type DeploymentSlot, isCircuitRefusal, recordFailure, recordSuccess } from './slot.ts';
 import { sleep } from './timing.ts';
 import type { Attempt, ChainHooks, ChainRequest, ChainResult, RetryOptions, SkipReason } from './types.ts';
@@ -60,8 +60,14 @@ function skip(plan: FailoverPlan, attempts: Attempt[], slot: DeploymentSlot, rea
   });
 }
 
-/** Every option failed: `UNAVAILABLE` listing the attempts. */
+/**
+ * Every option failed: `UNAVAILABLE` listing the attempts — or, when every deployment called
+ * refused the request itself as invalid ({@link isCallersFault}), the last refusal as the
+ * caller's `INVALID_ARGUMENT`, with the attempts.
+ */
 function exhausted(plan: FailoverPlan, attempts: Attempt[], failures: ClawmeshError[]): ClawmeshError {
+  const last = failures[failures.length - 1];
+  if (last && failures.every(isCallersFault)) return withAttempts(last, attempts);
   const details: Record<string, unknown> = { attempts };
   const now = plan.now();
   let soonest = Number.POSITIVE_INFINITY;

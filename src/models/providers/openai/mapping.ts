@@ -132,6 +132,7 @@ export function toClawmeshError(err: unknown, context: FailureContext): Clawmesh
     const { status } = err;
     const message = `openai: ${err.message}`;
     const details: Record<string, unknown> = { status };
+    if (typeof err.param === 'string' && err.param) details.param = err.param;
     if (status === 429) {
       const wait = retryAfterMs(err.headers);
       if (wait !== undefined) details.retryAfterMs = wait;
