@@ -92,6 +92,10 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
   if (request.tools && request.tools.length > 0) out.tools = request.tools;
   if (request.temperature !== undefined) out.temperature = request.temperature;
   if (request.maxTokens !== undefined) out.maxTokens = request.maxTokens;
+  if (request.toolChoice !== undefined) out.toolChoice = request.toolChoice;
+  if (request.parallelToolCalls !== undefined) out.parallelToolCalls = request.parallelToolCalls;
+  if (request.stop !== undefined) out.stop = request.stop;
+  if (request.responseFormat !== undefined) out.responseFormat = request.responseFormat;
   return out;
 }
 

@@ -13,6 +13,28 @@ export const ModelRequestSchema = z.object({
   tools: z.array(ToolSpecSchema).optional(),
   temperature: z.number().min(0).max(2).optional(),
   maxTokens: z.number().int().positive().optional(),
+  /**
+   * Which tool the model must call: `auto` (its choice, the default), `required` (some tool) or
+   * one tool by name. Meaningful only with `tools`; a request that must not call tools sends none.
+   */
+  toolChoice: z.union([z.enum(['auto', 'required']), z.object({ name: z.string().min(1) })]).optional(),
+  /** `false`: at most one tool call per answer. Meaningful only with `tools`. */
+  parallelToolCalls: z.boolean().optional(),
+  /** Up to four sequences at which the model stops; none of them is part of the answer. */
+  stop: z.array(z.string().min(1)).min(1).max(4).optional(),
+  /** The answer's form: a JSON object, or JSON matching a schema; plain text when absent. */
+  responseFormat: z
+    .union([
+      z.object({ type: z.literal('json_object') }),
+      z.object({
+        type: z.literal('json_schema'),
+        name: z.string().min(1),
+        description: z.string().optional(),
+        schema: z.record(z.string(), z.unknown()).optional(),
+        strict: z.boolean().optional(),
+      }),
+    ])
+    .optional(),
 });
 export type ModelRequest = z.infer<typeof ModelRequestSchema>;
 

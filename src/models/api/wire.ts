@@ -57,15 +57,44 @@ const WireTool = z.looseObject({
   }),
 });
 
+const ToolChoice = z.union([
+  z.enum(['none', 'auto', 'required']),
+  z.looseObject({ type: z.literal('function'), function: z.looseObject({ name: z.string().min(1) }) }),
+]);
+
+const ResponseFormat = z.discriminatedUnion('type', [
+  z.looseObject({ type: z.literal('text') }),
+  z.looseObject({ type: z.literal('json_object') }),
+  z.looseObject({
+    type: z.literal('json_schema'),
+    json_schema: z.looseObject({
+      name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a schema name is 1-64 letters, digits, _ or -'),
+      description: z.string().nullish(),
+      schema: z
+        .record(z.string(), z.unknown())
+        .refine((schema) => nestsWithin(schema, MAX_SCHEMA_DEPTH), {
+          message: `nested more than ${MAX_SCHEMA_DEPTH} levels deep`,
+        })
+        .nullish(),
+      strict: z.boolean().nullish(),
+    }),
+  }),
+]);
+
 /**
- * The body of `POST /v1/chat/completions`, as OpenAI documents it. Parameters this gateway does
- * not use (`top_p`, `stop`, `seed`, `response_format`, …) are accepted and ignored.
+ * The body of `POST /v1/chat/completions`, as OpenAI documents it. `tool_choice`,
+ * `parallel_tool_calls`, `stop` and `response_format` reach the provider (each maps them onto its
+ * own API, or refuses what it cannot honour); other parameters this gateway does not use
+ * (`top_p`, `seed`, …) are accepted and ignored.
  */
 export const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).max(MAX_MODEL_NAME),
   messages: z.array(WireMessage).min(1),
   tools: z.array(WireTool).nullish(),
-  tool_choice: z.unknown().optional(),
+  tool_choice: ToolChoice.nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
+  stop: z.union([z.string(), z.array(z.string()).max(4, { message: 'at most 4 stop sequences' })]).nullish(),
+  response_format: ResponseFormat.nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
@@ -139,10 +168,64 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   // Built by assignment: conditional spreads cost a slow object clone on every request.
   const request: ModelRequest = { model: body.model, messages };
-  if (tools.length) request.tools = tools;
+  if (tools.length) {
+    request.tools = tools;
+    const choice = toolChoiceOf(body.tool_choice, tools);
+    if (choice !== undefined) request.toolChoice = choice;
+    if (typeof body.parallel_tool_calls === 'boolean') request.parallelToolCalls = body.parallel_tool_calls;
+  } else if (body.tool_choice === 'required' || (typeof body.tool_choice === 'object' && body.tool_choice)) {
+    // As OpenAI answers: a call that must call a tool needs tools to call.
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      'tool_choice asks for a tool call, but the request has no tools',
+      {
+        details: { param: 'tool_choice' },
+      },
+    );
+  }
   if (body.temperature !== null && body.temperature !== undefined) request.temperature = body.temperature;
   if (maxTokens !== null && maxTokens !== undefined) request.maxTokens = maxTokens;
+  const stop = stopOf(body.stop);
+  if (stop) request.stop = stop;
+  const format = body.response_format;
+  if (format?.type === 'json_object') request.responseFormat = { type: 'json_object' };
+  else if (format?.type === 'json_schema') {
+    const spec = format.json_schema;
+    const schema: NonNullable<ModelRequest['responseFormat']> = { type: 'json_schema', name: spec.name };
+    if (spec.description) schema.description = spec.description;
+    if (spec.schema) schema.schema = spec.schema;
+    if (typeof spec.strict === 'boolean') schema.strict = spec.strict;
+    request.responseFormat = schema;
+  }
   return request;
+}
+
+/** `tool_choice` as the gateway's own; a named tool must be one of the request's tools. */
+function toolChoiceOf(
+  choice: ChatCompletionRequest['tool_choice'],
+  tools: readonly ToolSpec[],
+): ModelRequest['toolChoice'] {
+  if (choice === null || choice === undefined || choice === 'auto') return undefined;
+  if (choice === 'required') return 'required';
+  if (choice === 'none') return undefined;
+  const name = choice.function.name;
+  if (!tools.some((tool) => tool.name === name)) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `tool_choice names the function "${name}", which is not in tools`,
+      {
+        details: { param: 'tool_choice' },
+      },
+    );
+  }
+  return { name };
+}
+
+/** `stop` as a list of non-empty sequences; none when it names none. */
+function stopOf(stop: ChatCompletionRequest['stop']): string[] | undefined {
+  if (stop === null || stop === undefined) return undefined;
+  const list = (typeof stop === 'string' ? [stop] : stop).filter((sequence) => sequence.length > 0);
+  return list.length > 0 ? list : undefined;
 }
 
 /** OpenAI's finish reasons; `error` has none of its own. */

@@ -128,6 +128,28 @@ describe('cache keys', () => {
     expect(cacheKey('fast', withCall('{"a":1}'))).not.toBe(cacheKey('fast', withCall('{"a":2}')));
   });
 
+  it('differs by tool choice, parallel tool calls, stop sequences and response format', () => {
+    const key = cacheKey('fast', base);
+    const variants: Partial<ModelRequest>[] = [
+      { toolChoice: 'required' },
+      { toolChoice: { name: 'inv__look' } },
+      { parallelToolCalls: false },
+      { stop: ['\n'] },
+      { responseFormat: { type: 'json_object' } },
+      { responseFormat: { type: 'json_schema', name: 'a', schema: { type: 'object' } } },
+    ];
+    const keys = variants.map((variant) => cacheKey('fast', { ...base, ...variant }));
+    expect(new Set([key, ...keys]).size).toBe(variants.length + 1);
+    // Schema keys in another order are the same format.
+    const schema = (s: Record<string, unknown>): ModelRequest => ({
+      ...base,
+      responseFormat: { type: 'json_schema', name: 'a', schema: s },
+    });
+    expect(cacheKey('fast', schema({ type: 'object', properties: {} }))).toBe(
+      cacheKey('fast', schema({ properties: {}, type: 'object' })),
+    );
+  });
+
   it('skips requests with a temperature above 0 unless configured', () => {
     expect(isCacheable({}, false)).toBe(true);
     expect(isCacheable({ temperature: 0 }, false)).toBe(true);

@@ -17,7 +17,8 @@ export function isCacheable(
 /**
  * The cache key of a request: a SHA-256 over the target it was routed to (a tier or an exact
  * model) and the normalized request — messages (role, content, tool calls, tool call id, name),
- * tools, temperature and max tokens, each in a fixed order so that equal requests hash equally
+ * tools, temperature, max tokens, tool choice, parallel tool calls, stop sequences and response
+ * format, each in a fixed order so that equal requests hash equally
  * whatever the order of their keys.
  */
 export function cacheKey(target: string, request: ModelRequest): string {
@@ -41,6 +42,10 @@ export function cacheKey(target: string, request: ModelRequest): string {
       request.tools?.map(toolText) ?? null,
       request.temperature ?? null,
       request.maxTokens ?? null,
+      request.toolChoice ?? null,
+      request.parallelToolCalls ?? null,
+      request.stop ?? null,
+      request.responseFormat ? canonical(request.responseFormat) : null,
     ]),
   );
   return hash.digest('base64url');

@@ -9,11 +9,16 @@ import type {
   ContentBlockParam,
   Message,
   MessageParam,
+  OutputConfig,
   Tool,
+  ToolChoice,
+  ToolChoiceAny,
+  ToolChoiceAuto,
+  ToolChoiceTool,
 } from '@anthropic-ai/sdk/resources/messages/messages';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
-import type { ProviderResponse } from '../../types.ts';
+import type { ProviderRequest, ProviderResponse } from '../../types.ts';
 import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
 import { connectionErrorMessage, type SdkTimeout, sdkTimeoutError } from '../sdk-timeout.ts';
@@ -95,6 +100,44 @@ export function toAnthropicTools(tools: readonly ToolSpec[]): Tool[] {
     description: tool.description,
     input_schema: { type: 'object', ...tool.parameters } as Tool['input_schema'],
   }));
+}
+
+/**
+ * A request's tool choice as the Messages API's: `auto`, `required` → `any`, a named tool →
+ * `tool`; `parallelToolCalls: false` → `disable_parallel_tool_use`. None when the request leaves
+ * both to the model.
+ */
+export function toAnthropicToolChoice(
+  request: Pick<ProviderRequest, 'toolChoice' | 'parallelToolCalls'>,
+): ToolChoice | undefined {
+  const { toolChoice, parallelToolCalls } = request;
+  if (toolChoice === undefined && parallelToolCalls !== false) return undefined;
+  const choice: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool =
+    toolChoice === undefined || toolChoice === 'auto'
+      ? { type: 'auto' }
+      : toolChoice === 'required'
+        ? { type: 'any' }
+        : { type: 'tool', name: toolChoice.name };
+  if (parallelToolCalls === false) choice.disable_parallel_tool_use = true;
+  return choice;
+}
+
+/**
+ * A response format as the Messages API's structured output (`output_config.format`), which
+ * takes a JSON Schema. OpenAI's `json_object` (any JSON object, no schema) has no counterpart
+ * there: it is refused rather than answered with free text.
+ */
+export function toAnthropicOutput(format: NonNullable<ProviderRequest['responseFormat']>): OutputConfig {
+  if (format.type === 'json_schema' && format.schema !== undefined) {
+    return { format: { type: 'json_schema', schema: format.schema } };
+  }
+  throw new ClawmeshError(
+    'INVALID_ARGUMENT',
+    format.type === 'json_object'
+      ? 'anthropic: response_format json_object is not supported (the Messages API has no JSON mode without a schema): send response_format json_schema with a schema'
+      : 'anthropic: response_format json_schema needs its schema',
+    { retryable: false, details: { param: 'response_format' } },
+  );
 }
 
 const STOP_REASONS: Record<string, ProviderResponse['finishReason']> = {

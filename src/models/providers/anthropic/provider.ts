@@ -16,7 +16,9 @@ import { abortError, streamCut } from '../stream.ts';
 import {
   type FailureContext,
   fromAnthropicMessage,
+  toAnthropicOutput,
   toAnthropicPrompt,
+  toAnthropicToolChoice,
   toAnthropicTools,
   toClawmeshError,
 } from './mapping.ts';
@@ -58,7 +60,13 @@ function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCrea
     messages: prompt.messages,
   };
   if (prompt.system !== undefined) body.system = prompt.system;
-  if (request.tools && request.tools.length > 0) body.tools = toAnthropicTools(request.tools);
+  if (request.tools && request.tools.length > 0) {
+    body.tools = toAnthropicTools(request.tools);
+    const choice = toAnthropicToolChoice(request);
+    if (choice) body.tool_choice = choice;
+  }
+  if (request.stop !== undefined) body.stop_sequences = request.stop;
+  if (request.responseFormat !== undefined) body.output_config = toAnthropicOutput(request.responseFormat);
   // No temperature: API version 2026-10-21 (the SDK's default) refuses sampling parameters with a 400.
   return body;
 }

@@ -215,4 +215,54 @@ describe('local provider', () => {
     expect(response.finishReason).toBe('length');
     expect(response.content).toHaveLength(20);
   });
+
+  it('stops before the first stop sequence', async () => {
+    const plain = await provider.complete(
+      { model: 'default', messages: [{ role: 'user', content: 'tell me a joke' }] },
+      ctx,
+    );
+    const word = plain.content.split(' ')[2]!;
+    const stopped = await provider.complete(
+      { model: 'default', messages: [{ role: 'user', content: 'tell me a joke' }], stop: [word, 'zzz'] },
+      ctx,
+    );
+    expect(stopped.content).toBe(plain.content.slice(0, plain.content.indexOf(word)));
+    expect(stopped.finishReason).toBe('stop');
+  });
+
+  it('calls the tool a tool choice names, and some tool when one is required', async () => {
+    const hello: ChatMessage[] = [{ role: 'user', content: 'hello there' }];
+    const named = await provider.complete(
+      { model: 'default', messages: hello, tools, toolChoice: { name: 'support__openTicket' } },
+      ctx,
+    );
+    expect(named.toolCalls.map((call) => call.name)).toEqual(['support__openTicket']);
+    const required = await provider.complete(
+      { model: 'default', messages: hello, tools, toolChoice: 'required' },
+      ctx,
+    );
+    expect(required.finishReason).toBe('tool_calls');
+    expect(required.toolCalls).toHaveLength(1);
+    const auto = await provider.complete(
+      { model: 'default', messages: hello, tools, toolChoice: 'auto' },
+      ctx,
+    );
+    expect(auto.toolCalls).toEqual([]);
+  });
+
+  it("refuses a response format it cannot honour, as the caller's invalid argument", async () => {
+    for (const responseFormat of [
+      { type: 'json_object' as const },
+      { type: 'json_schema' as const, name: 'x', schema: { type: 'object' } },
+    ]) {
+      const err = await provider
+        .complete({ model: 'default', messages: [{ role: 'user', content: 'hi' }], responseFormat }, ctx)
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        retryable: false,
+        message: expect.stringContaining(responseFormat.type),
+      });
+    }
+  });
 });

@@ -35,8 +35,24 @@ function lastUserText(messages: readonly ChatMessage[]): string {
   return '';
 }
 
-function textAnswer(content: string, input: number, maxTokens: number | undefined): ProviderResponse {
-  let text = content;
+/** The text before the first of the stop sequences, as a model stops at one. */
+function beforeStop(text: string, stop: readonly string[] | undefined): string {
+  if (stop === undefined) return text;
+  let end = text.length;
+  for (const sequence of stop) {
+    const at = text.indexOf(sequence);
+    if (at !== -1 && at < end) end = at;
+  }
+  return text.slice(0, end);
+}
+
+function textAnswer(
+  content: string,
+  input: number,
+  request: Pick<ProviderRequest, 'maxTokens' | 'stop'>,
+): ProviderResponse {
+  const { maxTokens } = request;
+  let text = beforeStop(content, request.stop);
   let finishReason: ProviderResponse['finishReason'] = 'stop';
   if (maxTokens !== undefined && estimateTokens(text.length) > maxTokens) {
     text = text.slice(0, maxTokens * 4);
@@ -48,16 +64,28 @@ function textAnswer(content: string, input: number, maxTokens: number | undefine
 
 /** The local model's whole decision for one request; synchronous and allocation-light. */
 function answer(request: ProviderRequest): ProviderResponse {
-  const { messages } = request;
+  const { messages, toolChoice } = request;
+  if (request.responseFormat !== undefined) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `local: response_format ${request.responseFormat.type} is not supported (the local model answers in plain text)`,
+      { retryable: false, details: { param: 'response_format' } },
+    );
+  }
   const { chars: input, calls: callsSoFar } = measure(messages);
-  if (messages[messages.length - 1]?.role === 'tool') {
-    return textAnswer(summarizeToolResults(messages), input, request.maxTokens);
+  const mustCall = toolChoice !== undefined && toolChoice !== 'auto';
+  if (messages[messages.length - 1]?.role === 'tool' && !mustCall) {
+    return textAnswer(summarizeToolResults(messages), input, request);
   }
   const text = lastUserText(messages);
-  const tools = request.tools ?? [];
-  if (tools.length > 0 && text.length > 0) {
+  let tools = request.tools ?? [];
+  if (typeof toolChoice === 'object') tools = tools.filter((tool) => tool.name === toolChoice.name);
+  if (tools.length > 0 && (text.length > 0 || mustCall)) {
     const tokens = tokenize(text);
-    const match = matchTool(tools, tokens, payloadStart(text));
+    // A call that must call a tool calls the best match, or else the first tool it may call.
+    const match =
+      matchTool(tools, tokens, payloadStart(text)) ??
+      (mustCall ? { tool: tools[0]!, matched: new Set<string>() } : undefined);
     if (match) {
       const args = extractArguments(match.tool.parameters, text, tokens, match.matched);
       const call: ToolCall = {
@@ -72,7 +100,7 @@ function answer(request: ProviderRequest): ProviderResponse {
       return { content: '', toolCalls: [call], finishReason: 'tool_calls', usage };
     }
   }
-  return textAnswer(fallbackAnswer(text, tools), input, request.maxTokens);
+  return textAnswer(fallbackAnswer(text, tools), input, request);
 }
 
 /** Words per streamed chunk of the local model. */

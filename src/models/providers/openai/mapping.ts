@@ -7,12 +7,15 @@ import {
 } from 'openai';
 import type {
   ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
   ChatCompletionTool,
+  ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
+import type { ResponseFormatJSONSchema } from 'openai/resources/shared';
 import { ClawmeshError } from '../../../core/errors.ts';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
-import type { ProviderResponse } from '../../types.ts';
+import type { ProviderRequest, ProviderResponse } from '../../types.ts';
 import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
 import { connectionErrorMessage, type SdkTimeout, sdkTimeoutError } from '../sdk-timeout.ts';
@@ -55,6 +58,25 @@ export function toOpenAITools(tools: readonly ToolSpec[]): ChatCompletionTool[] 
     type: 'function',
     function: { name: tool.name, description: tool.description, parameters: tool.parameters },
   }));
+}
+
+/** A tool choice in the chat-completions shape. */
+export function toOpenAIToolChoice(
+  choice: NonNullable<ProviderRequest['toolChoice']>,
+): ChatCompletionToolChoiceOption {
+  return typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+}
+
+/** A response format in the chat-completions shape. */
+export function toOpenAIResponseFormat(
+  format: NonNullable<ProviderRequest['responseFormat']>,
+): NonNullable<ChatCompletionCreateParamsNonStreaming['response_format']> {
+  if (format.type === 'json_object') return { type: 'json_object' };
+  const spec: ResponseFormatJSONSchema['json_schema'] = { name: format.name };
+  if (format.description !== undefined) spec.description = format.description;
+  if (format.schema !== undefined) spec.schema = format.schema;
+  if (format.strict !== undefined) spec.strict = format.strict;
+  return { type: 'json_schema', json_schema: spec };
 }
 
 const FINISH_REASONS: Record<string, ProviderResponse['finishReason']> = {

@@ -22,6 +22,8 @@ import {
   fromOpenAICompletion,
   toClawmeshError,
   toOpenAIMessages,
+  toOpenAIResponseFormat,
+  toOpenAIToolChoice,
   toOpenAITools,
 } from './mapping.ts';
 import { OpenAIStreamAssembler } from './stream.ts';
@@ -62,9 +64,17 @@ function toRequestBody(
     model: request.model,
     messages: toOpenAIMessages(request.messages),
   };
-  if (request.tools && request.tools.length > 0) body.tools = toOpenAITools(request.tools);
+  if (request.tools && request.tools.length > 0) {
+    body.tools = toOpenAITools(request.tools);
+    // Both are refused by OpenAI without tools ("only allowed when 'tools' are specified").
+    if (request.toolChoice !== undefined) body.tool_choice = toOpenAIToolChoice(request.toolChoice);
+    if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+  }
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body[tokenLimit] = request.maxTokens;
+  if (request.stop !== undefined) body.stop = request.stop;
+  if (request.responseFormat !== undefined)
+    body.response_format = toOpenAIResponseFormat(request.responseFormat);
   return body;
 }
 

@@ -1,0 +1,210 @@
+import OpenAI, { BadRequestError } from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './support/app.ts';
+import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
+import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+
+const stockTool = {
+  type: 'function' as const,
+  function: {
+    name: 'lookupStock',
+    description: 'How many units of an item are in stock',
+    parameters: { type: 'object', properties: { item: { type: 'string' } }, required: ['item'] },
+  },
+};
+
+const weatherTool = {
+  type: 'function' as const,
+  function: {
+    name: 'weather',
+    description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+const personSchema = {
+  type: 'object',
+  properties: { name: { type: 'string' } },
+  required: ['name'],
+  additionalProperties: false,
+};
+
+/**
+ * Request parameters that change what the model must answer (`tool_choice`,
+ * `parallel_tool_calls`, `stop`, `response_format`): sent through the official client, they
+ * reach an OpenAI-compatible upstream as they are and the Messages API mapped.
+ */
+describe('the OpenAI-compatible API: parameters that shape the answer', () => {
+  let openai: FakeOpenAI;
+  let anthropic: FakeAnthropic;
+  let t: TestApp;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
+    t = await startTestApp(
+      { models: { cache: { enabled: true }, resilience: { retries: { max: 0 } } } },
+      {},
+      {
+        OPENAI_API_KEY: 'sk-upstream-1',
+        OPENAI_BASE_URL: openai.url,
+        OPENAI_MODEL: 'gpt-test',
+        ANTHROPIC_API_KEY: 'ak-upstream-1',
+        ANTHROPIC_BASE_URL: anthropic.url,
+        ANTHROPIC_MODEL: 'claude-test',
+      },
+    );
+    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.stop();
+    await Promise.all([openai.close(), anthropic.close()]);
+  });
+  beforeEach(() => {
+    openai.reset();
+    anthropic.reset();
+  });
+
+  const lastOpenAI = () => openai.requests.at(-1)!.body as Record<string, unknown>;
+  const lastAnthropic = () => anthropic.requests.at(-1)!.body as Record<string, unknown>;
+
+  it('passes tool_choice, parallel_tool_calls, stop and response_format to an OpenAI-compatible upstream', async () => {
+    await client.chat.completions.create({
+      model: 'openai/gpt-test',
+      messages: [{ role: 'user', content: 'stock of hats?' }],
+      tools: [stockTool, weatherTool],
+      tool_choice: { type: 'function', function: { name: 'lookupStock' } },
+      parallel_tool_calls: false,
+      stop: 'END',
+      response_format: { type: 'json_object' },
+    });
+    expect(lastOpenAI()).toMatchObject({
+      tool_choice: { type: 'function', function: { name: 'lookupStock' } },
+      parallel_tool_calls: false,
+      stop: ['END'],
+      response_format: { type: 'json_object' },
+    });
+
+    await client.chat.completions.create({
+      model: 'openai/gpt-test',
+      messages: [{ role: 'user', content: 'who?' }],
+      tools: [stockTool],
+      tool_choice: 'required',
+      stop: ['a', 'b'],
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'person', schema: personSchema, strict: true },
+      },
+    });
+    expect(lastOpenAI()).toMatchObject({
+      tool_choice: 'required',
+      stop: ['a', 'b'],
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'person', schema: personSchema, strict: true },
+      },
+    });
+    expect(lastOpenAI()).not.toHaveProperty('parallel_tool_calls');
+  });
+
+  it('sends neither tool_choice nor parallel_tool_calls upstream for tool_choice none (no tools)', async () => {
+    await client.chat.completions.create({
+      model: 'openai/gpt-test',
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [stockTool],
+      tool_choice: 'none',
+      parallel_tool_calls: true,
+    });
+    const sent = lastOpenAI();
+    expect(sent).not.toHaveProperty('tools');
+    expect(sent).not.toHaveProperty('tool_choice');
+    expect(sent).not.toHaveProperty('parallel_tool_calls');
+  });
+
+  it('maps them onto the Messages API for anthropic', async () => {
+    await client.chat.completions.create({
+      model: 'anthropic/claude-test',
+      messages: [{ role: 'user', content: 'hats?' }],
+      tools: [stockTool, weatherTool],
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+      stop: ['END', 'STOP'],
+    });
+    expect(lastAnthropic()).toMatchObject({
+      tool_choice: { type: 'any', disable_parallel_tool_use: true },
+      stop_sequences: ['END', 'STOP'],
+    });
+
+    await client.chat.completions.create({
+      model: 'anthropic/claude-test',
+      messages: [{ role: 'user', content: 'hats?' }],
+      tools: [stockTool, weatherTool],
+      tool_choice: { type: 'function', function: { name: 'weather' } },
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema: personSchema } },
+    });
+    expect(lastAnthropic()).toMatchObject({
+      tool_choice: { type: 'tool', name: 'weather' },
+      output_config: { format: { type: 'json_schema', schema: personSchema } },
+    });
+    expect(lastAnthropic()).not.toHaveProperty('stop_sequences');
+
+    await client.chat.completions.create({
+      model: 'anthropic/claude-test',
+      messages: [{ role: 'user', content: 'hats?' }],
+      tools: [stockTool],
+      parallel_tool_calls: false,
+    });
+    expect(lastAnthropic()).toMatchObject({ tool_choice: { type: 'auto', disable_parallel_tool_use: true } });
+  });
+
+  it('refuses response_format json_object for anthropic with a 400 naming it, calling nobody', async () => {
+    const err = await client.chat.completions
+      .create({
+        model: 'anthropic/claude-test',
+        messages: [{ role: 'user', content: 'a person, as JSON' }],
+        response_format: { type: 'json_object' },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).message).toMatch(/json_object is not supported/);
+    expect((err as BadRequestError).param).toBe('response_format');
+    expect(anthropic.requests).toHaveLength(0);
+  });
+
+  it('refuses a tool_choice naming a function that is not in tools, or any tool call without tools', async () => {
+    for (const body of [
+      { tools: [stockTool], tool_choice: { type: 'function', function: { name: 'nope' } } },
+      { tool_choice: 'required' },
+    ]) {
+      const err = await client.chat.completions
+        .create({
+          model: 'openai/gpt-test',
+          messages: [{ role: 'user', content: 'hi' }],
+          ...body,
+        } as OpenAI.ChatCompletionCreateParamsNonStreaming)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).param).toBe('tool_choice');
+    }
+    expect(openai.requests).toHaveLength(0);
+  });
+
+  it('never answers a request from the cache of one that differs only in these parameters', async () => {
+    const ask = (extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+      client.chat.completions.create({
+        model: 'openai/gpt-test',
+        messages: [{ role: 'user', content: 'the same question' }],
+        tools: [stockTool, weatherTool],
+        ...extra,
+      });
+    await ask({});
+    await ask({});
+    expect(openai.requests).toHaveLength(1);
+    await ask({ stop: ['x'] });
+    await ask({ response_format: { type: 'json_object' } });
+    await ask({ tool_choice: 'required' });
+    await ask({ tool_choice: { type: 'function', function: { name: 'weather' } } });
+    await ask({ parallel_tool_calls: false });
+    expect(openai.requests).toHaveLength(6);
+  });
+});
