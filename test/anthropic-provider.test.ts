@@ -177,6 +177,37 @@ describe('anthropic provider against a fake Messages API', () => {
     expect(forbidden.details).toMatchObject({ status: 403, upstreamCode: 'PERMISSION_DENIED' });
   });
 
+  it('answers a request of system messages alone, sending them as the one user turn', async () => {
+    fake.enqueue({ type: 'text', content: 'Ahoy!' });
+    const response = await provider.complete(
+      request([
+        { role: 'system', content: 'Talk like a pirate.' },
+        { role: 'system', content: 'Greet the user.' },
+      ]),
+      createCallContext(),
+    );
+    expect(response.content).toBe('Ahoy!');
+    expect(sentBody()).toMatchObject({
+      messages: [{ role: 'user', content: 'Talk like a pirate.\n\nGreet the user.' }],
+    });
+    expect(sentBody()).not.toHaveProperty('system');
+  });
+
+  it("refuses a request whose every message is empty as the caller's, without calling", async () => {
+    const err = await failure(
+      provider.complete(
+        request([
+          { role: 'system', content: '' },
+          { role: 'user', content: '' },
+        ]),
+        createCallContext(),
+      ),
+    );
+    expect([err.code, err.retryable]).toEqual(['INVALID_ARGUMENT', false]);
+    expect(err.message).toMatch(/every message of the request is empty/);
+    expect(fake.requests).toHaveLength(0);
+  });
+
   it('maps other 4xx to non-retryable INVALID_ARGUMENT', async () => {
     fake.enqueue({ type: 'status', status: 400 }, { type: 'status', status: 404 });
     for (const status of [400, 404]) {

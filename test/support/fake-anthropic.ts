@@ -255,6 +255,12 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
       sendJson(res, 401, errorBody(401, 'invalid x-api-key'));
       return;
     }
+    const messages = (request.body as { messages?: unknown } | undefined)?.messages;
+    if (!Array.isArray(messages) || messages.length === 0) {
+      // As the Messages API answers a request without turns (a system prompt alone).
+      sendJson(res, 400, errorBody(400, 'messages: at least one message is required'));
+      return;
+    }
     const n = upstream.requests.length;
     const reply = queue.shift() ?? fallback;
     const streaming = wantsStream(request.body);

@@ -61,7 +61,8 @@ function blocksOf(message: ChatMessage): ContentBlockParam[] {
 /**
  * Our messages as a system prompt and alternating turns: system messages join the top-level
  * `system`; tool results become `tool_result` blocks of a user turn; an assistant's tool calls
- * become `tool_use` blocks; consecutive messages of one side merge into one turn.
+ * become `tool_use` blocks; consecutive messages of one side merge into one turn. A request of
+ * system messages alone (no turn, which the Messages API refuses) sends them as its user turn.
  */
 export function toAnthropicPrompt(messages: readonly ChatMessage[]): AnthropicPrompt {
   const system: string[] = [];
@@ -80,6 +81,16 @@ export function toAnthropicPrompt(messages: readonly ChatMessage[]): AnthropicPr
     const last = turns[turns.length - 1];
     if (last?.role === role) last.content.push(...blocks);
     else turns.push({ role, content: blocks });
+  }
+  if (turns.length === 0) {
+    // Instructions alone (OpenAI's API answers them): the Messages API needs a user turn, so
+    // the instructions are that turn.
+    const instructions = system.filter((text) => text.length > 0).join('\n\n');
+    if (instructions) return { messages: [{ role: 'user', content: instructions }] };
+    throw new ClawmeshError('INVALID_ARGUMENT', 'anthropic: every message of the request is empty', {
+      retryable: false,
+      details: { param: 'messages' },
+    });
   }
   const prompt: AnthropicPrompt = {
     messages: turns.map((turn) => {
