@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EventPublisher } from '../bus/publisher.ts';
-import { createCallContext } from '../core/context.ts';
+import { type CallContext, createCallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ModelRequest, ModelResponse, modelsContract } from '../core/contracts/models.ts';
 import type { InvokeRequest, skillsContract } from '../core/contracts/skills.ts';
@@ -94,6 +94,29 @@ describe('runAgentLoop', () => {
     expect(invoked.map((r) => r.arguments)).toEqual([{ n: 1 }, { n: 2 }]);
     expect(result.messages.map((m) => m.role)).toEqual(['assistant', 'tool', 'tool', 'assistant']);
     expect(result.toolCalls.map((c) => c.ok)).toEqual([true, true]);
+  });
+
+  it('streams exactly the reply it returns: text before a tool call, a blank line, the final answer', async () => {
+    const said = ['Let me check the stock.', '', 'There are 3 hats.'];
+    const d = deps((_request, step) =>
+      step < 3
+        ? response({ content: said[step - 1]!, toolCalls: [call(`c${step}`)], finishReason: 'tool_calls' })
+        : response({ content: said[2]! }),
+    );
+    // The Model Gateway streams each step's text to the context's onDelta as it is generated.
+    const complete = d.models.complete;
+    d.models.complete = (async (request: ModelRequest, ctx: CallContext) => {
+      const answer = await complete(request, ctx);
+      for (const word of answer.content.split(/(?<= )/)) ctx.onDelta?.(word);
+      return answer;
+    }) as typeof d.models.complete;
+    let streamed = '';
+    const ctx = createCallContext({ onDelta: (delta) => (streamed += delta) });
+    const result = await runAgentLoop({ messages: [], tools: [], maxSteps: 5 }, d, ctx, scope);
+    expect(result.text).toBe('Let me check the stock.\n\nThere are 3 hats.');
+    expect(streamed).toBe(result.text);
+    // The model's history keeps each step's own text.
+    expect(result.messages.filter((m) => m.role === 'assistant').map((m) => m.content)).toEqual(said);
   });
 
   it('stops at the step limit when the model keeps calling tools', async () => {

@@ -1,9 +1,9 @@
-import type { CallContext } from '../core/context.ts';
+import { type CallContext, withContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import { ModelRequestSchema, type ModelResponse, type modelsContract } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import type { ChatMessage, ToolSpec } from '../core/messages.ts';
+import { type ChatMessage, replyTextOf, STEP_SEPARATOR, type ToolSpec } from '../core/messages.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { chargedEventData, modelCompletedData } from '../models/accounting/event.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -80,7 +80,25 @@ export async function runAgentLoop(
   const produced: ChatMessage[] = [];
   const toolCalls: ToolCallReport[] = [];
   let model: string | undefined;
+  // What the model said before calling tools is streamed as it comes, and is part of the reply:
+  // a later step's text follows it after a blank line, in the stream as in the reply.
+  let said = false;
+  let separate = false;
+  const stream = ctx.onDelta;
+  const modelCtx = stream
+    ? withContext(ctx, {
+        onDelta: (delta) => {
+          if (delta === '') return;
+          if (separate) {
+            separate = false;
+            stream(STEP_SEPARATOR);
+          }
+          stream(delta);
+        },
+      })
+    : ctx;
   for (let step = 1; step <= input.maxSteps; step += 1) {
+    separate = said;
     let request = { model: input.model, messages, tools: input.tools };
     if (deps.hooks.has('onModelCall')) {
       const changed = await deps.hooks.run('onModelCall', scope, request);
@@ -94,7 +112,7 @@ export async function runAgentLoop(
           ...(request.model ? { model: request.model } : {}),
           ...(request.tools.length ? { tools: request.tools } : {}),
         },
-        ctx,
+        modelCtx,
       );
     } catch (err) {
       // A streamed answer cut short (the turn's deadline passed mid-answer) was charged by the
@@ -113,9 +131,10 @@ export async function runAgentLoop(
       { ...modelCompletedData(response, ctx, 'conversation'), conversationId: scope.conversationId },
       ctx,
     );
+    if (response.content !== '') said = true;
     if (response.toolCalls.length === 0) {
       produced.push({ role: 'assistant', content: response.content });
-      return { text: response.content, messages: produced, toolCalls, steps: step, model };
+      return { text: replyTextOf(produced), messages: produced, toolCalls, steps: step, model };
     }
     const asked: ChatMessage = {
       role: 'assistant',
@@ -128,7 +147,8 @@ export async function runAgentLoop(
     messages = [...messages, asked, ...results.map((r) => r.message)];
   }
   const text = `I could not finish this within ${input.maxSteps} steps. Please try a simpler request.`;
-  ctx.onDelta?.(text);
+  separate = said;
+  modelCtx.onDelta?.(text);
   produced.push({ role: 'assistant', content: text });
-  return { text, messages: produced, toolCalls, steps: input.maxSteps, model };
+  return { text: replyTextOf(produced), messages: produced, toolCalls, steps: input.maxSteps, model };
 }

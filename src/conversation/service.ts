@@ -8,7 +8,7 @@ import type { skillsContract } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { isSessionConversationId, sessionConversationId } from '../core/ids.ts';
 import { createInFlight } from '../core/in-flight.ts';
-import type { ChatMessage } from '../core/messages.ts';
+import { type ChatMessage, replyTextOf } from '../core/messages.ts';
 import {
   type FastCounterChild,
   type FastHistogramChild,
@@ -245,8 +245,13 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         });
         reply = changed === null ? { ...reply, text: '', dropped: true } : { ...reply, text: changed.text };
       }
-      const final = loop.messages.at(-1);
-      if (final) final.content = reply.text;
+      if (reply.text !== loop.text) {
+        // A plugin rewrote (or dropped) the reply: what is stored is its text alone, as the
+        // final answer, so that history and replays show what the user was sent.
+        for (const produced of loop.messages) if (produced.role === 'assistant') produced.content = '';
+        const final = loop.messages.at(-1);
+        if (final) final.content = reply.text;
+      }
       const written = [userMessage, ...loop.messages];
       held?.assertHeld();
       // The message id makes the append idempotent: a turn run twice (its first replica died
@@ -260,11 +265,11 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         stored = await deps.store.append(conversationId, written, options);
       } catch (err) {
         if (!isTurnAlreadyStored(err)) throw err;
-        const first = err.details.messages.findLast((m) => m.role === 'assistant' && m.content !== '');
+        const earlier = replyTextOf(err.details.messages);
         turnLog().info(
           'this message was already answered by an earlier run of its turn; replying with that answer',
         );
-        return { ...reply, text: first?.content ?? reply.text };
+        return { ...reply, text: earlier || reply.text };
       }
       // Keyed by the seq the store gave: if anyone else wrote since the history was read, the entry goes.
       historyCache.append(conversationId, (stored[0]?.seq ?? record.messageCount + 1) - 1, written);

@@ -41,3 +41,20 @@ export function splitToolName(name: string): { skill: string; tool: string } | u
   if (at <= 0 || at + 2 >= name.length) return undefined;
   return { skill: name.slice(0, at), tool: name.slice(at + 2) };
 }
+
+/** What separates the texts of a turn's model steps in its reply: a blank line. */
+export const STEP_SEPARATOR = '\n\n';
+
+/**
+ * The reply a turn's messages make: the text of each assistant message, in order — what the
+ * model said before it called tools, then its final answer — joined by {@link STEP_SEPARATOR}.
+ * It is what a streaming channel showed as the turn went on.
+ */
+export function replyTextOf(messages: readonly Pick<ChatMessage, 'role' | 'content'>[]): string {
+  let text = '';
+  for (const message of messages) {
+    if (message.role !== 'assistant' || message.content === '') continue;
+    text = text === '' ? message.content : `${text}${STEP_SEPARATOR}${message.content}`;
+  }
+  return text;
+}

@@ -50,6 +50,16 @@ describe('web chat transcript', () => {
     ]);
   });
 
+  it('replays a reply with what the model said before calling tools, as the turn streamed it', async () => {
+    const messages = turn('hats?', 'There are 3 hats.');
+    messages[1]!.content = 'Let me check the stock.';
+    const store = await storeWith('c3', [messages]);
+    expect(entriesOf(await store.messages('c3'))[1]).toMatchObject({
+      role: 'assistant',
+      text: 'Let me check the stock.\n\nThere are 3 hats.',
+    });
+  });
+
   it('reads what came after a seq, and says when the limit cut older messages', async () => {
     const transcript = createStoreTranscript(
       await storeWith('c2', [turn('a', 'A'), turn('b', 'B'), turn('c', 'C')]),

@@ -1,7 +1,7 @@
 import { trimOldest } from '../../../core/bounded.ts';
 import type { TurnReply } from '../../../core/contracts/conversation.ts';
 import { isErrorCode } from '../../../core/errors.ts';
-import { splitToolName } from '../../../core/messages.ts';
+import { replyTextOf, splitToolName } from '../../../core/messages.ts';
 import type { ConversationStore, StoredMessage } from '../../../store/types.ts';
 import type { ToolSummary } from './protocol.ts';
 
@@ -150,13 +150,17 @@ export function summaryOfReport(report: TurnReply['toolCalls'][number]): ToolSum
 export function entriesOf(messages: readonly StoredMessage[]): TranscriptEntry[] {
   const entries: TranscriptEntry[] = [];
   let calls: ToolSummary[] = [];
+  // What the model said before calling tools: part of the reply, as the turn streamed it.
+  let said: StoredMessage[] = [];
   const byId = new Map<string, ToolSummary>();
   for (const message of messages) {
     if (message.role === 'user') {
       entries.push({ seq: message.seq, role: 'user', text: message.content, toolCalls: [] });
       calls = [];
+      said = [];
       byId.clear();
     } else if (message.role === 'assistant' && message.toolCalls?.length) {
+      said.push(message);
       for (const call of message.toolCalls) {
         const name = splitToolName(call.name);
         const summary: ToolSummary = {
@@ -172,8 +176,10 @@ export function entriesOf(messages: readonly StoredMessage[]): TranscriptEntry[]
       const summary = message.toolCallId ? byId.get(message.toolCallId) : undefined;
       if (summary) summary.ok = !isToolError(parseJson(message.content));
     } else if (message.role === 'assistant') {
-      entries.push({ seq: message.seq, role: 'assistant', text: message.content, toolCalls: calls });
+      said.push(message);
+      entries.push({ seq: message.seq, role: 'assistant', text: replyTextOf(said), toolCalls: calls });
       calls = [];
+      said = [];
       byId.clear();
     }
   }
