@@ -107,18 +107,47 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     expect(lastOpenAI()).not.toHaveProperty('parallel_tool_calls');
   });
 
-  it('sends neither tool_choice nor parallel_tool_calls upstream for tool_choice none (no tools)', async () => {
+  it('keeps the tools with tool_choice none, which a history of tool calls needs on Anthropic', async () => {
+    const history: OpenAI.ChatCompletionMessageParam[] = [
+      { role: 'user', content: 'stock of hats?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'lookupStock', arguments: '{"item":"hats"}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"units":3}' },
+    ];
     await client.chat.completions.create({
       model: 'openai/gpt-test',
-      messages: [{ role: 'user', content: 'hi' }],
+      messages: history,
       tools: [stockTool],
       tool_choice: 'none',
-      parallel_tool_calls: true,
     });
-    const sent = lastOpenAI();
-    expect(sent).not.toHaveProperty('tools');
-    expect(sent).not.toHaveProperty('tool_choice');
-    expect(sent).not.toHaveProperty('parallel_tool_calls');
+    expect(lastOpenAI()).toMatchObject({
+      tools: [{ function: { name: 'lookupStock' } }],
+      tool_choice: 'none',
+    });
+
+    await client.chat.completions.create({
+      model: 'anthropic/claude-test',
+      messages: history,
+      tools: [stockTool],
+      tool_choice: 'none',
+    });
+    expect(lastAnthropic()).toMatchObject({
+      tools: [{ name: 'lookupStock' }],
+      tool_choice: { type: 'none' },
+    });
+
+    const local = await client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'how many hats are in stock?' }],
+      tools: [stockTool],
+      tool_choice: 'none',
+    });
+    expect(local.choices[0]!.message.tool_calls).toBeUndefined();
   });
 
   it('maps them onto the Messages API for anthropic', async () => {

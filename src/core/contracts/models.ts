@@ -14,10 +14,13 @@ export const ModelRequestSchema = z.object({
   temperature: z.number().min(0).max(2).optional(),
   maxTokens: z.number().int().positive().optional(),
   /**
-   * Which tool the model must call: `auto` (its choice, the default), `required` (some tool) or
-   * one tool by name. Meaningful only with `tools`; a request that must not call tools sends none.
+   * Which tool the model must call: `auto` (its choice, the default), `required` (some tool),
+   * one tool by name, or `none` (no call, though the tools stay defined: a history with tool
+   * calls needs them on some APIs). Meaningful only with `tools`.
    */
-  toolChoice: z.union([z.enum(['auto', 'required']), z.object({ name: z.string().min(1) })]).optional(),
+  toolChoice: z
+    .union([z.enum(['auto', 'required', 'none']), z.object({ name: z.string().min(1) })])
+    .optional(),
   /** `false`: at most one tool call per answer. Meaningful only with `tools`. */
   parallelToolCalls: z.boolean().optional(),
   /** Up to four sequences at which the model stops; none of them is part of the answer. */

@@ -157,14 +157,11 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
         return { role: 'tool', content: text(message.content, where), toolCallId: message.tool_call_id };
     }
   });
-  const tools: ToolSpec[] =
-    body.tool_choice === 'none'
-      ? []
-      : (body.tools ?? []).map((tool) => ({
-          name: tool.function.name,
-          description: tool.function.description ?? '',
-          parameters: tool.function.parameters ?? { type: 'object', properties: {} },
-        }));
+  const tools: ToolSpec[] = (body.tools ?? []).map((tool) => ({
+    name: tool.function.name,
+    description: tool.function.description ?? '',
+    parameters: tool.function.parameters ?? { type: 'object', properties: {} },
+  }));
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   // Built by assignment: conditional spreads cost a slow object clone on every request.
   const request: ModelRequest = { model: body.model, messages };
@@ -207,7 +204,7 @@ function toolChoiceOf(
 ): ModelRequest['toolChoice'] {
   if (choice === null || choice === undefined || choice === 'auto') return undefined;
   if (choice === 'required') return 'required';
-  if (choice === 'none') return undefined;
+  if (choice === 'none') return 'none';
   const name = choice.function.name;
   if (!tools.some((tool) => tool.name === name)) {
     throw new ClawmeshError(

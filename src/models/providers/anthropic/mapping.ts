@@ -115,13 +115,14 @@ export function toAnthropicTools(tools: readonly ToolSpec[]): Tool[] {
 
 /**
  * A request's tool choice as the Messages API's: `auto`, `required` → `any`, a named tool →
- * `tool`; `parallelToolCalls: false` → `disable_parallel_tool_use`. None when the request leaves
- * both to the model.
+ * `tool`, `none`; `parallelToolCalls: false` → `disable_parallel_tool_use`. None when the request
+ * leaves both to the model.
  */
 export function toAnthropicToolChoice(
   request: Pick<ProviderRequest, 'toolChoice' | 'parallelToolCalls'>,
 ): ToolChoice | undefined {
   const { toolChoice, parallelToolCalls } = request;
+  if (toolChoice === 'none') return { type: 'none' };
   if (toolChoice === undefined && parallelToolCalls !== false) return undefined;
   const choice: ToolChoiceAuto | ToolChoiceAny | ToolChoiceTool =
     toolChoice === undefined || toolChoice === 'auto'

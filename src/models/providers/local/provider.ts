@@ -73,12 +73,12 @@ function answer(request: ProviderRequest): ProviderResponse {
     );
   }
   const { chars: input, calls: callsSoFar } = measure(messages);
-  const mustCall = toolChoice !== undefined && toolChoice !== 'auto';
+  const mustCall = toolChoice !== undefined && toolChoice !== 'auto' && toolChoice !== 'none';
   if (messages[messages.length - 1]?.role === 'tool' && !mustCall) {
     return textAnswer(summarizeToolResults(messages), input, request);
   }
   const text = lastUserText(messages);
-  let tools = request.tools ?? [];
+  let tools = toolChoice === 'none' ? [] : (request.tools ?? []);
   if (typeof toolChoice === 'object') tools = tools.filter((tool) => tool.name === toolChoice.name);
   if (tools.length > 0 && (text.length > 0 || mustCall)) {
     const tokens = tokenize(text);
