@@ -237,3 +237,37 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     expect(openai.requests).toHaveLength(6);
   });
 });
+
+describe('the OpenAI-compatible API: what it cannot answer', () => {
+  let t: TestApp;
+  let client: OpenAI;
+  beforeAll(async () => {
+    t = await startTestApp({}, {}, {});
+    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('refuses logprobs with a 400 rather than answering logprobs: null', async () => {
+    for (const [extra, param] of [
+      [{ logprobs: true }, 'logprobs'],
+      [{ logprobs: true, top_logprobs: 3 }, 'logprobs'],
+      [{ top_logprobs: 2 }, 'top_logprobs'],
+    ] as const) {
+      const err = await client.chat.completions
+        .create({ model: 'local', messages: [{ role: 'user', content: 'hi' }], ...extra })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).param).toBe(param);
+    }
+    // Asking for none is fine, as clients that always send the field do.
+    const answer = await client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'hi' }],
+      logprobs: false,
+      top_logprobs: 0,
+    });
+    expect(answer.choices[0]!.logprobs).toBeNull();
+  });
+});

@@ -102,6 +102,9 @@ export const ChatCompletionRequestSchema = z.looseObject({
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   user: z.string().max(256).nullish(),
+  // Asked for, the log probabilities would be answered as null: refused instead (see toModelRequest).
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().min(0).max(20).nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
@@ -135,6 +138,13 @@ function text(content: z.infer<typeof Content>, where: string, assistant = false
 
 /** An OpenAI chat-completions request as the gateway's own. */
 export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
+  if (body.logprobs === true || (body.top_logprobs ?? 0) > 0) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      'logprobs is not supported: this gateway answers without log probabilities',
+      { details: { param: body.logprobs === true ? 'logprobs' : 'top_logprobs' } },
+    );
+  }
   const messages: ChatMessage[] = body.messages.map((message, index): ChatMessage => {
     const where = `messages.${index}`;
     switch (message.role) {
