@@ -271,3 +271,46 @@ describe('the OpenAI-compatible API: what it cannot answer', () => {
     expect(answer.choices[0]!.logprobs).toBeNull();
   });
 });
+
+describe('the OpenAI-compatible API: tool results', () => {
+  let t: TestApp;
+  let client: OpenAI;
+  beforeAll(async () => {
+    t = await startTestApp({}, {}, {});
+    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.stop();
+  });
+
+  it('refuses a tool message that answers no earlier tool call, as OpenAI does', async () => {
+    const err = await client.chat.completions
+      .create({
+        model: 'local',
+        messages: [
+          { role: 'user', content: 'hats?' },
+          { role: 'tool', tool_call_id: 'call_unknown', content: '{"units":3}' },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).param).toBe('messages.1.tool_call_id');
+    expect((err as BadRequestError).message).toContain('call_unknown');
+
+    const answer = await client.chat.completions.create({
+      model: 'local',
+      messages: [
+        { role: 'user', content: 'hats?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'call_1', type: 'function', function: { name: 'lookupStock', arguments: '{}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'call_1', content: '{"units":3}' },
+      ],
+    });
+    expect(answer.choices[0]!.finish_reason).toBe('stop');
+  });
+});

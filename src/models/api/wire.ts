@@ -145,6 +145,9 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
       { details: { param: body.logprobs === true ? 'logprobs' : 'top_logprobs' } },
     );
   }
+  // Tool results answer calls of an earlier assistant message, as OpenAI checks: one that answers
+  // none would reach each provider differently (refused by some, read as plain text by others).
+  const calls = new Set<string>();
   const messages: ChatMessage[] = body.messages.map((message, index): ChatMessage => {
     const where = `messages.${index}`;
     switch (message.role) {
@@ -154,16 +157,22 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
       case 'user':
         return { role: 'user', content: text(message.content, where) };
       case 'assistant': {
-        const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => ({
-          id: call.id,
-          name: call.function.name,
-          arguments: call.function.arguments ?? '{}',
-        }));
+        const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => {
+          calls.add(call.id);
+          return { id: call.id, name: call.function.name, arguments: call.function.arguments ?? '{}' };
+        });
         const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where, true) };
         if (toolCalls.length) assistant.toolCalls = toolCalls;
         return assistant;
       }
       default:
+        if (!calls.has(message.tool_call_id)) {
+          throw new ClawmeshError(
+            'INVALID_ARGUMENT',
+            `${where}: a tool message must answer a tool call of an earlier assistant message (no call "${message.tool_call_id}")`,
+            { details: { param: `${where}.tool_call_id` } },
+          );
+        }
         return { role: 'tool', content: text(message.content, where), toolCallId: message.tool_call_id };
     }
   });
