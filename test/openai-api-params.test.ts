@@ -68,7 +68,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
   const lastOpenAI = () => openai.requests.at(-1)!.body as Record<string, unknown>;
   const lastAnthropic = () => anthropic.requests.at(-1)!.body as Record<string, unknown>;
 
-  it('passes tool_choice, parallel_tool_calls, stop and response_format to an OpenAI-compatible upstream', async () => {
+  it('passes tool_choice, parallel_tool_calls, stop, response_format, top_p and seed to an OpenAI-compatible upstream', async () => {
     await client.chat.completions.create({
       model: 'openai/gpt-test',
       messages: [{ role: 'user', content: 'stock of hats?' }],
@@ -77,8 +77,12 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       parallel_tool_calls: false,
       stop: 'END',
       response_format: { type: 'json_object' },
+      top_p: 0.3,
+      seed: 42,
     });
     expect(lastOpenAI()).toMatchObject({
+      top_p: 0.3,
+      seed: 42,
       tool_choice: { type: 'function', function: { name: 'lookupStock' } },
       parallel_tool_calls: false,
       stop: ['END'],
@@ -234,7 +238,9 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     await ask({ tool_choice: 'required' });
     await ask({ tool_choice: { type: 'function', function: { name: 'weather' } } });
     await ask({ parallel_tool_calls: false });
-    expect(openai.requests).toHaveLength(6);
+    await ask({ top_p: 0.5 });
+    await ask({ seed: 1 });
+    expect(openai.requests).toHaveLength(8);
   });
 });
 

@@ -92,6 +92,8 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
   if (request.tools && request.tools.length > 0) out.tools = request.tools;
   if (request.temperature !== undefined) out.temperature = request.temperature;
   if (request.maxTokens !== undefined) out.maxTokens = request.maxTokens;
+  if (request.topP !== undefined) out.topP = request.topP;
+  if (request.seed !== undefined) out.seed = request.seed;
   if (request.toolChoice !== undefined) out.toolChoice = request.toolChoice;
   if (request.parallelToolCalls !== undefined) out.parallelToolCalls = request.parallelToolCalls;
   if (request.stop !== undefined) out.stop = request.stop;

@@ -13,6 +13,10 @@ export const ModelRequestSchema = z.object({
   tools: z.array(ToolSpecSchema).optional(),
   temperature: z.number().min(0).max(2).optional(),
   maxTokens: z.number().int().positive().optional(),
+  /** Nucleus sampling: only the tokens of this top probability mass (0-1). */
+  topP: z.number().min(0).max(1).optional(),
+  /** A seed for (best-effort) reproducible sampling, where the provider takes one. */
+  seed: z.number().int().optional(),
   /**
    * Which tool the model must call: `auto` (its choice, the default), `required` (some tool),
    * one tool by name, or `none` (no call, though the tools stay defined: a history with tool

@@ -84,8 +84,9 @@ const ResponseFormat = z.discriminatedUnion('type', [
 /**
  * The body of `POST /v1/chat/completions`, as OpenAI documents it. `tool_choice`,
  * `parallel_tool_calls`, `stop` and `response_format` reach the provider (each maps them onto its
- * own API, or refuses what it cannot honour); other parameters this gateway does not use
- * (`top_p`, `seed`, …) are accepted and ignored.
+ * own API, or refuses what it cannot honour); `top_p` and `seed` reach OpenAI-compatible
+ * upstreams; other parameters this gateway does not use (`frequency_penalty`, …) are accepted
+ * and ignored.
  */
 export const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).max(MAX_MODEL_NAME),
@@ -96,6 +97,8 @@ export const ChatCompletionRequestSchema = z.looseObject({
   stop: z.union([z.string(), z.array(z.string()).max(4, { message: 'at most 4 stop sequences' })]).nullish(),
   response_format: ResponseFormat.nullish(),
   temperature: z.number().min(0).max(2).nullish(),
+  top_p: z.number().min(0).max(1).nullish(),
+  seed: z.number().int().nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
   n: z.literal(1, { message: 'only n = 1 is supported' }).nullish(),
@@ -201,6 +204,8 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
   }
   if (body.temperature !== null && body.temperature !== undefined) request.temperature = body.temperature;
   if (maxTokens !== null && maxTokens !== undefined) request.maxTokens = maxTokens;
+  if (body.top_p !== null && body.top_p !== undefined) request.topP = body.top_p;
+  if (body.seed !== null && body.seed !== undefined) request.seed = body.seed;
   const stop = stopOf(body.stop);
   if (stop) request.stop = stop;
   const format = body.response_format;

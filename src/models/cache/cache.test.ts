@@ -128,12 +128,14 @@ describe('cache keys', () => {
     expect(cacheKey('fast', withCall('{"a":1}'))).not.toBe(cacheKey('fast', withCall('{"a":2}')));
   });
 
-  it('differs by tool choice, parallel tool calls, stop sequences and response format', () => {
+  it('differs by tool choice, parallel tool calls, top p, seed, stop sequences and response format', () => {
     const key = cacheKey('fast', base);
     const variants: Partial<ModelRequest>[] = [
       { toolChoice: 'required' },
       { toolChoice: { name: 'inv__look' } },
       { parallelToolCalls: false },
+      { topP: 0.5 },
+      { seed: 7 },
       { stop: ['\n'] },
       { responseFormat: { type: 'json_object' } },
       { responseFormat: { type: 'json_schema', name: 'a', schema: { type: 'object' } } },

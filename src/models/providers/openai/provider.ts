@@ -72,6 +72,8 @@ function toRequestBody(
   }
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body[tokenLimit] = request.maxTokens;
+  if (request.topP !== undefined) body.top_p = request.topP;
+  if (request.seed !== undefined) body.seed = request.seed;
   if (request.stop !== undefined) body.stop = request.stop;
   if (request.responseFormat !== undefined)
     body.response_format = toOpenAIResponseFormat(request.responseFormat);
