@@ -100,10 +100,12 @@ describe('createIdempotency', () => {
   /** A deferred promise the test settles. */
   function gate<T>() {
     let resolve!: (value: T) => void;
-    const promise = new Promise<T>((r) => {
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<T>((r, j) => {
       resolve = r;
+      reject = j;
     });
-    return { promise, resolve };
+    return { promise, resolve, reject };
   }
 
   it('runs the work of a new key and returns its value', async () => {
@@ -155,24 +157,47 @@ describe('createIdempotency', () => {
     expect(runs).toBe(1);
   });
 
-  it('tells a repeat whose first run is still going in another process to retry in a second', async () => {
+  it('waits for the reply of a first run still going in another process over the same store', async () => {
     const store = createMemoryDedupeStore();
     const elsewhere = createIdempotency(store, TTL);
     const here = createIdempotency(store, TTL);
     const release = gate<string>();
     const first = elsewhere.run('key-1', { text: 'hi' }, () => release.promise);
     await new Promise((resolve) => setTimeout(resolve, 10));
-    await expect(here.run('key-1', { text: 'hi' }, async () => 'again')).rejects.toMatchObject({
-      code: 'CONFLICT',
-      retryable: true,
-      details: { retryAfterSeconds: 1 },
+    let ran = false;
+    const repeat = here.run('key-1', { text: 'hi' }, async () => {
+      ran = true;
+      return 'again';
     });
+    await new Promise((resolve) => setTimeout(resolve, 120));
     release.resolve('the reply');
+    expect(await first).toEqual({ value: 'the reply', replayed: false });
+    expect(await repeat).toEqual({ value: 'the reply', replayed: true });
+    expect(ran).toBe(false);
+  });
+
+  it('runs the work itself when the first run in another process fails while a repeat waits', async () => {
+    const store = createMemoryDedupeStore();
+    const elsewhere = createIdempotency(store, TTL);
+    const here = createIdempotency(store, TTL);
+    const release = gate<string>();
+    const first = elsewhere.run('key-1', { text: 'hi' }, () => release.promise);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const repeat = here.run('key-1', { text: 'hi' }, async () => 'second run');
+    release.reject(new ClawmeshError('UNAVAILABLE', 'model down'));
+    await expect(first).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(await repeat).toEqual({ value: 'second run', replayed: false });
+  });
+
+  it('rejects a repeat with another body once the first run in another process finishes', async () => {
+    const store = createMemoryDedupeStore();
+    const release = gate<string>();
+    const first = createIdempotency(store, TTL).run('key-1', { text: 'hi' }, () => release.promise);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const other = createIdempotency(store, TTL).run('key-1', { text: 'bye' }, async () => 'other');
+    release.resolve('done');
     await first;
-    expect(await here.run('key-1', { text: 'hi' }, async () => 'again')).toEqual({
-      value: 'the reply',
-      replayed: true,
-    });
+    await expect(other).rejects.toMatchObject({ code: 'CONFLICT', retryable: false });
   });
 
   it('rejects a key reused with a different body with CONFLICT', async () => {
@@ -221,10 +246,10 @@ describe('createIdempotency', () => {
     expect(runs).toBe(2);
   });
 
-  it('answers CONFLICT while another process holds the key', async () => {
+  it('answers CONFLICT when another process still holds the key after the wait', async () => {
     const store = createMemoryDedupeStore();
     await store.claim('key-1', TTL);
-    const idempotency = createIdempotency(store, TTL);
+    const idempotency = createIdempotency(store, TTL, TTL, 100);
     let ran = false;
     const err = await idempotency
       .run('key-1', {}, async () => {

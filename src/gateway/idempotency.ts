@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ClawmeshError } from '../core/errors.ts';
-import type { DedupeStore } from '../store/types.ts';
+import type { ClaimResult, DedupeStore } from '../store/types.ts';
 
 /** A reply run once per idempotency key; `replayed` is set when it was the first run's reply. */
 export interface IdempotentResult<T> {
@@ -8,7 +9,10 @@ export interface IdempotentResult<T> {
   replayed: boolean;
 }
 
-/** Runs work at most once per key: a repeat gets the first reply (waiting for it when it is still running here). */
+/**
+ * Runs work at most once per key: a repeat gets the first reply, waiting for it while it is still
+ * running, in this process or in another one over the same store.
+ */
 export interface Idempotency {
   run<T>(key: string, fingerprint: unknown, work: () => Promise<T>): Promise<IdempotentResult<T>>;
 }
@@ -19,12 +23,15 @@ type Running = { fingerprint: string; execution: Promise<IdempotentResult<unknow
 /**
  * Creates the idempotency guard over a dedupe store, which makes it hold across restarts and
  * processes. A reply is kept `ttlMs`; a claim whose run never finished (the process died) is
- * held only `pendingTtlMs`, after which a repeat runs again.
+ * held only `pendingTtlMs`, after which a repeat runs again. A repeat whose first run is going on
+ * in another process (another gateway replica over a shared store) polls the store for its reply
+ * up to `waitMs`, then answers `CONFLICT` (retryable) if the first run has still not finished.
  */
 export function createIdempotency(
   store: DedupeStore,
   ttlMs: number,
   pendingTtlMs = Math.min(ttlMs, 120_000),
+  waitMs = pendingTtlMs,
 ): Idempotency {
   // Runs in this process, registered before the first await so a repeat in the same tick joins it.
   const running = new Map<string, Running>();
@@ -34,7 +41,7 @@ export function createIdempotency(
     fingerprint: string,
     work: () => Promise<T>,
   ): Promise<IdempotentResult<T>> => {
-    const claim = await store.claim(key, pendingTtlMs);
+    const claim = await claimOrWait(key);
     if (claim.state === 'done') {
       const stored = claim.value as Stored;
       assertSameRequest(stored.fingerprint, fingerprint);
@@ -55,6 +62,21 @@ export function createIdempotency(
     } catch (err) {
       await store.release(key).catch(() => undefined);
       throw err;
+    }
+  };
+
+  // Another process holds the key: poll until it stores its reply, releases the key (its run
+  // failed) or its claim expires (it died), backing off from 50 ms to 500 ms, for at most waitMs.
+  const claimOrWait = async (key: string): Promise<ClaimResult> => {
+    const giveUpAt = Date.now() + waitMs;
+    let pause = 50;
+    for (;;) {
+      const claim = await store.claim(key, pendingTtlMs);
+      if (claim.state !== 'pending') return claim;
+      const left = giveUpAt - Date.now();
+      if (left <= 0) return claim;
+      await delay(Math.min(pause, left));
+      pause = Math.min(pause * 2, 500);
     }
   };
 

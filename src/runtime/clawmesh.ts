@@ -163,16 +163,19 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
   let channels: Channels | undefined;
   if (services.roles.has('gateway')) {
     const longestTurn = Math.max(...config.agents.map((agent) => agent.turnTimeoutMs));
+    const requestTimeoutMs = longestTurn + 5000;
     registerApiRoutes(http, {
       conversation,
       auth,
       rateLimit: createRateLimit(gateway.rateLimit),
+      // A repeat reaching another gateway replica waits for the first run as long as a request may last.
       idempotency: createIdempotency(
         services.dedupe!,
         gateway.idempotencyTtlSeconds * 1000,
         longestTurn + 10_000,
+        requestTimeoutMs,
       ),
-      requestTimeoutMs: longestTurn + 5000,
+      requestTimeoutMs,
       logger,
       // In one process the conversation service logs a failed turn itself, with its conversation.
       logFailures: !services.roles.has('conversation'),
