@@ -1,4 +1,6 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { dirname } from 'node:path';
 import { withDefaultPostgresUser } from '../core/postgres-user.ts';
 import { settlesWithin } from '../core/wait.ts';
@@ -102,61 +104,67 @@ export async function probeRabbitMq(url: string, timeoutMs = 2000): Promise<stri
   }
 }
 
-/**
- * A URL's user and password moved to a Basic `authorization` header (unless the request has its
- * own), as Node's HTTP client sends them for the SDKs and the OTLP exporter: `fetch` refuses a
- * URL with credentials, and would quote them in its error.
- */
-function credentialsAsHeader(url: string, init: RequestInit): { url: string; init: RequestInit } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { url, init };
-  }
-  if (!parsed.username && !parsed.password) return { url, init };
-  const user = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
-  parsed.username = '';
-  parsed.password = '';
-  const headers = new Headers(init.headers);
-  if (!headers.has('authorization')) {
-    headers.set('authorization', `Basic ${Buffer.from(user).toString('base64')}`);
-  }
-  return { url: parsed.toString(), init: { ...init, headers } };
+/** What a probe sends. */
+interface ProbeRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
 }
 
 /**
- * A fetch with a timeout; rejects with the network's own error code (`ECONNREFUSED`, …). The
- * timeout's timer keeps the process alive, unlike `AbortSignal.timeout`'s: a server that takes
- * the connection and closes it unanswered (a relay whose target is down) can leave fetch waiting
- * with nothing else pending, and a CLI would then exit at once, silently, with code 0.
+ * A request with a timeout over Node's HTTP client (the one the services and the SDKs use), not
+ * `fetch`: fetch refuses the WHATWG "bad ports" (6000, 6665-6669, …) with a bare `bad port`,
+ * though the services reach them. Rejects with the network's own error code (`ECONNREFUSED`, …).
+ * The timer keeps the process alive: a server that takes the connection and closes it unanswered
+ * must not let a CLI exit at once, silently, with code 0. A URL's user and password go as a Basic
+ * `authorization` header (unless the request has its own), never into an error.
  */
-async function fetchWithin(
+function fetchWithin(
   target: string,
-  options: RequestInit,
+  request: ProbeRequest,
   timeoutMs: number,
 ): Promise<{ status: number; body: string }> {
-  const { url, init } = credentialsAsHeader(target, options);
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new TimeoutError(timeoutMs)), timeoutMs);
+  let url: URL;
   try {
-    const response = await fetch(url, { ...init, signal: controller.signal });
-    return { status: response.status, body: await response.text() };
-  } catch (err) {
-    if (controller.signal.aborted) throw new Error(`no answer within ${timeoutMs} ms`);
-    const error = err as Error & { cause?: { code?: string; message?: string } };
-    throw new Error(error.cause?.code ?? error.cause?.message ?? error.message);
-  } finally {
-    clearTimeout(timer);
+    url = new URL(target);
+  } catch {
+    return Promise.reject(new Error('not a valid URL'));
   }
-}
-
-/** Why a probe was aborted. */
-class TimeoutError extends Error {
-  constructor(ms: number) {
-    super(`no answer within ${ms} ms`);
-    this.name = 'TimeoutError';
+  const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
+  if (!client) return Promise.reject(new Error(`unsupported protocol ${url.protocol}`));
+  const headers: Record<string, string> = { ...request.headers };
+  if (
+    (url.username || url.password) &&
+    !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')
+  ) {
+    const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.authorization = `Basic ${Buffer.from(user).toString('base64')}`;
   }
+  url.username = '';
+  url.password = '';
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    // agent: false closes the connection after the answer, so a CLI exits when it is done.
+    const req = client.request(url, { method: request.method ?? 'GET', headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', fail);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+    }, timeoutMs);
+    function fail(err: Error & { code?: string }) {
+      clearTimeout(timer);
+      reject(new Error(timedOut ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message)));
+    }
+    req.on('error', fail);
+    req.end(request.body);
+  });
 }
 
 /** A GET with a timeout; resolves with the status and body (any status), rejects when nothing answers. */
@@ -178,7 +186,7 @@ export async function probeOtlp(
   headers: Record<string, string> = {},
   timeoutMs = 3000,
 ): Promise<number> {
-  const init: RequestInit = {
+  const init: ProbeRequest = {
     method: 'POST',
     headers: { ...headers, 'content-type': contentType },
     // The empty message: no bytes in protobuf, no resource spans in JSON.
