@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runPairing } from '../src/cli/pairing.ts';
@@ -196,5 +199,52 @@ describe('channel access', () => {
     for await (const batch of redis.scanIterator({ MATCH: `${keyPrefix}rl*`, COUNT: 100 }))
       keys.push(...batch);
     expect(keys.length).toBeGreaterThan(0);
+  });
+  it('pairing with a Redis store: a code issued by one gateway replica, approved with the CLI, lets the sender through every replica', async () => {
+    const keyPrefix = `h2test-pairing-${randomUUID()}:`;
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    cleanups.push(async () => {
+      for await (const keys of redis.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 100 })) {
+        if (keys.length > 0) await redis.del(keys);
+      }
+      await redis.close();
+    });
+    const fake = await startFakeTelegram();
+    cleanups.push(() => fake.close());
+    // Two gateways, each with its own SQLite file (the inbox), over one Redis.
+    const replica = async (name: string) => {
+      const app = await startTestApp({
+        channels: {
+          telegram: {
+            botToken: TELEGRAM_TOKEN,
+            webhookSecret: SECRET,
+            apiRoot: fake.url,
+            dmPolicy: 'pairing',
+          },
+          delivery: { baseDelayMs: 10, maxDelayMs: 100, maxAttempts: 2 },
+        },
+        store: { kind: 'redis', path: join(mkdtempSync(join(tmpdir(), 'h2-pairing-')), `${name}.db`) },
+        redis: { url: REDIS_URL, keyPrefix },
+      });
+      cleanups.push(() => app.stop());
+      return app;
+    };
+    const first = await replica('a');
+    const second = await replica('b');
+    expect(await send(first, { text: 'hello', userId: 71 })).toMatchObject({ outcome: 'denied:pairing' });
+    const code = /pairing code: ([A-Z0-9]{8})/.exec(repliesTo(fake, 71)[0]!.text as string)![1]!;
+    // The other replica gives the same sender the same code, not a second one.
+    await send(second, { text: 'hello?', userId: 71 });
+    expect(repliesTo(fake, 71)[1]!.text).toContain(code);
+
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
+    const env = { CLAWMESH_STORE: 'redis', REDIS_URL, CLAWMESH_REDIS__KEY_PREFIX: keyPrefix };
+    expect(await runPairing(['approve', 'telegram', code], { env, cwd: first.dir, io })).toBe(0);
+    expect(err).toEqual([]);
+    expect(await send(second, { text: 'hello again', userId: 71 })).toMatchObject({ outcome: 'replied' });
+    expect(await send(first, { text: 'and again', userId: 71 })).toMatchObject({ outcome: 'replied' });
   });
 });

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createClient, type RedisClientType } from 'redis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRedisPairingStore } from '../gateway/access/pairing-redis.ts';
 import { createSqlitePairingStore } from '../gateway/access/pairing-sqlite.ts';
 import type { PairingStore } from '../gateway/access/pairing-types.ts';
 import { runPairing } from './pairing.ts';
@@ -88,5 +91,41 @@ describe('clawmesh pairing', () => {
     const code = await runPairing(['list'], { configFile: file, env: {}, cwd: dir, io });
     expect(code).toBe(1);
     expect(err[0]).toMatch(/lives in the server’s memory/);
+  });
+});
+
+describe('clawmesh pairing with a Redis store', () => {
+  const prefix = `h2test:cli-pairing:${randomUUID()}:`;
+  const client = createClient({ url: 'redis://127.0.0.1:6379' }) as RedisClientType;
+  beforeAll(async () => {
+    await client.connect();
+  });
+  afterAll(async () => {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 100 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+    await client.close();
+  });
+
+  it('approves in Redis a code a gateway replica issued, which every replica then lets through', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-pairing-'));
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
+    // Two gateway replicas, each with its own SQLite file, over one Redis.
+    const gatewayA = createRedisPairingStore({ client, prefix });
+    const gatewayB = createRedisPairingStore({ client, prefix });
+    const { code } = await gatewayA.request('telegram', '1001', { ttlMs: 60_000 });
+    const env = {
+      CLAWMESH_STORE: 'redis',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      CLAWMESH_REDIS__KEY_PREFIX: prefix,
+      CLAWMESH_SQLITE_PATH: join(dir, 'cli.db'),
+    };
+    expect(await runPairing(['approve', 'telegram', code], { env, cwd: dir, io })).toBe(0);
+    expect(err).toEqual([]);
+    expect(await gatewayB.isApproved('telegram', '1001')).toBe(true);
+    expect(await runPairing(['list', 'telegram'], { env, cwd: dir, io })).toBe(0);
+    expect(out.at(-3)).toBe('approved:');
   });
 });

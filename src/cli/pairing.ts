@@ -1,9 +1,12 @@
 import { loadConfig } from '../config/load.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { createRedisPairingStore } from '../gateway/access/pairing-redis.ts';
 import { createSqlitePairingStore } from '../gateway/access/pairing-sqlite.ts';
 import type { PairingStore } from '../gateway/access/pairing-types.ts';
 import { CHANNELS } from '../gateway/channels/index.ts';
-import { channelStatePath } from '../runtime/channels.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { channelStatePath, pairingInRedis } from '../runtime/channels.ts';
+import { createConnections } from '../runtime/connections.ts';
 
 /** Where `clawmesh pairing` writes; the process's streams by default. */
 export interface PairingIo {
@@ -39,8 +42,8 @@ export function pairingChannels(): string[] {
 }
 
 /**
- * `clawmesh pairing …`: approves, lists and revokes DM pairing on the SQLite file the server
- * uses (the config's `store.path`). Returns the exit code: 0 done, 1 refused (unknown channel,
+ * `clawmesh pairing …`: approves, lists and revokes DM pairing where the gateways keep it: in
+ * Redis with `store.kind: redis` (and `channels.state: auto`), else the SQLite file at `store.path`. Returns the exit code: 0 done, 1 refused (unknown channel,
  * unknown or expired code, state kept in memory), 2 usage.
  *
  * @example
@@ -62,7 +65,7 @@ export async function runPairing(args: readonly string[], options: PairingOption
   }
   let store: PairingStore;
   try {
-    store = options.store ?? openStore(options);
+    store = options.store ?? (await openStore(options));
   } catch (err) {
     io.err(`clawmesh pairing: ${(err as Error).message}`);
     return 1;
@@ -114,7 +117,7 @@ export async function runPairing(args: readonly string[], options: PairingOption
   }
 }
 
-function openStore(options: PairingOptions): PairingStore {
+async function openStore(options: PairingOptions): Promise<PairingStore> {
   const { config, baseDir } = loadConfig({
     ...(options.configFile ? { file: options.configFile } : {}),
     ...(options.env ? { env: options.env } : {}),
@@ -127,5 +130,17 @@ function openStore(options: PairingOptions): PairingStore {
       'the pairing state lives in the server’s memory (store.kind or channels.state is memory), so no other process can approve codes; use channels.state: sqlite',
     );
   }
-  return createSqlitePairingStore({ path });
+  if (!pairingInRedis(config)) return createSqlitePairingStore({ path });
+  // The gateways keep it in Redis: the same server and key prefix as theirs.
+  const connections = createConnections(config, silentLogger());
+  const client = await connections.redis();
+  const store = createRedisPairingStore({ client, prefix: config.redis.keyPrefix });
+  return {
+    ...store,
+    kind: store.kind,
+    async close() {
+      await store.close();
+      await connections.close();
+    },
+  };
 }

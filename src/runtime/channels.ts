@@ -6,6 +6,7 @@ import type { Client } from '../core/contract.ts';
 import type { conversationContract } from '../core/contracts/conversation.ts';
 import { settlesWithin } from '../core/wait.ts';
 import { createMemoryPairingStore } from '../gateway/access/pairing-memory.ts';
+import { createRedisPairingStore } from '../gateway/access/pairing-redis.ts';
 import { createSqlitePairingStore } from '../gateway/access/pairing-sqlite.ts';
 import type { PairingStore } from '../gateway/access/pairing-types.ts';
 import { createAccess } from '../gateway/access/policy.ts';
@@ -24,6 +25,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { createInboxStore } from '../store/inbox.ts';
 import type { InboxStore } from '../store/inbox-types.ts';
+import type { RedisCommandClient } from '../store/redis-script.ts';
 import type { DedupeStore } from '../store/types.ts';
 
 /** What {@link startChannels} needs from the process. */
@@ -91,7 +93,7 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
   );
 
   // With no channel on there is nothing to keep: no file is opened (the routes answer from memory).
-  const { inbox, pairing } = openState(config, deps.baseDir, enabled.length > 0);
+  const { inbox, pairing } = await openState(config, deps.baseDir, enabled.length > 0, deps.redis);
   const closeState = async () => {
     await inbox.close().catch(() => undefined);
     await pairing.close().catch(() => undefined);
@@ -219,23 +221,35 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
 
 /**
  * Opens the inbox and the pairing store: SQLite at the store's file (its own connections) unless
- * `channels.state` (or, under `auto`, a memory store) says memory.
+ * `channels.state` (or, under `auto`, a memory store) says memory. Under `auto` with a Redis store
+ * the pairing state goes to Redis, shared by every gateway replica; the inbox stays in each
+ * gateway's file, as it is the crash journal of the process that accepted the messages.
  */
-function openState(
+async function openState(
   config: Config,
   baseDir: string,
   durable: boolean,
-): { inbox: InboxStore; pairing: PairingStore } {
+  redis: (() => Promise<unknown>) | undefined,
+): Promise<{ inbox: InboxStore; pairing: PairingStore }> {
   const path = durable ? channelStatePath(config, baseDir) : undefined;
   if (path === undefined)
     return { inbox: createInboxStore({ kind: 'memory' }), pairing: createMemoryPairingStore() };
+  const shared = pairingInRedis(config);
+  const client = shared && redis ? ((await redis()) as RedisCommandClient) : undefined;
   const inbox = createInboxStore({ kind: 'sqlite', path });
   try {
+    if (client)
+      return { inbox, pairing: createRedisPairingStore({ client, prefix: config.redis.keyPrefix }) };
     return { inbox, pairing: createSqlitePairingStore({ path }) };
   } catch (err) {
     void inbox.close();
     throw err;
   }
+}
+
+/** Whether the pairing state lives in Redis: `channels.state: auto` with `store.kind: redis`. */
+export function pairingInRedis(config: Config): boolean {
+  return config.channels.state === 'auto' && config.store.kind === 'redis';
 }
 
 /** The SQLite file of the channels' state (inbox, pairing), or `undefined` when it lives in memory. */

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { ChannelAccessConfig } from '../../config/schema-channels.ts';
 import { ChannelsConfigSchema } from '../../config/schema-channels.ts';
 import { createMemoryPairingStore } from './pairing-memory.ts';
+import { createRedisPairingStore } from './pairing-redis.ts';
 import { createSqlitePairingStore } from './pairing-sqlite.ts';
 import { CODE_ALPHABET, CODE_LENGTH, type PairingStore } from './pairing-types.ts';
 import { createAccess } from './policy.ts';
@@ -96,6 +97,42 @@ function describePairingStore(name: string, make: () => PairingStore) {
 
 describePairingStore('memory', () => createMemoryPairingStore());
 describePairingStore('sqlite', () => createSqlitePairingStore({ path: ':memory:' }));
+
+describe('PairingStore on Redis', () => {
+  const client = createClient({ url: 'redis://127.0.0.1:6379' }) as RedisClientType;
+  const prefix = `h2test:pairing:${randomUUID()}:`;
+  beforeAll(async () => {
+    await client.connect();
+  });
+  afterAll(async () => {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 100 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+    await client.close();
+  });
+
+  describePairingStore('redis', () =>
+    createRedisPairingStore({ client, prefix: `${prefix}${randomUUID()}:` }),
+  );
+
+  it('shares codes and approvals between two gateway replicas', async () => {
+    const shared = `${prefix}shared:`;
+    const gatewayA = createRedisPairingStore({ client, prefix: shared });
+    const gatewayB = createRedisPairingStore({ client, prefix: shared });
+    const operator = createRedisPairingStore({ client, prefix: shared });
+    const issued = await gatewayA.request('telegram', '42', { ttlMs: 60_000 });
+    // The sender's next message reaches the other replica: same code, not a second one.
+    expect(await gatewayB.request('telegram', '42', { ttlMs: 60_000 })).toEqual({
+      ...issued,
+      created: false,
+    });
+    expect((await operator.list('telegram')).pending.map((r) => r.code)).toEqual([issued.code]);
+    await operator.approve('telegram', issued.code);
+    expect(await gatewayA.isApproved('telegram', '42')).toBe(true);
+    expect(await gatewayB.isApproved('telegram', '42')).toBe(true);
+    await expect(gatewayB.approve('telegram', issued.code)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
 
 /** The access settings of a channel, from the config's defaults plus `patch`. */
 function settings(patch: Record<string, unknown> = {}): ChannelAccessConfig {
