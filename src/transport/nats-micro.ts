@@ -112,19 +112,17 @@ export async function startMicroService(nc: NatsConnection, spec: MicroServiceSp
         counters.last_error = error;
       }
     };
-    subscriptions.push(
-      nc.subscribe(endpoint.subject, {
-        queue,
-        callback: (err, msg) => {
-          if (err) return;
-          const start = performance.now();
-          endpoint.handle(msg).then(
-            (error) => done(start, error),
-            (error: unknown) => done(start, String((error as Error)?.message ?? error)),
-          );
-        },
-      }),
-    );
+    const callback = (err: Error | null, msg: Msg) => {
+      if (err) return;
+      const start = performance.now();
+      endpoint.handle(msg).then(
+        (error) => done(start, error),
+        (error: unknown) => done(start, String((error as Error)?.message ?? error)),
+      );
+    };
+    subscriptions.push(nc.subscribe(endpoint.subject, { queue, callback }));
+    // This instance alone, outside the queue group: where a retry goes to avoid a hung replica.
+    subscriptions.push(nc.subscribe(`${endpoint.subject}.${id}`, { callback }));
   });
 
   const info = (): MicroInfo => ({

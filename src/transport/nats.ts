@@ -6,6 +6,7 @@ import type { CallMiddleware, Client, Contract, Handlers, Invoke } from '../core
 import { clientFromInvoke } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import type { Logger } from '../observability/logger.ts';
+import { instanceSubject, pickLiveInstance } from './nats-live.ts';
 import {
   type MicroEndpoint,
   type MicroService,
@@ -145,8 +146,18 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     };
   };
 
+  // Calls that timed out or found no instance, by subject and request id: the same call again is
+  // a retry (the gateway's failover), sent to a replica that proves alive rather than to the queue
+  // group, which may pick the hung one again. Bounded: the oldest are forgotten first.
+  const failedCalls = new Set<string>();
+  const rememberFailure = (key: string) => {
+    failedCalls.add(key);
+    if (failedCalls.size > 1024) failedCalls.delete(failedCalls.values().next().value as string);
+  };
+
   const invoker = (service: string): Invoke => {
     const subjects = new Map<string, string>();
+    const serviceName = natsServiceName(service);
     return async (method, input, ctx) => {
       const what = `${service}.${method}`;
       if (closed) throw new ClawmeshError('UNAVAILABLE', `${what}: the nats transport is closed`);
@@ -161,12 +172,23 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       const data = encodeInput(input, what);
       const max = limit();
       if (data.length > max) throw payloadTooLarge(what, data.length, max);
+      const callKey = `${subject}\u0000${ctx.requestId}`;
+      let target = subject;
+      if (failedCalls.has(callKey)) {
+        const live = await pickLiveInstance(nc, serviceName, subject, Math.min(500, remaining / 4));
+        if (live !== undefined) target = instanceSubject(subject, live);
+      }
+      const left = ctx.deadline - Date.now();
+      if (left <= 0) throw deadlinePassed(what);
       let reply: Msg;
       try {
-        reply = await requester.request(subject, data, contextHeaders(ctx, remaining), remaining);
+        reply = await requester.request(target, data, contextHeaders(ctx, left), left);
       } catch (err) {
-        throw requestFailure(err, service, what, remaining, max);
+        const failure = requestFailure(err, service, what, left, max);
+        if (failure.code === 'DEADLINE_EXCEEDED' || failure.code === 'UNAVAILABLE') rememberFailure(callKey);
+        throw failure;
       }
+      failedCalls.delete(callKey);
       const h = reply.headers;
       if (h?.has(SERVICE_ERROR_CODE_HEADER)) {
         const status = Number(h.get(SERVICE_ERROR_CODE_HEADER));
