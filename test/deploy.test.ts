@@ -197,6 +197,16 @@ describe('deploy/k8s (kustomize)', () => {
     }
   });
 
+  it('keeps the gateway inbox (/app/data) across restarts of its container', () => {
+    // The inbox is the crash journal of the gateway that accepted a message: a container that
+    // restarts after a crash resumes it only if the file is still there.
+    const gateway = clawmesh.find((doc) => doc.metadata.name === 'gateway');
+    const spec = gateway.spec.template.spec;
+    const mount = spec.containers[0].volumeMounts?.find((m: Doc) => m.mountPath === '/app/data');
+    expect(mount, 'the gateway mounts a volume at /app/data').toBeDefined();
+    expect(spec.volumes?.some((v: Doc) => v.name === mount.name)).toBe(true);
+  });
+
   it('autoscales the conversation and skill hosts', () => {
     const scaled = new Set(ofKind('HorizontalPodAutoscaler').map((hpa) => hpa.spec.scaleTargetRef.name));
     for (const name of ['conversation', 'skill-inventory', 'skill-support']) expect(scaled).toContain(name);
