@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createCallContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { createLogger } from '../observability/logger.ts';
 import { errorOfReply } from '../transport/wire.ts';
 import { conversationFailover } from './failover.ts';
 
@@ -17,6 +19,35 @@ function scripted(errors: ClawmeshError[]) {
 }
 
 describe('conversationFailover', () => {
+  it("logs its retry with the turn's ids and without replacing the process's service field", async () => {
+    const raw: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        raw.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const logger = createLogger({ service: 'clawmesh-gateway', instance: 'gw-1', destination });
+    const { next } = scripted([new ClawmeshError('UNAVAILABLE', 'no responders')]);
+    const handle = conversationFailover({ attemptTimeoutMs: 1000, retryDelayMs: 1, logger })(
+      'conversation',
+      next,
+    );
+    const ctx = createCallContext({ timeoutMs: 2000, requestId: 'req-7' });
+    await handle('handle', { text: 'hi' }, ctx);
+    const line = raw.find((text) => text.includes('sending it again'));
+    expect(line).toBeDefined();
+    // One `service` key: a second one (the called service) would win in most JSON readers.
+    expect(line!.match(/"service":/g)).toHaveLength(1);
+    expect(JSON.parse(line!)).toMatchObject({
+      service: 'clawmesh-gateway',
+      rpcService: 'conversation',
+      requestId: 'req-7',
+      traceId: ctx.traceparent.slice(3, 35),
+      spanId: ctx.traceparent.slice(36, 52),
+    });
+  });
+
   it('sends a message again, with the same message id, after a replica is unavailable', async () => {
     const { inputs, next } = scripted([new ClawmeshError('UNAVAILABLE', 'no responders')]);
     const handle = conversationFailover({ attemptTimeoutMs: 1000, retryDelayMs: 1 })('conversation', next);

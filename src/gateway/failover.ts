@@ -2,7 +2,7 @@ import { type CallContext, remainingMs, withTimeout } from '../core/context.ts';
 import type { CallMiddleware } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 import { answeredByService } from '../transport/wire.ts';
 
 /** Options of {@link conversationFailover}. */
@@ -63,12 +63,13 @@ export function conversationFailover(options: FailoverOptions): CallMiddleware {
           unreachableSince !== undefined &&
           Date.now() + delayMs - unreachableSince > options.attemptTimeoutMs;
         if (!retry || remainingMs(ctx) <= delayMs || awayTooLong) throw err;
+        // `rpcService`, not `service`: the logger's own `service` names this process.
         const fields = {
-          service,
+          ...callFields(ctx),
+          rpcService: service,
           attempt,
           code: err.code,
           messageId: stable.messageId,
-          requestId: ctx.requestId,
         };
         if (attempt === 1) options.logger?.warn(fields, 'conversation call failed; sending it again');
         else options.logger?.debug({ ...fields, err: err.message }, 'conversation call failed again');

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CallContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 import type { MethodRunner } from './serving.ts';
 import { payloadTooLarge, readContextHeaders, statusOf } from './wire.ts';
 
@@ -46,7 +47,10 @@ export function rpcRegistryOf(app: FastifyInstance, options: RpcRouteOptions): R
               err.statusCode,
             );
           }
-          options.logger?.error({ err, service: request.params.service }, 'rpc request failed');
+          options.logger?.error(
+            { err, rpcService: request.params.service, rpcMethod: request.params.method },
+            'rpc request failed',
+          );
           return sendError(reply, new ClawmeshError('INTERNAL', `${what}: ${err.message}`));
         },
       },
@@ -67,15 +71,19 @@ export function rpcRegistryOf(app: FastifyInstance, options: RpcRouteOptions): R
           );
         }
         let output: unknown;
+        let ctx: CallContext | undefined;
         try {
-          const ctx = readContextHeaders((name) => {
+          ctx = readContextHeaders((name) => {
             const value = request.headers[name];
             return typeof value === 'string' ? value : undefined;
           });
           output = await run(request.body, ctx);
         } catch (err) {
           if (!(err instanceof ClawmeshError)) {
-            options.logger?.error({ err, service, method }, 'rpc handler threw');
+            options.logger?.error(
+              { ...(ctx ? callFields(ctx) : {}), err, rpcService: service, rpcMethod: method },
+              'rpc handler threw',
+            );
           }
           return sendError(reply, ClawmeshError.from(err));
         }

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createCallContext } from '../core/context.ts';
@@ -7,7 +8,7 @@ import { defineContract } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import { createHttpServer } from '../http/server.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { createLogger, silentLogger } from '../observability/logger.ts';
 import { describeTransport } from './conformance.ts';
 import { createHttpTransport, type HttpTransport } from './http.ts';
 
@@ -93,6 +94,39 @@ describe('http transport', () => {
     await expect(client.client(echo).say({ text }, ctx())).resolves.toEqual({ text: text.toUpperCase() });
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ ok: true });
     expect(server.address()).toBeUndefined();
+  });
+
+  it("logs a handler that threw with the call's ids, keeping the process's service field", async () => {
+    const raw: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        raw.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const logger = createLogger({ service: 'clawmesh-skills', destination });
+    const server = createHttpTransport({ listen: { port: 0 }, logger });
+    cleanup.push(() => server.close());
+    await server.serve(echo, {
+      say: async () => {
+        throw new TypeError('boom');
+      },
+    });
+    const call = ctx();
+    const failed = await rejection(
+      clientOf({ 'skill.echo-test': server.address()! }).client(echo).say({ text: 'x' }, call),
+    );
+    expect(failed.code).toBe('INTERNAL');
+    const line = raw.find((text) => text.includes('rpc handler threw'));
+    expect(line).toBeDefined();
+    expect(line!.match(/"service":/g)).toHaveLength(1);
+    expect(JSON.parse(line!)).toMatchObject({
+      service: 'clawmesh-skills',
+      rpcService: 'skill.echo-test',
+      rpcMethod: 'say',
+      requestId: call.requestId,
+      traceId: call.traceparent.slice(3, 35),
+    });
   });
 
   it('speaks POST /rpc/<service>/<method> with context headers and { error } bodies', async () => {

@@ -5,7 +5,7 @@ import type { CallContext } from '../core/context.ts';
 import type { CallMiddleware, Client, Contract, Handlers, Invoke } from '../core/contract.ts';
 import { clientFromInvoke } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 import { instanceSubject, pickLiveInstance } from './nats-live.ts';
 import {
   type MicroEndpoint,
@@ -126,10 +126,11 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       name: natsServiceName(method),
       subject: subjectOf(service, method, prefix),
       async handle(msg: Msg): Promise<string | undefined> {
+        let ctx: CallContext | undefined;
         try {
           const max = limit();
           if (msg.data.length > max) throw payloadTooLarge(what, msg.data.length, max);
-          const ctx = contextOf(msg);
+          ctx = contextOf(msg);
           const output = await run(decodeJson(msg.data, what), ctx);
           const body = encodeJson(output);
           if (body.length > max) throw payloadTooLarge(`${what} reply`, body.length, max, 'INTERNAL');
@@ -137,7 +138,10 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           return undefined;
         } catch (err) {
           if (!(err instanceof ClawmeshError))
-            options.logger?.error({ err, service, method }, 'rpc handler threw');
+            options.logger?.error(
+              { ...(ctx ? callFields(ctx) : {}), err, rpcService: service, rpcMethod: method },
+              'rpc handler threw',
+            );
           const error = ClawmeshError.from(err);
           respondError(msg, error);
           return error.message;
