@@ -10,6 +10,7 @@ export function hookScopeOf(ctx: CallContext, ids: { conversationId: string; age
   return {
     requestId: ctx.requestId,
     traceId: traceIdOf(ctx),
+    spanId: ctx.traceparent.slice(36, 52),
     conversationId: ids.conversationId,
     agentId: ids.agentId,
     channel: ctx.channel ?? 'unknown',

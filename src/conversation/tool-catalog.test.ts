@@ -4,6 +4,7 @@ import { createCallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { skillsContract } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { createLogger } from '../observability/logger.ts';
 import { createToolCatalog } from './tool-catalog.ts';
 
 const agent = { id: 'default', skills: ['inventory'] } as unknown as AgentConfig;
@@ -41,5 +42,22 @@ describe('createToolCatalog', () => {
     const up = await catalog.toolsFor(agent, createCallContext());
     expect(up.specs.map((spec) => spec.name)).toEqual(['inventory__lookupStock']);
     expect(host.state.lists).toBe(2);
+  });
+
+  it("logs going on without tools with the turn's request, trace, span and conversation", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+    const catalog = createToolCatalog(skillsHost().client, logger, 60_000);
+    const ctx = createCallContext({ conversationId: 'c_1', requestId: 'req-1' });
+    await catalog.toolsFor(agent, ctx);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        requestId: 'req-1',
+        traceId: ctx.traceparent.slice(3, 35),
+        spanId: ctx.traceparent.slice(36, 52),
+        conversationId: 'c_1',
+        msg: 'no skill host answered for this agent: the turn goes on without tools',
+      }),
+    );
   });
 });

@@ -3,7 +3,7 @@ import type { CallContext } from '../core/context.ts';
 import type { Client } from '../core/contract.ts';
 import type { skillsContract, ToolDescriptor } from '../core/contracts/skills.ts';
 import { qualifiedToolName, type ToolSpec } from '../core/messages.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 
 /** The tools an agent offers the model, with what they cost in the context window. */
 export interface AgentTools {
@@ -39,6 +39,7 @@ export function createToolCatalog(
       const withoutTools = (err: unknown): AgentTools => {
         logger?.warn(
           {
+            ...callFields(ctx),
             agentId: agent.id,
             code: (err as { code?: string })?.code,
             err: (err as Error)?.message ?? String(err),

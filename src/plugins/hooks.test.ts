@@ -228,6 +228,24 @@ describe('createHookRunner', () => {
     );
   });
 
+  it("writes a plugin's failure and its own lines with the turn's request, trace, span and conversation", async () => {
+    const { runner, lines } = setup([
+      {
+        name: 'talker',
+        onMessageReceived(context) {
+          context.logger.info('hi from the plugin');
+          throw new Error('broken');
+        },
+      },
+    ]);
+    await runner.run('onMessageReceived', { ...turn, spanId: 'span-1' }, message());
+    const ids = { requestId: 'req-1', traceId: 'trace-1', spanId: 'span-1', conversationId: 'conv-1' };
+    expect(lines).toContainEqual(expect.objectContaining({ ...ids, msg: 'hi from the plugin' }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ ...ids, msg: 'plugin talker onMessageReceived failed; skipped' }),
+    );
+  });
+
   it('tells every onError, containing their own throws and hangs', async () => {
     const seen: string[] = [];
     const { runner, metrics } = setup([

@@ -76,6 +76,17 @@ function unusable(hook: HookName, result: unknown): string | undefined {
 }
 const DEFAULT_PRIORITY = 100;
 
+/** The ids every log line of a turn carries (operations.md, Logs). */
+function idsOf(turn: TurnContext): Record<string, string> {
+  const ids: Record<string, string> = {
+    requestId: turn.requestId,
+    traceId: turn.traceId,
+    conversationId: turn.conversationId,
+  };
+  if (turn.spanId) ids.spanId = turn.spanId;
+  return ids;
+}
+
 /**
  * Creates the runner of the plugins' hooks: priority order (lower first, ties in load order),
  * each call under its plugin's timeout, failures logged, counted and skipped.
@@ -107,10 +118,7 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
 
   /** Calls one hook with its logger and timeout; never throws. */
   const call = async (step: Step, hook: HookName, turn: TurnContext, value: unknown): Promise<Outcome> => {
-    const context: HookContext = {
-      ...turn,
-      logger: step.logger.child({ requestId: turn.requestId, conversationId: turn.conversationId }),
-    };
+    const context: HookContext = { ...turn, logger: step.logger.child(idsOf(turn)) };
     // The hook's own timeout, cut short by the turn's deadline: a slow plugin never holds a
     // turn past the time its caller waits for it.
     const untilDeadline = turn.deadline === undefined ? Infinity : Math.max(0, turn.deadline - Date.now());
@@ -125,7 +133,7 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
     if (!outcome.ok) {
       const { reason, message } = outcome;
       logger.warn(
-        { plugin: step.plugin.name, hook, reason, error: message, requestId: turn.requestId },
+        { ...idsOf(turn), plugin: step.plugin.name, hook, reason, error: message },
         `plugin ${step.plugin.name} ${hook} ${reason === 'timeout' ? 'timed out' : 'failed'}; skipped`,
       );
       metrics?.pluginFailures.inc({ plugin: step.plugin.name, hook, reason });
@@ -157,7 +165,7 @@ export function createHookRunner(options: HookRunnerOptions): HookRunner {
         continue;
       }
       logger.warn(
-        { plugin: step.plugin.name, hook, reason: 'invalid', error: problem, requestId: turn.requestId },
+        { ...idsOf(turn), plugin: step.plugin.name, hook, reason: 'invalid', error: problem },
         `plugin ${step.plugin.name} ${hook} ${problem}; ignored`,
       );
       metrics?.pluginFailures.inc({ plugin: step.plugin.name, hook, reason: 'invalid' });

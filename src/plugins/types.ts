@@ -6,6 +6,8 @@ import type { Logger } from '../observability/logger.ts';
 export interface HookContext {
   requestId: string;
   traceId: string;
+  /** The span of the turn (16 hex), as in its log lines. */
+  spanId?: string;
   conversationId: string;
   agentId: string;
   channel: string;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createCallContext } from '../core/context.ts';
 import { randomHex } from '../core/ids.ts';
-import { silentLogger } from '../observability/logger.ts';
+import { createLogger } from '../observability/logger.ts';
 import { createNatsTransport } from '../transport/nats.ts';
 import type { Transport } from '../transport/types.ts';
 import { defineSkill } from './define.ts';
@@ -31,7 +31,7 @@ describe('createSkillRouter', () => {
   };
 
   it('leaves out a skill whose host hangs after listTimeoutMs, not after the whole turn deadline', async () => {
-    const prefix = `router${randomHex(4)}`;
+    const prefix = `h3router${randomHex(4)}`;
     const [server, client] = await Promise.all([transport(prefix), transport(prefix)]);
     await serveSkillHost(server, createSkillHost({ skills: [quick] }));
     // A host that receives the call and never answers (a blocked event loop, a frozen VM).
@@ -39,15 +39,27 @@ describe('createSkillRouter', () => {
       list: () => new Promise(() => undefined),
       invoke: () => new Promise(() => undefined),
     });
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
     const router = createSkillRouter({
       transport: client,
       skills: ['quick', 'stuck'],
-      logger: silentLogger(),
+      logger,
       listTimeoutMs: 300,
     });
     const began = performance.now();
-    const { tools } = await router.list({}, createCallContext({ timeoutMs: 15_000 }));
+    const ctx = createCallContext({ timeoutMs: 15_000, conversationId: 'c_1' });
+    const { tools } = await router.list({}, ctx);
     expect(performance.now() - began).toBeLessThan(2000);
     expect(tools.map((tool) => `${tool.skill}.${tool.tool}`)).toEqual(['quick.echo']);
+    // A line of the turn that listed the tools: it carries the turn's ids.
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        skill: 'stuck',
+        requestId: ctx.requestId,
+        traceId: ctx.traceparent.slice(3, 35),
+        conversationId: 'c_1',
+      }),
+    );
   });
 });

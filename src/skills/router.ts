@@ -2,7 +2,7 @@ import { type CallContext, withTimeout } from '../core/context.ts';
 import type { CallMiddleware, Client, Contract } from '../core/contract.ts';
 import { skillsContract, type ToolDescriptor } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 import type { Registration, Transport } from '../transport/types.ts';
 import type { SkillHost } from './host.ts';
 
@@ -91,7 +91,7 @@ export function createSkillRouter(options: SkillRouterOptions): Client<typeof sk
       }
       for (const { skill, error } of failed) {
         logger.warn(
-          { skill, err: (error as Error)?.message ?? String(error) },
+          { ...callFields(ctx), skill, err: (error as Error)?.message ?? String(error) },
           `skill "${skill}" is unavailable; its tools are left out for now`,
         );
       }
