@@ -157,6 +157,29 @@ describe('createSkillHost', () => {
     expect(typed).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', message: 'the store is down' } });
   });
 
+  it("replaces the skill's secret in a tool's error message, which reaches the model and the client", async () => {
+    const leaky = defineSkill({
+      name: 'leaky',
+      version: '1.0.0',
+      secrets: ['LEAKY_KEY'],
+      tools: {
+        fetch: {
+          description: 'Fails quoting its key, as some client libraries do',
+          input: z.object({}),
+          run: (_, toolCtx) => {
+            throw new Error(`GET https://api.example/items?key=${toolCtx.secrets.LEAKY_KEY} refused`);
+          },
+        },
+      },
+    });
+    const host = createSkillHost({ skills: [leaky], secrets: () => ({ LEAKY_KEY: 'leaky-secret-123' }) });
+    const result = await host.handlers.invoke({ skill: 'leaky', tool: 'fetch', arguments: {} }, ctx());
+    expect(result).toMatchObject({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'GET https://api.example/items?key=[redacted] refused' },
+    });
+  });
+
   it('gives a skill only the secrets it declared', async () => {
     process.env.DEMO_KEY = 'demo-secret';
     process.env.OTHER_KEY = 'other-secret';

@@ -9,7 +9,7 @@ import type {
 } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { fastCounter } from '../observability/fast-metrics.ts';
-import { callLogger, type Logger, silentLogger } from '../observability/logger.ts';
+import { callLogger, type Logger, REDACTED, silentLogger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { type CallFailure, runToolCall, type ToolEntry } from './call.ts';
 import { isSkill, type Skill, type ToolDefinition } from './define.ts';
@@ -108,12 +108,19 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
       return { ok: true, result: outcome.json, durationMs };
     }
     entry.error?.inc();
+    // The message goes to the model, the API's client, the events and the dashboard: a tool
+    // whose error quotes its own secret (a client library's message, a URL with its key) must
+    // not hand the secret on.
+    const message = withoutSecrets(
+      outcome.message,
+      entry.skill.secrets.length > 0 ? secretsOf(entry.skill) : NO_SECRETS,
+    );
     const level = outcome.code === 'INVALID_ARGUMENT' ? 'debug' : 'warn';
     callLogger(logger, ctx)[level](
       { tool: entry.name, code: outcome.code, durationMs },
-      `tool call failed: ${outcome.message}`,
+      `tool call failed: ${message}`,
     );
-    return { ok: false, error: { code: outcome.code, message: outcome.message }, durationMs };
+    return { ok: false, error: { code: outcome.code, message }, durationMs };
   };
 
   const invoke = async (request: InvokeRequest, ctx: CallContext): Promise<InvokeResult> => {
@@ -136,6 +143,18 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
   };
 
   return { handlers: { list, invoke }, skills };
+}
+
+/** Secret values shorter than this are words, too likely to occur by chance (as in the logs). */
+const MIN_SECRET_LENGTH = 8;
+
+/** `message` with each of the skill's secret values replaced by `[redacted]`. */
+function withoutSecrets(message: string, secrets: Readonly<Record<string, string>>): string {
+  let out = message;
+  for (const value of Object.values(secrets)) {
+    if (value.length >= MIN_SECRET_LENGTH && out.includes(value)) out = out.replaceAll(value, REDACTED);
+  }
+  return out;
 }
 
 function jsonSchemaOf(name: string, tool: ToolDefinition): Record<string, unknown> {
