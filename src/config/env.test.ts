@@ -241,6 +241,30 @@ describe('keys set by environment variables, named in errors', () => {
     expect(err.message).not.toMatch(/expected object/);
   });
 
+  it('names a variable that gives a list entry by name instead of its number', () => {
+    write(DEFAULT_CONFIG_FILE, 'agents:\n  - id: shop\n');
+    const err = failure(() => loadConfig({ env: { CLAWMESH_AGENTS__SHOP__MODEL: 'local' }, cwd: tmp.path }));
+    expect(err.message).toBe(
+      'invalid configuration:\n  agents.shop: agents is a list: "shop" is not an entry\'s number (0 for the first) ' +
+        '(set by CLAWMESH_AGENTS__SHOP__MODEL)',
+    );
+    // Without a file, the default agent's list is there to be given by name too.
+    const bare = failure(() =>
+      loadConfig({ env: { CLAWMESH_AGENTS__DEFAULT__MODEL: 'local' }, cwd: tmpdir() }),
+    );
+    expect(bare.message).toContain('agents.default: agents is a list');
+  });
+
+  it('names a variable with an empty level instead of dropping it', () => {
+    const err = failure(() => loadConfig({ env: { CLAWMESH_GATEWAY____PORT: '9000' }, cwd: tmpdir() }));
+    expect(err.message).toBe(
+      'invalid configuration:\n  gateway: the variable has an empty level: levels are separated by exactly ' +
+        'two underscores (__) (set by CLAWMESH_GATEWAY____PORT)',
+    );
+    const trailing = failure(() => loadConfig({ env: { CLAWMESH_LOG__: 'debug' }, cwd: tmpdir() }));
+    expect(trailing.message).toContain('(set by CLAWMESH_LOG__)');
+  });
+
   it('accepts list entries set by variables in any order, when none is missing', () => {
     const env = { CLAWMESH_AGENTS__2__ID: 'c', CLAWMESH_AGENTS__1__ID: 'b' };
     const { config } = loadConfig({ env, cwd: tmp.path });

@@ -16,6 +16,15 @@ export interface EnvListGap {
   variables: string[];
 }
 
+/** A `CLAWMESH_<PATH>` variable that cannot set any key (`CLAWMESH_AGENTS__SHOP__MODEL`). */
+export interface EnvProblem {
+  /** The dotted key where the variable's path goes wrong (`agents.shop`). */
+  key: string;
+  message: string;
+  /** The variable. */
+  variable: string;
+}
+
 /** Environment variables that set one key directly (or add to a list), beside `CLAWMESH_<PATH>`. */
 const SHORTCUTS: Record<string, { path: string[]; list?: boolean; append?: boolean; json?: boolean }> = {
   PORT: { path: ['gateway', 'port'], json: true },
@@ -88,10 +97,11 @@ const TOP_LEVEL_KEYS = new Set([
 export function applyEnvOverrides(
   raw: Tree,
   env: NodeJS.ProcessEnv,
-): { tree: Tree; sources: EnvSources; gaps: EnvListGap[] } {
+): { tree: Tree; sources: EnvSources; gaps: EnvListGap[]; problems: EnvProblem[] } {
   const tree = structuredClone(raw);
   const sources: EnvSources = new Map();
   const generic: Array<{ path: string[]; name: string }> = [];
+  const problems: EnvProblem[] = [];
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || value === '') continue;
     const shortcut = SHORTCUTS[name];
@@ -112,15 +122,48 @@ export function applyEnvOverrides(
     }
     if (!name.startsWith('CLAWMESH_')) continue;
     const path = keyPath(name.slice('CLAWMESH_'.length).split('__'));
-    if (!TOP_LEVEL_KEYS.has(path[0] ?? '') || path.some((segment) => segment === '')) continue;
+    if (!TOP_LEVEL_KEYS.has(path[0] ?? '')) continue;
     // An override inside the agent list starts from the default agent, not from nothing.
     if (path[0] === 'agents' && !Array.isArray(tree.agents)) tree.agents = [{ id: 'default' }];
+    const problem = pathProblem(tree, path);
+    if (problem) {
+      problems.push({ ...problem, variable: name });
+      continue;
+    }
     setPath(tree, path, parseValue(value));
     sources.set(path.join('.'), name);
     generic.push({ path, name });
   }
   // Checked once every variable is in: CLAWMESH_AGENTS__2__ID may come after CLAWMESH_AGENTS__3__ID.
-  return { tree, sources, gaps: listGaps(tree, generic) };
+  return { tree, sources, gaps: listGaps(tree, generic), problems };
+}
+
+/**
+ * Why a variable's key path cannot be set, if it cannot: an empty level (`GATEWAY____PORT`,
+ * a trailing `__`), or a name where a list needs an entry's number (`AGENTS__SHOP__MODEL`),
+ * which would otherwise be dropped without a word.
+ */
+function pathProblem(tree: Tree, path: string[]): { key: string; message: string } | undefined {
+  const empty = path.indexOf('');
+  if (empty !== -1) {
+    return {
+      key: path.slice(0, empty).join('.'),
+      message: 'the variable has an empty level: levels are separated by exactly two underscores (__)',
+    };
+  }
+  let node: unknown = tree;
+  for (const [depth, segment] of path.entries()) {
+    if (Array.isArray(node) && !/^\d+$/.test(segment)) {
+      const list = path.slice(0, depth).join('.');
+      return {
+        key: `${list}.${segment}`,
+        message: `${list} is a list: "${segment}" is not an entry's number (0 for the first)`,
+      };
+    }
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Tree)[segment];
+  }
+  return undefined;
 }
 
 /** A validation failure, as much of it as {@link retypeEnvValues} reads. */

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type * as Yaml from 'yaml';
 import { ClawmeshError } from '../core/errors.ts';
 import { redactUrl } from '../core/redact-url.ts';
-import { applyEnvOverrides, type EnvListGap, retypeEnvValues } from './env.ts';
+import { applyEnvOverrides, type EnvListGap, type EnvProblem, retypeEnvValues } from './env.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
 /** The default config file name, looked up in the working directory. */
@@ -46,7 +46,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       ? resolve(cwd, DEFAULT_CONFIG_FILE)
       : undefined;
   const raw = file ? readConfigFile(file) : {};
-  const { tree, sources, gaps } = applyEnvOverrides(raw, env);
+  const { tree, sources, gaps, problems: envProblems } = applyEnvOverrides(raw, env);
   const merged = options.overrides ? deepMerge(tree, options.overrides) : tree;
   let result = ConfigSchema.safeParse(merged);
   // Digits meant as a text (a phone number id) or a plain list were read as JSON: read them as written.
@@ -54,7 +54,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     result = ConfigSchema.safeParse(merged);
   const setBy = (key: string) =>
     sources.get(key) ?? [...sources].find(([path]) => key.startsWith(`${path}.`))?.[1];
-  const problems: Problem[] = gaps.map(gapProblem);
+  const problems: Problem[] = [...envProblems.map(envProblem), ...gaps.map(gapProblem)];
   if (!result.success) {
     // A missing entry fails validation too; its gap above already says why.
     const inGap = (key: string) =>
@@ -103,6 +103,11 @@ function invalidConfig(problems: Problem[], where = ''): ClawmeshError {
   return new ClawmeshError('INVALID_ARGUMENT', `invalid configuration${where}:\n  ${lines.join('\n  ')}`, {
     details: { keys: problems.map((problem) => problem.key) },
   });
+}
+
+/** A variable that could set no key, as a problem of the key where its path goes wrong. */
+function envProblem(problem: EnvProblem): Problem {
+  return { key: problem.key, message: problem.message, from: problem.variable };
 }
 
 /** A list entry set by a variable past the end of its list, as a problem of that entry. */
