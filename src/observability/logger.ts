@@ -71,7 +71,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   };
   const scrub = scrubber(options.secrets ?? []);
   if (scrub) settings.hooks = { streamWrite: scrub };
-  return options.destination ? pino(settings, options.destination) : pino(settings);
+  return pino(settings, options.destination ?? stdoutDestination());
+}
+
+/**
+ * Stdout, written synchronously. pino's default destination writes asynchronously and flushes
+ * what is left when the process exits; with stdout's reader gone (a log shipper that died,
+ * `clawmesh start | head`) that flush retries the broken pipe every 100 ms forever, and the
+ * process never exits after SIGTERM. Written synchronously, the first line that meets the broken
+ * pipe turns the logger off instead. A successful turn writes no line at `info`.
+ */
+function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: true });
 }
 
 /** Shorter values are too likely to occur by chance to be replaced everywhere. */
