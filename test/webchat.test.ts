@@ -7,7 +7,7 @@ import { sessionConversationId } from '../src/core/ids.ts';
 import { createApiKeyCheck } from '../src/gateway/auth.ts';
 import { registerWebChat, userIdOf, type WebChatOptions } from '../src/gateway/channels/webchat/index.ts';
 import { createHttpServer } from '../src/http/server.ts';
-import { silentLogger } from '../src/observability/logger.ts';
+import { createLogger, silentLogger } from '../src/observability/logger.ts';
 import type { ClawmeshPlugin } from '../src/plugins/types.ts';
 import { createMemoryDedupeStore } from '../src/store/memory.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
@@ -405,13 +405,15 @@ describe('web chat with API keys configured', () => {
 function echoConversation() {
   const state = {
     calls: [] as string[],
+    requestIds: [] as string[],
     gate: Promise.resolve() as Promise<void>,
     streams: true,
     fail: undefined as Error | undefined,
   };
   const client = {
-    async handle(message: { text: string }, ctx: { onDelta?: (delta: string) => void }) {
+    async handle(message: { text: string }, ctx: { requestId: string; onDelta?: (delta: string) => void }) {
       state.calls.push(message.text);
+      state.requestIds.push(ctx.requestId);
       if (state.fail) throw state.fail;
       const onDelta = state.streams ? ctx.onDelta : undefined;
       onDelta?.('You said');
@@ -431,18 +433,20 @@ function echoConversation() {
 async function startBareChat(options: WebChatOptions = {}, keys: string[] = []) {
   const app = createHttpServer({ logger: silentLogger(), bodyLimitBytes: 65_536 });
   const echo = echoConversation();
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({ destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
   registerWebChat(app, {
     // biome-ignore lint/suspicious/noExplicitAny: a stand-in client with the contract's two methods
     conversation: echo.client as any,
     dedupe: createMemoryDedupeStore(),
     auth: createApiKeyCheck(keys),
-    logger: silentLogger(),
+    logger,
     agentFor: () => 'default',
     turnTimeoutMs: 10_000,
     options,
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  return { app, url, state: echo.state };
+  return { app, url, state: echo.state, lines };
 }
 
 describe('web chat made public in the config while API keys guard the HTTP API', () => {
@@ -529,6 +533,10 @@ describe('registerWebChat in a gateway without the conversation store', () => {
     bare.state.fail = new ClawmeshError('UNAVAILABLE', 'the model is down');
     const failed = await chat.ask(id, 'try me');
     expect(failed).toMatchObject({ type: 'error', code: 'UNAVAILABLE', retryable: true, replyTo: id });
+    // The gateway's line names the request, as the conversation role's 'turn failed' does.
+    expect(bare.lines).toContainEqual(
+      expect.objectContaining({ msg: 'web chat turn failed', requestId: bare.state.requestIds.at(-1) }),
+    );
     bare.state.fail = undefined;
     expect(await chat.ask(id, 'try me')).toMatchObject({ type: 'reply', text: 'You said: try me' });
     chat.close();

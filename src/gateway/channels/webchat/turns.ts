@@ -68,6 +68,8 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
     const id = frame.clientMessageId;
     const key = dedupeKey(conversationId, id);
     const turn = deps.hub.startTurn(conversationId, id, frame.text);
+    // Named in the failure's log line: the conversation role logs the same id ('turn failed').
+    let requestId: string | undefined;
     try {
       const { reply, settled } = await queue.run(conversationId, async () => {
         const mark = await deps.transcript.mark(conversationId);
@@ -83,6 +85,7 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
             deps.hub.broadcast(conversationId, { type: 'delta', replyTo: id, text: delta });
           },
         });
+        requestId = ctx.requestId;
         const reply = await deps.conversation.handle(
           {
             channel: 'webchat',
@@ -118,7 +121,10 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
       deps.hub.endTurn(conversationId, id);
       const error = ClawmeshError.from(err);
       await deps.dedupe.release(key).catch(() => undefined);
-      deps.logger.warn({ conversationId, code: error.code, err: error.message }, 'web chat turn failed');
+      deps.logger.warn(
+        { requestId, conversationId, code: error.code, err: error.message },
+        'web chat turn failed',
+      );
       deps.hub.broadcast(conversationId, errorFrame(error, id));
     }
   };
