@@ -103,14 +103,19 @@ describe('memory bus', () => {
     await bus.subscribe('skill.invoked', 'billing', () => {
       throw new Error('always');
     });
-    await bus.publish(raw('skill.invoked', 'poison'));
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    await bus.publish({
+      ...raw('skill.invoked', 'poison'),
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+      data: { conversationId: 'c_1' },
+    });
     await bus.drain();
+    // The turn the event came from is named, so the failure can be traced back to its message.
+    const ids = { topic: 'skill.invoked', eventId: 'poison', traceId, conversationId: 'c_1' };
     expect(warned.filter((w) => w.message === 'event dead-lettered')).toEqual([
-      {
-        fields: { topic: 'skill.invoked', eventId: 'poison', group: 'billing' },
-        message: 'event dead-lettered',
-      },
+      { fields: { ...ids, group: 'billing' }, message: 'event dead-lettered' },
     ]);
+    expect(warned.filter((w) => w.message === 'event handler failed')[0]?.fields).toMatchObject(ids);
   });
 
   it('does not dead-letter an event that fails on its dead-letter topic', async () => {

@@ -1,6 +1,7 @@
 import { createRecentKeys, type RecentKeys } from '../core/bounded.ts';
 import { createInFlight } from '../core/in-flight.ts';
 import type { Logger } from '../observability/logger.ts';
+import { eventLogFields } from './log-fields.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
 /** Options of the in-process bus. */
@@ -60,7 +61,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
 
   const failed = (group: Group, event: BusEvent, tries: number, err: unknown): void => {
     options.logger?.warn(
-      { err, topic: event.type, group: group.name, attempt: tries },
+      { ...eventLogFields(event), err, group: group.name, attempt: tries },
       'event handler failed',
     );
     if (tries < maxAttempts) {
@@ -69,15 +70,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     }
     if (!event.type.endsWith(DEAD_LETTER_SUFFIX)) {
       dispatch({ ...event, type: `${event.type}${DEAD_LETTER_SUFFIX}` });
-      options.logger?.warn(
-        { topic: event.type, eventId: event.id, group: group.name },
-        'event dead-lettered',
-      );
+      options.logger?.warn({ ...eventLogFields(event), group: group.name }, 'event dead-lettered');
     } else {
-      options.logger?.error(
-        { topic: event.type, eventId: event.id, group: group.name },
-        'dropping a failed dead letter',
-      );
+      options.logger?.error({ ...eventLogFields(event), group: group.name }, 'dropping a failed dead letter');
     }
     settle();
   };

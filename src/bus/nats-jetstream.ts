@@ -21,6 +21,7 @@ import { createInFlight } from '../core/in-flight.ts';
 import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
+import { eventLogFields } from './log-fields.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import { createEventStream, type EventStream } from './nats-jetstream-stream.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
@@ -182,11 +183,11 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
   /** Publishes the dead letter of `event` (once per event id, by its message id). */
   const deadLetter = async (event: BusEvent, group: string): Promise<void> => {
     if (event.type.endsWith(DEAD_LETTER_SUFFIX)) {
-      logger?.error({ topic: event.type, eventId: event.id, group }, 'dropping a failed dead letter');
+      logger?.error({ ...eventLogFields(event), group }, 'dropping a failed dead letter');
       return;
     }
     await send({ ...event, type: `${event.type}${DEAD_LETTER_SUFFIX}` });
-    logger?.warn({ topic: event.type, eventId: event.id, group }, 'event dead-lettered');
+    logger?.warn({ ...eventLogFields(event), group }, 'event dead-lettered');
   };
 
   /** One member of a group: a pull consumer's messages, handled as they come. */
@@ -346,7 +347,7 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
           await this.handler(event);
         } catch (err) {
           failure = err;
-          logger?.warn({ err, topic: event.type, group: this.group, attempt }, 'event handler failed');
+          logger?.warn({ ...eventLogFields(event), err, group: this.group, attempt }, 'event handler failed');
         }
       }
       if (!this.held.has(msg)) return; // abandoned by close(): redelivered after ack_wait

@@ -14,6 +14,7 @@ import { redactUrl } from '../core/redact-url.ts';
 import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
+import { eventLogFields } from './log-fields.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -259,7 +260,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
           await this.handler(event);
         } catch (err) {
           failure = err;
-          logger?.warn({ err, topic: event.type, group: this.group, attempt }, 'event handler failed');
+          logger?.warn({ ...eventLogFields(event), err, group: this.group, attempt }, 'event handler failed');
         }
       }
       if (!this.held.has(msg)) return; // abandoned by close(): requeued for another member
@@ -275,10 +276,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
           // To this queue only (the default exchange), so other groups do not see it again.
           await send('', this.queue, msg.content, propsOf(event, attempt + 1));
         } else if (event.type.endsWith(DEAD_LETTER_SUFFIX)) {
-          logger?.error(
-            { topic: event.type, eventId: event.id, group: this.group },
-            'dropping a failed dead letter',
-          );
+          logger?.error({ ...eventLogFields(event), group: this.group }, 'dropping a failed dead letter');
         } else {
           const type = `${event.type}${DEAD_LETTER_SUFFIX}`;
           await send(exchange, type, Buffer.from(JSON.stringify({ ...event, type })), {
@@ -288,7 +286,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Ra
               'x-error': String((failure as Error)?.message ?? failure ?? 'too many deliveries'),
             },
           });
-          logger?.warn({ topic: event.type, eventId: event.id, group: this.group }, 'event dead-lettered');
+          logger?.warn({ ...eventLogFields(event), group: this.group }, 'event dead-lettered');
         }
         this.settle(channel, msg, true);
       } catch (err) {

@@ -6,6 +6,7 @@ import { createInFlight } from '../core/in-flight.ts';
 import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import { awaitHeldHandlers, closeAfterDrain } from './closing.ts';
+import { eventLogFields } from './log-fields.ts';
 import { DEAD_LETTER_SUFFIX } from './memory.ts';
 import type { Bus, BusEvent, EventHandler, Subscription } from './types.ts';
 
@@ -332,7 +333,10 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
         await this.ack(entry.id);
         return;
       }
-      logger?.warn({ err: failure, topic: event.type, group: this.group, attempt }, 'event handler failed');
+      logger?.warn(
+        { ...eventLogFields(event), err: failure, group: this.group, attempt },
+        'event handler failed',
+      );
       if (attempt >= maxAttempts) {
         await this.deadLetter(entry.id, event, String((failure as Error)?.message ?? failure));
         return;
@@ -369,10 +373,7 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
 
     private async deadLetter(id: string, event: BusEvent, error: string): Promise<void> {
       if (event.type.endsWith(DEAD_LETTER_SUFFIX)) {
-        logger?.error(
-          { topic: event.type, eventId: event.id, group: this.group },
-          'dropping a failed dead letter',
-        );
+        logger?.error({ ...eventLogFields(event), group: this.group }, 'dropping a failed dead letter');
         await this.ack(id);
         return;
       }
@@ -383,7 +384,7 @@ export async function createRedisStreamsBus(options: RedisStreamsBusOptions): Pr
           [dedupeKey(type, event.id), streamOf(type), this.stream],
           [dedupeWindowMs, maxLen, JSON.stringify({ ...event, type }), this.group, id, error],
         );
-        logger?.warn({ topic: event.type, eventId: event.id, group: this.group }, 'event dead-lettered');
+        logger?.warn({ ...eventLogFields(event), group: this.group }, 'event dead-lettered');
       } catch (err) {
         logger?.warn({ err: (err as Error).message, topic: this.topic }, 'redis bus dead-letter failed');
       } finally {
