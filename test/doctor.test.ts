@@ -50,6 +50,8 @@ let fakeUrl: string;
 const exports: { contentType: string; body: string }[] = [];
 const GOOD_KEY = 'sk-doctor-good-key';
 const OTLP_KEY = 'otlp key/with=signs';
+const TG_TOKEN = '123456:doctor-good-token';
+const SLACK_TOKEN = 'xoxb-doctor-good-token';
 
 beforeAll(async () => {
   fake = createServer((req, res) => {
@@ -72,6 +74,19 @@ beforeAll(async () => {
       return res.writeHead(key === OTLP_KEY ? 200 : 401).end('{}');
     }
     if (req.url === '/healthz') return res.writeHead(200).end('{"status":"ok"}');
+    // Telegram's getMe and Slack's auth.test, for the bot tokens TG_TOKEN and SLACK_TOKEN only.
+    if (req.url?.startsWith('/telegram/bot')) {
+      if (req.url === `/telegram/bot${TG_TOKEN}/getMe`) {
+        return res.writeHead(200).end('{"ok":true,"result":{"id":123,"is_bot":true,"username":"shop_bot"}}');
+      }
+      return res.writeHead(401).end('{"ok":false,"error_code":401,"description":"Unauthorized"}');
+    }
+    if (req.url === '/slack/api/auth.test') {
+      const ok = key === SLACK_TOKEN;
+      return res
+        .writeHead(200)
+        .end(ok ? '{"ok":true,"user":"shopbot"}' : '{"ok":false,"error":"invalid_auth"}');
+    }
     if (req.url === '/v1/models' || req.url === '/anthropic/v1/models') {
       if (key !== GOOD_KEY) return res.writeHead(401).end('{"error":{"message":"bad key"}}');
       return res
@@ -426,8 +441,46 @@ describe('clawmesh doctor', () => {
     expect(fix).toMatch(/^set TELEGRAM_WEBHOOK_SECRET/);
     expect(lineOf(lines, 'channel slack').line).toMatch(/^- channel slack: off/);
 
-    const on = await doctor({ TELEGRAM_BOT_TOKEN: '123:abc', TELEGRAM_WEBHOOK_SECRET: 'hook-secret-1' });
-    expect(lineOf(on.lines, 'channel telegram').line).toBe('✓ channel telegram: on');
+    const on = await doctor({
+      TELEGRAM_BOT_TOKEN: TG_TOKEN,
+      TELEGRAM_WEBHOOK_SECRET: 'hook-secret-1',
+      TELEGRAM_API_ROOT: `${fakeUrl}/telegram`,
+    });
+    expect(lineOf(on.lines, 'channel telegram').line).toBe('✓ channel telegram: on (@shop_bot)');
+  });
+
+  it('asks Telegram and Slack whose bot token it is, and names a token they refuse without printing it', async () => {
+    const channels = (telegramToken: string, slackToken: string) => ({
+      TELEGRAM_BOT_TOKEN: telegramToken,
+      TELEGRAM_WEBHOOK_SECRET: 'hook-secret-1',
+      TELEGRAM_API_ROOT: `${fakeUrl}/telegram`,
+      SLACK_SIGNING_SECRET: 'slack-signing-secret-1',
+      SLACK_BOT_TOKEN: slackToken,
+      SLACK_API_ROOT: `${fakeUrl}/slack/api`,
+    });
+    const good = await doctor(channels(TG_TOKEN, SLACK_TOKEN));
+    expect(lineOf(good.lines, 'channel slack').line).toBe('✓ channel slack: on (shopbot)');
+    expect(good.code).toBe(0);
+
+    const revoked = await doctor(channels('123456:doctor-revoked-token', 'xoxb-doctor-revoked-token'));
+    expect(revoked.code).toBe(1);
+    const telegram = lineOf(revoked.lines, 'channel telegram');
+    expect(telegram.line).toBe(
+      `✗ channel telegram: on, but ${fakeUrl}/telegram refused TELEGRAM_BOT_TOKEN (HTTP 401 Unauthorized)`,
+    );
+    expect(telegram.fix).toBe("set TELEGRAM_BOT_TOKEN to the bot's current token");
+    expect(lineOf(revoked.lines, 'channel slack').line).toBe(
+      `✗ channel slack: on, but ${fakeUrl}/slack/api refused SLACK_BOT_TOKEN (invalid_auth)`,
+    );
+    expect(revoked.out).not.toContain('revoked-token');
+
+    const down = await doctor({
+      ...channels(TG_TOKEN, SLACK_TOKEN),
+      TELEGRAM_API_ROOT: `http://127.0.0.1:${await closedPort()}`,
+    });
+    expect(lineOf(down.lines, 'channel telegram').line).toMatch(
+      /^✗ channel telegram: on, but cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/,
+    );
   });
 
   it('names a SQLite path that cannot be created, with the variable to move it', async () => {

@@ -28,6 +28,7 @@ import { serviceUrlSource, serviceUrls, serviceUrlVariable } from '../runtime/tr
 import { createSkillHost } from '../skills/host.ts';
 import { loadSkills } from '../skills/loader.ts';
 import { createStores } from '../store/index.ts';
+import { channelOnDetail } from './doctor-channels.ts';
 import { type Check, type CheckResult, failedResult, Problem, printReport, reason } from './doctor-check.ts';
 import { gatewayCheck, providerChecks } from './doctor-providers.ts';
 
@@ -166,7 +167,7 @@ export async function runDoctor(options: {
       },
     },
     ...(roles.has('models') ? [gatewayCheck(config), ...providerChecks(config)] : []),
-    ...channelChecks(config),
+    ...channelChecks(config, roles.has('gateway')),
     ...(roles.has('conversation') ? [{ name: 'audit', run: auditCheck(config, baseDir) }] : []),
     { name: 'tracing', run: tracingCheck },
   ];
@@ -404,15 +405,17 @@ function transportChecks(config: Config, roles: ReadonlySet<Role>, server: Serve
 }
 
 /**
- * One line per channel: on, off with the variables that turn it on, or — when only some of its
- * secrets are set — a problem naming the missing ones.
+ * One line per channel: on (in a gateway, with whom its platform says the bot token belongs to),
+ * off with the variables that turn it on, or — when only some of its secrets are set — a problem
+ * naming the missing ones.
  */
-function channelChecks(config: Config): Check[] {
+function channelChecks(config: Config, gateway: boolean): Check[] {
   const unset = new Map(channelStatuses(ChannelsConfigSchema.parse({})).map((c) => [c.name, c.missing]));
   return channelStatuses(config.channels).map((channel) => ({
     name: `channel ${channel.name}`,
     run: async () => {
-      if (channel.on) return 'on';
+      // Only a gateway talks to the platforms; it is asked about the bot's token.
+      if (channel.on) return gateway ? channelOnDetail(channel.name, config) : 'on';
       const all = unset.get(channel.name) ?? channel.missing;
       const partly = channel.missing.length < all.length;
       if (!partly) return `off (set ${channel.missing.join(', ')})`;
