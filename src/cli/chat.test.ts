@@ -67,6 +67,27 @@ describe('clawmesh chat --url', () => {
   });
 });
 
+describe('clawmesh chat with a server that wants an API key', () => {
+  let server: TestApp;
+  beforeAll(async () => {
+    server = await startTestApp({ gateway: { port: 0, host: '127.0.0.1', apiKeys: ['chat-key-123456'] } });
+  });
+  afterAll(() => server.stop());
+
+  it('says which variable carries the key when the server refuses it, and works with it', async () => {
+    const refused = await chat(['--url', server.url, '-m', 'hi']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('401: missing API key');
+    expect(refused.err).toContain("set CLAWMESH_API_KEY to one of the server's API keys");
+    const p = spawnCli(['chat', '--url', server.url, '-m', 'hi'], {
+      cwd: tempDir(),
+      env: { CLAWMESH_API_KEY: 'chat-key-123456' },
+    });
+    p.child.stdin?.end('');
+    expect(await p.exited).toBe(0);
+  });
+});
+
 describe('clawmesh chat in-process validation', () => {
   it('rejects an empty message as the HTTP API does, storing nothing', async () => {
     const { code, err, out, cwd } = await chat(['--local', '-m', '']);

@@ -181,7 +181,17 @@ async function sendOverHttp(base: URL, apiKey: string | undefined, body: Message
   });
   const json = (await response.json()) as TurnReply & { error?: { code: string; message: string } };
   if (!response.ok) {
-    throw new ClawmeshError('UNAVAILABLE', `${response.status}: ${json.error?.message ?? 'request failed'}`);
+    // The server's keys may be only in its own environment: say where the chat takes its key from.
+    const hint =
+      response.status === 401
+        ? apiKey
+          ? " (the key sent is CLAWMESH_API_KEY, else the first of gateway.apiKeys: set CLAWMESH_API_KEY to one of the server's keys)"
+          : " (set CLAWMESH_API_KEY to one of the server's API keys)"
+        : '';
+    throw new ClawmeshError(
+      'UNAVAILABLE',
+      `${response.status}: ${json.error?.message ?? 'request failed'}${hint}`,
+    );
   }
   return json;
 }
