@@ -193,6 +193,28 @@ describe('anthropic provider against a fake Messages API', () => {
     expect(sentBody()).not.toHaveProperty('system');
   });
 
+  it("answers a history that starts with the assistant's turn, which the Messages API refuses as such", async () => {
+    // A history trimmed to fit the context window often starts there; OpenAI's API takes it.
+    fake.enqueue({ type: 'text', content: 'Three hats.' });
+    const response = await provider.complete(
+      request([
+        { role: 'system', content: 'Be brief.' },
+        { role: 'assistant', content: 'Hi! What can I look up?' },
+        { role: 'user', content: 'hats?' },
+      ]),
+      createCallContext(),
+    );
+    expect(response.content).toBe('Three hats.');
+    expect(sentBody()).toMatchObject({
+      system: 'Be brief.',
+      messages: [
+        { role: 'user', content: '(conversation continued)' },
+        { role: 'assistant', content: 'Hi! What can I look up?' },
+        { role: 'user', content: 'hats?' },
+      ],
+    });
+  });
+
   it("refuses a request whose every message is empty as the caller's, without calling", async () => {
     const err = await failure(
       provider.complete(

@@ -261,6 +261,10 @@ export async function startFakeAnthropic(options: FakeAnthropicOptions = {}): Pr
       sendJson(res, 400, errorBody(400, 'messages: at least one message is required'));
       return;
     }
+    if ((messages[0] as { role?: unknown }).role !== 'user') {
+      sendJson(res, 400, errorBody(400, 'messages: first message must use the "user" role'));
+      return;
+    }
     const n = upstream.requests.length;
     const reply = queue.shift() ?? fallback;
     const streaming = wantsStream(request.body);

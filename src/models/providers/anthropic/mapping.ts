@@ -58,11 +58,15 @@ function blocksOf(message: ChatMessage): ContentBlockParam[] {
   return blocks;
 }
 
+/** The user turn put before a conversation that starts with the assistant's. */
+export const OPENING = '(conversation continued)';
+
 /**
  * Our messages as a system prompt and alternating turns: system messages join the top-level
  * `system`; tool results become `tool_result` blocks of a user turn; an assistant's tool calls
  * become `tool_use` blocks; consecutive messages of one side merge into one turn. A request of
- * system messages alone (no turn, which the Messages API refuses) sends them as its user turn.
+ * system messages alone (no turn, which the Messages API refuses) sends them as its user turn;
+ * one whose first turn is the assistant's gets a short user turn ({@link OPENING}) before it.
  */
 export function toAnthropicPrompt(messages: readonly ChatMessage[]): AnthropicPrompt {
   const system: string[] = [];
@@ -92,6 +96,10 @@ export function toAnthropicPrompt(messages: readonly ChatMessage[]): AnthropicPr
       details: { param: 'messages' },
     });
   }
+  // The Messages API refuses a first turn that is the assistant's ("first message must use the
+  // user role"), which a history trimmed to fit its context often starts with; OpenAI's takes it.
+  if (turns[0]!.role === 'assistant')
+    turns.unshift({ role: 'user', content: [{ type: 'text', text: OPENING }] });
   const prompt: AnthropicPrompt = {
     messages: turns.map((turn) => {
       const only = turn.content[0];
