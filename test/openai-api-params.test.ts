@@ -68,7 +68,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
   const lastOpenAI = () => openai.requests.at(-1)!.body as Record<string, unknown>;
   const lastAnthropic = () => anthropic.requests.at(-1)!.body as Record<string, unknown>;
 
-  it('passes tool_choice, parallel_tool_calls, stop, response_format, top_p and seed to an OpenAI-compatible upstream', async () => {
+  it('passes tool_choice, parallel_tool_calls, stop, response_format, top_p, seed and the penalties to an OpenAI-compatible upstream', async () => {
     await client.chat.completions.create({
       model: 'openai/gpt-test',
       messages: [{ role: 'user', content: 'stock of hats?' }],
@@ -79,10 +79,14 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       response_format: { type: 'json_object' },
       top_p: 0.3,
       seed: 42,
+      frequency_penalty: 0.4,
+      presence_penalty: -0.6,
     });
     expect(lastOpenAI()).toMatchObject({
       top_p: 0.3,
       seed: 42,
+      frequency_penalty: 0.4,
+      presence_penalty: -0.6,
       tool_choice: { type: 'function', function: { name: 'lookupStock' } },
       parallel_tool_calls: false,
       stop: ['END'],
@@ -240,7 +244,9 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     await ask({ parallel_tool_calls: false });
     await ask({ top_p: 0.5 });
     await ask({ seed: 1 });
-    expect(openai.requests).toHaveLength(8);
+    await ask({ frequency_penalty: 1 });
+    await ask({ presence_penalty: 1 });
+    expect(openai.requests).toHaveLength(10);
   });
 });
 
@@ -275,6 +281,28 @@ describe('the OpenAI-compatible API: what it cannot answer', () => {
       top_logprobs: 0,
     });
     expect(answer.choices[0]!.logprobs).toBeNull();
+  });
+
+  it('refuses stream_options without stream, as OpenAI does, and takes it with a stream', async () => {
+    const err = await client.chat.completions
+      .create({
+        model: 'local',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream_options: { include_usage: true },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).param).toBe('stream_options');
+    expect((err as BadRequestError).message).toContain("only allowed when 'stream' is enabled");
+    const stream = await client.chat.completions.create({
+      model: 'local',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let usage: unknown;
+    for await (const chunk of stream) usage ??= chunk.usage ?? undefined;
+    expect(usage).toMatchObject({ total_tokens: expect.any(Number) });
   });
 });
 

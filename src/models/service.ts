@@ -94,6 +94,8 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
   if (request.maxTokens !== undefined) out.maxTokens = request.maxTokens;
   if (request.topP !== undefined) out.topP = request.topP;
   if (request.seed !== undefined) out.seed = request.seed;
+  if (request.frequencyPenalty !== undefined) out.frequencyPenalty = request.frequencyPenalty;
+  if (request.presencePenalty !== undefined) out.presencePenalty = request.presencePenalty;
   if (request.toolChoice !== undefined) out.toolChoice = request.toolChoice;
   if (request.parallelToolCalls !== undefined) out.parallelToolCalls = request.parallelToolCalls;
   if (request.stop !== undefined) out.stop = request.stop;

@@ -17,6 +17,10 @@ export const ModelRequestSchema = z.object({
   topP: z.number().min(0).max(1).optional(),
   /** A seed for (best-effort) reproducible sampling, where the provider takes one. */
   seed: z.number().int().optional(),
+  /** Penalizes tokens by how often they already appear (-2 to 2), where the provider takes it. */
+  frequencyPenalty: z.number().min(-2).max(2).optional(),
+  /** Penalizes tokens that already appear at all (-2 to 2), where the provider takes it. */
+  presencePenalty: z.number().min(-2).max(2).optional(),
   /**
    * Which tool the model must call: `auto` (its choice, the default), `required` (some tool),
    * one tool by name, or `none` (no call, though the tools stay defined: a history with tool

@@ -84,9 +84,9 @@ const ResponseFormat = z.discriminatedUnion('type', [
 /**
  * The body of `POST /v1/chat/completions`, as OpenAI documents it. `tool_choice`,
  * `parallel_tool_calls`, `stop` and `response_format` reach the provider (each maps them onto its
- * own API, or refuses what it cannot honour); `top_p` and `seed` reach OpenAI-compatible
- * upstreams; other parameters this gateway does not use (`frequency_penalty`, …) are accepted
- * and ignored.
+ * own API, or refuses what it cannot honour); `top_p`, `seed`, `frequency_penalty` and
+ * `presence_penalty` reach OpenAI-compatible upstreams; other parameters this gateway does not
+ * use (`user`, `metadata`, …) are accepted and ignored.
  */
 export const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).max(MAX_MODEL_NAME),
@@ -99,6 +99,8 @@ export const ChatCompletionRequestSchema = z.looseObject({
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
   seed: z.number().int().nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
   n: z.literal(1, { message: 'only n = 1 is supported' }).nullish(),
@@ -146,6 +148,14 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
       'INVALID_ARGUMENT',
       'logprobs is not supported: this gateway answers without log probabilities',
       { details: { param: body.logprobs === true ? 'logprobs' : 'top_logprobs' } },
+    );
+  }
+  // As OpenAI refuses it: a client that sets stream_options without stream expects a stream.
+  if (body.stream_options !== null && body.stream_options !== undefined && body.stream !== true) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      "the 'stream_options' parameter is only allowed when 'stream' is enabled",
+      { details: { param: 'stream_options' } },
     );
   }
   // Tool results answer calls of an earlier assistant message, as OpenAI checks: one that answers
@@ -206,6 +216,10 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
   if (maxTokens !== null && maxTokens !== undefined) request.maxTokens = maxTokens;
   if (body.top_p !== null && body.top_p !== undefined) request.topP = body.top_p;
   if (body.seed !== null && body.seed !== undefined) request.seed = body.seed;
+  if (body.frequency_penalty !== null && body.frequency_penalty !== undefined)
+    request.frequencyPenalty = body.frequency_penalty;
+  if (body.presence_penalty !== null && body.presence_penalty !== undefined)
+    request.presencePenalty = body.presence_penalty;
   const stop = stopOf(body.stop);
   if (stop) request.stop = stop;
   const format = body.response_format;

@@ -128,7 +128,7 @@ describe('cache keys', () => {
     expect(cacheKey('fast', withCall('{"a":1}'))).not.toBe(cacheKey('fast', withCall('{"a":2}')));
   });
 
-  it('differs by tool choice, parallel tool calls, top p, seed, stop sequences and response format', () => {
+  it('differs by tool choice, parallel tool calls, top p, seed, penalties, stop sequences and response format', () => {
     const key = cacheKey('fast', base);
     const variants: Partial<ModelRequest>[] = [
       { toolChoice: 'required' },
@@ -136,6 +136,8 @@ describe('cache keys', () => {
       { parallelToolCalls: false },
       { topP: 0.5 },
       { seed: 7 },
+      { frequencyPenalty: 0.5 },
+      { presencePenalty: -0.5 },
       { stop: ['\n'] },
       { responseFormat: { type: 'json_object' } },
       { responseFormat: { type: 'json_schema', name: 'a', schema: { type: 'object' } } },

@@ -17,7 +17,7 @@ export function isCacheable(
 /**
  * The cache key of a request: a SHA-256 over the target it was routed to (a tier or an exact
  * model) and the normalized request — messages (role, content, tool calls, tool call id, name),
- * tools, temperature, max tokens, top p, seed, tool choice, parallel tool calls, stop sequences and response
+ * tools, temperature, max tokens, top p, seed, penalties, tool choice, parallel tool calls, stop sequences and response
  * format, each in a fixed order so that equal requests hash equally
  * whatever the order of their keys.
  */
@@ -44,6 +44,8 @@ export function cacheKey(target: string, request: ModelRequest): string {
       request.maxTokens ?? null,
       request.topP ?? null,
       request.seed ?? null,
+      request.frequencyPenalty ?? null,
+      request.presencePenalty ?? null,
       request.toolChoice ?? null,
       request.parallelToolCalls ?? null,
       request.stop ?? null,

@@ -74,6 +74,8 @@ function toRequestBody(
   if (request.maxTokens !== undefined) body[tokenLimit] = request.maxTokens;
   if (request.topP !== undefined) body.top_p = request.topP;
   if (request.seed !== undefined) body.seed = request.seed;
+  if (request.frequencyPenalty !== undefined) body.frequency_penalty = request.frequencyPenalty;
+  if (request.presencePenalty !== undefined) body.presence_penalty = request.presencePenalty;
   if (request.stop !== undefined) body.stop = request.stop;
   if (request.responseFormat !== undefined)
     body.response_format = toOpenAIResponseFormat(request.responseFormat);
