@@ -66,7 +66,7 @@ describe('anthropic provider against a fake Messages API', () => {
     expect(sent?.headers['anthropic-version']).toBeTruthy();
     expect(sentBody()).toEqual({
       model: 'claude-test',
-      max_tokens: 1024,
+      max_tokens: 4096,
       system: 'Be brief.',
       messages: [{ role: 'user', content: 'hello' }],
     });

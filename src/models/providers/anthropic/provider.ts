@@ -35,7 +35,7 @@ export interface AnthropicProviderOptions extends SdkProviderOptions {
   baseURL?: string;
   /** The model used when a request names only the provider (default `claude-3-5-haiku-latest`). */
   model?: string;
-  /** `max_tokens` when a request sets none; the Messages API requires one (default 1024). */
+  /** `max_tokens` when a request sets none; the Messages API requires one (default 4096, the most every Claude model takes). */
   maxTokens?: number;
 }
 
@@ -49,7 +49,7 @@ export function anthropicBaseURL(url: string | undefined): string | null {
 }
 
 const DEFAULT_MODEL = 'claude-3-5-haiku-latest';
-const DEFAULT_MAX_TOKENS = 1024;
+const DEFAULT_MAX_TOKENS = 4096;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
 function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCreateParamsNonStreaming {
