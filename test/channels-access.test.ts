@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { createClient } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runPairing } from '../src/cli/pairing.ts';
@@ -17,6 +18,7 @@ import {
 
 const SECRET = 'access-secret';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 let nextUpdate = 1000;
 
 describe('channel access', () => {
@@ -200,51 +202,69 @@ describe('channel access', () => {
       keys.push(...batch);
     expect(keys.length).toBeGreaterThan(0);
   });
-  it('pairing with a Redis store: a code issued by one gateway replica, approved with the CLI, lets the sender through every replica', async () => {
-    const keyPrefix = `h2test-pairing-${randomUUID()}:`;
-    const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    cleanups.push(async () => {
-      for await (const keys of redis.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 100 })) {
-        if (keys.length > 0) await redis.del(keys);
-      }
-      await redis.close();
-    });
-    const fake = await startFakeTelegram();
-    cleanups.push(() => fake.close());
-    // Two gateways, each with its own SQLite file (the inbox), over one Redis.
-    const replica = async (name: string) => {
-      const app = await startTestApp({
-        channels: {
-          telegram: {
-            botToken: TELEGRAM_TOKEN,
-            webhookSecret: SECRET,
-            apiRoot: fake.url,
-            dmPolicy: 'pairing',
-          },
-          delivery: { baseDelayMs: 10, maxDelayMs: 100, maxAttempts: 2 },
-        },
-        store: { kind: 'redis', path: join(mkdtempSync(join(tmpdir(), 'h2-pairing-')), `${name}.db`) },
-        redis: { url: REDIS_URL, keyPrefix },
+  for (const kind of ['redis', 'postgres'] as const) {
+    it(`pairing with a ${kind} store: a code issued by one gateway replica, approved with the CLI, lets the sender through every replica`, async () => {
+      const id = randomUUID().replaceAll('-', '').slice(0, 12);
+      const keyPrefix = `h2test-pairing-${id}:`;
+      const schema = `h2_pairing_e2e_${id}`;
+      const redis = createClient({ url: REDIS_URL });
+      await redis.connect();
+      cleanups.push(async () => {
+        for await (const keys of redis.scanIterator({ MATCH: `${keyPrefix}*`, COUNT: 100 })) {
+          if (keys.length > 0) await redis.del(keys);
+        }
+        await redis.close();
       });
-      cleanups.push(() => app.stop());
-      return app;
-    };
-    const first = await replica('a');
-    const second = await replica('b');
-    expect(await send(first, { text: 'hello', userId: 71 })).toMatchObject({ outcome: 'denied:pairing' });
-    const code = /pairing code: ([A-Z0-9]{8})/.exec(repliesTo(fake, 71)[0]!.text as string)![1]!;
-    // The other replica gives the same sender the same code, not a second one.
-    await send(second, { text: 'hello?', userId: 71 });
-    expect(repliesTo(fake, 71)[1]!.text).toContain(code);
+      if (kind === 'postgres') {
+        cleanups.push(async () => {
+          const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          await pool.end();
+        });
+      }
+      const fake = await startFakeTelegram();
+      cleanups.push(() => fake.close());
+      // Two gateways, each with its own SQLite file (the inbox), over one shared store.
+      const replica = async (name: string) => {
+        const app = await startTestApp({
+          channels: {
+            telegram: {
+              botToken: TELEGRAM_TOKEN,
+              webhookSecret: SECRET,
+              apiRoot: fake.url,
+              dmPolicy: 'pairing',
+            },
+            delivery: { baseDelayMs: 10, maxDelayMs: 100, maxAttempts: 2 },
+          },
+          store: { kind, path: join(mkdtempSync(join(tmpdir(), 'h2-pairing-')), `${name}.db`) },
+          redis: { url: REDIS_URL, keyPrefix },
+          postgres: { url: DATABASE_URL, schema },
+        });
+        cleanups.push(() => app.stop());
+        return app;
+      };
+      const first = await replica('a');
+      const second = await replica('b');
+      expect(await send(first, { text: 'hello', userId: 71 })).toMatchObject({ outcome: 'denied:pairing' });
+      const code = /pairing code: ([A-Z0-9]{8})/.exec(repliesTo(fake, 71)[0]!.text as string)![1]!;
+      // The other replica gives the same sender the same code, not a second one.
+      await send(second, { text: 'hello?', userId: 71 });
+      expect(repliesTo(fake, 71)[1]!.text).toContain(code);
 
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = { out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
-    const env = { CLAWMESH_STORE: 'redis', REDIS_URL, CLAWMESH_REDIS__KEY_PREFIX: keyPrefix };
-    expect(await runPairing(['approve', 'telegram', code], { env, cwd: first.dir, io })).toBe(0);
-    expect(err).toEqual([]);
-    expect(await send(second, { text: 'hello again', userId: 71 })).toMatchObject({ outcome: 'replied' });
-    expect(await send(first, { text: 'and again', userId: 71 })).toMatchObject({ outcome: 'replied' });
-  });
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = { out: (line: string) => out.push(line), err: (line: string) => err.push(line) };
+      const env = {
+        CLAWMESH_STORE: kind,
+        REDIS_URL,
+        DATABASE_URL,
+        CLAWMESH_REDIS__KEY_PREFIX: keyPrefix,
+        CLAWMESH_POSTGRES__SCHEMA: schema,
+      };
+      expect(await runPairing(['approve', 'telegram', code], { env, cwd: first.dir, io })).toBe(0);
+      expect(err).toEqual([]);
+      expect(await send(second, { text: 'hello again', userId: 71 })).toMatchObject({ outcome: 'replied' });
+      expect(await send(first, { text: 'and again', userId: 71 })).toMatchObject({ outcome: 'replied' });
+    });
+  }
 });

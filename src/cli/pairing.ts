@@ -1,11 +1,12 @@
 import { loadConfig } from '../config/load.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { createPostgresPairingStore } from '../gateway/access/pairing-postgres.ts';
 import { createRedisPairingStore } from '../gateway/access/pairing-redis.ts';
 import { createSqlitePairingStore } from '../gateway/access/pairing-sqlite.ts';
 import type { PairingStore } from '../gateway/access/pairing-types.ts';
 import { CHANNELS } from '../gateway/channels/index.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { channelStatePath, pairingInRedis } from '../runtime/channels.ts';
+import { channelStatePath, sharedPairing } from '../runtime/channels.ts';
 import { createConnections } from '../runtime/connections.ts';
 
 /** Where `clawmesh pairing` writes; the process's streams by default. */
@@ -43,7 +44,8 @@ export function pairingChannels(): string[] {
 
 /**
  * `clawmesh pairing …`: approves, lists and revokes DM pairing where the gateways keep it: in
- * Redis with `store.kind: redis` (and `channels.state: auto`), else the SQLite file at `store.path`. Returns the exit code: 0 done, 1 refused (unknown channel,
+ * Redis or PostgreSQL with such a store (and `channels.state: auto`), else the SQLite file at
+ * `store.path`. Returns the exit code: 0 done, 1 refused (unknown channel,
  * unknown or expired code, state kept in memory), 2 usage.
  *
  * @example
@@ -130,11 +132,24 @@ async function openStore(options: PairingOptions): Promise<PairingStore> {
       'the pairing state lives in the server’s memory (store.kind or channels.state is memory), so no other process can approve codes; use channels.state: sqlite',
     );
   }
-  if (!pairingInRedis(config)) return createSqlitePairingStore({ path });
-  // The gateways keep it in Redis: the same server and key prefix as theirs.
+  const shared = sharedPairing(config);
+  if (shared === undefined) return createSqlitePairingStore({ path });
+  // The gateways keep it in the shared store: the same server and names as theirs.
   const connections = createConnections(config, silentLogger());
-  const client = await connections.redis();
-  const store = createRedisPairingStore({ client, prefix: config.redis.keyPrefix });
+  let store: PairingStore;
+  try {
+    store =
+      shared === 'redis'
+        ? createRedisPairingStore({ client: await connections.redis(), prefix: config.redis.keyPrefix })
+        : createPostgresPairingStore({
+            pool: await connections.postgres(),
+            schema: config.postgres.schema,
+            tablePrefix: config.postgres.tablePrefix,
+          });
+  } catch (err) {
+    await connections.close();
+    throw err;
+  }
   return {
     ...store,
     kind: store.kind,

@@ -177,7 +177,7 @@ export const ChannelsConfigSchema = z
     /**
      * Where the inbox and pairing state live: `sqlite` (the store's file, or `./data/clawmesh.db`),
      * `memory`, or `auto` (memory when the store is memory; else SQLite, except the pairing state
-     * of a Redis store, which goes to Redis, shared by every gateway replica).
+     * of a Redis or PostgreSQL store, which goes there, shared by every gateway replica).
      */
     state: z.enum(['auto', 'memory', 'sqlite']).default('auto'),
     /** Where rate-limit counters live: `memory` (one process) or `redis` (shared by every gateway; `REDIS_URL`). */

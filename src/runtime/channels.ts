@@ -1,11 +1,13 @@
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Pool } from 'pg';
 import type { Config } from '../config/schema.ts';
 import type { ChannelAccessConfig } from '../config/schema-channels.ts';
 import type { Client } from '../core/contract.ts';
 import type { conversationContract } from '../core/contracts/conversation.ts';
 import { settlesWithin } from '../core/wait.ts';
 import { createMemoryPairingStore } from '../gateway/access/pairing-memory.ts';
+import { createPostgresPairingStore } from '../gateway/access/pairing-postgres.ts';
 import { createRedisPairingStore } from '../gateway/access/pairing-redis.ts';
 import { createSqlitePairingStore } from '../gateway/access/pairing-sqlite.ts';
 import type { PairingStore } from '../gateway/access/pairing-types.ts';
@@ -39,8 +41,10 @@ export interface ChannelsDeps {
   auth: ApiKeyCheck;
   logger: Logger;
   metrics?: Metrics;
-  /** A connected node-redis client, for `channels.limiter: redis`. */
+  /** A connected node-redis client, for `channels.limiter: redis` and the pairing state of a Redis store. */
   redis?: () => Promise<unknown>;
+  /** The `pg` pool, for the pairing state of a PostgreSQL store. */
+  postgres?: () => Promise<unknown>;
   /** The channels to consider (default: the registry's {@link CHANNELS}). */
   channels?: readonly ChannelDefinition[];
   /** The backoff of a channel's start while its platform cannot be reached (1 s doubling to 60 s). */
@@ -93,7 +97,7 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
   );
 
   // With no channel on there is nothing to keep: no file is opened (the routes answer from memory).
-  const { inbox, pairing } = await openState(config, deps.baseDir, enabled.length > 0, deps.redis);
+  const { inbox, pairing } = await openState(config, deps.baseDir, enabled.length > 0, deps);
   const closeState = async () => {
     await inbox.close().catch(() => undefined);
     await pairing.close().catch(() => undefined);
@@ -221,35 +225,49 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
 
 /**
  * Opens the inbox and the pairing store: SQLite at the store's file (its own connections) unless
- * `channels.state` (or, under `auto`, a memory store) says memory. Under `auto` with a Redis store
- * the pairing state goes to Redis, shared by every gateway replica; the inbox stays in each
- * gateway's file, as it is the crash journal of the process that accepted the messages.
+ * `channels.state` (or, under `auto`, a memory store) says memory. Under `auto` with a Redis or
+ * PostgreSQL store the pairing state goes there, shared by every gateway replica; the inbox stays
+ * in each gateway's file, as it is the crash journal of the process that accepted the messages.
  */
 async function openState(
   config: Config,
   baseDir: string,
   durable: boolean,
-  redis: (() => Promise<unknown>) | undefined,
+  connections: Pick<ChannelsDeps, 'redis' | 'postgres'>,
 ): Promise<{ inbox: InboxStore; pairing: PairingStore }> {
   const path = durable ? channelStatePath(config, baseDir) : undefined;
   if (path === undefined)
     return { inbox: createInboxStore({ kind: 'memory' }), pairing: createMemoryPairingStore() };
-  const shared = pairingInRedis(config);
-  const client = shared && redis ? ((await redis()) as RedisCommandClient) : undefined;
+  const shared = sharedPairing(config);
+  const pairing =
+    shared === 'redis' && connections.redis
+      ? createRedisPairingStore({
+          client: (await connections.redis()) as RedisCommandClient,
+          prefix: config.redis.keyPrefix,
+        })
+      : shared === 'postgres' && connections.postgres
+        ? createPostgresPairingStore({
+            pool: (await connections.postgres()) as Pool,
+            schema: config.postgres.schema,
+            tablePrefix: config.postgres.tablePrefix,
+          })
+        : undefined;
   const inbox = createInboxStore({ kind: 'sqlite', path });
   try {
-    if (client)
-      return { inbox, pairing: createRedisPairingStore({ client, prefix: config.redis.keyPrefix }) };
-    return { inbox, pairing: createSqlitePairingStore({ path }) };
+    return { inbox, pairing: pairing ?? createSqlitePairingStore({ path }) };
   } catch (err) {
     void inbox.close();
     throw err;
   }
 }
 
-/** Whether the pairing state lives in Redis: `channels.state: auto` with `store.kind: redis`. */
-export function pairingInRedis(config: Config): boolean {
-  return config.channels.state === 'auto' && config.store.kind === 'redis';
+/**
+ * Where the pairing state is shared by every gateway: the Redis or PostgreSQL store under
+ * `channels.state: auto`; `undefined` when it is in the SQLite file (or memory).
+ */
+export function sharedPairing(config: Config): 'redis' | 'postgres' | undefined {
+  if (config.channels.state !== 'auto') return undefined;
+  return config.store.kind === 'redis' || config.store.kind === 'postgres' ? config.store.kind : undefined;
 }
 
 /** The SQLite file of the channels' state (inbox, pairing), or `undefined` when it lives in memory. */

@@ -196,6 +196,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       logger,
       metrics,
       redis: () => services.connections.redis(),
+      postgres: () => services.connections.postgres(),
     });
     // `/readyz` and the dashboard read the list at each request: the channels' checks join it.
     services.checks.push(...channels.checks);

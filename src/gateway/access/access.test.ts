@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import pg from 'pg';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChannelAccessConfig } from '../../config/schema-channels.ts';
 import { ChannelsConfigSchema } from '../../config/schema-channels.ts';
 import { createMemoryPairingStore } from './pairing-memory.ts';
+import { createPostgresPairingStore } from './pairing-postgres.ts';
 import { createRedisPairingStore } from './pairing-redis.ts';
 import { createSqlitePairingStore } from './pairing-sqlite.ts';
 import { CODE_ALPHABET, CODE_LENGTH, type PairingStore } from './pairing-types.ts';
@@ -97,6 +99,40 @@ function describePairingStore(name: string, make: () => PairingStore) {
 
 describePairingStore('memory', () => createMemoryPairingStore());
 describePairingStore('sqlite', () => createSqlitePairingStore({ path: ':memory:' }));
+
+describe('PairingStore on PostgreSQL', () => {
+  const pool = new pg.Pool({
+    connectionString: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    max: 4,
+  });
+  const schema = `h2_pairing_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const fresh = () => ({ pool, schema, tablePrefix: `t${randomUUID().replaceAll('-', '').slice(0, 10)}_` });
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  });
+
+  describePairingStore('postgres', () => createPostgresPairingStore(fresh()));
+
+  it('shares codes and approvals between two gateway replicas, and caps codes across them', async () => {
+    const location = fresh();
+    const gatewayA = createPostgresPairingStore(location);
+    const gatewayB = createPostgresPairingStore(location);
+    const issued = await gatewayA.request('telegram', '42', { ttlMs: 60_000 });
+    expect(await gatewayB.request('telegram', '42', { ttlMs: 60_000 })).toEqual({
+      ...issued,
+      created: false,
+    });
+    await gatewayB.approve('telegram', issued.code);
+    expect(await gatewayA.isApproved('telegram', '42')).toBe(true);
+    const burst = await Promise.allSettled(
+      ['a', 'b', 'c', 'd'].map((user, i) =>
+        (i % 2 ? gatewayA : gatewayB).request('slack', user, { ttlMs: 60_000, maxPending: 2 }),
+      ),
+    );
+    expect(burst.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+  });
+});
 
 describe('PairingStore on Redis', () => {
   const client = createClient({ url: 'redis://127.0.0.1:6379' }) as RedisClientType;
