@@ -82,6 +82,12 @@ describe('deploy/docker-compose.yml', () => {
     expect(services['skill-support'].environment).not.toHaveProperty('STORE_API_KEY');
   });
 
+  it('keeps the gateway inbox (/app/data) in a named volume, so a recreated container resumes it', () => {
+    const volume = (services.gateway.volumes ?? []).find((v: string) => v.endsWith(':/app/data'));
+    expect(volume, 'the gateway mounts a named volume at /app/data').toBeDefined();
+    expect(compose.volumes).toHaveProperty(volume.split(':')[0]);
+  });
+
   it('runs each Clawmesh service with a valid command', () => {
     const roles = Object.entries(services).filter(([, service]) => service.image === 'clawmesh:latest');
     expect(roles.map(([name]) => name).sort()).toEqual(
