@@ -36,22 +36,32 @@ export async function runStart(options: StartOptions): Promise<number> {
   const app = await createClawmesh({
     configOptions: { ...(options.configFile ? { file: options.configFile } : {}), overrides },
   });
-  await app.listen();
-  return new Promise<number>((resolve) => {
+  // The handlers go in before listening: a SIGTERM that came between the 'listening' line and
+  // their installation took Node's default action, ending the process without a graceful stop.
+  const listening = app.listen();
+  return new Promise<number>((resolve, reject) => {
     const shutdown = (signal: NodeJS.Signals) => {
       app.logger.info({ signal, inFlight: app.inFlight }, 'shutting down: finishing turns in flight');
-      app.stop().then(
-        () => {
-          app.logger.info('stopped');
-          resolve(0);
-        },
-        (err: unknown) => {
-          app.logger.error({ err }, 'shutdown failed');
-          resolve(1);
-        },
-      );
+      listening
+        .catch(() => undefined)
+        .then(() => app.stop())
+        .then(
+          () => {
+            app.logger.info('stopped');
+            resolve(0);
+          },
+          (err: unknown) => {
+            app.logger.error({ err }, 'shutdown failed');
+            resolve(1);
+          },
+        );
     };
     process.once('SIGTERM', shutdown);
     process.once('SIGINT', shutdown);
+    listening.catch((err: unknown) => {
+      process.removeListener('SIGTERM', shutdown);
+      process.removeListener('SIGINT', shutdown);
+      reject(err);
+    });
   });
 }

@@ -18,7 +18,7 @@ afterEach(() => {
   server = undefined;
 });
 
-describe('clawmesh start with its stdout closed', () => {
+describe('clawmesh start and SIGTERM', () => {
   it('still exits on SIGTERM', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'h3-closed-stdout-'));
     server = spawnCli(['start'], { cwd, env: { PORT: '0' } });
@@ -30,5 +30,15 @@ describe('clawmesh start with its stdout closed', () => {
       new Promise<string>((resolve) => setTimeout(() => resolve('still running after 8 s'), 8000)),
     ]);
     expect(code).toBe(0);
+  }, 15_000);
+
+  it('stops gracefully on a SIGTERM that comes while it is still starting to listen', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'h3-early-sigterm-'));
+    server = spawnCli(['start'], { cwd, env: { PORT: '0' } });
+    // Fastify's own line, written before the start is finished (and before 'Clawmesh listening').
+    await server.waitForLog(/^Server listening at/);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(server.stdout()).toMatch(/"msg":"stopped"/);
   }, 15_000);
 });
