@@ -67,6 +67,24 @@ describe('clawmesh chat --url', () => {
   });
 });
 
+describe('clawmesh chat with a server on a port fetch refuses', () => {
+  let server: TestApp | undefined;
+  afterAll(() => server?.stop());
+
+  it('talks to it rather than running in-process beside it', async () => {
+    // 6665-6669 are among the WHATWG "bad ports" fetch refuses; the first one free here is used.
+    for (const port of [6666, 6667, 6668, 6669, 6665]) {
+      server = await startTestApp({ gateway: { port, host: '127.0.0.1' } }).catch(() => undefined);
+      if (server) break;
+    }
+    expect(server, 'no port of 6665-6669 was free').toBeDefined();
+    const { code, out, err } = await chat(['--url', server!.url, '-m', 'how many red shirts are in stock?']);
+    expect(err).toBe(`connected to ${server!.url}\n`);
+    expect(code).toBe(0);
+    expect(out).toMatch(/tool inventory\.lookupStock ok/);
+  });
+});
+
 describe('clawmesh chat with a server that wants an API key', () => {
   let server: TestApp;
   beforeAll(async () => {

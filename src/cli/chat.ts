@@ -7,6 +7,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { MessageRequestSchema } from '../gateway/api-routes.ts';
 import { silentLogger } from '../observability/logger.ts';
+import { probeHttp, requestWithin } from '../observability/probes.ts';
 import { createClawmesh } from '../runtime/clawmesh.ts';
 
 /** Options of `clawmesh chat`. */
@@ -159,28 +160,40 @@ function checkOptions(fields: Partial<MessageBody>): void {
 }
 
 async function answers(base: URL): Promise<boolean> {
-  // A timer that keeps the process alive (AbortSignal.timeout's does not): a server that takes
-  // the connection and closes it unanswered can leave fetch waiting with nothing else pending.
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 500);
+  // Node's HTTP client, not fetch: fetch refuses the "bad ports" (6000, 6665-6669, …) a server
+  // may listen on, and the chat would then run in-process beside it without a word.
   try {
-    const response = await fetch(new URL('healthz', base), { signal: controller.signal });
-    return response.ok;
+    return (await probeHttp(new URL('healthz', base).href, { timeoutMs: 500 })).status === 200;
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
+/** The longest a message sent to a server may take to answer (its turn deadline is shorter). */
+const SEND_TIMEOUT_MS = 300_000;
+
 async function sendOverHttp(base: URL, apiKey: string | undefined, body: MessageBody): Promise<TurnReply> {
-  const response = await fetch(new URL('v1/messages', base), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
-    body: JSON.stringify(body),
+  const response = await requestWithin(
+    new URL('v1/messages', base).href,
+    {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+      },
+      body: JSON.stringify(body),
+    },
+    SEND_TIMEOUT_MS,
+  ).catch((err: unknown) => {
+    throw new ClawmeshError('UNAVAILABLE', `the server did not answer: ${(err as Error).message}`);
   });
-  const json = (await response.json()) as TurnReply & { error?: { code: string; message: string } };
-  if (!response.ok) {
+  let json: TurnReply & { error?: { code: string; message: string } };
+  try {
+    json = JSON.parse(response.body);
+  } catch {
+    throw new ClawmeshError('UNAVAILABLE', `${response.status}: the server's answer is not JSON`);
+  }
+  if (response.status < 200 || response.status >= 300) {
     // The server's keys may be only in its own environment: say where the chat takes its key from.
     const hint =
       response.status === 401

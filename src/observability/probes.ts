@@ -104,8 +104,8 @@ export async function probeRabbitMq(url: string, timeoutMs = 2000): Promise<stri
   }
 }
 
-/** What a probe sends. */
-interface ProbeRequest {
+/** What a probe (or {@link requestWithin}) sends. */
+export interface ProbeRequest {
   method?: string;
   headers?: Record<string, string>;
   body?: string | Uint8Array;
@@ -119,7 +119,7 @@ interface ProbeRequest {
  * must not let a CLI exit at once, silently, with code 0. A URL's user and password go as a Basic
  * `authorization` header (unless the request has its own), never into an error.
  */
-function fetchWithin(
+export function requestWithin(
   target: string,
   request: ProbeRequest,
   timeoutMs: number,
@@ -172,7 +172,7 @@ export function probeHttp(
   url: string,
   options: { headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<{ status: number; body: string }> {
-  return fetchWithin(url, { headers: options.headers ?? {} }, options.timeoutMs ?? 3000);
+  return requestWithin(url, { headers: options.headers ?? {} }, options.timeoutMs ?? 3000);
 }
 
 /**
@@ -192,7 +192,7 @@ export async function probeOtlp(
     // The empty message: no bytes in protobuf, no resource spans in JSON.
     body: contentType === 'application/json' ? '{"resourceSpans":[]}' : new Uint8Array(0),
   };
-  return (await fetchWithin(url, init, timeoutMs)).status;
+  return (await requestWithin(url, init, timeoutMs)).status;
 }
 
 /** The SQLite file (or the nearest existing folder it would be created in) is writable. */
