@@ -78,6 +78,24 @@ describe('HTTP API: POST /v1/messages', () => {
     expect(named.body.conversationId).toBe(carols);
   });
 
+  it("keeps a caller's x-request-id, and replaces one too long or with spaces by a fresh id", async () => {
+    const send = (id: string) =>
+      fetch(`${t.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': id },
+        body: JSON.stringify({ userId: 'rid', text: 'hello' }),
+      });
+    const kept = 'checkout-7f3a';
+    expect((await send(kept)).headers.get('x-request-id')).toBe(kept);
+    const longest = 'r'.repeat(128);
+    expect((await send(longest)).headers.get('x-request-id')).toBe(longest);
+    for (const odd of ['r'.repeat(129), 'a'.repeat(3000), 'has spaces']) {
+      const res = await send(odd);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
   it('rejects malformed JSON with 400', async () => {
     const res = await t.post('/v1/messages', '{"userId": "u1", "text": ');
     expect(res.status).toBe(400);

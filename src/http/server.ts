@@ -113,6 +113,22 @@ function clientErrorHandler(logger: Logger): (err: ConnectionError, socket: Sock
   };
 }
 
+/** The longest `x-request-id` taken from a caller. */
+export const MAX_REQUEST_ID_LENGTH = 128;
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+
+/**
+ * A request's id: its `x-request-id` when that is 1 to {@link MAX_REQUEST_ID_LENGTH} printable
+ * ASCII characters, else a random UUID. The id goes into every log line of the turn and to every
+ * service the request reaches: a caller's 3,000-character header must not.
+ */
+export function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && given.length <= MAX_REQUEST_ID_LENGTH && PRINTABLE_ASCII.test(given)
+    ? given
+    : randomUUID();
+}
+
 /** Counts a request by route and status code, each series found once. */
 function requestCounter(counter: Metrics['httpRequests']): (route: string, status: number) => void {
   const series = new Map<string, FastCounterChild>();
@@ -138,8 +154,9 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     // One log line per turn comes from the Conversation Manager; none per HTTP request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // The caller's `x-request-id` when it is a sane id, else a fresh one (see requestIdOf).
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     // No child logger per request (a pino child costs microseconds): lines that need the
     // request id carry it themselves.
     childLoggerFactory: (logger) => logger,
