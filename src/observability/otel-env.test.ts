@@ -42,4 +42,23 @@ describe('tracingEnv', () => {
     const traces = tracingEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://u:secret@c:4317' });
     expect(traces.invalid).toMatch(/^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="grpc:\/\/u:\*\*\*@c:4317" is not/);
   });
+
+  it('warns of an OTLP header it cannot send, naming the header and never its value', () => {
+    const env = tracingEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization: Bearer sk-secret-1,x-team=a%ZZb,x-ok=fine',
+    });
+    expect(env.url).toBe('http://c:4318/v1/traces');
+    expect(env.warnings).toEqual([
+      'OTEL_EXPORTER_OTLP_HEADERS: the header "Authorization" is not sent: it is not key=value (write key=value pairs, values percent-encoded, such as authorization=Bearer%20<token>)',
+      'OTEL_EXPORTER_OTLP_HEADERS: the header "x-team" is not sent: its value is not percent-encoded (write key=value pairs, values percent-encoded, such as authorization=Bearer%20<token>)',
+    ]);
+    expect(env.warnings.join(' ')).not.toContain('sk-secret-1');
+    expect(
+      tracingEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20t, x-a=1',
+      }).warnings,
+    ).toEqual([]);
+  });
 });

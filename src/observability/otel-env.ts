@@ -70,6 +70,7 @@ export function tracingEnv(env: NodeJS.ProcessEnv = process.env): OtelTracingEnv
     warnings.push(invalid);
     return { variable, invalid, resource, warnings };
   }
+  otlpHeadersFromEnv(env, warnings); // only its warnings: a header the exporter would skip
   return { url: specific ? given : tracesUrlOf(given), variable, resource, warnings };
 }
 
@@ -123,21 +124,40 @@ function resourceFromEnv(env: NodeJS.ProcessEnv, warnings: string[]): Attributes
 /**
  * The headers the OTLP exporter sends: `OTEL_EXPORTER_OTLP_HEADERS`, then
  * `OTEL_EXPORTER_OTLP_TRACES_HEADERS` over it (`key=value` pairs, comma-separated, values
- * percent-encoded), as OpenTelemetry's exporter reads them. A pair it cannot read is skipped.
+ * percent-encoded), as OpenTelemetry's exporter reads them. A pair it cannot read is skipped,
+ * and said in `warnings` when given (naming the header, never its value: it is often a key).
  */
-export function otlpHeadersFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function otlpHeadersFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  warnings?: string[],
+): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
     for (const pair of (env[name] ?? '').split(',')) {
+      if (pair.trim() === '') continue;
       const at = pair.indexOf('=');
       const key = pair.slice(0, at).trim();
-      if (at <= 0 || !key) continue;
+      const skipped = (why: string) =>
+        warnings?.push(
+          `${name}: the header "${headerNameOf(pair)}" is not sent: ${why} (write key=value pairs, values percent-encoded, such as authorization=Bearer%20<token>)`,
+        );
+      if (at <= 0 || !key) {
+        skipped('it is not key=value');
+        continue;
+      }
       try {
         headers[key.toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim());
       } catch {
         // As the exporter does: an undecodable value is left out.
+        skipped('its value is not percent-encoded');
       }
     }
   }
   return headers;
+}
+
+/** What a header pair names, without its value: the text before its first `=`, `:` or space. */
+function headerNameOf(pair: string): string {
+  const name = pair.trim().split(/[=:\s]/, 1)[0] ?? '';
+  return name.length > 40 ? `${name.slice(0, 40)}…` : name;
 }
