@@ -52,6 +52,8 @@ const GOOD_KEY = 'sk-doctor-good-key';
 const OTLP_KEY = 'otlp key/with=signs';
 const TG_TOKEN = '123456:doctor-good-token';
 const SLACK_TOKEN = 'xoxb-doctor-good-token';
+const DISCORD_TOKEN = 'discord-doctor-good-token';
+const WHATSAPP_TOKEN = 'EAAG-doctor-good-token';
 
 beforeAll(async () => {
   fake = createServer((req, res) => {
@@ -80,6 +82,19 @@ beforeAll(async () => {
         return res.writeHead(200).end('{"ok":true,"result":{"id":123,"is_bot":true,"username":"shop_bot"}}');
       }
       return res.writeHead(401).end('{"ok":false,"error_code":401,"description":"Unauthorized"}');
+    }
+    // Discord's GET /users/@me (Authorization: Bot <token>) and the WhatsApp number's Graph node.
+    if (req.url === '/discord/api/v10/users/@me') {
+      return req.headers.authorization === `Bot ${DISCORD_TOKEN}`
+        ? res.writeHead(200).end('{"id":"42","username":"shopbot","bot":true}')
+        : res.writeHead(401).end('{"message":"401: Unauthorized","code":0}');
+    }
+    if (req.url === '/graph/v21.0/1055') {
+      return key === WHATSAPP_TOKEN
+        ? res.writeHead(200).end('{"verified_name":"Shop","display_phone_number":"+1 555 0100","id":"1055"}')
+        : res
+            .writeHead(401)
+            .end('{"error":{"message":"Error validating access token","type":"OAuthException","code":190}}');
     }
     if (req.url === '/slack/api/auth.test') {
       const ok = key === SLACK_TOKEN;
@@ -481,6 +496,44 @@ describe('clawmesh doctor', () => {
     expect(lineOf(down.lines, 'channel telegram').line).toMatch(
       /^✗ channel telegram: on, but cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED$/,
     );
+  });
+
+  it('asks Discord and WhatsApp whose token it is, and names a token they refuse without printing it', async () => {
+    const channels = (discordToken: string, whatsappToken: string) => ({
+      DISCORD_PUBLIC_KEY: 'a'.repeat(64),
+      DISCORD_APPLICATION_ID: '42',
+      DISCORD_BOT_TOKEN: discordToken,
+      DISCORD_API_ROOT: `${fakeUrl}/discord/api/v10`,
+      WHATSAPP_APP_SECRET: 'wa-app-secret-1',
+      WHATSAPP_VERIFY_TOKEN: 'wa-verify-1',
+      WHATSAPP_ACCESS_TOKEN: whatsappToken,
+      WHATSAPP_PHONE_NUMBER_ID: '1055',
+      WHATSAPP_API_ROOT: `${fakeUrl}/graph`,
+    });
+    const good = await doctor(channels(DISCORD_TOKEN, WHATSAPP_TOKEN));
+    expect(lineOf(good.lines, 'channel discord').line).toBe('✓ channel discord: on (shopbot)');
+    expect(lineOf(good.lines, 'channel whatsapp').line).toBe('✓ channel whatsapp: on (+1 555 0100)');
+    expect(good.code).toBe(0);
+
+    const revoked = await doctor(channels('discord-doctor-revoked-token', 'EAAG-doctor-revoked-token'));
+    expect(revoked.code).toBe(1);
+    const discord = lineOf(revoked.lines, 'channel discord');
+    expect(discord.line).toBe(
+      `✗ channel discord: on, but ${fakeUrl}/discord/api/v10 refused DISCORD_BOT_TOKEN (401: Unauthorized)`,
+    );
+    expect(discord.fix).toBe("set DISCORD_BOT_TOKEN to the bot's current token");
+    expect(lineOf(revoked.lines, 'channel whatsapp').line).toBe(
+      `✗ channel whatsapp: on, but ${fakeUrl}/graph refused WHATSAPP_ACCESS_TOKEN (HTTP 401 Error validating access token)`,
+    );
+    expect(revoked.out).not.toContain('revoked-token');
+
+    // Discord's bot token is optional (it registers the /ask command): without it, nothing to ask.
+    const { DISCORD_BOT_TOKEN: _unused, ...withoutBotToken } = channels(DISCORD_TOKEN, WHATSAPP_TOKEN);
+    const noToken = await doctor({
+      ...withoutBotToken,
+      DISCORD_API_ROOT: `http://127.0.0.1:${await closedPort()}`,
+    });
+    expect(lineOf(noToken.lines, 'channel discord').line).toBe('✓ channel discord: on');
   });
 
   it('names a SQLite path that cannot be created, with the variable to move it', async () => {

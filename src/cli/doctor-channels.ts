@@ -1,4 +1,6 @@
 import type { Config } from '../config/schema.ts';
+import { DISCORD_API_ROOT } from '../gateway/channels/discord/api.ts';
+import { whatsAppMessagesUrl } from '../gateway/channels/whatsapp/api.ts';
 import { probeHttp } from '../observability/probes.ts';
 import { Problem, reason } from './doctor-check.ts';
 
@@ -7,6 +9,8 @@ type Verdict = { ok: true; who?: string } | { ok: false; why: string };
 
 /** A channel whose bot token doctor asks its platform about, and how. */
 interface TokenProbe {
+  /** The platform's API root, as configured (named in what is printed). */
+  root: (config: Config) => string;
   url: (config: Config) => string;
   headers: (config: Config) => Record<string, string>;
   token: (config: Config) => string;
@@ -16,6 +20,7 @@ interface TokenProbe {
 
 const PROBES: Record<string, TokenProbe> = {
   telegram: {
+    root: (config) => config.channels.telegram.apiRoot,
     url: (config) =>
       `${config.channels.telegram.apiRoot.replace(/\/+$/, '')}/bot${config.channels.telegram.botToken}/getMe`,
     headers: () => ({}),
@@ -31,6 +36,7 @@ const PROBES: Record<string, TokenProbe> = {
     variables: { token: 'TELEGRAM_BOT_TOKEN', root: 'TELEGRAM_API_ROOT' },
   },
   slack: {
+    root: (config) => config.channels.slack.apiRoot,
     url: (config) => `${config.channels.slack.apiRoot.replace(/\/+$/, '')}/auth.test`,
     headers: (config) => ({ authorization: `Bearer ${config.channels.slack.botToken}` }),
     token: (config) => config.channels.slack.botToken ?? '',
@@ -41,6 +47,41 @@ const PROBES: Record<string, TokenProbe> = {
         : { ok: false, why: typeof body.error === 'string' ? body.error : `HTTP ${status}` },
     variables: { token: 'SLACK_BOT_TOKEN', root: 'SLACK_API_ROOT' },
   },
+  discord: {
+    root: (config) => config.channels.discord.apiRoot,
+    // The bot token is optional (it registers the /ask command): without one there is nothing to ask.
+    url: (config) => `${(config.channels.discord.apiRoot || DISCORD_API_ROOT).replace(/\/+$/, '')}/users/@me`,
+    headers: (config) => ({ authorization: `Bot ${config.channels.discord.botToken}` }),
+    token: (config) => config.channels.discord.botToken ?? '',
+    // Discord answers 401 {message: "401: Unauthorized", code: 0} to a token it does not know.
+    verdict: (status, body) =>
+      status === 200
+        ? { ok: true, ...(typeof body.username === 'string' ? { who: body.username } : {}) }
+        : { ok: false, why: typeof body.message === 'string' ? body.message : `HTTP ${status}` },
+    variables: { token: 'DISCORD_BOT_TOKEN', root: 'DISCORD_API_ROOT' },
+  },
+  whatsapp: {
+    root: (config) => config.channels.whatsapp.apiRoot,
+    // The business number replies are sent from: its node names the number when the token may use it.
+    url: (config) =>
+      whatsAppMessagesUrl({
+        phoneNumberId: config.channels.whatsapp.phoneNumberId ?? '',
+        apiRoot: config.channels.whatsapp.apiRoot,
+        apiVersion: config.channels.whatsapp.apiVersion,
+      }).replace(/\/messages$/, ''),
+    headers: (config) => ({ authorization: `Bearer ${config.channels.whatsapp.accessToken}` }),
+    token: (config) => config.channels.whatsapp.accessToken ?? '',
+    // Graph answers an expired or unknown token with {error: {message, type: "OAuthException", code: 190}}.
+    verdict: (status, body) => {
+      if (status === 200) {
+        const number = body.display_phone_number;
+        return { ok: true, ...(typeof number === 'string' ? { who: number } : {}) };
+      }
+      const message = (body.error as { message?: unknown } | undefined)?.message;
+      return { ok: false, why: `HTTP ${status}${typeof message === 'string' ? ` ${message}` : ''}` };
+    },
+    variables: { token: 'WHATSAPP_ACCESS_TOKEN', root: 'WHATSAPP_API_ROOT' },
+  },
 };
 
 function usernameOf(result: unknown): string | undefined {
@@ -49,16 +90,18 @@ function usernameOf(result: unknown): string | undefined {
 }
 
 /**
- * The detail of a channel that is on: for Telegram and Slack, the platform is asked who the bot
- * token belongs to (`getMe`, `auth.test`) within 3 s, telling a token it refuses from a platform
- * that cannot be reached. The token never appears in what is printed.
+ * The detail of a channel that is on: the platform is asked who its token belongs to within 3 s
+ * (Telegram `getMe`, Slack `auth.test`, Discord `GET /users/@me` when a bot token is set, the
+ * WhatsApp business number's Graph node), telling a token it refuses from a platform that cannot
+ * be reached. The web chat has no token to ask about. The token never appears in what is printed.
  */
 export async function channelOnDetail(name: string, config: Config): Promise<string> {
   const probe = PROBES[name];
   if (!probe) return 'on';
   const token = probe.token(config);
+  if (!token) return 'on';
   const hide = (text: string) => (token.length > 0 ? text.replaceAll(token, '***') : text);
-  const root = name === 'telegram' ? config.channels.telegram.apiRoot : config.channels.slack.apiRoot;
+  const root = probe.root(config);
   let answer: { status: number; body: string };
   try {
     answer = await probeHttp(probe.url(config), { headers: probe.headers(config), timeoutMs: 3000 });
