@@ -50,13 +50,16 @@ describe('startCheckpointer', () => {
     const { startCheckpointer, path, db } = await builtWithDatabase('steady.db');
     const checkpointer = startCheckpointer(db, path, { everyMs: 10, restartAtPages: 64 });
     const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
-    // About 1.5 s of small commits, never a pause long enough for the log to be all copied.
+    // About 1.5 s of small commits, never a pause long enough for the log to be all copied: a
+    // millisecond between bursts, as a busy server's event loop leaves, so that on a machine
+    // loaded by other work the thread still gets its turns (a writer that never yields outruns
+    // any checkpointer there, and the test would measure the machine's load).
     let largestWal = 0;
     const until = Date.now() + 1500;
     while (Date.now() < until) {
       for (let i = 0; i < 20; i += 1) insert.run('y'.repeat(1000));
       largestWal = Math.max(largestWal, statSync(`${path}-wal`).size);
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 1));
     }
     const rows = (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
     await checkpointer!.stop();
