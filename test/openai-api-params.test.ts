@@ -347,4 +347,31 @@ describe('the OpenAI-compatible API: tool results', () => {
     });
     expect(answer.choices[0]!.finish_reason).toBe('stop');
   });
+
+  it('refuses an assistant tool call left without its result, as OpenAI does', async () => {
+    const call = (id: string) => ({
+      id,
+      type: 'function' as const,
+      function: { name: 'lookupStock', arguments: '{}' },
+    });
+    for (const messages of [
+      // The conversation goes on without the result of call_2.
+      [
+        { role: 'user' as const, content: 'hats and caps?' },
+        { role: 'assistant' as const, content: null, tool_calls: [call('call_1'), call('call_2')] },
+        { role: 'tool' as const, tool_call_id: 'call_1', content: '{"units":3}' },
+        { role: 'user' as const, content: 'and?' },
+      ],
+      // The history ends on the call itself.
+      [
+        { role: 'user' as const, content: 'hats?' },
+        { role: 'assistant' as const, content: null, tool_calls: [call('call_2')] },
+      ],
+    ]) {
+      const err = await client.chat.completions.create({ model: 'local', messages }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).param).toBe('messages.1.tool_calls');
+      expect((err as BadRequestError).message).toContain('none for "call_2"');
+    }
+  });
 });

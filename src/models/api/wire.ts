@@ -161,8 +161,21 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
   // Tool results answer calls of an earlier assistant message, as OpenAI checks: one that answers
   // none would reach each provider differently (refused by some, read as plain text by others).
   const calls = new Set<string>();
+  // The calls of the latest assistant message still waiting for their results, as OpenAI checks
+  // too: each must be answered before the conversation goes on.
+  let waiting: { where: string; ids: Set<string> } | undefined;
+  const answered = () => {
+    if (!waiting || waiting.ids.size === 0) return;
+    const ids = [...waiting.ids].map((id) => `"${id}"`).join(', ');
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `${waiting.where}: an assistant message with tool_calls must be followed by tool messages answering each tool_call_id (none for ${ids})`,
+      { details: { param: `${waiting.where}.tool_calls` } },
+    );
+  };
   const messages: ChatMessage[] = body.messages.map((message, index): ChatMessage => {
     const where = `messages.${index}`;
+    if (message.role !== 'tool') answered();
     switch (message.role) {
       case 'system':
       case 'developer':
@@ -170,8 +183,10 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
       case 'user':
         return { role: 'user', content: text(message.content, where) };
       case 'assistant': {
+        waiting = { where, ids: new Set() };
         const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => {
           calls.add(call.id);
+          waiting?.ids.add(call.id);
           return { id: call.id, name: call.function.name, arguments: call.function.arguments ?? '{}' };
         });
         const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where, true) };
@@ -186,9 +201,11 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
             { details: { param: `${where}.tool_call_id` } },
           );
         }
+        waiting?.ids.delete(message.tool_call_id);
         return { role: 'tool', content: text(message.content, where), toolCallId: message.tool_call_id };
     }
   });
+  answered();
   const tools: ToolSpec[] = (body.tools ?? []).map((tool) => ({
     name: tool.function.name,
     description: tool.function.description ?? '',
