@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
@@ -18,9 +18,10 @@ const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:
 
 /** Runs `clawmesh doctor` in a fresh directory; resolves with its exit code and the lines it printed. */
 async function doctor(env: Record<string, string> = {}, args: string[] = []) {
-  const p = spawnCli(['doctor', ...args], { cwd: mkdtempSync(join(tmpdir(), 'clawmesh-doctor-')), env });
+  const cwd = mkdtempSync(join(tmpdir(), 'clawmesh-doctor-'));
+  const p = spawnCli(['doctor', ...args], { cwd, env });
   const code = await p.exited;
-  return { code, out: p.stdout(), lines: p.stdout().split('\n') };
+  return { code, out: p.stdout(), lines: p.stdout().split('\n'), cwd };
 }
 
 /** A port nothing listens on: bound, then closed. */
@@ -120,9 +121,13 @@ afterAll(async () => {
 
 describe('clawmesh doctor', () => {
   it('passes on the defaults, checking the SQLite store, the in-process bus and transport', async () => {
-    const { code, lines, out } = await doctor();
+    const { code, lines, out, cwd } = await doctor();
     expect(code).toBe(0);
-    expect(lineOf(lines, 'store').line).toMatch(/^✓ store: sqlite at .*clawmesh\.db$/);
+    expect(lineOf(lines, 'store').line).toMatch(
+      /^✓ store: sqlite at .*clawmesh\.db \(created at the first start: its folder is writable\)$/,
+    );
+    // A check leaves nothing behind: no database, no data folder.
+    expect(existsSync(join(cwd, 'data'))).toBe(false);
     expect(lineOf(lines, 'bus').line).toMatch(/^✓ bus: memory/);
     expect(lineOf(lines, 'transport').line).toMatch(/^✓ transport: local/);
     expect(lineOf(lines, 'audit').line).toMatch(/^✓ audit: appending to .*data\/audit\.jsonl$/);
@@ -534,6 +539,19 @@ describe('clawmesh doctor', () => {
       DISCORD_API_ROOT: `http://127.0.0.1:${await closedPort()}`,
     });
     expect(lineOf(noToken.lines, 'channel discord').line).toBe('✓ channel discord: on');
+  });
+
+  it('opens a SQLite file that is already there, and names one that is not a database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawmesh-doctor-'));
+    const broken = join(dir, 'broken.db');
+    writeFileSync(broken, 'this is not a SQLite database, though long enough to look like a file header');
+    const bad = await doctor({ CLAWMESH_SQLITE_PATH: broken });
+    expect(bad.code).toBe(1);
+    expect(lineOf(bad.lines, 'store').line).toMatch(/^✗ store: sqlite at .*broken\.db cannot be opened: /);
+
+    const ok = await doctor({ CLAWMESH_SQLITE_PATH: join(dir, 'made.db') });
+    expect(lineOf(ok.lines, 'store').line).toMatch(/\(created at the first start/);
+    expect(existsSync(join(dir, 'made.db'))).toBe(false);
   });
 
   it('names a SQLite path that cannot be created, with the variable to move it', async () => {

@@ -291,6 +291,8 @@ function storeCheck(config: Config, baseDir: string, server: ServerCheck): () =>
       } catch (err) {
         throw new Problem(`sqlite at ${path}: ${reason(err)}`, fix);
       }
+      // A check leaves no trace: a file that is not there yet is not made (start makes it).
+      if (!existsSync(path)) return `sqlite at ${path} (created at the first start: its folder is writable)`;
     }
     let stores: ReturnType<typeof createStores> | undefined;
     try {

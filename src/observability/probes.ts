@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { dirname } from 'node:path';
@@ -203,6 +203,8 @@ export function probeWritable(path: string): void {
     if (parent === target) break;
     target = parent;
   }
+  // A file where a folder of the path should be: nothing can be created under it.
+  if (target !== path && !statSync(target).isDirectory()) throw new Error(`${target} is not a directory`);
   try {
     accessSync(target, constants.W_OK);
   } catch {
