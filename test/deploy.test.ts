@@ -203,6 +203,18 @@ describe('deploy/k8s (kustomize)', () => {
     }
   });
 
+  it("keeps every role's /app/data (the bus spool; the gateway's inbox) across restarts of its container", () => {
+    // The spool holds the events the bus has not taken yet: a container restarted after a crash
+    // sends them only if the folder is still there.
+    for (const name of ['conversation', 'models', 'skill-inventory', 'skill-support']) {
+      const spec = clawmesh.find((doc) => doc.kind === 'Deployment' && doc.metadata.name === name).spec
+        .template.spec;
+      const mount = spec.containers[0].volumeMounts?.find((m: Doc) => m.mountPath === '/app/data');
+      expect(mount, `${name} mounts a volume at /app/data`).toBeDefined();
+      expect(spec.volumes?.some((v: Doc) => v.name === mount.name && v.emptyDir)).toBe(true);
+    }
+  });
+
   it('keeps the gateway inbox (/app/data) across restarts of its container', () => {
     // The inbox is the crash journal of the gateway that accepted a message: a container that
     // restarts after a crash resumes it only if the file is still there.
