@@ -89,8 +89,24 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
   let spool = options.spool;
   /** Whether the spool holds events the broker may not have taken (it is emptied with the buffer). */
   let spooling = false;
+  /** Events written to the spool since it was last emptied or rewritten. */
+  let spooled = 0;
   const spill = (events: readonly BusEvent[]) => {
-    if (spool && !spool.append(events)) spool = undefined;
+    if (!spool) return;
+    if (!spool.append(events)) {
+      spool = undefined;
+      return;
+    }
+    spooled += events.length;
+    // A long outage must not fill the disk: once the file holds twice what the buffer may, it is
+    // rewritten with what the buffer holds (the events dropped from memory go from it too).
+    if (spooled > 2 * maxBuffered) {
+      const held = [...inFlight, ...queue.slice(head)];
+      spool.clear();
+      spooled = 0;
+      if (!spool.append(held)) spool = undefined;
+      else spooled = held.length;
+    }
   };
 
   const waiting = () => queue.length - head;
@@ -226,6 +242,7 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
       pumping = false;
       if (buffered() === 0 && spooling) {
         spool?.clear();
+        spooled = 0;
         spooling = false;
       }
       if (buffered() === 0 || closed) {

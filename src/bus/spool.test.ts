@@ -165,6 +165,41 @@ describe('withPublishBuffer with a spool', () => {
     expect(existsSync(join(dir, 'clawmesh.jsonl'))).toBe(false);
   });
 
+  it('keeps the file bounded through a long outage: it holds what the buffer holds, and the newest go first after a restart', async () => {
+    const dir = tempDir();
+    const down = switchableBroker();
+    const bus = withPublishBuffer(down.bus, {
+      logger: silentLogger(),
+      maxBuffered: 10,
+      retryMs: 5,
+      maxRetryMs: 20,
+      drainTimeoutMs: 50,
+      spool: openEventSpool(dir, 'long', silentLogger()),
+    });
+    const sent = Array.from({ length: 100 }, (_, n) => event(n));
+    await bus.publish(sent[0]!);
+    await waitFor(() => linesOf(join(dir, 'long.jsonl')).length === 1, 2000, 'the first spill');
+    let largest = 0;
+    for (const e of sent.slice(1)) {
+      await bus.publish(e);
+      largest = Math.max(largest, linesOf(join(dir, 'long.jsonl')).length);
+    }
+    expect(largest).toBeLessThanOrEqual(21);
+    await bus.close();
+    expect(bus.dropped).toBe(90);
+
+    const up = switchableBroker();
+    up.state.up = true;
+    const next = withPublishBuffer(up.bus, {
+      logger: silentLogger(),
+      maxBuffered: 10,
+      spool: openEventSpool(dir, 'long', silentLogger()),
+    });
+    await next.drain();
+    expect(up.sent.map((e) => e.id)).toEqual(sent.slice(90).map((e) => e.id));
+    await next.close();
+  });
+
   it('keeps at close the events still waiting for their first try', async () => {
     const dir = tempDir();
     const stuck: Bus = {
