@@ -4,7 +4,6 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  readSync,
   rmSync,
   statSync,
   utimesSync,
@@ -84,14 +83,9 @@ function takeLock(lockPath: string): boolean {
 
 /** The events of a spool file; lines that are not an event are counted, not kept. */
 function readEvents(fd: number): { events: BusEvent[]; bad: number } {
-  const chunks: Buffer[] = [];
-  const chunk = Buffer.allocUnsafe(1 << 16);
-  for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
-    chunks.push(Buffer.from(chunk.subarray(0, read)));
-  }
   const events: BusEvent[] = [];
   let bad = 0;
-  for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+  for (const line of readFileSync(fd, 'utf8').split('\n')) {
     if (line.trim() === '') continue;
     try {
       const event = JSON.parse(line) as BusEvent;

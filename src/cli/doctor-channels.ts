@@ -1,6 +1,5 @@
 import type { Config } from '../config/schema.ts';
-import { DISCORD_API_ROOT } from '../gateway/channels/discord/api.ts';
-import { whatsAppMessagesUrl } from '../gateway/channels/whatsapp/api.ts';
+import { whatsAppNumberUrl } from '../gateway/channels/whatsapp/api.ts';
 import { probeHttp } from '../observability/probes.ts';
 import { Problem, reason } from './doctor-check.ts';
 
@@ -50,7 +49,7 @@ const PROBES: Record<string, TokenProbe> = {
   discord: {
     root: (config) => config.channels.discord.apiRoot,
     // The bot token is optional (it registers the /ask command): without one there is nothing to ask.
-    url: (config) => `${(config.channels.discord.apiRoot || DISCORD_API_ROOT).replace(/\/+$/, '')}/users/@me`,
+    url: (config) => `${config.channels.discord.apiRoot.replace(/\/+$/, '')}/users/@me`,
     headers: (config) => ({ authorization: `Bot ${config.channels.discord.botToken}` }),
     token: (config) => config.channels.discord.botToken ?? '',
     // Discord answers 401 {message: "401: Unauthorized", code: 0} to a token it does not know.
@@ -64,11 +63,11 @@ const PROBES: Record<string, TokenProbe> = {
     root: (config) => config.channels.whatsapp.apiRoot,
     // The business number replies are sent from: its node names the number when the token may use it.
     url: (config) =>
-      whatsAppMessagesUrl({
+      whatsAppNumberUrl({
         phoneNumberId: config.channels.whatsapp.phoneNumberId ?? '',
         apiRoot: config.channels.whatsapp.apiRoot,
         apiVersion: config.channels.whatsapp.apiVersion,
-      }).replace(/\/messages$/, ''),
+      }),
     headers: (config) => ({ authorization: `Bearer ${config.channels.whatsapp.accessToken}` }),
     token: (config) => config.channels.whatsapp.accessToken ?? '',
     // Graph answers an expired or unknown token with {error: {message, type: "OAuthException", code: 190}}.

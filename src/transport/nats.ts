@@ -154,6 +154,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   // a retry (the gateway's failover), sent to a replica that proves alive rather than to the queue
   // group, which may pick the hung one again. Bounded: the oldest are forgotten first.
   const failedCalls = new Set<string>();
+  const callKeyOf = (subject: string, ctx: CallContext) => `${subject}\u0000${ctx.requestId}`;
   const rememberFailure = (key: string) => {
     failedCalls.add(key);
     if (failedCalls.size > 1024) failedCalls.delete(failedCalls.values().next().value as string);
@@ -176,23 +177,26 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       const data = encodeInput(input, what);
       const max = limit();
       if (data.length > max) throw payloadTooLarge(what, data.length, max);
-      const callKey = `${subject}\u0000${ctx.requestId}`;
+      // A first try (nearly every call) builds no key: only a set with failures is looked into.
+      const retried = failedCalls.size > 0 && failedCalls.has(callKeyOf(subject, ctx));
       let target = subject;
-      if (failedCalls.has(callKey)) {
+      let left = remaining;
+      if (retried) {
         const live = await pickLiveInstance(nc, serviceName, subject, Math.min(500, remaining / 4));
         if (live !== undefined) target = instanceSubject(subject, live);
+        left = ctx.deadline - Date.now();
+        if (left <= 0) throw deadlinePassed(what);
       }
-      const left = ctx.deadline - Date.now();
-      if (left <= 0) throw deadlinePassed(what);
       let reply: Msg;
       try {
         reply = await requester.request(target, data, contextHeaders(ctx, left), left);
       } catch (err) {
         const failure = requestFailure(err, service, what, left, max);
-        if (failure.code === 'DEADLINE_EXCEEDED' || failure.code === 'UNAVAILABLE') rememberFailure(callKey);
+        if (failure.code === 'DEADLINE_EXCEEDED' || failure.code === 'UNAVAILABLE')
+          rememberFailure(callKeyOf(subject, ctx));
         throw failure;
       }
-      failedCalls.delete(callKey);
+      if (retried) failedCalls.delete(callKeyOf(subject, ctx));
       const h = reply.headers;
       if (h?.has(SERVICE_ERROR_CODE_HEADER)) {
         const status = Number(h.get(SERVICE_ERROR_CODE_HEADER));

@@ -37,13 +37,18 @@ export interface WhatsAppClientOptions {
   apiVersion?: string;
 }
 
-/** The messages endpoint URL for a root, a version and a phone number id. */
-export function whatsAppMessagesUrl(options: Omit<WhatsAppClientOptions, 'accessToken'>): string {
+/** The Graph node URL of a business phone number, for a root, a version and its id. */
+export function whatsAppNumberUrl(options: Omit<WhatsAppClientOptions, 'accessToken'>): string {
   const root = (options.apiRoot ?? WHATSAPP_API_ROOT).replace(/\/+$/, '');
   const versioned = /\/v\d+(\.\d+)?$/.test(root)
     ? root
     : `${root}/${options.apiVersion ?? WHATSAPP_API_VERSION}`;
-  return `${versioned}/${encodeURIComponent(options.phoneNumberId)}/messages`;
+  return `${versioned}/${encodeURIComponent(options.phoneNumberId)}`;
+}
+
+/** The messages endpoint URL for a root, a version and a phone number id. */
+export function whatsAppMessagesUrl(options: Omit<WhatsAppClientOptions, 'accessToken'>): string {
+  return `${whatsAppNumberUrl(options)}/messages`;
 }
 
 /**
