@@ -13,6 +13,7 @@ import { createHookRunner } from '../src/plugins/hooks.ts';
 import { createRedisTurnLease } from '../src/store/lease-redis.ts';
 import type { TurnLease } from '../src/store/lease-types.ts';
 import { createRedisConversationStore } from '../src/store/redis-conversations.ts';
+import { createRedisDedupeStore } from '../src/store/redis-dedupe.ts';
 import type { ConversationStore } from '../src/store/types.ts';
 
 /*
@@ -79,7 +80,7 @@ function slowModel(replica: number, ms: number): Client<typeof modelsContract> {
 const noSkills = { list: async () => ({ tools: [] }) } as unknown as Client<typeof skillsContract>;
 const events: EventPublisher = { emit() {} };
 
-async function startReplica(index: number, ttlMs = 5000): Promise<Replica> {
+async function startReplica(index: number, ttlMs = 5000, withTurns = false): Promise<Replica> {
   const client = createClient({ url: REDIS_URL }) as RedisClientType;
   client.on('error', () => undefined);
   await client.connect();
@@ -96,13 +97,15 @@ async function startReplica(index: number, ttlMs = 5000): Promise<Replica> {
     events,
     logger,
     lease,
+    // Across processes the gateway may send a message again: each message id runs once.
+    ...(withTurns ? { turns: createRedisDedupeStore({ client, prefix }) } : {}),
   });
   return { client, store, lease, service };
 }
 
-const send = (replica: Replica, conversationId: string, text: string) =>
+const send = (replica: Replica, conversationId: string, text: string, messageId?: string) =>
   replica.service.handlers.handle(
-    { channel: 'api', userId: 'u1', text, conversationId },
+    { channel: 'api', userId: 'u1', text, conversationId, ...(messageId ? { messageId } : {}) },
     createCallContext({ timeoutMs: 60_000 }),
   );
 
@@ -198,5 +201,72 @@ describe('two conversation replicas sharing one Redis', () => {
     await expect(stalled).rejects.toMatchObject({ code: 'CONFLICT' });
     const stored = await replicas[1]!.store.messages(conversationId);
     expect(stored.map((m) => m.content)).toEqual(['new owner', 'reply to new owner']);
+  });
+});
+
+describe('a conversation replica that dies in the middle of a turn', () => {
+  let replicas: Replica[];
+  beforeAll(async () => {
+    // A short lease, so that the dead replica's expires within the test.
+    replicas = [await startReplica(2, 400, true), await startReplica(3, 400, true)];
+  });
+  afterAll(async () => {
+    for (const { lease, client } of replicas) {
+      await lease.close();
+      await client.close();
+    }
+  });
+
+  it('has its message answered first by the next replica, and its retry gets that answer', async () => {
+    const conversationId = `orphan-${randomUUID()}`;
+    let open!: () => void;
+    gates.set(
+      conversationId,
+      new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+    );
+    const [dying, next] = [replicas[0]!, replicas[1]!];
+    const lost = send(dying, conversationId, 'message A', 'm-A').catch((err: unknown) => err);
+    while (!calls.some((call) => call.conversationId === conversationId)) await sleep(5);
+    await sleep(30); // past the model's own delay: it waits at the gate now
+    // The replica stops renewing its lease, as a killed process does; its model call never returns.
+    await dying.lease.close();
+    gates.delete(conversationId);
+
+    // B, sent after A, waits for A's lease to expire; the replica that takes it runs A first.
+    const b = await send(next, conversationId, 'message B', 'm-B');
+    expect(b.text).toBe('reply to message B');
+    const stored = await next.store.messages(conversationId);
+    expect(stored.map((m) => m.content)).toEqual([
+      'message A',
+      'reply to message A',
+      'message B',
+      'reply to message B',
+    ]);
+    const onNext = calls.filter((call) => call.conversationId === conversationId && call.replica === 3);
+    expect(onNext.map((call) => call.users.at(-1))).toEqual(['message A', 'message B']);
+    // B's model call saw A's turn in its history.
+    expect(onNext[1]!.users).toEqual(['message A', 'message B']);
+
+    // The gateway's retry of A, when it comes, is answered without running A a third time.
+    const retried = await send(next, conversationId, 'message A', 'm-A');
+    expect(retried.text).toBe('reply to message A');
+    expect(calls.filter((call) => call.conversationId === conversationId)).toHaveLength(3);
+
+    // The dead replica's turn, should it wake, finds its message answered and writes nothing.
+    open();
+    expect(await lost).toMatchObject({ text: 'reply to message A' });
+    expect((await next.store.messages(conversationId)).map((m) => m.content)).toHaveLength(4);
+  });
+
+  it('runs a message once when the replica that took over had it journaled as its own', async () => {
+    const conversationId = `own-${randomUUID()}`;
+    const first = await send(replicas[1]!, conversationId, 'hello', 'm-1');
+    const again = await send(replicas[1]!, conversationId, 'hello', 'm-1');
+    expect(again.text).toBe(first.text);
+    const second = await send(replicas[1]!, conversationId, 'next', 'm-2');
+    expect(second.text).toBe('reply to next');
+    expect(calls.filter((call) => call.conversationId === conversationId)).toHaveLength(2);
   });
 });
