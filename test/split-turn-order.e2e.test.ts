@@ -12,7 +12,8 @@ import { type CliProcess, spawnCli } from './support/process.ts';
  * running on a conversation replica (its model call hangs at the fake OpenAI upstream) when the
  * replica is killed with SIGKILL; message B of the same conversation is sent next. The live
  * replica takes the dead one's expired lease, finds A journaled and unanswered, runs it, then B;
- * the gateway's resend of A gets A's answer. The history reads A, B, as the user sent them.
+ * the gateway's resend of A (once A's replica has sent no progress for `nats.livenessMs`) gets
+ * A's answer. The history reads A, B, as the user sent them.
  */
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -94,9 +95,13 @@ describe('a conversation replica killed in the middle of a turn, over NATS', () 
     await dying.child.exited;
     await new Promise((r) => setTimeout(r, 300));
     upstream.enqueue({ type: 'text', content: 'answer to A' }, { type: 'text', content: 'answer to B' });
+    const killedAt = Date.now();
     const b = await send(gateway.url, 'message B');
     expect(b).toEqual({ status: 200, text: 'answer to B' });
     expect(await a).toEqual({ status: 200, text: 'answer to A' });
+    // The gateway noticed that A's replica stopped answering (no progress for nats.livenessMs,
+    // 3 s) and sent A again then, well before its attempt timed out (10 s).
+    expect(Date.now() - killedAt).toBeLessThan(8000);
 
     // The model was asked A, then (on the live replica) A again, then B with A in its history.
     const users = upstream.requests.map((request) =>

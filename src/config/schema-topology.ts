@@ -65,6 +65,17 @@ export const NatsConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, _ or -')
       .default('clawmesh'),
+    /**
+     * How long a call over the `nats` transport waits without its reply or a progress message
+     * (each instance sends one per second for every call it runs) before it fails `UNAVAILABLE`:
+     * the replica died or hangs, and the gateway sends the message to a live one. 0 waits for
+     * the call's deadline alone.
+     */
+    livenessMs: z
+      .number()
+      .int()
+      .refine((ms) => ms === 0 || ms >= 2000, 'must be 0 (off) or at least 2000 ms')
+      .default(3000),
   })
   .prefault({});
 /** Redis, for the Redis stores, lease, bus, cache and rate limits (`REDIS_URL`). */

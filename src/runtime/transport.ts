@@ -151,6 +151,7 @@ async function open(config: Config, deps: TransportDeps): Promise<Transport> {
         kind: 'nats',
         connection: await deps.connections.nats(),
         subjectPrefix: config.nats.subjectPrefix,
+        livenessMs: config.nats.livenessMs,
         maxPayloadBytes,
         logger: deps.logger,
         instance: INSTANCE_ID,

@@ -12,6 +12,8 @@ import { createInbox } from '@nats-io/transport-node';
 export type RequestFailure =
   | { kind: 'no-responders' }
   | { kind: 'timeout' }
+  /** Neither a reply nor a progress message came within the liveness window: the responder died or hangs. */
+  | { kind: 'silent'; silentMs: number }
   | { kind: 'closed'; message: string }
   | { kind: 'publish'; error: Error };
 
@@ -22,10 +24,25 @@ export class RequestFailed extends Error {
   }
 }
 
+/**
+ * The header of a progress message: an empty message a responder sends to a request's reply
+ * subject while it works, so the requester knows it is alive. Not a reply.
+ */
+export const PROGRESS_HEADER = 'clawmesh-progress';
+
 /** Sends requests and matches their replies. */
 export interface Requester {
-  /** Resolves to the reply; rejects with {@link RequestFailed}. */
-  request(subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<Msg>;
+  /**
+   * Resolves to the reply; rejects with {@link RequestFailed}. With `livenessMs`, a request that
+   * gets neither its reply nor a progress message for that long fails `silent` before its timeout.
+   */
+  request(
+    subject: string,
+    data: Uint8Array,
+    headers: MsgHdrs,
+    timeoutMs: number,
+    livenessMs?: number,
+  ): Promise<Msg>;
   /** Fails the requests in flight and stops listening for replies. */
   close(): void;
 }
@@ -34,6 +51,10 @@ interface Pending {
   resolve(msg: Msg): void;
   reject(err: RequestFailed): void;
   timer: NodeJS.Timeout;
+  /** When the request times out (epoch ms). */
+  deadline: number;
+  /** The liveness window, 0 for none. */
+  livenessMs: number;
 }
 
 /**
@@ -58,6 +79,22 @@ export function createRequester(nc: NatsConnection): Requester {
     pending.clear();
   };
 
+  /** The timer of a pending request: its timeout, or the end of its liveness window if sooner. */
+  const watch = (token: string, entry: Pending): NodeJS.Timeout => {
+    const left = entry.deadline - Date.now();
+    const silent = entry.livenessMs > 0 && entry.livenessMs < left;
+    return setTimeout(
+      () => {
+        if (pending.get(token) !== entry) return;
+        pending.delete(token);
+        entry.reject(
+          new RequestFailed(silent ? { kind: 'silent', silentMs: entry.livenessMs } : { kind: 'timeout' }),
+        );
+      },
+      silent ? entry.livenessMs : Math.max(0, left),
+    );
+  };
+
   const listen = () => {
     inbox = `${createInbox()}.`;
     const sub = nc.subscribe(`${inbox}*`, {
@@ -71,6 +108,13 @@ export function createRequester(nc: NatsConnection): Requester {
         const token = msg.subject.slice(inbox.length);
         const entry = pending.get(token);
         if (!entry) return;
+        if (msg.headers?.has(PROGRESS_HEADER)) {
+          if (entry.livenessMs > 0) {
+            clearTimeout(entry.timer);
+            entry.timer = watch(token, entry);
+          }
+          return;
+        }
         pending.delete(token);
         clearTimeout(entry.timer);
         if (msg.data.length === 0 && msg.headers?.code === 503) {
@@ -92,7 +136,7 @@ export function createRequester(nc: NatsConnection): Requester {
   })().catch(() => undefined);
 
   return {
-    request(subject, data, headers, timeoutMs) {
+    request(subject, data, headers, timeoutMs, livenessMs = 0) {
       if (closed)
         return Promise.reject(new RequestFailed({ kind: 'closed', message: 'the requester is closed' }));
       if (lost !== undefined) return Promise.reject(new RequestFailed({ kind: 'closed', message: lost }));
@@ -100,15 +144,19 @@ export function createRequester(nc: NatsConnection): Requester {
       seq = (seq + 1) % Number.MAX_SAFE_INTEGER;
       const token = seq.toString(36);
       return new Promise<Msg>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          if (pending.delete(token)) reject(new RequestFailed({ kind: 'timeout' }));
-        }, timeoutMs);
-        pending.set(token, { resolve, reject, timer });
+        const entry = {
+          resolve,
+          reject,
+          deadline: Date.now() + timeoutMs,
+          livenessMs,
+        } as Pending;
+        entry.timer = watch(token, entry);
+        pending.set(token, entry);
         try {
           nc.publish(subject, data, { reply: `${inbox}${token}`, headers });
         } catch (err) {
           pending.delete(token);
-          clearTimeout(timer);
+          clearTimeout(entry.timer);
           reject(new RequestFailed({ kind: 'publish', error: err as Error }));
         }
       });

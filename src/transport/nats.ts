@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { connect, errors, headers } from '@nats-io/transport-node';
+import { connect, Empty, errors, headers } from '@nats-io/transport-node';
 import type { CallContext } from '../core/context.ts';
 import type { CallMiddleware, Client, Contract, Handlers, Invoke } from '../core/contract.ts';
 import { clientFromInvoke } from '../core/contract.ts';
@@ -14,7 +14,7 @@ import {
   SERVICE_ERROR_HEADER,
   startMicroService,
 } from './nats-micro.ts';
-import { createRequester, RequestFailed } from './nats-requester.ts';
+import { createRequester, PROGRESS_HEADER, RequestFailed } from './nats-requester.ts';
 import { assertMethodName, assertWireNames, type MethodRunner, methodRunners } from './serving.ts';
 import type { Registration, Transport } from './types.ts';
 import {
@@ -54,6 +54,13 @@ export interface NatsTransportOptions {
   /** Where handler crashes are logged. */
   logger?: Logger;
   /**
+   * How long a call waits without its reply or a progress message before it fails `UNAVAILABLE`
+   * (the replica died or hangs), in milliseconds; 0 waits for the deadline alone (default 3000).
+   * Every instance sends each call it is running a progress message every
+   * {@link PROGRESS_INTERVAL_MS}, so a live one is never taken for dead.
+   */
+  livenessMs?: number;
+  /**
    * The process's instance id, as in its logs and traces: published in each service's metadata
    * (`instance`), so a discovered instance can be matched with its process's log lines.
    */
@@ -77,6 +84,9 @@ export function subjectOf(service: string, method: string, prefix = 'clawmesh'):
 export function natsServiceName(service: string): string {
   return service.replace(/[^A-Za-z0-9_-]/g, '_');
 }
+
+/** How often an instance tells the callers of the calls it is running that it is alive, in milliseconds. */
+export const PROGRESS_INTERVAL_MS = 1000;
 
 /** The metadata key that holds the contract's own name (`skill.inventory`) on a NATS service. */
 export const CONTRACT_METADATA_KEY = 'clawmesh.contract';
@@ -105,6 +115,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       `subjectPrefix "${prefix}" must be letters, digits, "_" or "-"`,
     );
   }
+  const livenessMs = options.livenessMs ?? 3000;
+  if (!(Number.isInteger(livenessMs) && (livenessMs === 0 || livenessMs >= 2 * PROGRESS_INTERVAL_MS))) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `livenessMs must be 0 or an integer of at least ${2 * PROGRESS_INTERVAL_MS} ms (twice the progress interval)`,
+    );
+  }
   const owned = !options.connection;
   const nc = options.connection ?? (await connectNats(options.servers, options.name ?? 'clawmesh'));
   const services = new Set<MicroService>();
@@ -120,6 +137,22 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     );
   }
 
+  // The calls this process is running, told every PROGRESS_INTERVAL_MS that it is alive: one
+  // timer for all of them, so a call costs a set insertion, not a timer of its own.
+  const running = new Set<Msg>();
+  const progressHeaders = headers();
+  progressHeaders.set(PROGRESS_HEADER, '1');
+  let progressTimer: NodeJS.Timeout | undefined;
+  const sendProgress = () => {
+    for (const msg of running) {
+      try {
+        msg.respond(Empty, { headers: progressHeaders });
+      } catch {
+        // The connection is closing: the reply would not go either.
+      }
+    }
+  };
+
   const endpointOf = (service: string, method: string, run: MethodRunner): MicroEndpoint => {
     const what = `${service}.${method}`;
     return {
@@ -131,7 +164,13 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
           const max = limit();
           if (msg.data.length > max) throw payloadTooLarge(what, msg.data.length, max);
           ctx = contextOf(msg);
-          const output = await run(decodeJson(msg.data, what), ctx);
+          if (msg.reply) running.add(msg);
+          let output: unknown;
+          try {
+            output = await run(decodeJson(msg.data, what), ctx);
+          } finally {
+            running.delete(msg);
+          }
           const body = encodeJson(output);
           if (body.length > max) throw payloadTooLarge(`${what} reply`, body.length, max, 'INTERNAL');
           msg.respond(body);
@@ -189,7 +228,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       }
       let reply: Msg;
       try {
-        reply = await requester.request(target, data, contextHeaders(ctx, left), left);
+        reply = await requester.request(target, data, contextHeaders(ctx, left), left, livenessMs);
       } catch (err) {
         const failure = requestFailure(err, service, what, left, max);
         if (failure.code === 'DEADLINE_EXCEEDED' || failure.code === 'UNAVAILABLE')
@@ -223,6 +262,10 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       if (closed) throw new ClawmeshError('UNAVAILABLE', 'the nats transport is closed');
       assertWireNames(contract);
       const runners = methodRunners(contract, handlers);
+      if (!progressTimer) {
+        progressTimer = setInterval(sendProgress, PROGRESS_INTERVAL_MS);
+        progressTimer.unref();
+      }
       const instance = await startMicroService(nc, {
         name: natsServiceName(contract.name),
         version: contract.version,
@@ -254,6 +297,7 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(progressTimer);
       requester.close();
       const stopping = [...services].map((instance) => instance.stop());
       services.clear();
@@ -336,6 +380,11 @@ function requestFailure(
   switch (failure.kind) {
     case 'timeout':
       return deadlineExceeded(what, waitedMs);
+    case 'silent':
+      return new ClawmeshError(
+        'UNAVAILABLE',
+        `${what}: the instance of service "${service}" running the call stopped answering (no reply or progress in ${failure.silentMs} ms): it died or hangs`,
+      );
     case 'no-responders':
       return new ClawmeshError(
         'UNAVAILABLE',
