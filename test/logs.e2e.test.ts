@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
 import { readTraceRequest } from './support/otlp.ts';
 import { type CliProcess, spawnCli } from './support/process.ts';
@@ -177,6 +178,66 @@ describe('the log lines of one turn', () => {
       expect(line).toMatchObject({ traceId, conversationId: expect.stringMatching(/^c_/) });
     }
     expect(new Set(lines.map((line) => line.conversationId)).size).toBe(1);
+  }, 30_000);
+
+  it("name the trace of a failed web chat turn too, the gateway's line about it included", async () => {
+    openai.enqueue({
+      type: 'status',
+      status: 401,
+      body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: null } },
+    });
+    const from = server.stdout().length;
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/webchat/ws`);
+    const frames: Record<string, unknown>[] = [];
+    const frame = (type: string) =>
+      new Promise<Record<string, unknown>>((resolve) => {
+        const check = () => {
+          const found = frames.find((f) => f.type === type);
+          if (found) resolve(found);
+        };
+        ws.on('message', check);
+        check();
+      });
+    ws.on('message', (data) => frames.push(JSON.parse(String(data)) as Record<string, unknown>));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        sessionId: randomBytes(16).toString('hex'),
+        lastSeq: 0,
+        key: SECRETS.CLAWMESH_API_KEYS,
+      }),
+    );
+    const { conversationId } = (await frame('ready')) as { conversationId: string };
+    ws.send(JSON.stringify({ type: 'message', clientMessageId: 'message-1', text: QUESTION }));
+    expect(await frame('error')).toMatchObject({ replyTo: 'message-1' });
+    ws.close();
+    await server.waitForLog(/^web chat turn failed$/, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const lines = linesSince(from);
+    const messages = lines.map((line) => line.msg);
+    for (const msg of ['model call failed', 'turn failed', 'web chat turn failed'])
+      expect(messages).toContain(msg);
+    const traceId = lines[0]!.traceId;
+    const requestId = lines[0]!.requestId;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    for (const line of lines) {
+      expect(line, String(line.msg)).toMatchObject({
+        service: 'clawmesh',
+        instance: expect.stringMatching(/.+/),
+        requestId,
+        traceId,
+        spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+        conversationId,
+      });
+    }
+    // The gateway's line is written in the root span the web chat started: exported in this trace.
+    const gateway = lines.find((line) => line.msg === 'web chat turn failed')!;
+    const deadline = Date.now() + 5000;
+    const inTrace = () => exported.get(String(traceId))?.has(String(gateway.spanId));
+    while (!inTrace() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inTrace()).toBe(true);
   }, 30_000);
 
   it('never contain a secret of the config or the message text, anywhere in the output', async () => {

@@ -1,9 +1,8 @@
 import type { Attributes } from '@opentelemetry/api';
 import type { CallContext } from '../core/context.ts';
-import type { CallMiddleware, Client, Contract, Handlers } from '../core/contract.ts';
-import type { conversationContract } from '../core/contracts/conversation.ts';
+import type { CallMiddleware, Contract, Handlers } from '../core/contract.ts';
 import type { Transport } from '../transport/types.ts';
-import { inEdgeSpan, inSpan, sampledParent, tracing } from './tracing.ts';
+import { inSpan, sampledParent, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
@@ -100,25 +99,4 @@ export function traceTransport<T extends Transport>(transport: T): T {
       client(contract, [...wrappers, ...middleware]),
   });
   return transport;
-}
-
-/**
- * The conversation client of the channels (web chat, Telegram, Slack, …), with a root span
- * `channel <name>` around every turn they start: the message enters the platform there. The
- * client itself when tracing is off.
- */
-export function traceChannelTurns(
-  client: Client<typeof conversationContract>,
-): Client<typeof conversationContract> {
-  if (!tracing().enabled) return client;
-  return {
-    ...client,
-    handle: (input, ctx) =>
-      inEdgeSpan(
-        `channel ${input.channel}`,
-        ctx,
-        () => ({ 'clawmesh.channel': input.channel, 'messaging.system': input.channel }),
-        (inner) => client.handle(input, inner),
-      ),
-  };
 }

@@ -11,7 +11,7 @@ import { createLocalProvider } from '../models/providers/local/provider.ts';
 import { createModelsService } from '../models/service.ts';
 import type { ModelProvider } from '../models/types.ts';
 import { createTransport } from '../transport/index.ts';
-import { traceChannelTurns, traceTransport } from './rpc-tracing.ts';
+import { traceTransport } from './rpc-tracing.ts';
 import { inEdgeSpan, inEventSpan, initTracing, inSpan, spanIdOf, tracing } from './tracing.ts';
 
 /** A loopback OTLP/HTTP receiver counting the spans posted to it. */
@@ -70,8 +70,6 @@ describe('tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
     expect(traceTransport(transport)).toBe(transport);
     expect(transport.serve).toBe(serve);
     expect(transport.client).toBe(client);
-    const conversation = { handle: async () => ({}), history: async () => ({}) } as never;
-    expect(traceChannelTurns(conversation)).toBe(conversation);
   });
 
   it('exports nothing while a whole turn runs', async () => {
@@ -121,27 +119,6 @@ describe('tracing on', () => {
     expect(turn?.traceId).toBe(edge?.traceId);
     // A fresh context's random parent is never used as the root's parent: a new trace starts.
     expect(edge?.traceId).not.toBe(ctx.traceparent.slice(3, 35));
-  });
-
-  it('starts a root span for each turn a channel starts, the turn running inside it', async () => {
-    let seen: string | undefined;
-    const conversation = traceChannelTurns({
-      handle: async (_input, ctx) => {
-        seen = ctx.traceparent;
-        return { conversationId: 'c_1', text: 'ok', toolCalls: [] };
-      },
-      history: async () => ({ conversationId: 'c_1', messages: [] }),
-      ping: async () => ({ inFlight: 0 }),
-    });
-    const ctx = createCallContext({ channel: 'telegram' });
-    await conversation.handle({ channel: 'telegram', userId: 'u1', text: 'hi' }, ctx);
-    await tracing().flush();
-    const root = received.find((span) => span.name === 'channel telegram');
-    expect(root).toBeDefined();
-    expect(root?.parentSpanId ?? '').toBe('');
-    // The turn's context names the root span: the gateway's client span will be its child.
-    expect(seen?.slice(3, 35)).toBe(root?.traceId);
-    expect(spanIdOf(seen!)).toBe(root?.spanId);
   });
 
   it('gives each OpenAI-compatible API request a span, a child of its traceparent, streamed or not', async () => {

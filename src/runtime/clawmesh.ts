@@ -21,7 +21,6 @@ import { keepRoleMetrics } from '../observability/metric-roles.ts';
 import { createMetrics, type Metrics } from '../observability/metrics.ts';
 import { tracingEnv } from '../observability/otel-env.ts';
 import { rpcMetrics } from '../observability/rpc-metrics.ts';
-import { traceChannelTurns } from '../observability/rpc-tracing.ts';
 import { secretValuesOf } from '../observability/secrets.ts';
 import { initTracing } from '../observability/tracing.ts';
 import { type Channels, startChannels } from './channels.ts';
@@ -148,9 +147,6 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
     ...metered,
     ...failover,
   ]);
-  // The web chat's turns start their trace here (the HTTP API starts its own in its route, the
-  // messaging channels theirs around each delivery: the turn and the reply's sending).
-  const channelConversation = traceChannelTurns(conversation);
 
   const auth = createApiKeyCheck(gateway.apiKeys);
   registerOpsRoutes(http, {
@@ -181,7 +177,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       logFailures: !services.roles.has('conversation'),
     });
     registerWebChatFromConfig(http, config, {
-      conversation: channelConversation,
+      conversation,
       auth,
       logger,
       dedupe: services.dedupe!,

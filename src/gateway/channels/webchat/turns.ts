@@ -1,12 +1,13 @@
 import { createKeyedQueue } from '../../../conversation/turn-queue.ts';
-import { createCallContext } from '../../../core/context.ts';
+import { type CallContext, createCallContext, withContext } from '../../../core/context.ts';
 import type { Client } from '../../../core/contract.ts';
 import type { conversationContract, TurnReply } from '../../../core/contracts/conversation.ts';
 import { ClawmeshError } from '../../../core/errors.ts';
 import { createInFlight } from '../../../core/in-flight.ts';
-import type { Logger } from '../../../observability/logger.ts';
+import { callFields, type Logger } from '../../../observability/logger.ts';
+import { inEdgeSpan } from '../../../observability/tracing.ts';
 import type { DedupeStore } from '../../../store/types.ts';
-import type { SessionHub } from './hub.ts';
+import type { RunningTurn, SessionHub } from './hub.ts';
 import type { ErrorFrame, MessageFrame, ServerFrame, ToolSummary } from './protocol.ts';
 import { type SettledTurn, summaryOfReport, type Transcript } from './transcript.ts';
 
@@ -66,26 +67,37 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
   const run = async (session: ChatSession, frame: MessageFrame) => {
     const { conversationId } = session;
     const id = frame.clientMessageId;
-    const key = dedupeKey(conversationId, id);
     const turn = deps.hub.startTurn(conversationId, id, frame.text);
-    // Named in the failure's log line: the conversation role logs the same id ('turn failed').
-    let requestId: string | undefined;
+    const ctx = createCallContext({
+      timeoutMs: deps.turnTimeoutMs,
+      channel: 'webchat',
+      userId: session.userId,
+      conversationId,
+      agentId: session.agentId,
+      onDelta: (delta) => {
+        if (typeof delta !== 'string' || delta === '') return;
+        turn.streamed += delta;
+        deps.hub.broadcast(conversationId, { type: 'delta', replyTo: id, text: delta });
+      },
+    });
+    // The message enters the platform here: the root span of its trace, around the turn and the
+    // gateway's own lines about it (a failure's included), which carry the trace's ids.
+    return inEdgeSpan(
+      'channel webchat',
+      ctx,
+      () => ({ 'clawmesh.channel': 'webchat', 'messaging.system': 'webchat' }),
+      (traced) => runTurn(session, frame, turn, traced),
+    );
+  };
+
+  const runTurn = async (session: ChatSession, frame: MessageFrame, turn: RunningTurn, ctx: CallContext) => {
+    const { conversationId } = session;
+    const id = frame.clientMessageId;
+    const key = dedupeKey(conversationId, id);
     try {
       const { reply, settled } = await queue.run(conversationId, async () => {
         const mark = await deps.transcript.mark(conversationId);
-        const ctx = createCallContext({
-          timeoutMs: deps.turnTimeoutMs,
-          channel: 'webchat',
-          userId: session.userId,
-          conversationId,
-          agentId: session.agentId,
-          onDelta: (delta) => {
-            if (typeof delta !== 'string' || delta === '') return;
-            turn.streamed += delta;
-            deps.hub.broadcast(conversationId, { type: 'delta', replyTo: id, text: delta });
-          },
-        });
-        requestId = ctx.requestId;
+        // The turn's time starts once the conversation's earlier turns have settled.
         const reply = await deps.conversation.handle(
           {
             channel: 'webchat',
@@ -94,7 +106,7 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
             text: frame.text,
             messageId: id,
           },
-          ctx,
+          withContext(ctx, { deadline: Date.now() + deps.turnTimeoutMs }),
         );
         const settled = await deps.transcript.settle(conversationId, mark, { text: frame.text, reply });
         return { reply, settled };
@@ -113,7 +125,7 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
       await deps.dedupe.complete(key, finished, deps.dedupeTtlMs).catch((err: unknown) => {
         // The reply is stored and sent; a resend may run the turn again once the claim expires.
         deps.logger.warn(
-          { conversationId, err: String(err) },
+          { ...callFields(ctx), err: String(err) },
           'web chat: could not record a finished message',
         );
       });
@@ -121,10 +133,8 @@ export function createTurnRunner(deps: TurnRunnerDeps): TurnRunner {
       deps.hub.endTurn(conversationId, id);
       const error = ClawmeshError.from(err);
       await deps.dedupe.release(key).catch(() => undefined);
-      deps.logger.warn(
-        { requestId, conversationId, code: error.code, err: error.message },
-        'web chat turn failed',
-      );
+      // Its request, trace and conversation: the conversation role's 'turn failed' names the same.
+      deps.logger.warn({ ...callFields(ctx), code: error.code, err: error.message }, 'web chat turn failed');
       deps.hub.broadcast(conversationId, errorFrame(error, id));
     }
   };
