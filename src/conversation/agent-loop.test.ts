@@ -154,6 +154,43 @@ describe('runAgentLoop', () => {
     expect(JSON.parse(toolMessage!.content).error.code).toBe('NOT_FOUND');
   });
 
+  it("keeps the user's text out of the line about a tool call its host never saw, unless includeText", async () => {
+    const question = 'is the wedding dress for Alice Martin ready?';
+    const logged = async (includeText: boolean) => {
+      const lines: Array<Record<string, unknown>> = [];
+      const logger = createLogger({
+        destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+      });
+      const d = deps((_request, step) =>
+        step === 1
+          ? response({ toolCalls: [call('a', { customer: 'Alice Martin' })], finishReason: 'tool_calls' })
+          : response({ content: 'sorry' }),
+      );
+      const skills = {
+        // A host whose refusal quotes the request it was sent (a proxy's error page, a remote validator).
+        invoke: async (request: InvokeRequest) => {
+          throw new ClawmeshError(
+            'UNAVAILABLE',
+            `skills.echo.invoke refused ${JSON.stringify(request.arguments)} for "${question}"`,
+          );
+        },
+      } as unknown as Client<typeof skillsContract>;
+      await runAgentLoop(
+        { messages: [{ role: 'user', content: question }], tools: [], maxSteps: 2 },
+        { ...d, skills, logger, includeText, turnText: question },
+        createCallContext(),
+        scope,
+      );
+      return lines.map((line) => line.msg);
+    };
+    expect(await logged(false)).toEqual([
+      'tool call failed: skills.echo.invoke refused {"customer":"[redacted]"} for "[redacted]"',
+    ]);
+    expect(await logged(true)).toEqual([
+      `tool call failed: skills.echo.invoke refused {"customer":"Alice Martin"} for "${question}"`,
+    ]);
+  });
+
   it('hides the addresses of a failed tool call from the model and the reply, and logs them', async () => {
     const refused =
       'skills.inventory.invoke: http://127.0.0.1:18112 failed: connect ECONNREFUSED 127.0.0.1:18112';

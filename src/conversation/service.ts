@@ -39,6 +39,8 @@ export interface ConversationServiceDeps {
   hooks: HookRunner;
   events: EventPublisher;
   logger: Logger;
+  /** Keep message texts in the lines about a failed tool call (`log.includeText`). */
+  includeText?: boolean;
   metrics?: Metrics;
   /** Stored messages loaded per turn before the token budget trims them (default 200). */
   historyLimit?: number;
@@ -228,7 +230,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
           maxSteps: agent.maxSteps,
           ...(agent.model ? { model: agent.model } : {}),
         },
-        { ...deps, ...(tools.allowed ? { allowedSkills: tools.allowed } : {}) },
+        { ...deps, turnText: text, ...(tools.allowed ? { allowedSkills: tools.allowed } : {}) },
         ctx,
         scope,
       );

@@ -6,7 +6,7 @@ import type { InvokeResult, skillsContract } from '../core/contracts/skills.ts';
 import { ClawmeshError, httpStatusOf, isErrorCode } from '../core/errors.ts';
 import { type ChatMessage, splitToolName, type ToolCall } from '../core/messages.ts';
 import { hideAddresses } from '../core/public-errors.ts';
-import { callLogger, type Logger } from '../observability/logger.ts';
+import { callLogger, type Logger, withoutQuotedText } from '../observability/logger.ts';
 import type { HookRunner } from '../plugins/types.ts';
 import type { HookScope } from './hook-scope.ts';
 
@@ -17,15 +17,23 @@ export interface ToolCallDeps {
   events: EventPublisher;
   /** Skills this agent may use; `undefined` means every loaded skill. */
   allowedSkills?: ReadonlySet<string>;
-  /** Where a call that never reached its skill host (a transport failure) is logged in full. */
+  /** Where a call that never reached its skill host (a transport failure) is logged. */
   logger?: Logger;
+  /**
+   * Keep the text in that line (`log.includeText`); by default the strings of the call's
+   * arguments and the turn's text that its error message quotes are written as `[redacted]`.
+   */
+  includeText?: boolean;
+  /** The text of the turn's message, kept out of the lines unless `includeText`. */
+  turnText?: string;
 }
 
 /**
  * Runs one tool call the model asked for; every failure becomes a tool error for the model. A
  * server-side failure (a skill host that cannot be reached, a tool that threw) reaches the model,
  * the reply's `toolCalls` and the stored conversation without the addresses it names (`http://…`,
- * `connect ECONNREFUSED …`); the logs and the `skill.invoked` event keep the full text.
+ * `connect ECONNREFUSED …`); the `skill.invoked` event keeps the full text, and so do the logs but
+ * for the user's text it quotes (unless `includeText`).
  */
 export async function runToolCall(
   call: ToolCall,
@@ -91,11 +99,15 @@ async function invoke(
   } catch (err) {
     const error = ClawmeshError.from(err);
     // The skill host logs the failures it returns; one it never saw is logged here.
-    if (deps.logger)
+    if (deps.logger?.isLevelEnabled('warn')) {
+      const logged = deps.includeText
+        ? error.message
+        : withoutQuotedText(error.message, request.arguments, deps.turnText);
       callLogger(deps.logger, ctx, { skill: request.skill, tool: request.tool }).warn(
         { code: error.code },
-        `tool call failed: ${error.message}`,
+        `tool call failed: ${logged}`,
       );
+    }
     return failure(error.code, error.message, started);
   }
 }

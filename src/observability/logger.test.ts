@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createCallContext } from '../core/context.ts';
-import { callFields, callLogger, createLogger, REDACTED } from './logger.ts';
+import { callFields, callLogger, createLogger, REDACTED, withoutQuotedText } from './logger.ts';
 import { secretValuesOf } from './secrets.ts';
 
 /** A logger writing into an array of parsed lines. */
@@ -69,6 +69,33 @@ describe('createLogger', () => {
     expect(output).not.toContain(JSON.stringify(quoted).slice(1, -1));
     expect(output).toContain(`Incorrect API key provided: ${REDACTED}`);
     expect(output).toContain('"short":"abc"');
+  });
+});
+
+describe('withoutQuotedText', () => {
+  it('replaces every string of the sources a message quotes, JSON-escaped too, longest first', () => {
+    const args = { order: { note: 'leave it with "Bob"', tags: ['fragile box', 'gift'] }, n: 12, ok: 'no' };
+    expect(
+      withoutQuotedText(
+        'bad note "leave it with \\"Bob\\"" (leave it with "Bob"); fragile box; gift-wrap; no; 12; the words',
+        args,
+        'the words',
+      ),
+    ).toBe(`bad note "${REDACTED}" (${REDACTED}); ${REDACTED}; ${REDACTED}-wrap; no; 12; ${REDACTED}`);
+    // Strings of under 4 characters (`no`) and values that are not strings stay.
+    expect(withoutQuotedText('nothing quoted', args, undefined)).toBe('nothing quoted');
+    // A JSON parser quotes a piece of the text it could not read.
+    const text = '{"item": how many red shirts';
+    let parseError = '';
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      parseError = `arguments are not valid JSON: ${(err as Error).message}`;
+    }
+    expect(parseError).toContain('how many');
+    expect(withoutQuotedText(parseError, text)).toBe(
+      `arguments are not valid JSON: Unexpected token 'h', "${REDACTED}" is not valid JSON`,
+    );
   });
 });
 

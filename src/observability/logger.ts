@@ -132,6 +132,42 @@ export function callLogger(logger: Logger, ctx: CallContext, extra: Record<strin
   return logger.child({ ...callFields(ctx), ...extra });
 }
 
+/** Shorter strings are too likely to occur by chance in a message, and tell too little to matter. */
+const MIN_QUOTED_LENGTH = 4;
+/** How deep {@link withoutQuotedText} looks into arguments. */
+const MAX_QUOTED_DEPTH = 8;
+
+/** V8's `JSON.parse` error quoting the start of the text it could not read: `…, "how many r"... is not valid JSON`. */
+const JSON_SNIPPET = /, (\.\.\.)?".*"(\.\.\.)? is not valid JSON/s;
+
+/**
+ * `message` with every string value of `sources` (a tool call's arguments, the turn's text) that
+ * it quotes replaced by `[redacted]`, as written or JSON-escaped, and the piece of text a JSON
+ * parser's error quotes too: an error that repeats what the user wrote (`no item "…"`, a
+ * validation message citing the value) keeps its code and words when `log.includeText` is off,
+ * without the text.
+ */
+export function withoutQuotedText(message: string, ...sources: unknown[]): string {
+  const needles = new Set<string>();
+  const collect = (value: unknown, depth: number): void => {
+    if (typeof value === 'string') {
+      if (value.length < MIN_QUOTED_LENGTH) return;
+      needles.add(value);
+      const escaped = JSON.stringify(value).slice(1, -1);
+      if (escaped !== value) needles.add(escaped);
+    } else if (value !== null && typeof value === 'object' && depth < MAX_QUOTED_DEPTH) {
+      for (const item of Array.isArray(value) ? value : Object.values(value)) collect(item, depth + 1);
+    }
+  };
+  for (const source of sources) collect(source, 0);
+  let out = message;
+  // Longest first: a value that contains another is replaced whole.
+  for (const needle of [...needles].sort((a, b) => b.length - a.length)) {
+    if (out.includes(needle)) out = out.replaceAll(needle, REDACTED);
+  }
+  return out.replace(JSON_SNIPPET, `, "${REDACTED}" is not valid JSON`);
+}
+
 /** A logger that writes nothing, for tests and embedded use. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

@@ -236,6 +236,7 @@ export async function buildServices(
         hooks: hooks!,
         events,
         logger,
+        includeText: config.log.includeText,
         ...(hot ? { metrics: hot } : {}),
         ...(lease ? { lease } : {}),
         // Across processes the gateway may send a message again: run each message id once.
@@ -300,6 +301,7 @@ async function buildSkillHost(
     },
     defaultTimeoutMs: config.skills.timeoutMs,
     logger,
+    includeText: config.log.includeText,
     ...(metrics ? { metrics } : {}),
   });
 }

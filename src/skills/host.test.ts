@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createCallContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { createLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { defineSkill, type ToolContext } from './define.ts';
 import { createSkillHost } from './host.ts';
@@ -178,6 +179,60 @@ describe('createSkillHost', () => {
       ok: false,
       error: { code: 'INTERNAL', message: 'GET https://api.example/items?key=[redacted] refused' },
     });
+  });
+
+  it("logs a failed call with its skill and code, the arguments' text it quotes redacted unless includeText", async () => {
+    const lookup = defineSkill({
+      name: 'shop',
+      version: '1.0.0',
+      tools: {
+        find: {
+          description: 'Fails quoting what it was asked, as many tools do',
+          input: z.object({ query: z.object({ item: z.string() }) }),
+          run: ({ query }) => {
+            throw new ClawmeshError('NOT_FOUND', `no item named "${query.item}" in the catalogue`);
+          },
+        },
+      },
+    });
+    const asked = 'the blue "pyjamas" for my neighbour at 12 Elm Street';
+    const logged = async (includeText: boolean) => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger({
+        destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+      });
+      const host = createSkillHost({ skills: [lookup], logger, includeText });
+      const result = await host.handlers.invoke(
+        { skill: 'shop', tool: 'find', arguments: { query: { item: asked } } },
+        ctx(),
+      );
+      // The model and the caller get the whole message either way.
+      expect(result.error?.message).toBe(`no item named "${asked}" in the catalogue`);
+      return lines;
+    };
+    expect(await logged(false)).toEqual([
+      expect.objectContaining({
+        level: 40,
+        skill: 'shop',
+        tool: 'shop__find',
+        code: 'NOT_FOUND',
+        conversationId: 'c1',
+        msg: 'tool call failed: no item named "[redacted]" in the catalogue',
+      }),
+    ]);
+    expect(await logged(true)).toEqual([
+      expect.objectContaining({ msg: `tool call failed: no item named "${asked}" in the catalogue` }),
+    ]);
+    // Arguments the model wrote as broken JSON: the parser's error quotes them (at debug).
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const host = createSkillHost({ skills: [lookup], logger });
+    await host.handlers.invoke({ skill: 'shop', tool: 'find', arguments: `{"query": ${asked}` }, ctx());
+    expect(lines).toEqual([expect.objectContaining({ level: 20, code: 'INVALID_ARGUMENT' })]);
+    expect(String(lines[0]!.msg)).not.toMatch(/blue|pyjamas/);
   });
 
   it('gives a skill only the secrets it declared', async () => {

@@ -9,7 +9,13 @@ import type {
 } from '../core/contracts/skills.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { fastCounter } from '../observability/fast-metrics.ts';
-import { callLogger, type Logger, REDACTED, silentLogger } from '../observability/logger.ts';
+import {
+  callLogger,
+  type Logger,
+  REDACTED,
+  silentLogger,
+  withoutQuotedText,
+} from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { type CallFailure, runToolCall, type ToolEntry } from './call.ts';
 import { isSkill, type Skill, type ToolDefinition } from './define.ts';
@@ -23,6 +29,11 @@ export interface SkillHostOptions {
   /** Time limit of a call when neither the tool nor its skill sets one, in milliseconds (10 000). */
   defaultTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * Keep the arguments' text in the `tool call failed` line (`log.includeText`); by default every
+   * argument string the error message quotes is written as `[redacted]`.
+   */
+  includeText?: boolean;
   /** Counts `toolCalls` by skill, tool and outcome (`ok`, `error`). */
   metrics?: Metrics;
 }
@@ -96,6 +107,7 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
 
   const finish = (
     entry: ToolEntry,
+    request: InvokeRequest,
     ctx: CallContext,
     started: number,
     outcome: { json: unknown } | CallFailure,
@@ -116,10 +128,14 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
       entry.skill.secrets.length > 0 ? secretsOf(entry.skill) : NO_SECRETS,
     );
     const level = outcome.code === 'INVALID_ARGUMENT' ? 'debug' : 'warn';
-    callLogger(logger, ctx)[level](
-      { tool: entry.name, code: outcome.code, durationMs },
-      `tool call failed: ${message}`,
-    );
+    if (logger.isLevelEnabled(level)) {
+      // Tool errors often quote their arguments, which carry what the user wrote.
+      const logged = options.includeText ? message : withoutQuotedText(message, request.arguments);
+      callLogger(logger, ctx)[level](
+        { skill: entry.skill.name, tool: entry.name, code: outcome.code, durationMs },
+        `tool call failed: ${logged}`,
+      );
+    }
     return { ok: false, error: { code: outcome.code, message }, durationMs };
   };
 
@@ -127,7 +143,7 @@ export function createSkillHost(options: SkillHostOptions): SkillHost {
     const entry = entries.get(`${request.skill}/${request.tool}`) ?? notFound(request, descriptors);
     const started = performance.now();
     const call = { arguments: request.arguments, callId: request.callId, ctx, secrets: secretsOf, logger };
-    return finish(entry, ctx, started, await runToolCall(entry, call));
+    return finish(entry, request, ctx, started, await runToolCall(entry, call));
   };
 
   const list = async (input: { skills?: string[] } | undefined) => {
