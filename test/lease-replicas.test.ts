@@ -8,10 +8,11 @@ import { type CallContext, createCallContext } from '../src/core/context.ts';
 import type { Client } from '../src/core/contract.ts';
 import type { ModelRequest, ModelResponse, modelsContract } from '../src/core/contracts/models.ts';
 import type { skillsContract } from '../src/core/contracts/skills.ts';
-import { silentLogger } from '../src/observability/logger.ts';
+import { createLogger, silentLogger } from '../src/observability/logger.ts';
 import { createHookRunner } from '../src/plugins/hooks.ts';
 import { createRedisTurnLease } from '../src/store/lease-redis.ts';
 import type { TurnLease } from '../src/store/lease-types.ts';
+import { createMemoryDedupeStore } from '../src/store/memory.ts';
 import { createRedisConversationStore } from '../src/store/redis-conversations.ts';
 import { createRedisDedupeStore } from '../src/store/redis-dedupe.ts';
 import type { ConversationStore } from '../src/store/types.ts';
@@ -201,6 +202,61 @@ describe('two conversation replicas sharing one Redis', () => {
     await expect(stalled).rejects.toMatchObject({ code: 'CONFLICT' });
     const stored = await replicas[1]!.store.messages(conversationId);
     expect(stored.map((m) => m.content)).toEqual(['new owner', 'reply to new owner']);
+  });
+
+  it("logs a lease it could not release and a reply it could not record with the turn's request, trace and conversation", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const real = replicas[0]!.lease;
+    // Redis went away after the turn: the lease cannot be released, nor the reply recorded.
+    const lease: TurnLease = {
+      kind: real.kind,
+      acquire: async (id, options) => {
+        const held = await real.acquire(id, options);
+        return Object.assign(Object.create(held) as typeof held, {
+          release: async () => {
+            await held.release();
+            throw new Error('the client is closed');
+          },
+        });
+      },
+      close: async () => undefined,
+    };
+    const dedupe = createMemoryDedupeStore();
+    const service = createConversationService({
+      agents: [AgentConfigSchema.parse({ id: 'default' })],
+      defaultAgentId: 'default',
+      store: replicas[0]!.store,
+      models: slowModel(0, 1),
+      skills: noSkills,
+      hooks: createHookRunner({ plugins: [], logger }),
+      events,
+      logger,
+      lease,
+      turns: { ...dedupe, complete: async () => Promise.reject(new Error('the client is closed')) },
+    });
+    const conversationId = `unreleased-${randomUUID()}`;
+    const ctx = createCallContext({ timeoutMs: 10_000 });
+    const reply = await service.handlers.handle(
+      { channel: 'api', userId: 'u1', text: 'hello', conversationId, messageId: 'm-1' },
+      ctx,
+    );
+    expect(reply.text).toBe('reply to hello');
+    expect(lines.map((line) => line.msg).sort()).toEqual([
+      'could not record a turn as done',
+      'turn lease release failed; it will expire',
+    ]);
+    for (const line of lines) {
+      expect(line, String(line.msg)).toMatchObject({
+        requestId: ctx.requestId,
+        traceId: ctx.traceparent.slice(3, 35),
+        spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+        conversationId,
+      });
+    }
+    await service.drain();
   });
 });
 

@@ -326,13 +326,13 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       return await turn(held);
     } finally {
       await held.release().catch((err: unknown) => {
-        deps.logger.warn({ conversationId, err: String(err) }, 'turn lease release failed; it will expire');
+        callLogger(deps.logger, ctx).warn({ err: String(err) }, 'turn lease release failed; it will expire');
       });
     }
   };
 
   const replyTtlMs = deps.turnReplyTtlMs ?? 10 * 60_000;
-  const journal = deps.turns ? createTurnJournal(deps.turns, replyTtlMs, deps.logger) : undefined;
+  const journal = deps.turns ? createTurnJournal(deps.turns, replyTtlMs) : undefined;
 
   /** A turn's context: a child of the handler's span, with the agent's turn timeout. */
   const turnContextOf = (
@@ -371,7 +371,7 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       if (claim.state === 'claimed') await turns.release(orphan.key);
       return false;
     }
-    const log = deps.logger.child({ conversationId, messageId: orphan.message.messageId });
+    const log = callLogger(deps.logger, ctx, { conversationId, messageId: orphan.message.messageId });
     try {
       const agent = agentFor(orphan.message.agentId);
       log.info('running first the turn of a replica that stopped before answering it');
@@ -418,23 +418,23 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       prefetched = undefined;
     }
     if (claim.state === 'done') return { reply: claim.value as TurnReply };
-    journal?.begin(conversationId, { key, message });
+    journal?.begin(conversationId, { key, message }, () => callLogger(deps.logger, ctx));
     let reply: TurnReply;
     try {
       reply = await turn(prefetched);
     } catch (err) {
       await turns.release(key).catch(() => undefined);
       // A turn fenced off leaves the journal to the lease's new holder.
-      if (!held?.lost) await journal?.end(conversationId);
+      if (!held?.lost) await journal?.end(conversationId, () => callLogger(deps.logger, ctx));
       throw err;
     }
     // Sent before the lease is released (the caller awaits it after): on one connection the two
     // go out together and the record lands first, so a retry that gets the lease sees it.
     const recorded = Promise.all([
       turns.complete(key, reply, replyTtlMs).catch((err: unknown) => {
-        deps.logger.warn({ key, err: String(err) }, 'could not record a turn as done');
+        callLogger(deps.logger, ctx).warn({ key, err: String(err) }, 'could not record a turn as done');
       }),
-      journal?.end(conversationId),
+      journal?.end(conversationId, () => callLogger(deps.logger, ctx)),
     ]);
     return { reply, recorded };
   };

@@ -18,10 +18,10 @@ export interface JournalEntry {
 export interface TurnJournal {
   /** The entry of a turn that started and did not end, or `undefined`. */
   read(conversationId: string): Promise<JournalEntry | undefined>;
-  /** Records the turn now starting; failures are logged (the journal only helps a recovery). */
-  begin(conversationId: string, entry: JournalEntry): void;
-  /** Records that the conversation's running turn ended. */
-  end(conversationId: string): Promise<void>;
+  /** Records the turn now starting; failures are logged on the logger `log` makes (the journal only helps a recovery). */
+  begin(conversationId: string, entry: JournalEntry, log: () => Logger): void;
+  /** Records that the conversation's running turn ended; failures are logged on the logger `log` makes. */
+  end(conversationId: string, log: () => Logger): Promise<void>;
 }
 
 const journalKey = (conversationId: string) => `journal:${conversationId}`;
@@ -39,20 +39,20 @@ function entryOf(value: unknown): JournalEntry | undefined {
  * Creates the turn journal over a dedupe store: `claim` reads an entry (its `done` value) or
  * finds none, `complete` writes one; an ended turn leaves `null`, as no entry.
  */
-export function createTurnJournal(store: DedupeStore, ttlMs: number, logger: Logger): TurnJournal {
+export function createTurnJournal(store: DedupeStore, ttlMs: number): TurnJournal {
   return {
     async read(conversationId) {
       const found = await store.claim(journalKey(conversationId), ttlMs);
       return found.state === 'done' ? entryOf(found.value) : undefined;
     },
-    begin(conversationId, entry) {
+    begin(conversationId, entry, log) {
       store.complete(journalKey(conversationId), entry, ttlMs).catch((err: unknown) => {
-        logger.warn({ conversationId, err: String(err) }, 'could not journal the turn starting');
+        log().warn({ err: String(err) }, 'could not journal the turn starting');
       });
     },
-    end: (conversationId) =>
+    end: (conversationId, log) =>
       store.complete(journalKey(conversationId), null, ttlMs).catch((err: unknown) => {
-        logger.warn({ conversationId, err: String(err) }, 'could not journal the turn as ended');
+        log().warn({ err: String(err) }, 'could not journal the turn as ended');
       }),
   };
 }
