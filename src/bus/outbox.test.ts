@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'amqplib';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createCallContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { createLogger, silentLogger } from '../observability/logger.ts';
 import { createMetrics } from '../observability/metrics.ts';
 import { startTcpProxy, waitFor } from './conformance.ts';
 import { createMemoryBus } from './memory.ts';
 import { withPublishBuffer } from './outbox.ts';
+import { createEventPublisher } from './publisher.ts';
 import { createRabbitMqBus } from './rabbitmq.ts';
 import { createRedisStreamsBus } from './redis-streams.ts';
 import type { Bus, BusEvent } from './types.ts';
@@ -139,14 +141,43 @@ describe('withPublishBuffer', () => {
     broker.state.mode = 'up';
     const { logger, lines } = capturedLogger();
     const bus = withPublishBuffer(broker.bus, { logger, retryMs: 5 });
-    await bus.publish(event('bad topic'));
+    const traceId = randomUUID().replaceAll('-', '');
+    await bus.publish({
+      ...event('bad topic', { conversationId: 'c_dropped' }),
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+    });
     const good = event();
     await bus.publish(good);
     await bus.drain();
     expect(broker.sent).toEqual([good]);
     expect(broker.state.tries).toBe(2);
     expect(bus.dropped).toBe(1);
-    expect(lines.some((l) => l.msg === 'the bus refused an event: dropped')).toBe(true);
+    // The line names the turn the event came from.
+    expect(lines.find((l) => l.msg === 'the bus refused an event: dropped')).toMatchObject({
+      topic: 'bad topic',
+      traceId,
+      conversationId: 'c_dropped',
+    });
+  });
+
+  it("logs an event it could not publish with the publishing turn's request, trace and conversation", async () => {
+    const { logger, lines } = capturedLogger();
+    const refusing: Bus = { ...fakeBroker().bus, publish: async () => Promise.reject(new Error('no route')) };
+    const ctx = createCallContext({ conversationId: 'c_refused' });
+    createEventPublisher(refusing, logger).emit(
+      'message.received',
+      { conversationId: 'c_refused' } as never,
+      ctx,
+    );
+    await waitFor(() => lines.length > 0, 2000);
+    expect(lines[0]).toMatchObject({
+      msg: 'could not publish event',
+      topic: 'message.received',
+      requestId: ctx.requestId,
+      traceId: ctx.traceparent.slice(3, 35),
+      spanId: ctx.traceparent.slice(36, 52),
+      conversationId: 'c_refused',
+    });
   });
 
   it('bounds drain() by drainTimeoutMs when the broker stays down, and close() reports the lost events', async () => {

@@ -3,6 +3,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { settlesWithin } from '../core/wait.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { eventLogFields } from './log-fields.ts';
 import type { EventSpool } from './spool.ts';
 import type { Bus, BusEvent } from './types.ts';
 
@@ -204,7 +205,7 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
           const err = result.reason;
           if (err instanceof ClawmeshError && !err.retryable) {
             drop(event, 'error');
-            logger.error({ err, topic: event.type, eventId: event.id }, 'the bus refused an event: dropped');
+            logger.error({ err, ...eventLogFields(event) }, 'the bus refused an event: dropped');
           } else {
             retry.push(event);
             firstError ??= err;
@@ -327,10 +328,7 @@ export function withPublishBuffer(bus: Bus, options: PublishBufferOptions): Buff
     publish(event) {
       if (closed) {
         drop(event, 'dropped');
-        logger.warn(
-          { topic: event.type, eventId: event.id },
-          'event published after the bus closed: dropped',
-        );
+        logger.warn(eventLogFields(event), 'event published after the bus closed: dropped');
         return Promise.resolve();
       }
       if (buffered() >= maxBuffered) {

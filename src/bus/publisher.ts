@@ -1,7 +1,8 @@
 import type { CallContext } from '../core/context.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { createEvent, type EventTopics, type Topic } from './events.ts';
+import { eventLogFields } from './log-fields.ts';
 import type { Bus } from './types.ts';
 
 /** Publishes events without ever blocking or failing the caller. */
@@ -18,7 +19,10 @@ export function createEventPublisher(bus: Bus, logger: Logger, metrics?: Metrics
       if (published) published.set(type, (published.get(type) ?? 0) + 1);
       bus.publish(event).catch((err: unknown) => {
         metrics?.eventsPublished.inc({ topic: type, outcome: 'error' });
-        logger.error({ err, topic: type, eventId: event.id }, 'could not publish event');
+        logger.error(
+          { err, ...eventLogFields(event), ...(ctx ? callFields(ctx) : {}) },
+          'could not publish event',
+        );
       });
     },
   };
