@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import { ChannelsConfigSchema } from '../../config/schema-channels.ts';
-import { silentLogger } from '../../observability/logger.ts';
+import { createLogger, silentLogger } from '../../observability/logger.ts';
 import { createMemoryInboxStore } from '../../store/inbox-memory.ts';
 import type { InboxStore } from '../../store/inbox-types.ts';
 import { createMemoryDedupeStore } from '../../store/memory.ts';
@@ -281,6 +281,44 @@ describe('createDelivery when the inbox refuses', () => {
     expect((await inbox.get(inboxIdOf(message)))?.status).toBe('done');
     await delivery.stop();
     await expect(delivery.accept(adapter, [message])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+  it("logs a delivery the inbox fails mid-way with the message's request, trace and conversation", async () => {
+    const inbox = createMemoryInboxStore();
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const delivery = createDelivery({
+      adapters: new Map([['test', adapter]]),
+      dedupe: createMemoryDedupeStore(),
+      // The reply went out, then the inbox's store went away.
+      inbox: { ...inbox, finish: () => Promise.reject(new Error('connection lost')) },
+      access: { check: async () => ({ allowed: true }) },
+      router: { agentFor: () => undefined },
+      conversation: {
+        handle: async () => ({ conversationId: 'c_1', text: 'hello', toolCalls: [] }),
+      } as never,
+      logger,
+      metrics: createChannelMetrics(),
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+      concurrency: 2,
+      turnTimeoutMs: 5000,
+    });
+    await delivery.accept(adapter, [{ ...message, updateId: '7' }]);
+    await delivery.idle();
+    await delivery.stop();
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: 'channel delivery crashed',
+        channel: 'test',
+        err: 'connection lost',
+        requestId: expect.stringMatching(/.+/),
+        traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+        spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+        conversationId: 'c_1',
+      }),
+    ]);
   });
 });
 

@@ -2,7 +2,7 @@ import { type CallContext, createCallContext } from '../../core/context.ts';
 import type { Client } from '../../core/contract.ts';
 import type { conversationContract } from '../../core/contracts/conversation.ts';
 import { ClawmeshError } from '../../core/errors.ts';
-import type { Logger } from '../../observability/logger.ts';
+import { callFields, type Logger } from '../../observability/logger.ts';
 import { inEdgeSpan } from '../../observability/tracing.ts';
 import type { InboxEntry, InboxStore } from '../../store/inbox-types.ts';
 import type { DedupeStore } from '../../store/types.ts';
@@ -107,17 +107,40 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       `channel ${channel}`,
       createCallContext({ timeoutMs: deps.turnTimeoutMs, channel }),
       () => ({ 'clawmesh.channel': channel, 'messaging.system': channel }),
-      (ctx) => deliver(entry!, adapter, ctx),
+      async (ctx) => {
+        const known: { conversationId?: string } = {};
+        try {
+          await deliver(entry!, adapter, ctx, known);
+        } catch (err) {
+          // The inbox failing mid-delivery: the line names the message's trace, as its others do.
+          deps.logger.error(
+            {
+              ...callFields(ctx),
+              ...known,
+              channel,
+              inboxId: id,
+              err: (err as Error)?.message ?? String(err),
+            },
+            'channel delivery crashed',
+          );
+        }
+      },
     );
   };
 
-  const deliver = async (accepted: InboxEntry, adapter: ChannelAdapter, ctx: CallContext): Promise<void> => {
+  const deliver = async (
+    accepted: InboxEntry,
+    adapter: ChannelAdapter,
+    ctx: CallContext,
+    known: { conversationId?: string },
+  ): Promise<void> => {
     let entry = accepted;
     if (entry.status === 'pending') {
       const next = await runChannelTurn(entry, adapter, deps, ctx);
       if (!next) return;
       entry = next;
     }
+    if (entry.reply?.conversationId) known.conversationId = entry.reply.conversationId;
     const result = await sendReply(entry, adapter, { ...deps, signal: stopping.signal }, ctx);
     if (result !== 'sent') return;
     const outcome = entry.reply?.outcome ?? 'replied';
