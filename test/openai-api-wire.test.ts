@@ -152,8 +152,8 @@ describe('the OpenAI-compatible API: request shapes of other clients', () => {
     });
     expect(res.status).toBe(400);
     expect(res.body.error).toMatchObject({
-      message: 'messages.0.content.0: a text part needs its "text" as a string',
-      param: 'messages.0.content',
+      message: 'messages.0.content.0.text: Invalid input: expected string, received undefined',
+      param: 'messages.0.content.0.text',
     });
   });
 

@@ -9,10 +9,31 @@ export const ToolCallSchema = z.object({
 });
 export type ToolCall = z.infer<typeof ToolCallSchema>;
 
+/**
+ * One part of a user message that is more than text: a text, or an image by URL (`https:`, or a
+ * `data:image/…;base64,…` URL carrying the image itself) with OpenAI's optional `detail`.
+ */
+export const ContentPartSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text'), text: z.string() }),
+  z.object({
+    type: z.literal('image'),
+    url: z.string().min(1),
+    /** How closely the model looks (OpenAI's `detail`); providers without it ignore it. */
+    detail: z.enum(['auto', 'low', 'high']).optional(),
+  }),
+]);
+export type ContentPart = z.infer<typeof ContentPartSchema>;
+
 /** One message of a conversation or of a model request. */
 export const ChatMessageSchema = z.object({
   role: z.enum(['system', 'user', 'assistant', 'tool']),
+  /** The message's text; with `parts`, its text parts joined. */
   content: z.string(),
+  /**
+   * On user messages with images: the whole content in order, text and image parts. Absent on a
+   * text-only message, which `content` says entirely; readers that want only text read `content`.
+   */
+  parts: z.array(ContentPartSchema).optional(),
   /** On assistant messages: the tools the model called. */
   toolCalls: z.array(ToolCallSchema).optional(),
   /** On tool messages: the call this result answers. */

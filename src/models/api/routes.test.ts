@@ -42,16 +42,17 @@ describe('registerOpenAIRoutes on a bare Fastify app (a standalone models role)'
     expect(emitted.at(-1)).toMatchObject({ model: 'local/default', source: 'api', tier: 'fast' });
   });
 
-  it('refuses content parts other than text, naming the message', async () => {
+  it('refuses an image for the local model, which has no vision, naming the part', async () => {
     const res = await post({
       model: 'local',
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'http://x/y.png' } }] }],
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toEqual({
-      message: 'messages.0.content.0: only text content parts are supported (got "image_url")',
+      message:
+        'model local rejected the request: local: the model local/default does not accept images (messages.0.content.0): send images to a vision model (openai or anthropic)',
       type: 'invalid_request_error',
-      param: 'messages.0.content',
+      param: 'messages.0.content.0',
       code: null,
     });
   });

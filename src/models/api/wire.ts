@@ -1,12 +1,30 @@
 import { z } from 'zod';
 import { MAX_MODEL_NAME, type ModelRequest, type ModelResponse } from '../../core/contracts/models.ts';
 import { ClawmeshError } from '../../core/errors.ts';
-import type { ChatMessage, ToolCall, ToolSpec } from '../../core/messages.ts';
+import type { ChatMessage, ContentPart, ToolCall, ToolSpec } from '../../core/messages.ts';
 
-const TextPart = z.looseObject({ type: z.literal('text'), text: z.string() });
-const Content = z
-  .union([z.string(), z.array(z.union([TextPart, z.looseObject({ type: z.string() })]))])
-  .nullish();
+// Parts are read loosely here and checked one by one (WirePart) where the request is mapped: a
+// union of a string and an array of parts would name only `content` for any fault inside a part.
+const Content = z.union([z.string(), z.array(z.looseObject({ type: z.string() }))]).nullish();
+
+/** An image's URL as OpenAI takes it: `http(s)://…`, or the image itself as a base64 data URL. */
+const IMAGE_URL = /^(?:https?:\/\/\S|data:image\/[\w.+-]+;base64,)/i;
+
+/** A content part, as OpenAI documents them; which role may send which is checked by role. */
+const WirePart = z.discriminatedUnion('type', [
+  z.looseObject({ type: z.literal('text'), text: z.string() }),
+  z.looseObject({
+    type: z.literal('image_url'),
+    image_url: z.looseObject({
+      url: z.string().regex(IMAGE_URL, 'an image URL is http(s)://… or data:image/<type>;base64,<data>'),
+      detail: z.enum(['auto', 'low', 'high']).nullish(),
+    }),
+  }),
+  z.looseObject({ type: z.literal('refusal'), refusal: z.string() }),
+  z.looseObject({ type: z.literal('input_audio') }),
+  z.looseObject({ type: z.literal('file') }),
+]);
+type WirePart = z.infer<typeof WirePart>;
 
 const WireToolCall = z.looseObject({
   id: z.string(),
@@ -113,32 +131,69 @@ export const ChatCompletionRequestSchema = z.looseObject({
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
+type WireRole = z.infer<typeof WireMessage>['role'];
+
+/** The part types each role may send (OpenAI's own rules): images only from the user. */
+const PARTS_OF: Record<WireRole, ReadonlySet<string>> = {
+  system: new Set(['text']),
+  developer: new Set(['text']),
+  user: new Set(['text', 'image_url']),
+  assistant: new Set(['text', 'refusal']),
+  tool: new Set(['text']),
+};
+
+/** A content part checked against {@link WirePart} and its role, or `INVALID_ARGUMENT` naming where. */
+function partOf(part: unknown, at: string, role: WireRole): WirePart {
+  const parsed = WirePart.safeParse(part);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const param = [at, ...issue.path.map(String)].join('.');
+    throw new ClawmeshError('INVALID_ARGUMENT', `${param}: ${issue.message}`, { details: { param } });
+  }
+  const { type } = parsed.data;
+  if (PARTS_OF[role].has(type)) return parsed.data;
+  const why =
+    type === 'input_audio' || type === 'file'
+      ? `${type} parts are not supported by this gateway`
+      : `a ${role} message takes no ${type} parts (only ${[...PARTS_OF[role]].join(' and ')})`;
+  throw new ClawmeshError('INVALID_ARGUMENT', `${at}: ${why}`, { details: { param: `${at}.type` } });
+}
+
 /**
- * The text of a message's content: a string, or its parts joined. Text parts, and in an
- * assistant message (`assistant`) the `refusal` parts OpenAI's answers carry, are read; any
- * other part (an image, audio, a file) is refused naming it.
+ * A message's content as the gateway's: its text (a string, or its text parts joined, with the
+ * `refusal` parts of an assistant's), and, for a user message with images, every part in order.
+ * Parts are checked by shape and by role, a fault naming its path (`messages.0.content.1.image_url.url`).
  */
-function text(content: z.infer<typeof Content>, where: string, assistant = false): string {
-  if (content === null || content === undefined) return '';
-  if (typeof content === 'string') return content;
-  let out = '';
-  content.forEach((part, index) => {
-    const at = `${where}.content.${index}`;
-    const refusal = assistant && part.type === 'refusal';
-    const value = refusal ? part.refusal : part.text;
-    if ((part.type === 'text' || refusal) && typeof value === 'string') {
-      out += value;
-      return;
+function contentOf(
+  content: z.infer<typeof Content>,
+  where: string,
+  role: WireRole,
+): { text: string; parts?: ContentPart[] } {
+  if (content === null || content === undefined) return { text: '' };
+  if (typeof content === 'string') return { text: content };
+  let text = '';
+  // Parts keep the wire's order and indexes: a provider's refusal names `content.M` by them.
+  const parts: ContentPart[] = [];
+  let images = false;
+  for (let index = 0; index < content.length; index++) {
+    const part = partOf(content[index], `${where}.content.${index}`, role);
+    if (part.type === 'image_url') {
+      const image: ContentPart = { type: 'image', url: part.image_url.url };
+      if (part.image_url.detail) image.detail = part.image_url.detail;
+      parts.push(image);
+      images = true;
+      continue;
     }
-    throw new ClawmeshError(
-      'INVALID_ARGUMENT',
-      part.type === 'text' || refusal
-        ? `${at}: a ${part.type} part needs its "${part.type}" as a string`
-        : `${at}: only text content parts are supported (got "${part.type}")`,
-      { details: { param: `${where}.content` } },
-    );
-  });
-  return out;
+    const value = part.type === 'text' ? part.text : part.type === 'refusal' ? part.refusal : '';
+    text += value;
+    parts.push({ type: 'text', text: value });
+  }
+  return images ? { text, parts } : { text };
+}
+
+/** The text of a message's content (see {@link contentOf}); roles without images only. */
+function text(content: z.infer<typeof Content>, where: string, role: WireRole): string {
+  return contentOf(content, where, role).text;
 }
 
 /** An OpenAI chat-completions request as the gateway's own. */
@@ -179,9 +234,13 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
     switch (message.role) {
       case 'system':
       case 'developer':
-        return { role: 'system', content: text(message.content, where) };
-      case 'user':
-        return { role: 'user', content: text(message.content, where) };
+        return { role: 'system', content: text(message.content, where, message.role) };
+      case 'user': {
+        const { text: content, parts } = contentOf(message.content, where, 'user');
+        const user: ChatMessage = { role: 'user', content };
+        if (parts) user.parts = parts;
+        return user;
+      }
       case 'assistant': {
         waiting = { where, ids: new Set() };
         const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => {
@@ -189,7 +248,10 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
           waiting?.ids.add(call.id);
           return { id: call.id, name: call.function.name, arguments: call.function.arguments ?? '{}' };
         });
-        const assistant: ChatMessage = { role: 'assistant', content: text(message.content, where, true) };
+        const assistant: ChatMessage = {
+          role: 'assistant',
+          content: text(message.content, where, 'assistant'),
+        };
         if (toolCalls.length) assistant.toolCalls = toolCalls;
         return assistant;
       }
@@ -202,7 +264,11 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
           );
         }
         waiting?.ids.delete(message.tool_call_id);
-        return { role: 'tool', content: text(message.content, where), toolCallId: message.tool_call_id };
+        return {
+          role: 'tool',
+          content: text(message.content, where, 'tool'),
+          toolCallId: message.tool_call_id,
+        };
     }
   });
   answered();

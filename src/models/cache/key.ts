@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ModelRequest } from '../../core/contracts/models.ts';
-import type { ToolSpec } from '../../core/messages.ts';
+import type { ContentPart, ToolSpec } from '../../core/messages.ts';
 
 /**
  * Whether a request may be answered from the cache: with no temperature (the provider's
@@ -16,9 +16,9 @@ export function isCacheable(
 
 /**
  * The cache key of a request: a SHA-256 over the target it was routed to (a tier or an exact
- * model) and the normalized request — messages (role, content, tool calls, tool call id, name),
- * tools, temperature, max tokens, top p, seed, penalties, tool choice, parallel tool calls, stop sequences and response
- * format, each in a fixed order so that equal requests hash equally
+ * model) and the normalized request — messages (role, content, tool calls, tool call id, name,
+ * and their text and image parts), tools, temperature, max tokens, top p, seed, penalties, tool
+ * choice, parallel tool calls, stop sequences and response format, each in a fixed order so that equal requests hash equally
  * whatever the order of their keys.
  */
 export function cacheKey(target: string, request: ModelRequest): string {
@@ -33,6 +33,7 @@ export function cacheKey(target: string, request: ModelRequest): string {
         message.toolCalls?.map((call) => [call.id, call.name, call.arguments]) ?? null,
         message.toolCallId ?? null,
         message.name ?? null,
+        message.parts?.map(partText) ?? null,
       ]),
     );
     hash.update('\u0001');
@@ -53,6 +54,11 @@ export function cacheKey(target: string, request: ModelRequest): string {
     ]),
   );
   return hash.digest('base64url');
+}
+
+/** A content part as a fixed-order array: an image's URL and detail, or a text. */
+function partText(part: ContentPart): unknown[] {
+  return part.type === 'image' ? [part.type, part.url, part.detail ?? null] : [part.type, part.text];
 }
 
 /** Tool specs are usually the same objects call after call: their canonical text is kept. */

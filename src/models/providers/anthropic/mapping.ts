@@ -6,7 +6,9 @@ import {
   APIUserAbortError,
 } from '@anthropic-ai/sdk';
 import type {
+  Base64ImageSource,
   ContentBlockParam,
+  ImageBlockParam,
   Message,
   MessageParam,
   OutputConfig,
@@ -17,7 +19,7 @@ import type {
   ToolChoiceTool,
 } from '@anthropic-ai/sdk/resources/messages/messages';
 import { ClawmeshError } from '../../../core/errors.ts';
-import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
+import type { ChatMessage, ContentPart, ToolCall, ToolSpec } from '../../../core/messages.ts';
 import type { ProviderRequest, ProviderResponse } from '../../types.ts';
 import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
@@ -43,13 +45,56 @@ export function toolInput(args: string): Record<string, unknown> {
   return { arguments: args };
 }
 
-function blocksOf(message: ChatMessage): ContentBlockParam[] {
+/** The image types the Messages API takes inline. */
+const MEDIA_TYPES = new Set<Base64ImageSource['media_type']>([
+  'image/jpeg',
+  'image/png',
+  'image/gif',
+  'image/webp',
+]);
+
+const DATA_URL = /^data:([^;,]+);base64,/i;
+
+/**
+ * An image part as an image block: a `data:` URL as a base64 source (jpeg, png, gif or webp, as
+ * the API takes), an `http(s)` URL as a URL source, which Anthropic fetches itself. OpenAI's
+ * `detail` has no counterpart and is dropped.
+ */
+function imageBlock(url: string, param: string): ImageBlockParam {
+  const data = DATA_URL.exec(url);
+  if (!data) return { type: 'image', source: { type: 'url', url } };
+  const mediaType = data[1]!.toLowerCase() as Base64ImageSource['media_type'];
+  if (!MEDIA_TYPES.has(mediaType)) {
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `anthropic: ${param}: image type ${mediaType} is not supported (jpeg, png, gif or webp)`,
+      { retryable: false, details: { param } },
+    );
+  }
+  return {
+    type: 'image',
+    source: { type: 'base64', media_type: mediaType, data: url.slice(data[0].length) },
+  };
+}
+
+/** A user message's parts as blocks; empty texts are left out (the API refuses empty text blocks). */
+function partBlocks(parts: readonly ContentPart[], where: string): ContentBlockParam[] {
+  const blocks: ContentBlockParam[] = [];
+  parts.forEach((part, index) => {
+    if (part.type === 'image') blocks.push(imageBlock(part.url, `${where}.content.${index}`));
+    else if (part.text) blocks.push({ type: 'text', text: part.text });
+  });
+  return blocks;
+}
+
+function blocksOf(message: ChatMessage, index: number): ContentBlockParam[] {
   if (message.role === 'tool') {
     if (!message.toolCallId) {
       throw new ClawmeshError('INVALID_ARGUMENT', 'a tool message needs the toolCallId it answers');
     }
     return [{ type: 'tool_result', tool_use_id: message.toolCallId, content: message.content }];
   }
+  if (message.parts) return partBlocks(message.parts, `messages.${index}`);
   const blocks: ContentBlockParam[] = [];
   if (message.content) blocks.push({ type: 'text', text: message.content });
   for (const call of message.toolCalls ?? []) {
@@ -71,7 +116,7 @@ export const OPENING = '(conversation continued)';
 export function toAnthropicPrompt(messages: readonly ChatMessage[]): AnthropicPrompt {
   const system: string[] = [];
   const turns: { role: 'user' | 'assistant'; content: ContentBlockParam[] }[] = [];
-  for (const message of messages) {
+  for (const [index, message] of messages.entries()) {
     if (message.role === 'system') {
       system.push(message.content);
       continue;
@@ -80,7 +125,7 @@ export function toAnthropicPrompt(messages: readonly ChatMessage[]): AnthropicPr
       throw new ClawmeshError('INVALID_ARGUMENT', `unknown message role ${String(message.role)}`);
     }
     const role = message.role === 'assistant' ? 'assistant' : 'user';
-    const blocks = blocksOf(message);
+    const blocks = blocksOf(message, index);
     if (blocks.length === 0) continue;
     const last = turns[turns.length - 1];
     if (last?.role === role) last.content.push(...blocks);

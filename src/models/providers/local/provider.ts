@@ -62,6 +62,22 @@ function textAnswer(
   return { content: text, toolCalls: [], finishReason, usage };
 }
 
+/** The local model has no vision: a request with an image is refused, naming its first image part. */
+function refuseImages(messages: readonly ChatMessage[]): void {
+  for (let index = 0; index < messages.length; index++) {
+    const parts = messages[index]!.parts;
+    if (parts === undefined) continue;
+    const at = parts.findIndex((part) => part.type === 'image');
+    if (at === -1) continue;
+    const param = `messages.${index}.content.${at}`;
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      `local: the model local/default does not accept images (${param}): send images to a vision model (openai or anthropic)`,
+      { retryable: false, details: { param } },
+    );
+  }
+}
+
 /** The local model's whole decision for one request; synchronous and allocation-light. */
 function answer(request: ProviderRequest): ProviderResponse {
   const { messages, toolChoice } = request;
@@ -72,6 +88,7 @@ function answer(request: ProviderRequest): ProviderResponse {
       { retryable: false, details: { param: 'response_format' } },
     );
   }
+  refuseImages(messages);
   const { chars: input, calls: callsSoFar } = measure(messages);
   const mustCall = toolChoice !== undefined && toolChoice !== 'auto' && toolChoice !== 'none';
   if (messages[messages.length - 1]?.role === 'tool' && !mustCall) {

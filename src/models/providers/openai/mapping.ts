@@ -7,6 +7,8 @@ import {
 } from 'openai';
 import type {
   ChatCompletion,
+  ChatCompletionContentPart,
+  ChatCompletionContentPartImage,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
   ChatCompletionTool,
@@ -14,7 +16,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { ResponseFormatJSONSchema } from 'openai/resources/shared';
 import { ClawmeshError } from '../../../core/errors.ts';
-import type { ChatMessage, ToolCall, ToolSpec } from '../../../core/messages.ts';
+import type { ChatMessage, ContentPart, ToolCall, ToolSpec } from '../../../core/messages.ts';
 import type { ProviderRequest, ProviderResponse } from '../../types.ts';
 import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
@@ -27,7 +29,7 @@ export function toOpenAIMessages(messages: readonly ChatMessage[]): ChatCompleti
       case 'system':
         return { role: 'system', content: message.content };
       case 'user':
-        return { role: 'user', content: message.content };
+        return { role: 'user', content: message.parts ? toOpenAIParts(message.parts) : message.content };
       case 'assistant': {
         const calls = message.toolCalls ?? [];
         if (calls.length === 0) return { role: 'assistant', content: message.content };
@@ -49,6 +51,16 @@ export function toOpenAIMessages(messages: readonly ChatMessage[]): ChatCompleti
       default:
         throw new ClawmeshError('INVALID_ARGUMENT', `unknown message role ${String(message.role)}`);
     }
+  });
+}
+
+/** A user message's text and image parts as chat-completions content parts, as the caller sent them. */
+function toOpenAIParts(parts: readonly ContentPart[]): ChatCompletionContentPart[] {
+  return parts.map((part): ChatCompletionContentPart => {
+    if (part.type === 'text') return { type: 'text', text: part.text };
+    const image: ChatCompletionContentPartImage['image_url'] = { url: part.url };
+    if (part.detail !== undefined) image.detail = part.detail;
+    return { type: 'image_url', image_url: image };
   });
 }
 
