@@ -194,6 +194,13 @@ export const ModelsConfigSchema = z
      * A cap on `POST /v1/chat/completions`: `points` requests per `durationSeconds`, per API key
      * (and per `user` field when a request has one). Off unless set: the budgets bound usage.
      */
+    /**
+     * Hand the `user` field of `POST /v1/chat/completions` to the provider, for its abuse
+     * monitoring: OpenAI-compatible upstreams get it as `user`, Anthropic as `metadata.user_id`.
+     * Off by default (it may identify people to a third party). Budgets and the rate limit count
+     * by it either way.
+     */
+    forwardUser: z.boolean().default(false),
     apiRateLimit: z
       .strictObject({
         points: z.number().int().positive(),

@@ -100,6 +100,7 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
   if (request.parallelToolCalls !== undefined) out.parallelToolCalls = request.parallelToolCalls;
   if (request.stop !== undefined) out.stop = request.stop;
   if (request.responseFormat !== undefined) out.responseFormat = request.responseFormat;
+  if (request.user !== undefined) out.user = request.user;
   return out;
 }
 

@@ -207,6 +207,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       ...(config.models.apiRateLimit
         ? { rateLimit: createRateLimit(config.models.apiRateLimit, 'requests') }
         : {}),
+      forwardUser: config.models.forwardUser,
       events: createEventPublisher(services.bus, logger, hot),
       ...(hot ? { metrics: hot } : {}),
       inFlight: calls,

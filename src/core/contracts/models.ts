@@ -46,6 +46,12 @@ export const ModelRequestSchema = z.object({
       }),
     ])
     .optional(),
+  /**
+   * The end user's id to hand the provider for its abuse monitoring (OpenAI's `user`,
+   * Anthropic's `metadata.user_id`). Set only when the operator forwards it
+   * (`models.forwardUser`); accounting reads the call context's `userId`, never this.
+   */
+  user: z.string().max(256).optional(),
 });
 export type ModelRequest = z.infer<typeof ModelRequestSchema>;
 

@@ -36,6 +36,11 @@ export interface OpenAIRoutesOptions {
    * the request has one. Over it: 429 in OpenAI's error shape with `Retry-After`.
    */
   rateLimit?: RateLimit;
+  /**
+   * Hand a request's `user` field to the provider (`models.forwardUser`): OpenAI's `user`,
+   * Anthropic's `metadata.user_id`. Accounting counts by it whether or not it is forwarded.
+   */
+  forwardUser?: boolean;
   /** Where `model.completed` events go (`source: 'api'`). */
   events?: EventPublisher;
   /** The time budget of one request, in milliseconds (default 120 s). */
@@ -157,6 +162,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         const body = parseOrThrow(ChatCompletionRequestSchema, request.body, 'invalid request body');
         const modelRequest = toModelRequest(body);
         const userId = body.user ? `${keyId}:${body.user}` : keyId;
+        // The caller's own name for its user: never the key id, which is the gateway's.
+        if (options.forwardUser && body.user) modelRequest.user = body.user;
         if (options.rateLimit) await options.rateLimit.take(`openai:${userId}`);
         const context: NewContextOptions = {
           timeoutMs,

@@ -103,8 +103,9 @@ const ResponseFormat = z.discriminatedUnion('type', [
  * The body of `POST /v1/chat/completions`, as OpenAI documents it. `tool_choice`,
  * `parallel_tool_calls`, `stop` and `response_format` reach the provider (each maps them onto its
  * own API, or refuses what it cannot honour); `top_p`, `seed`, `frequency_penalty` and
- * `presence_penalty` reach OpenAI-compatible upstreams; other parameters this gateway does not
- * use (`user`, `metadata`, …) are accepted and ignored.
+ * `presence_penalty` reach OpenAI-compatible upstreams; `user` counts for the budgets (and reaches
+ * the provider when the routes forward it); other parameters this gateway does not use
+ * (`metadata`, …) are accepted and ignored.
  */
 export const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).max(MAX_MODEL_NAME),

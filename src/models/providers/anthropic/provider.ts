@@ -67,6 +67,7 @@ function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCrea
   }
   if (request.stop !== undefined) body.stop_sequences = request.stop;
   if (request.responseFormat !== undefined) body.output_config = toAnthropicOutput(request.responseFormat);
+  if (request.user !== undefined) body.metadata = { user_id: request.user };
   // No temperature: API version 2026-10-21 (the SDK's default) refuses sampling parameters with a 400.
   return body;
 }

@@ -79,6 +79,7 @@ function toRequestBody(
   if (request.stop !== undefined) body.stop = request.stop;
   if (request.responseFormat !== undefined)
     body.response_format = toOpenAIResponseFormat(request.responseFormat);
+  if (request.user !== undefined) body.user = request.user;
   return body;
 }
 

@@ -1,0 +1,91 @@
+import OpenAI, { RateLimitError } from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './support/app.ts';
+import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
+import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+
+/**
+ * The request's `user` field: counted by the budgets always, handed to the provider only when
+ * `models.forwardUser` is on (`CLAWMESH_MODELS__FORWARD_USER=true`).
+ */
+describe.each([
+  { forward: false, env: {} },
+  { forward: true, env: { CLAWMESH_MODELS__FORWARD_USER: 'true' } },
+])('the OpenAI-compatible API: the user field, forwardUser $forward', ({ forward, env }) => {
+  let openai: FakeOpenAI;
+  let anthropic: FakeAnthropic;
+  let t: TestApp;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
+    t = await startTestApp(
+      { models: { budgets: { perUserDaily: { tokens: 5000 } }, resilience: { retries: { max: 0 } } } },
+      {},
+      {
+        OPENAI_API_KEY: 'sk-upstream-1',
+        OPENAI_BASE_URL: openai.url,
+        OPENAI_MODEL: 'gpt-test',
+        ANTHROPIC_API_KEY: 'ak-upstream-1',
+        ANTHROPIC_BASE_URL: anthropic.url,
+        ANTHROPIC_MODEL: 'claude-test',
+        ...env,
+      },
+    );
+    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.stop();
+    await Promise.all([openai.close(), anthropic.close()]);
+  });
+  beforeEach(() => {
+    openai.reset();
+    anthropic.reset();
+  });
+
+  const ask = (model: string, user?: string, stream = false) =>
+    client.chat.completions.create({
+      model,
+      messages: [{ role: 'user', content: `hello from ${user ?? 'nobody'}` }],
+      ...(user ? { user } : {}),
+      ...(stream ? { stream: true as const } : {}),
+    });
+
+  it(forward ? 'forwards it as user and metadata.user_id' : 'keeps it from the providers', async () => {
+    await ask('openai/gpt-test', 'alice');
+    const streamed = await ask('openai/gpt-test', 'alice', true);
+    for await (const _ of streamed as AsyncIterable<unknown>) {
+      // read to the end
+    }
+    await ask('anthropic/claude-test', 'alice');
+    const [plain, stream] = openai.requests.map((r) => r.body as Record<string, unknown>);
+    const claude = anthropic.requests[0]!.body as Record<string, unknown>;
+    if (forward) {
+      expect(plain!.user).toBe('alice');
+      expect(stream!.user).toBe('alice');
+      expect(claude.metadata).toEqual({ user_id: 'alice' });
+    } else {
+      expect(plain).not.toHaveProperty('user');
+      expect(stream).not.toHaveProperty('user');
+      expect(claude).not.toHaveProperty('metadata');
+    }
+    // A request without one sends none either way.
+    await ask('openai/gpt-test');
+    expect(openai.requests.at(-1)!.body).not.toHaveProperty('user');
+  });
+
+  it('counts the budgets by it either way', async () => {
+    openai.enqueue({
+      type: 'text',
+      content: 'costly',
+      usage: { prompt_tokens: 4900, completion_tokens: 200 },
+    });
+    await ask('openai/gpt-test', 'bob');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const err = await ask('openai/gpt-test', 'bob').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect((err as RateLimitError).message).toMatch(/daily token budget of user .*bob is spent/);
+    // Another user of the same key has a budget of their own.
+    await expect(ask('openai/gpt-test', 'carol')).resolves.toBeDefined();
+  });
+});
