@@ -100,6 +100,9 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
   if (request.parallelToolCalls !== undefined) out.parallelToolCalls = request.parallelToolCalls;
   if (request.stop !== undefined) out.stop = request.stop;
   if (request.responseFormat !== undefined) out.responseFormat = request.responseFormat;
+  if (request.reasoningEffort !== undefined) out.reasoningEffort = request.reasoningEffort;
+  if (request.verbosity !== undefined) out.verbosity = request.verbosity;
+  if (request.logitBias !== undefined) out.logitBias = request.logitBias;
   if (request.user !== undefined) out.user = request.user;
   return out;
 }

@@ -47,6 +47,20 @@ export const ModelRequestSchema = z.object({
     ])
     .optional(),
   /**
+   * How much the model reasons before it answers, where the provider takes it (OpenAI's
+   * `reasoning_effort`; Anthropic's `output_config.effort`).
+   */
+  reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max']).optional(),
+  /**
+   * How long or terse the answer should be, where the provider takes it (OpenAI's `verbosity`).
+   */
+  verbosity: z.enum(['low', 'medium', 'high']).optional(),
+  /**
+   * Token ids of the provider's tokenizer to favour or ban (-100 to 100; OpenAI's `logit_bias`).
+   * A provider that cannot honour it refuses the request.
+   */
+  logitBias: z.record(z.string(), z.number().min(-100).max(100)).optional(),
+  /**
    * The end user's id to hand the provider for its abuse monitoring (OpenAI's `user`,
    * Anthropic's `metadata.user_id`). Set only when the operator forwards it
    * (`models.forwardUser`); accounting reads the call context's `userId`, never this.

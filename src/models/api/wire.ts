@@ -103,9 +103,11 @@ const ResponseFormat = z.discriminatedUnion('type', [
  * The body of `POST /v1/chat/completions`, as OpenAI documents it. `tool_choice`,
  * `parallel_tool_calls`, `stop` and `response_format` reach the provider (each maps them onto its
  * own API, or refuses what it cannot honour); `top_p`, `seed`, `frequency_penalty` and
- * `presence_penalty` reach OpenAI-compatible upstreams; `user` counts for the budgets (and reaches
- * the provider when the routes forward it); other parameters this gateway does not use
- * (`metadata`, …) are accepted and ignored.
+ * `presence_penalty`, `reasoning_effort`, `verbosity` and `logit_bias` reach OpenAI-compatible
+ * upstreams; `user` counts for the budgets (and reaches the provider when the routes forward it);
+ * fields asking for what the gateway cannot give (`store: true`, audio, `functions`, web search)
+ * are refused ({@link toModelRequest}); others that change nothing in the answer (`metadata`,
+ * `service_tier`, …) are accepted and ignored.
  */
 export const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).max(MAX_MODEL_NAME),
@@ -122,13 +124,26 @@ export const ChatCompletionRequestSchema = z.looseObject({
   presence_penalty: z.number().min(-2).max(2).nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
-  n: z.literal(1, { message: 'only n = 1 is supported' }).nullish(),
+  n: z
+    .literal(1, { message: 'only n = 1 is supported: this gateway answers one choice a request' })
+    .nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   user: z.string().max(256).nullish(),
   // Asked for, the log probabilities would be answered as null: refused instead (see toModelRequest).
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
+  reasoning_effort: z.enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max']).nullish(),
+  verbosity: z.enum(['low', 'medium', 'high']).nullish(),
+  // Token ids of the upstream's tokenizer, as OpenAI takes them: -100 bans a token, 100 forces it.
+  logit_bias: z.record(z.string().regex(/^\d+$/), z.number().min(-100).max(100)).nullish(),
+  // Tags for stored completions, as OpenAI checks them; this gateway stores none, so they go nowhere.
+  metadata: z
+    .record(z.string().max(64), z.string().max(512))
+    .refine((tags) => Object.keys(tags).length <= 16, { message: 'at most 16 metadata pairs' })
+    .nullish(),
+  store: z.boolean().nullish(),
+  modalities: z.array(z.enum(['text', 'audio'])).nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
 
@@ -197,8 +212,55 @@ function text(content: z.infer<typeof Content>, where: string, role: WireRole): 
   return contentOf(content, where, role).text;
 }
 
+/**
+ * Fields of OpenAI's request that ask for what this gateway cannot give, each with why: set, they
+ * are refused with a 400 naming them rather than answered as if they had been honoured.
+ */
+const UNSUPPORTED: readonly [field: string, asks: (body: ChatCompletionRequest) => boolean, why: string][] = [
+  [
+    'store',
+    (body) => body.store === true,
+    'store: true is not supported: this gateway does not store completions (leave it out, or send false)',
+  ],
+  [
+    'modalities',
+    (body) => body.modalities?.includes('audio') === true,
+    'audio output is not supported: this gateway answers in text only (modalities: ["text"])',
+  ],
+  ['audio', (body) => given(body.audio), 'audio output is not supported: this gateway answers in text only'],
+  [
+    'functions',
+    (body) => given(body.functions),
+    'functions (deprecated by OpenAI) is not supported: send tools instead',
+  ],
+  [
+    'function_call',
+    (body) => given(body.function_call),
+    'function_call (deprecated by OpenAI) is not supported: send tool_choice instead',
+  ],
+  [
+    'web_search_options',
+    (body) => given(body.web_search_options),
+    'web search is not supported by this gateway',
+  ],
+  ['moderation', (body) => given(body.moderation), 'moderation is not supported by this gateway'],
+];
+
+/** Whether an optional field is given: null, like absence, is not. */
+function given(value: unknown): boolean {
+  return value !== null && value !== undefined;
+}
+
+/** Refuses the first {@link UNSUPPORTED} field the request sets. */
+function refuseUnsupported(body: ChatCompletionRequest): void {
+  for (const [field, asks, why] of UNSUPPORTED) {
+    if (asks(body)) throw new ClawmeshError('INVALID_ARGUMENT', why, { details: { param: field } });
+  }
+}
+
 /** An OpenAI chat-completions request as the gateway's own. */
 export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
+  refuseUnsupported(body);
   if (body.logprobs === true || (body.top_logprobs ?? 0) > 0) {
     throw new ClawmeshError(
       'INVALID_ARGUMENT',
@@ -304,6 +366,9 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
     request.frequencyPenalty = body.frequency_penalty;
   if (body.presence_penalty !== null && body.presence_penalty !== undefined)
     request.presencePenalty = body.presence_penalty;
+  if (given(body.reasoning_effort)) request.reasoningEffort = body.reasoning_effort!;
+  if (given(body.verbosity)) request.verbosity = body.verbosity!;
+  if (body.logit_bias && Object.keys(body.logit_bias).length > 0) request.logitBias = body.logit_bias;
   const stop = stopOf(body.stop);
   if (stop) request.stop = stop;
   const format = body.response_format;

@@ -18,7 +18,8 @@ export function isCacheable(
  * The cache key of a request: a SHA-256 over the target it was routed to (a tier or an exact
  * model) and the normalized request — messages (role, content, tool calls, tool call id, name,
  * and their text and image parts), tools, temperature, max tokens, top p, seed, penalties, tool
- * choice, parallel tool calls, stop sequences and response format, each in a fixed order so that equal requests hash equally
+ * choice, parallel tool calls, stop sequences, response format, reasoning effort, verbosity and
+ * logit bias, each in a fixed order so that equal requests hash equally
  * whatever the order of their keys.
  */
 export function cacheKey(target: string, request: ModelRequest): string {
@@ -51,6 +52,9 @@ export function cacheKey(target: string, request: ModelRequest): string {
       request.parallelToolCalls ?? null,
       request.stop ?? null,
       request.responseFormat ? canonical(request.responseFormat) : null,
+      request.reasoningEffort ?? null,
+      request.verbosity ?? null,
+      request.logitBias ? canonical(request.logitBias) : null,
     ]),
   );
   return hash.digest('base64url');

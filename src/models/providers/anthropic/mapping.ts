@@ -205,6 +205,16 @@ export function toAnthropicOutput(format: NonNullable<ProviderRequest['responseF
   );
 }
 
+/**
+ * A reasoning effort as the Messages API's `output_config.effort`: the same names from `low` up;
+ * OpenAI's `none` and `minimal` (below anything Anthropic offers) as `low`, its least.
+ */
+export function toAnthropicEffort(
+  effort: NonNullable<ProviderRequest['reasoningEffort']>,
+): NonNullable<OutputConfig['effort']> {
+  return effort === 'none' || effort === 'minimal' ? 'low' : effort;
+}
+
 const STOP_REASONS: Record<string, ProviderResponse['finishReason']> = {
   end_turn: 'stop',
   stop_sequence: 'stop',

@@ -16,6 +16,7 @@ import { abortError, streamCut } from '../stream.ts';
 import {
   type FailureContext,
   fromAnthropicMessage,
+  toAnthropicEffort,
   toAnthropicOutput,
   toAnthropicPrompt,
   toAnthropicToolChoice,
@@ -67,6 +68,17 @@ function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCrea
   }
   if (request.stop !== undefined) body.stop_sequences = request.stop;
   if (request.responseFormat !== undefined) body.output_config = toAnthropicOutput(request.responseFormat);
+  if (request.reasoningEffort !== undefined) {
+    body.output_config = { ...body.output_config, effort: toAnthropicEffort(request.reasoningEffort) };
+  }
+  if (request.logitBias !== undefined) {
+    // Token ids of another tokenizer, and the Messages API has no such parameter.
+    throw new ClawmeshError(
+      'INVALID_ARGUMENT',
+      'anthropic: logit_bias is not supported (the Messages API has no logit bias)',
+      { retryable: false, details: { param: 'logit_bias' } },
+    );
+  }
   if (request.user !== undefined) body.metadata = { user_id: request.user };
   // No temperature: API version 2026-10-21 (the SDK's default) refuses sampling parameters with a 400.
   return body;

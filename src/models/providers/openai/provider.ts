@@ -79,6 +79,9 @@ function toRequestBody(
   if (request.stop !== undefined) body.stop = request.stop;
   if (request.responseFormat !== undefined)
     body.response_format = toOpenAIResponseFormat(request.responseFormat);
+  if (request.reasoningEffort !== undefined) body.reasoning_effort = request.reasoningEffort;
+  if (request.verbosity !== undefined) body.verbosity = request.verbosity;
+  if (request.logitBias !== undefined) body.logit_bias = request.logitBias;
   if (request.user !== undefined) body.user = request.user;
   return body;
 }

@@ -1,0 +1,145 @@
+import OpenAI, { BadRequestError } from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './support/app.ts';
+import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
+import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+
+type Params = OpenAI.ChatCompletionCreateParamsNonStreaming;
+
+/**
+ * The rest of OpenAI's chat-completions request, as the official client sends it: each field
+ * works (reaches the upstream, or is harmless to drop) or is refused with a 400 naming it —
+ * never dropped while the answer looks as if it had been honoured.
+ */
+describe('the OpenAI-compatible API: the other request fields', () => {
+  let openai: FakeOpenAI;
+  let anthropic: FakeAnthropic;
+  let t: TestApp;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
+    t = await startTestApp(
+      { models: { cache: { enabled: true }, resilience: { retries: { max: 0 } } } },
+      {},
+      {
+        OPENAI_API_KEY: 'sk-upstream-1',
+        OPENAI_BASE_URL: openai.url,
+        OPENAI_MODEL: 'gpt-test',
+        ANTHROPIC_API_KEY: 'ak-upstream-1',
+        ANTHROPIC_BASE_URL: anthropic.url,
+        ANTHROPIC_MODEL: 'claude-test',
+      },
+    );
+    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await t.stop();
+    await Promise.all([openai.close(), anthropic.close()]);
+  });
+  beforeEach(() => {
+    openai.reset();
+    anthropic.reset();
+  });
+
+  const create = (model: string, extra: Partial<Params>, content = 'hello') =>
+    client.chat.completions.create({ model, messages: [{ role: 'user', content }], ...extra } as Params);
+  const lastOpenAI = () => openai.requests.at(-1)!.body as Record<string, unknown>;
+  const lastAnthropic = () => anthropic.requests.at(-1)!.body as Record<string, unknown>;
+
+  it('passes reasoning_effort, verbosity and logit_bias to an OpenAI-compatible upstream', async () => {
+    await create('openai/gpt-test', {
+      reasoning_effort: 'high',
+      verbosity: 'low',
+      logit_bias: { '50256': -100 },
+      max_completion_tokens: 77,
+    });
+    expect(lastOpenAI()).toMatchObject({
+      reasoning_effort: 'high',
+      verbosity: 'low',
+      logit_bias: { '50256': -100 },
+      max_tokens: 77,
+    });
+  });
+
+  it('maps reasoning_effort to output_config.effort for anthropic, and refuses logit_bias there', async () => {
+    await create('anthropic/claude-test', { reasoning_effort: 'medium' });
+    expect(lastAnthropic()).toMatchObject({ output_config: { effort: 'medium' } });
+    await create('anthropic/claude-test', {
+      reasoning_effort: 'minimal',
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'x', schema: { type: 'object', properties: {} } },
+      },
+    });
+    expect(lastAnthropic()).toMatchObject({
+      output_config: { effort: 'low', format: { type: 'json_schema' } },
+    });
+    const calls = anthropic.requests.length;
+    const err = await create('anthropic/claude-test', { logit_bias: { '1': 5 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).param).toBe('logit_bias');
+    expect(anthropic.requests).toHaveLength(calls);
+  });
+
+  it('never answers from the cache a request that differs in them', async () => {
+    await create('openai/gpt-test', {}, 'same');
+    await create('openai/gpt-test', {}, 'same');
+    expect(openai.requests).toHaveLength(1);
+    await create('openai/gpt-test', { reasoning_effort: 'low' }, 'same');
+    await create('openai/gpt-test', { verbosity: 'high' }, 'same');
+    await create('openai/gpt-test', { logit_bias: { '7': 1 } }, 'same');
+    expect(openai.requests).toHaveLength(4);
+  });
+
+  it('takes the fields that change nothing in the answer, and sends them nowhere', async () => {
+    const answer = await create('openai/gpt-test', {
+      metadata: { team: 'search' },
+      store: false,
+      modalities: ['text'],
+      service_tier: 'auto',
+      prompt_cache_key: 'k1',
+      safety_identifier: 'hash-1',
+      prediction: { type: 'content', content: 'hello' },
+      stream_options: null,
+      n: 1,
+    });
+    expect(answer.choices).toHaveLength(1);
+    for (const field of [
+      'metadata',
+      'store',
+      'modalities',
+      'service_tier',
+      'prompt_cache_key',
+      'prediction',
+    ]) {
+      expect(lastOpenAI()).not.toHaveProperty(field);
+    }
+  });
+
+  it('refuses what it cannot give with a 400 naming the field, calling nobody', async () => {
+    const cases: [Partial<Params>, string, RegExp][] = [
+      [{ n: 2 }, 'n', /only n = 1/],
+      [{ store: true }, 'store', /does not store completions/],
+      [{ modalities: ['text', 'audio'] }, 'modalities', /audio output is not supported/],
+      [{ audio: { voice: 'alloy', format: 'mp3' } }, 'audio', /audio output is not supported/],
+      [
+        { functions: [{ name: 'f', parameters: { type: 'object', properties: {} } }] },
+        'functions',
+        /send tools instead/,
+      ],
+      [{ function_call: 'auto' }, 'function_call', /send tool_choice instead/],
+      [{ web_search_options: {} }, 'web_search_options', /web search is not supported/],
+      [{ reasoning_effort: 'extreme' as 'high' }, 'reasoning_effort', /Invalid option/],
+      [{ logit_bias: { hello: 1 } }, 'logit_bias.hello', /Invalid key/],
+      [{ metadata: { k: 1 as unknown as string } }, 'metadata.k', /expected string/],
+    ];
+    for (const [extra, param, message] of cases) {
+      const err = await create('openai/gpt-test', extra).catch((e: unknown) => e);
+      expect(err, param).toBeInstanceOf(BadRequestError);
+      expect((err as BadRequestError).param, param).toBe(param);
+      expect((err as BadRequestError).message, param).toMatch(message);
+    }
+    expect(openai.requests).toHaveLength(0);
+  });
+});
