@@ -130,6 +130,7 @@ describe('the OpenAI-compatible API: the other request fields', () => {
       ],
       [{ function_call: 'auto' }, 'function_call', /send tool_choice instead/],
       [{ web_search_options: {} }, 'web_search_options', /web search is not supported/],
+      [{ moderation: { model: 'omni-moderation-latest' } }, 'moderation', /moderation is not supported/],
       [{ reasoning_effort: 'extreme' as 'high' }, 'reasoning_effort', /Invalid option/],
       [{ logit_bias: { hello: 1 } }, 'logit_bias.hello', /Invalid key/],
       [{ metadata: { k: 1 as unknown as string } }, 'metadata.k', /expected string/],

@@ -13,6 +13,7 @@ import {
   withContext,
   withTimeout,
 } from './context.ts';
+import { type ModelRequest, modelsContract } from './contracts/models.ts';
 import { ClawmeshError, ERROR_CODES, type ErrorCode, httpStatusOf, isErrorCode } from './errors.ts';
 import { newId, randomHex, sessionConversationId } from './ids.ts';
 import { publicServerError } from './public-errors.ts';
@@ -402,5 +403,32 @@ describe('publicServerError', () => {
     const scrubbed = publicServerError({ code: 'UNAVAILABLE', message, retryable: true });
     expect(performance.now() - began).toBeLessThan(2000);
     expect(scrubbed.message.endsWith('see https://…')).toBe(true);
+  });
+});
+
+describe('the models contract', () => {
+  it('keeps the image parts, reasoning effort and user of a request through its validation, as RPC runs it', () => {
+    const request: ModelRequest = {
+      messages: [
+        {
+          role: 'user',
+          content: 'what is this?',
+          parts: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image', url: 'https://example.com/a.png', detail: 'low' },
+          ],
+        },
+      ],
+      reasoningEffort: 'high',
+      verbosity: 'low',
+      logitBias: { '42': -100 },
+      user: 'alice',
+    };
+    expect(modelsContract.methods.complete.input.parse(request)).toEqual(request);
+    expect(() =>
+      modelsContract.methods.complete.input.parse({
+        messages: [{ role: 'user', content: '', parts: [{ type: 'image' }] }],
+      }),
+    ).toThrow();
   });
 });

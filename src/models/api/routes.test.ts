@@ -57,6 +57,26 @@ describe('registerOpenAIRoutes on a bare Fastify app (a standalone models role)'
     });
   });
 
+  it('refuses an image for the local model before a stream starts, with a 400 body', async () => {
+    const res = await post({
+      model: 'local',
+      stream: true,
+      messages: [
+        { role: 'user', content: 'first' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'and this?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } },
+          ],
+        },
+      ],
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.json().error).toMatchObject({ type: 'invalid_request_error', param: 'messages.1.content.1' });
+  });
+
   it('refuses n > 1 and an unknown role with 400', async () => {
     expect(
       (await post({ model: 'local', n: 2, messages: [{ role: 'user', content: 'x' }] })).json().error.param,
