@@ -244,7 +244,10 @@ describe('two conversation replicas sharing one Redis', () => {
       ctx,
     );
     expect(reply.text).toBe('reply to hello');
+    // The turn journal is written with the same failing `complete`: its lines are the turn's too.
     expect(lines.map((line) => line.msg).sort()).toEqual([
+      'could not journal the turn as ended',
+      'could not journal the turn starting',
       'could not record a turn as done',
       'turn lease release failed; it will expire',
     ]);
