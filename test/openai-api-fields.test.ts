@@ -143,4 +143,25 @@ describe('the OpenAI-compatible API: the other request fields', () => {
     }
     expect(openai.requests).toHaveLength(0);
   });
+
+  it('refuses the deprecated function messages of a history, naming them', async () => {
+    const history = [
+      { role: 'user', content: 'weather?' },
+      { role: 'assistant', content: null, function_call: { name: 'weather', arguments: '{}' } },
+      { role: 'function', name: 'weather', content: '{"sunny":true}' },
+    ] as OpenAI.ChatCompletionMessageParam[];
+    const err = await create('openai/gpt-test', {
+      messages: [history[0]!, history[1]!, { role: 'user', content: 'and?' }],
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as BadRequestError).param).toBe('messages.1.function_call');
+    expect((err as BadRequestError).message).toMatch(/send tool_calls instead/);
+    const fn = await create('openai/gpt-test', { messages: [history[0]!, history[2]!] }).catch(
+      (e: unknown) => e,
+    );
+    expect(fn).toBeInstanceOf(BadRequestError);
+    expect((fn as BadRequestError).param).toMatch(/^messages\.1/);
+    expect((fn as BadRequestError).message).toMatch(/role/);
+    expect(openai.requests).toHaveLength(0);
+  });
 });

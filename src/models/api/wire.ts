@@ -305,6 +305,13 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
         return user;
       }
       case 'assistant': {
+        if (given(message.function_call)) {
+          throw new ClawmeshError(
+            'INVALID_ARGUMENT',
+            `${where}: function_call (deprecated by OpenAI) is not supported: send tool_calls instead`,
+            { details: { param: `${where}.function_call` } },
+          );
+        }
         waiting = { where, ids: new Set() };
         const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => {
           calls.add(call.id);
