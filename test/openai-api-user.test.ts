@@ -72,6 +72,23 @@ describe.each([
     // A request without one sends none either way.
     await ask('openai/gpt-test');
     expect(openai.requests.at(-1)!.body).not.toHaveProperty('user');
+    // OpenAI's newer field for the same purpose goes the same way.
+    for (const model of ['openai/gpt-test', 'anthropic/claude-test']) {
+      await client.chat.completions.create({
+        model,
+        messages: [{ role: 'user', content: 'hashed' }],
+        safety_identifier: 'h-7f3a',
+      });
+    }
+    const openaiBody = openai.requests.at(-1)!.body as Record<string, unknown>;
+    const claudeBody = anthropic.requests.at(-1)!.body as Record<string, unknown>;
+    if (forward) {
+      expect(openaiBody.safety_identifier).toBe('h-7f3a');
+      expect(claudeBody.metadata).toEqual({ user_id: 'h-7f3a' });
+    } else {
+      expect(openaiBody).not.toHaveProperty('safety_identifier');
+      expect(claudeBody).not.toHaveProperty('metadata');
+    }
   });
 
   it('counts the budgets by it either way', async () => {

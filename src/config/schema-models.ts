@@ -195,8 +195,9 @@ export const ModelsConfigSchema = z
      * (and per `user` field when a request has one). Off unless set: the budgets bound usage.
      */
     /**
-     * Hand the `user` field of `POST /v1/chat/completions` to the provider, for its abuse
-     * monitoring: OpenAI-compatible upstreams get it as `user`, Anthropic as `metadata.user_id`.
+     * Hand the `user` and `safety_identifier` fields of `POST /v1/chat/completions` to the
+     * provider, for its abuse monitoring: OpenAI-compatible upstreams get them as sent, Anthropic
+     * `metadata.user_id` (`user`, else `safety_identifier`).
      * Off by default (it may identify people to a third party). Budgets and the rate limit count
      * by it either way.
      */

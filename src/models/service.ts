@@ -104,6 +104,7 @@ function chainRequestOf(request: ModelRequest): ChainRequest {
   if (request.verbosity !== undefined) out.verbosity = request.verbosity;
   if (request.logitBias !== undefined) out.logitBias = request.logitBias;
   if (request.user !== undefined) out.user = request.user;
+  if (request.safetyIdentifier !== undefined) out.safetyIdentifier = request.safetyIdentifier;
   return out;
 }
 

@@ -66,6 +66,12 @@ export const ModelRequestSchema = z.object({
    * (`models.forwardUser`); accounting reads the call context's `userId`, never this.
    */
   user: z.string().max(256).optional(),
+  /**
+   * A stable (hashed) id of the end user, OpenAI's newer field for the same purpose
+   * (`safety_identifier`; Anthropic's `metadata.user_id` when `user` is absent). Set, like `user`,
+   * only when the operator forwards it.
+   */
+  safetyIdentifier: z.string().max(256).optional(),
 });
 export type ModelRequest = z.infer<typeof ModelRequestSchema>;
 

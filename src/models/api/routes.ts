@@ -37,8 +37,9 @@ export interface OpenAIRoutesOptions {
    */
   rateLimit?: RateLimit;
   /**
-   * Hand a request's `user` field to the provider (`models.forwardUser`): OpenAI's `user`,
-   * Anthropic's `metadata.user_id`. Accounting counts by it whether or not it is forwarded.
+   * Hand a request's `user` and `safety_identifier` fields to the provider (`models.forwardUser`):
+   * OpenAI's own, Anthropic's `metadata.user_id` (`user` first). Accounting counts by `user`
+   * whether or not it is forwarded.
    */
   forwardUser?: boolean;
   /** Where `model.completed` events go (`source: 'api'`). */
@@ -163,7 +164,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         const modelRequest = toModelRequest(body);
         const userId = body.user ? `${keyId}:${body.user}` : keyId;
         // The caller's own name for its user: never the key id, which is the gateway's.
-        if (options.forwardUser && body.user) modelRequest.user = body.user;
+        if (options.forwardUser) {
+          if (body.user) modelRequest.user = body.user;
+          if (body.safety_identifier) modelRequest.safetyIdentifier = body.safety_identifier;
+        }
         if (options.rateLimit) await options.rateLimit.take(`openai:${userId}`);
         const context: NewContextOptions = {
           timeoutMs,

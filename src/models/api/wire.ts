@@ -130,6 +130,7 @@ export const ChatCompletionRequestSchema = z.looseObject({
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   user: z.string().max(256).nullish(),
+  safety_identifier: z.string().max(256).nullish(),
   // Asked for, the log probabilities would be answered as null: refused instead (see toModelRequest).
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),

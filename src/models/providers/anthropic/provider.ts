@@ -79,7 +79,8 @@ function toRequestBody(request: ProviderRequest, maxTokens: number): MessageCrea
       { retryable: false, details: { param: 'logit_bias' } },
     );
   }
-  if (request.user !== undefined) body.metadata = { user_id: request.user };
+  const endUser = request.user ?? request.safetyIdentifier;
+  if (endUser !== undefined) body.metadata = { user_id: endUser };
   // No temperature: API version 2026-10-21 (the SDK's default) refuses sampling parameters with a 400.
   return body;
 }

@@ -83,6 +83,7 @@ function toRequestBody(
   if (request.verbosity !== undefined) body.verbosity = request.verbosity;
   if (request.logitBias !== undefined) body.logit_bias = request.logitBias;
   if (request.user !== undefined) body.user = request.user;
+  if (request.safetyIdentifier !== undefined) body.safety_identifier = request.safetyIdentifier;
   return body;
 }
 
