@@ -39,6 +39,7 @@ describe('the OpenAI-compatible API: image content parts', () => {
           cache: { enabled: true },
           resilience: { retries: { max: 0 } },
           tiers: { vision: ['local', 'openai/gpt-test'] },
+          deployments: { 'local-tiny': { provider: 'local', model: 'tiny' } },
         },
       },
       {},
@@ -127,7 +128,15 @@ describe('the OpenAI-compatible API: image content parts', () => {
     expect(res.status).toBe(400);
     const { error } = (await res.json()) as { error: Record<string, unknown> };
     expect(error).toMatchObject({ type: 'invalid_request_error', param: 'messages.1.content.1', code: null });
-    expect(error.message).toMatch(/does not accept images/);
+    expect(error.message).toMatch(/the model local\/default does not accept images/);
+    // A local deployment names its own model.
+    const tiny = await refusal(
+      client.chat.completions.create({
+        model: 'local-tiny',
+        messages: withImages({ url: 'https://example.com/cat.jpg' }),
+      }),
+    );
+    expect(tiny.message).toMatch(/the model local\/tiny does not accept images \(messages\.1\.content\.1\)/);
   });
 
   it('moves on from the local model to a vision model of the same tier', async () => {

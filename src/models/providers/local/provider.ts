@@ -63,7 +63,7 @@ function textAnswer(
 }
 
 /** The local model has no vision: a request with an image is refused, naming its first image part. */
-function refuseImages(messages: readonly ChatMessage[]): void {
+function refuseImages(messages: readonly ChatMessage[], model: string): void {
   for (let index = 0; index < messages.length; index++) {
     const parts = messages[index]!.parts;
     if (parts === undefined) continue;
@@ -72,7 +72,7 @@ function refuseImages(messages: readonly ChatMessage[]): void {
     const param = `messages.${index}.content.${at}`;
     throw new ClawmeshError(
       'INVALID_ARGUMENT',
-      `local: the model local/default does not accept images (${param}): send images to a vision model (openai or anthropic)`,
+      `local: the model local/${model} does not accept images (${param}): send images to a vision model (openai or anthropic)`,
       { retryable: false, details: { param } },
     );
   }
@@ -88,7 +88,7 @@ function answer(request: ProviderRequest): ProviderResponse {
       { retryable: false, details: { param: 'response_format' } },
     );
   }
-  refuseImages(messages);
+  refuseImages(messages, request.model);
   const { chars: input, calls: callsSoFar } = measure(messages);
   const mustCall = toolChoice !== undefined && toolChoice !== 'auto' && toolChoice !== 'none';
   if (messages[messages.length - 1]?.role === 'tool' && !mustCall) {
