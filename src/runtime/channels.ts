@@ -135,6 +135,7 @@ export async function startChannels(app: FastifyInstance, deps: ChannelsDeps): P
       inbox,
       access: createAccess({ channels: access, pairing, limits }),
       router,
+      defaultAgentId: config.defaultAgent ?? config.agents[0]!.id,
       conversation: deps.conversation,
       logger,
       metrics,

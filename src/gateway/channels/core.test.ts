@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import { ChannelsConfigSchema } from '../../config/schema-channels.ts';
+import { ClawmeshError } from '../../core/errors.ts';
+import { sessionConversationId } from '../../core/ids.ts';
 import { createLogger, silentLogger } from '../../observability/logger.ts';
 import { createMemoryInboxStore } from '../../store/inbox-memory.ts';
 import type { InboxStore } from '../../store/inbox-types.ts';
@@ -284,6 +286,7 @@ describe('createDelivery when the inbox refuses', () => {
   });
   it("logs a delivery the inbox fails mid-way with the message's request, trace and conversation", async () => {
     const inbox = createMemoryInboxStore();
+    const session = sessionConversationId('default', 'test', 'u');
     const lines: Record<string, unknown>[] = [];
     const logger = createLogger({
       destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
@@ -295,8 +298,9 @@ describe('createDelivery when the inbox refuses', () => {
       inbox: { ...inbox, finish: () => Promise.reject(new Error('connection lost')) },
       access: { check: async () => ({ allowed: true }) },
       router: { agentFor: () => undefined },
+      defaultAgentId: 'default',
       conversation: {
-        handle: async () => ({ conversationId: 'c_1', text: 'hello', toolCalls: [] }),
+        handle: async () => ({ conversationId: session, text: 'hello', toolCalls: [] }),
       } as never,
       logger,
       metrics: createChannelMetrics(),
@@ -316,7 +320,44 @@ describe('createDelivery when the inbox refuses', () => {
         requestId: expect.stringMatching(/.+/),
         traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
         spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
-        conversationId: 'c_1',
+        conversationId: session,
+      }),
+    ]);
+  });
+  it('logs a failed turn with its request, trace and the conversation the message belongs to', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const delivery = createDelivery({
+      adapters: new Map([['test', adapter]]),
+      dedupe: createMemoryDedupeStore(),
+      inbox: createMemoryInboxStore(),
+      access: { check: async () => ({ allowed: true }) },
+      router: { agentFor: () => undefined },
+      defaultAgentId: 'default',
+      conversation: {
+        handle: async () =>
+          Promise.reject(new ClawmeshError('DEADLINE_EXCEEDED', 'the turn ran out of time')),
+      } as never,
+      logger,
+      metrics: createChannelMetrics(),
+      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+      concurrency: 2,
+      turnTimeoutMs: 5000,
+    });
+    await delivery.accept(adapter, [{ ...message, updateId: '8' }]);
+    await delivery.idle();
+    await delivery.stop();
+    expect(lines).toEqual([
+      expect.objectContaining({
+        msg: 'channel turn failed; recorded as failed (GET /v1/deliveries?status=failed)',
+        code: 'DEADLINE_EXCEEDED',
+        requestId: expect.stringMatching(/.+/),
+        traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+        spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+        // The id the conversation service gives the default agent's conversation with this peer.
+        conversationId: sessionConversationId('default', 'test', 'u'),
       }),
     ]);
   });

@@ -11,7 +11,7 @@ import type { ChannelMetrics } from './metrics.ts';
 import type { ChannelRouter } from './routing.ts';
 import { createKeyedScheduler } from './scheduler.ts';
 import { type RetrySettings, sendReply } from './sender.ts';
-import { runChannelTurn } from './turn.ts';
+import { conversationOfMessage, runChannelTurn } from './turn.ts';
 import type { ChannelAdapter, ChannelMessage } from './types.ts';
 
 /** What the delivery pipeline is built from. */
@@ -22,6 +22,8 @@ export interface DeliveryDeps {
   inbox: InboxStore;
   access: Access;
   router: ChannelRouter;
+  /** The agent of messages no binding routes: the turn's lines then name its conversation. */
+  defaultAgentId?: string;
   conversation: Client<typeof conversationContract>;
   logger: Logger;
   metrics: ChannelMetrics;
@@ -103,24 +105,24 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     // The message enters the platform here: the root span of its trace, around its turn and the
     // sending of its reply, whose log lines all carry the trace's ids.
     const channel = entry.channel;
+    // Its lines name its conversation from the start: a failed turn's and a crash's too.
+    const conversationId =
+      entry.reply?.conversationId ?? conversationOfMessage(entry.message as ChannelMessage, deps);
     await inEdgeSpan(
       `channel ${channel}`,
-      createCallContext({ timeoutMs: deps.turnTimeoutMs, channel }),
+      createCallContext({
+        timeoutMs: deps.turnTimeoutMs,
+        channel,
+        ...(conversationId ? { conversationId } : {}),
+      }),
       () => ({ 'clawmesh.channel': channel, 'messaging.system': channel }),
       async (ctx) => {
-        const known: { conversationId?: string } = {};
         try {
-          await deliver(entry!, adapter, ctx, known);
+          await deliver(entry!, adapter, ctx);
         } catch (err) {
           // The inbox failing mid-delivery: the line names the message's trace, as its others do.
           deps.logger.error(
-            {
-              ...callFields(ctx),
-              ...known,
-              channel,
-              inboxId: id,
-              err: (err as Error)?.message ?? String(err),
-            },
+            { ...callFields(ctx), channel, inboxId: id, err: (err as Error)?.message ?? String(err) },
             'channel delivery crashed',
           );
         }
@@ -128,19 +130,13 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     );
   };
 
-  const deliver = async (
-    accepted: InboxEntry,
-    adapter: ChannelAdapter,
-    ctx: CallContext,
-    known: { conversationId?: string },
-  ): Promise<void> => {
+  const deliver = async (accepted: InboxEntry, adapter: ChannelAdapter, ctx: CallContext): Promise<void> => {
     let entry = accepted;
     if (entry.status === 'pending') {
       const next = await runChannelTurn(entry, adapter, deps, ctx);
       if (!next) return;
       entry = next;
     }
-    if (entry.reply?.conversationId) known.conversationId = entry.reply.conversationId;
     const result = await sendReply(entry, adapter, { ...deps, signal: stopping.signal }, ctx);
     if (result !== 'sent') return;
     const outcome = entry.reply?.outcome ?? 'replied';

@@ -2,6 +2,7 @@ import { type CallContext, withContext } from '../../core/context.ts';
 import type { Client } from '../../core/contract.ts';
 import type { conversationContract, TurnReply } from '../../core/contracts/conversation.ts';
 import { ClawmeshError } from '../../core/errors.ts';
+import { sessionConversationId } from '../../core/ids.ts';
 import { callFields, type Logger } from '../../observability/logger.ts';
 import type { InboxEntry, InboxReply, InboxStore } from '../../store/inbox-types.ts';
 import type { Access, DenyReason } from '../access/policy.ts';
@@ -15,6 +16,11 @@ export interface TurnDeps {
   inbox: InboxStore;
   access: Access;
   router: ChannelRouter;
+  /**
+   * The agent that answers a message no binding routes (the conversation service's default): with
+   * it the turn's lines name its conversation from the start, a failed turn's included.
+   */
+  defaultAgentId?: string;
   conversation: Client<typeof conversationContract>;
   logger: Logger;
   metrics: ChannelMetrics;
@@ -52,6 +58,8 @@ export async function runChannelTurn(
   ctx: CallContext,
 ): Promise<InboxEntry | undefined> {
   const message = entry.message as ChannelMessage;
+  const agentId = deps.router.agentFor(message);
+  const peer = sessionPeer(message);
   const finish = async (outcome: string) => {
     await deps.inbox.finish(entry.id, outcome);
     deps.metrics.deliveries.inc({ channel: adapter.name, outcome });
@@ -90,8 +98,6 @@ export async function runChannelTurn(
 
   const text = message.text.trim().slice(0, MAX_TEXT);
   if (!text) return end('no-reply', NO_ANSWER_NOTICE);
-  const agentId = deps.router.agentFor(message);
-  const peer = sessionPeer(message);
   let reply: TurnReply;
   const stopTyping = startTyping(adapter, message, deps.logger, ctx);
   try {
@@ -128,6 +134,18 @@ export async function runChannelTurn(
   const parts = reply.dropped ? [] : splitText(reply.text, adapter.textLimit);
   if (parts.length === 0) return end(reply.dropped ? 'dropped' : 'no-reply', NO_ANSWER_NOTICE);
   return stored({ parts, conversationId: reply.conversationId, ...(agentId ? { agentId } : {}) });
+}
+
+/**
+ * The conversation a channel message belongs to, as the conversation service names it (by its
+ * agent, channel and peer); `undefined` when no binding routes it and the default agent is unknown.
+ */
+export function conversationOfMessage(
+  message: ChannelMessage,
+  deps: Pick<TurnDeps, 'router' | 'defaultAgentId'>,
+): string | undefined {
+  const agentId = deps.router.agentFor(message) ?? deps.defaultAgentId;
+  return agentId ? sessionConversationId(agentId, message.channel, sessionPeer(message)) : undefined;
 }
 
 /** Shows the adapter's typing indicator now and every interval until the returned function is called. */
