@@ -1,7 +1,9 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/observability/logger.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 
 describe('HTTP API: POST /v1/messages', () => {
@@ -233,5 +235,43 @@ describe('HTTP API: API keys', () => {
   it('keeps health and metrics open', async () => {
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${t.url}/readyz`)).status).toBe(200);
+  });
+});
+
+describe('HTTP API: a turn that fails inside the platform', () => {
+  let t: TestApp;
+  const lines: Record<string, unknown>[] = [];
+  beforeAll(async () => {
+    const logger = createLogger({
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    t = await startTestApp({}, { logger });
+  });
+  afterAll(() => t.stop());
+
+  it("logs the failure (the INTERNAL error's stack included) with the request, trace and conversation", async () => {
+    const first = await t.post('/v1/messages', { userId: 'broken-store', text: 'hello' });
+    expect(first.status).toBe(200);
+    // The store's table goes away under the running process: the turn's write fails unexpectedly.
+    const db = new Database(join(t.dir, 'clawmesh.db'));
+    db.exec('DROP TABLE messages');
+    db.close();
+    const traceId = randomBytes(16).toString('hex');
+    const failed = await t.post(
+      '/v1/messages',
+      { userId: 'broken-store', text: 'hello again' },
+      { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` },
+    );
+    expect(failed.status).toBe(500);
+    const requestId = failed.headers.get('x-request-id');
+    const turn = lines.filter((line) => line.requestId === requestId);
+    expect(turn.map((line) => line.msg)).toEqual(expect.arrayContaining(['turn failed', 'internal error']));
+    for (const line of turn) {
+      expect(line, String(line.msg)).toMatchObject({
+        traceId,
+        spanId: expect.stringMatching(/^[0-9a-f]{16}$/),
+        conversationId: first.body.conversationId,
+      });
+    }
   });
 });

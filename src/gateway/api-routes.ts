@@ -8,6 +8,7 @@ import {
   type TurnReply,
 } from '../core/contracts/conversation.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { sessionConversationId } from '../core/ids.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { callFields, type Logger } from '../observability/logger.ts';
 import { inEdgeSpan } from '../observability/tracing.ts';
@@ -39,6 +40,11 @@ export interface ApiRouteDeps {
    * line of the failure this process never sees.
    */
   logFailures?: boolean;
+  /**
+   * The agent of a message that names none (the conversation service's default): with it every
+   * line of the request names the conversation from the start, a failed turn's included.
+   */
+  defaultAgentId?: string;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -54,12 +60,17 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
     }
     await deps.rateLimit.take(`${keyId}:${body.userId}`);
     const traceparent = header(request.headers.traceparent);
+    // The conversation service's id for it: the one named, else the user's session with the agent.
+    const agentId = body.agentId ?? deps.defaultAgentId;
+    const conversationId =
+      body.conversationId ?? (agentId ? sessionConversationId(agentId, 'api', body.userId) : undefined);
     const ctx = createCallContext({
       timeoutMs: deps.requestTimeoutMs,
       requestId: request.id,
       userId: body.userId,
       channel: 'api',
       ...(traceparent ? { traceparent } : {}),
+      ...(conversationId ? { conversationId } : {}),
     });
     // The message enters the platform here: the root span of its trace (or a child of the caller's).
     return inEdgeSpan(
@@ -90,6 +101,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
             turn = result.value;
           }
         } catch (err) {
+          // The error handler's line about it (an INTERNAL error's stack) names the call too.
+          request.logFields = callFields(traced);
           if (deps.logFailures && err instanceof ClawmeshError && err.httpStatus >= 500) {
             // The client gets a scrubbed message; the whole one stays in this process's log.
             deps.logger?.warn(

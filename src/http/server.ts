@@ -11,9 +11,19 @@ import Fastify, {
 import { ClawmeshError } from '../core/errors.ts';
 import { publicServerError } from '../core/public-errors.ts';
 import { type FastCounterChild, fastCounter } from '../observability/fast-metrics.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { CallLogFields, Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { lazySchemaCompilers } from './lazy-compilers.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The ids of the call a route ran (request, trace, span, conversation), set by a route that
+     * started one: the error handler's line about its failure then names them, not only the request.
+     */
+    logFields?: CallLogFields;
+  }
+}
 
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
@@ -172,6 +182,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   });
   // Every route takes JSON; a channel that needs another body type adds its parser in its own scope.
   app.removeContentTypeParser('text/plain');
+  app.decorateRequest('logFields', undefined);
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const known = err.code ? FASTIFY_ERRORS[err.code] : undefined;
     if (known) {
@@ -184,7 +195,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     }
     if (err instanceof ClawmeshError && err.code === 'INTERNAL') {
       // An unexpected exception wrapped on its way here: its text is for the log, not the client.
-      request.log.error({ err, requestId: request.id }, 'internal error');
+      request.log.error({ err, ...(request.logFields ?? { requestId: request.id }) }, 'internal error');
       return reply
         .status(500)
         .send({ error: { code: 'INTERNAL', message: 'internal error', retryable: err.retryable } });
@@ -200,7 +211,7 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.status(err.statusCode).send({ error: { code: 'INVALID_ARGUMENT', message: err.message } });
     }
-    request.log.error({ err, requestId: request.id }, 'unhandled error');
+    request.log.error({ err, ...(request.logFields ?? { requestId: request.id }) }, 'unhandled error');
     return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
   app.setNotFoundHandler((request, reply) => {

@@ -175,6 +175,7 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       logger,
       // In one process the conversation service logs a failed turn itself, with its conversation.
       logFailures: !services.roles.has('conversation'),
+      defaultAgentId: config.defaultAgent ?? config.agents[0]!.id,
     });
     registerWebChatFromConfig(http, config, {
       conversation,
