@@ -243,7 +243,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     if (cache) {
       if (isCacheable(request, cacheAll)) {
         key = cacheKey(decision.target, request);
-        const hit = await cache.get(key);
+        const hit = await cache.get(key, ctx);
         recorder.cacheLookup(hit ? 'hit' : 'miss');
         if (hit) return { key, hit: fromCache(hit, decision, started) };
       } else {
@@ -331,7 +331,7 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
         model,
         ...(decision.tier !== undefined ? { tier: decision.tier } : {}),
       };
-      cache.set(key, stored).catch(() => undefined);
+      cache.set(key, stored, ctx).catch(() => undefined);
     }
     recorder.completed(response, ctx.agentId, result.firstTokenMs);
     if (logger?.isLevelEnabled('debug')) {

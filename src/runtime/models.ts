@@ -12,7 +12,7 @@ import { createOutboundHttp, type OutboundHttp } from '../models/providers/outbo
 import type { ChainOptions } from '../models/resilience/chain.ts';
 import { createModelsService, type ModelsService } from '../models/service.ts';
 import type { Deployment, ModelProvider } from '../models/types.ts';
-import type { Logger } from '../observability/logger.ts';
+import { callFields, type Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 
 /** What {@link buildModels} needs besides the config. */
@@ -161,7 +161,11 @@ export async function buildModels(config: Config, deps: BuildModelsDeps): Promis
             prefix: `${config.redis.keyPrefix}model-cache:`,
             ttlMs,
             maxBytes: models.cache.maxBytes,
-            onError: (err) => deps.logger.warn({ err: (err as Error)?.message }, 'model cache: Redis error'),
+            onError: (err, ctx) =>
+              deps.logger.warn(
+                { ...(ctx ? callFields(ctx) : {}), err: (err as Error)?.message },
+                'model cache: Redis error',
+              ),
           })
         : createMemoryCache({ maxEntries: models.cache.maxEntries, maxBytes: models.cache.maxBytes, ttlMs });
   }

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createClient, type RedisClientType } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CallContext, createCallContext } from '../../core/context.ts';
 import type { ModelRequest } from '../../core/contracts/models.ts';
+import { createLocalProvider } from '../providers/local/provider.ts';
+import { createModelsService } from '../service.ts';
 import { cacheKey, isCacheable } from './key.ts';
 import { createMemoryCache } from './memory.ts';
 import { createRedisCache } from './redis.ts';
@@ -210,6 +213,36 @@ describe('the Redis cache', () => {
     await cache.set('k', answer('x'));
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toContain('connection refused');
+  });
+
+  it("reports a Redis error of a model call's lookup and store with the call's context", async () => {
+    const reported: Array<{ err: string; ctx?: CallContext }> = [];
+    const broken = {
+      get: () => Promise.reject(new Error('READONLY replica')),
+      set: () => Promise.reject(new Error('READONLY replica')),
+    } as unknown as RedisClientType;
+    const cache = createRedisCache({
+      client: broken,
+      ttlMs: 1000,
+      maxBytes: 1000,
+      prefix,
+      onError: (err, ctx) => reported.push({ err: String(err), ...(ctx ? { ctx } : {}) }),
+    });
+    const service = createModelsService({
+      providers: [createLocalProvider()],
+      defaultModel: 'local',
+      cache,
+      cacheNonZeroTemperature: true,
+    });
+    const ctx = createCallContext({ conversationId: 'c_cached' });
+    await service.complete({ messages: [{ role: 'user', content: 'hello' }] }, ctx);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the store runs beside the reply
+    // Both lines name the turn: the runtime logs them with the context's ids.
+    expect(reported).toHaveLength(2);
+    for (const { err, ctx: seen } of reported) {
+      expect(err).toContain('READONLY');
+      expect(seen).toMatchObject({ requestId: ctx.requestId, conversationId: 'c_cached' });
+    }
   });
 
   it('answers a lookup as a miss at once while Redis cannot be reached, retrying it in the background', async () => {

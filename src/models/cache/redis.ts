@@ -1,4 +1,5 @@
 import type { RedisClientType } from 'redis';
+import type { CallContext } from '../../core/context.ts';
 import { settlesWithin } from '../../core/wait.ts';
 import type { CachedAnswer, ResponseCache } from './types.ts';
 
@@ -18,8 +19,8 @@ export interface RedisCacheOptions {
   maxBytes: number;
   /** Key prefix (default `clawmesh:model-cache:`). */
   prefix?: string;
-  /** Hears Redis errors (logged by the caller); the call goes on as a miss. */
-  onError?: (err: unknown) => void;
+  /** Hears Redis errors (logged by the caller), with the model call's context; the call goes on as a miss. */
+  onError?: (err: unknown, ctx?: CallContext) => void;
   /**
    * After a failed connection, how long lookups are misses without trying Redis, in
    * milliseconds (default 5000); then one lookup starts a connection in the background.
@@ -64,7 +65,7 @@ export function createRedisCache(options: RedisCacheOptions): ResponseCache {
   };
   return {
     kind: 'redis',
-    async get(key) {
+    async get(key, ctx) {
       // Redis unreachable, a first connection takes its tries (seconds) before it fails. A
       // lookup waits for it CONNECT_WAIT_MS at most, then (and after a failure, at once) is a
       // miss while the connection goes on beside it.
@@ -81,11 +82,11 @@ export function createRedisCache(options: RedisCacheOptions): ResponseCache {
         const text = await (await pending).get(prefix + key);
         return typeof text === 'string' ? (JSON.parse(text) as CachedAnswer) : undefined;
       } catch (err) {
-        options.onError?.(err);
+        options.onError?.(err, ctx);
         return undefined;
       }
     },
-    async set(key, answer) {
+    async set(key, answer, ctx) {
       const text = JSON.stringify(answer);
       if (Buffer.byteLength(text) > options.maxBytes) return;
       const pending = connection();
@@ -96,7 +97,7 @@ export function createRedisCache(options: RedisCacheOptions): ResponseCache {
         });
       } catch (err) {
         // A cache that cannot store only costs a future miss.
-        options.onError?.(err);
+        options.onError?.(err, ctx);
       }
     },
   };

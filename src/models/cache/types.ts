@@ -1,3 +1,4 @@
+import type { CallContext } from '../../core/context.ts';
 import type { ModelResponse } from '../../core/contracts/models.ts';
 
 /** What the cache keeps of an answer: the completion and who gave it, not how long it took. */
@@ -15,8 +16,11 @@ export type CachedAnswer = Pick<
  */
 export interface ResponseCache {
   readonly kind: 'memory' | 'redis';
-  /** The answer stored under `key`, or undefined when absent or expired. */
-  get(key: string): Promise<CachedAnswer | undefined>;
+  /**
+   * The answer stored under `key`, or undefined when absent or expired. `ctx` is the model call's:
+   * an adapter that reports its errors reports them with it, so their log line names the turn.
+   */
+  get(key: string, ctx?: CallContext): Promise<CachedAnswer | undefined>;
   /** Stores an answer under `key` for the cache's TTL; an answer larger than the cache's bound is skipped. */
-  set(key: string, answer: CachedAnswer): Promise<void>;
+  set(key: string, answer: CachedAnswer, ctx?: CallContext): Promise<void>;
 }
