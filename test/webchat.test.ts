@@ -10,6 +10,7 @@ import { createHttpServer } from '../src/http/server.ts';
 import { createLogger, silentLogger } from '../src/observability/logger.ts';
 import type { ClawmeshPlugin } from '../src/plugins/types.ts';
 import { createMemoryDedupeStore } from '../src/store/memory.ts';
+import type { DedupeStore } from '../src/store/types.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: frames are asserted field by field
@@ -430,7 +431,11 @@ function echoConversation() {
 }
 
 /** A bare Fastify server with only the web chat, no conversation store (a gateway-only process). */
-async function startBareChat(options: WebChatOptions = {}, keys: string[] = []) {
+async function startBareChat(
+  options: WebChatOptions = {},
+  keys: string[] = [],
+  dedupe: DedupeStore = createMemoryDedupeStore(),
+) {
   const app = createHttpServer({ logger: silentLogger(), bodyLimitBytes: 65_536 });
   const echo = echoConversation();
   const lines: Record<string, unknown>[] = [];
@@ -438,7 +443,7 @@ async function startBareChat(options: WebChatOptions = {}, keys: string[] = []) 
   registerWebChat(app, {
     // biome-ignore lint/suspicious/noExplicitAny: a stand-in client with the contract's two methods
     conversation: echo.client as any,
-    dedupe: createMemoryDedupeStore(),
+    dedupe,
     auth: createApiKeyCheck(keys),
     logger,
     agentFor: () => 'default',
@@ -540,6 +545,25 @@ describe('registerWebChat in a gateway without the conversation store', () => {
     bare.state.fail = undefined;
     expect(await chat.ask(id, 'try me')).toMatchObject({ type: 'reply', text: 'You said: try me' });
     chat.close();
+  });
+
+  it('logs a message its dedupe store failed on with the conversation of the session', async () => {
+    const broken = await startBareChat({}, [], {
+      ...createMemoryDedupeStore(),
+      claim: () => Promise.reject(new TypeError('store bug')),
+    });
+    try {
+      const chat = await ChatSocket.open(broken.url);
+      const ready = await chat.hello(newSession());
+      chat.send({ type: 'message', clientMessageId: newMessageId(), text: 'hi' });
+      expect(await chat.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'INTERNAL' });
+      expect(broken.lines).toContainEqual(
+        expect.objectContaining({ msg: 'web chat frame failed', conversationId: ready.conversationId }),
+      );
+      chat.close();
+    } finally {
+      await broken.app.close();
+    }
   });
 
   it('closes a socket that never says hello, and one that sends nothing but garbage', async () => {

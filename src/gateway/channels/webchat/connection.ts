@@ -153,7 +153,12 @@ export function serveConnection(socket: WebSocket, deps: ConnectionDeps): void {
       await handle(parseClientFrame(data));
     } catch (err) {
       const error = ClawmeshError.from(err);
-      if (error.code === 'INTERNAL') deps.logger.error({ err }, 'web chat frame failed');
+      // Before a turn has its trace (the message's claim failed): the conversation names it.
+      if (error.code === 'INTERNAL')
+        deps.logger.error(
+          { err, ...(session ? { conversationId: session.conversationId } : {}) },
+          'web chat frame failed',
+        );
       write(errorFrame(error));
       if (error.code === 'INVALID_ARGUMENT' && ++badFrames >= MAX_BAD_FRAMES) {
         socket.close(CLOSE_CODES.policyViolation, 'too many malformed frames');
