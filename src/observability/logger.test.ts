@@ -97,6 +97,16 @@ describe('withoutQuotedText', () => {
       `arguments are not valid JSON: Unexpected token 'h', "${REDACTED}" is not valid JSON`,
     );
   });
+
+  it('reads a long message full of quotes in linear time (a regular expression took 2.3 s on 160 KB)', () => {
+    const message = `tool said: ${', "a'.repeat(100_000)}" is not valid JSON (and more)`;
+    const began = performance.now();
+    const out = withoutQuotedText(message);
+    expect(performance.now() - began).toBeLessThan(2000);
+    expect(out).toBe(`tool said: , "${REDACTED}" is not valid JSON (and more)`);
+    // No quote before the parser's words: nothing to redact.
+    expect(withoutQuotedText('x is not valid JSON')).toBe('x is not valid JSON');
+  });
 });
 
 describe('call fields', () => {
