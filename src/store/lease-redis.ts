@@ -48,18 +48,25 @@ export interface RedisTurnLeaseOptions extends LeaseDefaults {
 const ACQUIRE = redisScript(`
 local lease, fence, queue, alive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local owner = ARGV[1]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The clock, read only when needed: a free lease with nobody in line never does.
+local t
+local function clock()
+  t = t or redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function nextToken()
-  if redis.call('EXISTS', fence) == 0 then
-    redis.call('SET', fence, t[1] .. string.format('%06d', tonumber(t[2])))
-  end
   local token = redis.call('INCR', fence)
+  if token == 1 then
+    -- The counter had expired (or never was): it starts again from the clock in microseconds.
+    clock()
+    redis.call('SET', fence, t[1] .. string.format('%06d', tonumber(t[2])))
+    token = redis.call('INCR', fence)
+  end
   redis.call('PEXPIRE', fence, ARGV[4])
   return token
 end
 local head = redis.call('ZRANGE', queue, 0, 0)[1]
-while head and head ~= owner and tonumber(redis.call('HGET', alive, head) or '0') <= now do
+while head and head ~= owner and tonumber(redis.call('HGET', alive, head) or '0') <= clock() do
   redis.call('ZREM', queue, head)
   redis.call('HDEL', alive, head)
   head = redis.call('ZRANGE', queue, 0, 0)[1]
@@ -72,7 +79,7 @@ if (not head or head == owner) and redis.call('SET', lease, owner, 'NX', 'PX', A
   return nextToken()
 end
 if not redis.call('ZSCORE', queue, owner) then redis.call('ZADD', queue, nextToken(), owner) end
-redis.call('HSET', alive, owner, now + tonumber(ARGV[3]))
+redis.call('HSET', alive, owner, clock() + tonumber(ARGV[3]))
 redis.call('PEXPIRE', queue, tonumber(ARGV[3]) * 2)
 redis.call('PEXPIRE', alive, tonumber(ARGV[3]) * 2)
 return -1 - math.max(redis.call('PTTL', lease), 0)

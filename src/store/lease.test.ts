@@ -7,6 +7,7 @@ import { createMemoryTurnLease } from './lease-memory.ts';
 import { createRedisTurnLease } from './lease-redis.ts';
 import type { TurnLease } from './lease-types.ts';
 import { createRedisConversationStore } from './redis-conversations.ts';
+import { monitorRedis } from './redis-monitor.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `clawmesh-test-${randomUUID()}:`;
@@ -92,6 +93,32 @@ describe('redis turn lease', () => {
     expect(ttl).toBeGreaterThan(50_000);
     await lease.close();
     await client.close();
+  });
+
+  it('takes a free lease in a script of four commands, without reading the clock', async () => {
+    const client = await connect();
+    const lease = createRedisTurnLease({ client, prefix });
+    const id = randomUUID();
+    const first = await lease.acquire(id);
+    await first.release();
+    const monitor = await monitorRedis(REDIS_URL);
+    try {
+      const held = await lease.acquire(id);
+      expect(held.token).toBe(first.token + 1);
+      await expect.poll(() => monitor.calls(`${prefix}lease:${id}`).length).toBeGreaterThanOrEqual(1);
+      const [call] = monitor.calls(`${prefix}lease:${id}`);
+      expect(call?.scripted.map((line) => /"(\w+)"/.exec(line.split(' lua] ')[1] ?? '')?.[1])).toEqual([
+        'ZRANGE',
+        'SET',
+        'INCR',
+        'PEXPIRE',
+      ]);
+      await held.release();
+    } finally {
+      monitor.stop();
+      await lease.close();
+      await client.close();
+    }
   });
 
   it('keeps tokens rising when the token counter is lost, by starting again from the clock', async () => {

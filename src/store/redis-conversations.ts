@@ -45,9 +45,9 @@ return redis.call('HGETALL', KEYS[1])
 // conversation is unknown, {2, items} when the turn id (ARGV[4]) is stored, with the items of
 // its messages, {-1, storedFence} for a stale fence, {1, countBefore} when written.
 const APPEND = redisScript(`
-local count = redis.call('HGET', KEYS[1], 'messageCount')
-if not count then return {0} end
-count = tonumber(count)
+local record = redis.call('HMGET', KEYS[1], 'messageCount', 'fence', 'updatedAt')
+if not record[1] then return {0} end
+local count = tonumber(record[1])
 if ARGV[4] ~= '' then
   local turn = redis.call('HGET', KEYS[4], ARGV[4])
   if turn then
@@ -57,10 +57,15 @@ if ARGV[4] ~= '' then
     return {2, redis.call('LRANGE', KEYS[2], first - 1, first + size - 2)}
   end
 end
+-- The record's fields that change, written by one HSET at the end.
+local fields = {}
 if ARGV[2] ~= '' then
-  local stored = redis.call('HGET', KEYS[1], 'fence')
+  local stored = record[2]
   if stored and tonumber(ARGV[2]) < tonumber(stored) then return {-1, stored} end
-  if not stored or tonumber(ARGV[2]) > tonumber(stored) then redis.call('HSET', KEYS[1], 'fence', ARGV[2]) end
+  if not stored or tonumber(ARGV[2]) > tonumber(stored) then
+    fields[#fields + 1] = 'fence'
+    fields[#fields + 1] = ARGV[2]
+  end
 end
 local n = #ARGV - 4
 if n > 0 then
@@ -72,14 +77,17 @@ if n > 0 then
       items = {}
     end
   end
-  redis.call('HSET', KEYS[1], 'messageCount', count + n)
+  fields[#fields + 1] = 'messageCount'
+  fields[#fields + 1] = count + n
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[4], (count + 1) .. ':' .. n) end
   local now = tonumber(ARGV[3])
-  if now > tonumber(redis.call('HGET', KEYS[1], 'updatedAt')) then
-    redis.call('HSET', KEYS[1], 'updatedAt', ARGV[3])
+  if now > tonumber(record[3]) then
+    fields[#fields + 1] = 'updatedAt'
+    fields[#fields + 1] = ARGV[3]
     redis.call('ZADD', KEYS[3], now, ARGV[1])
   end
 end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
 return {1, count}
 `);
 

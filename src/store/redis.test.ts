@@ -5,6 +5,7 @@ import { describeConversationStore, describeDedupeStore } from './conformance.ts
 import { createStores } from './index.ts';
 import { createRedisConversationStore } from './redis-conversations.ts';
 import { createRedisDedupeStore } from './redis-dedupe.ts';
+import { monitorRedis } from './redis-monitor.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `clawmesh-test-${randomUUID()}:`;
@@ -53,6 +54,38 @@ describe('redis stores', () => {
     await expect(store.append(id, [{ role: 'user', content: 'x' }], { fence: 8 })).rejects.toMatchObject({
       code: 'CONFLICT',
     });
+  });
+
+  it('appends a turn in one script of six commands (one read of the record, one write of it)', async () => {
+    const own = `${prefix}${randomUUID()}:`;
+    const store = createRedisConversationStore({ client, prefix: own });
+    await store.ensure({ id: 'c1', agentId: 'a', channel: 'web', peer: 'p' });
+    await store.append('c1', [{ role: 'user', content: 'first' }], { fence: 1, turnId: 't0' });
+    const monitor = await monitorRedis(REDIS_URL);
+    try {
+      const turn = [
+        { role: 'user' as const, content: 'q' },
+        { role: 'assistant' as const, content: 'a' },
+      ];
+      const stored = await store.append('c1', turn, { fence: 2, turnId: 't1' });
+      expect(stored.map((m) => m.seq)).toEqual([2, 3]);
+      await expect.poll(() => monitor.calls(`${own}conv:c1`).length).toBe(1);
+      const [call] = monitor.calls(`${own}conv:c1`);
+      // HMGET the record, HGET the turn id, RPUSH, HSET the turn, ZADD, HSET fence+count+updatedAt.
+      expect(call?.scripted.map((line) => /"(\w+)"/.exec(line.split(' lua] ')[1] ?? '')?.[1])).toEqual([
+        'HMGET',
+        'HGET',
+        'RPUSH',
+        'HSET',
+        'ZADD',
+        'HSET',
+      ]);
+    } finally {
+      monitor.stop();
+    }
+    expect(await store.get('c1')).toMatchObject({ messageCount: 3 });
+    const record = await client.hGetAll(`${own}conv:c1`);
+    expect(record.fence).toBe('2');
   });
 
   it('fails ping with UNAVAILABLE when the server does not answer in time', async () => {
