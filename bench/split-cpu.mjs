@@ -1,0 +1,273 @@
+// bench/split-cpu: where the CPU of a turn goes in a fully split deployment (gateway,
+// conversation, 2 skill hosts, models over NATS; state in Redis). Each process's CPU per turn
+// (all its threads, from /proc/<pid>/task/*/schedstat), the times its threads went to sleep
+// (voluntary context switches: each is a wake-up to pay for), the Redis commands per turn by name
+// (INFO commandstats) and the NATS messages per turn (the server's /varz), over sequential turns
+// and at a fixed rate. Baseline in the same run: the same turns through one process (every
+// service in it, `local` transport, memory store). Linux only.
+// Redis and NATS are servers of its own (redis-server and nats-server from PATH, on free
+// ports), so their CPU and counters are this deployment's alone.
+// Run with `npm run bench:split-cpu`.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeClient, percentile, spawnNode } from './lib.mjs';
+
+const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const WARM = Number(process.env.BENCH_WARM ?? 1000);
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 2000);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 10);
+const question = (i) => ({ userId: `cpu-${i % 50}`, text: 'how many red shirts are in stock?' });
+
+const children = [];
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a command to its end; resolves with its stdout. */
+function output(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', () => resolve(text));
+  });
+}
+
+async function startServers() {
+  const [redisPort, natsPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort)], {
+    stdio: 'ignore',
+  });
+  for (const [name, child] of [
+    ['redis-server', redis],
+    ['nats-server', nats],
+  ]) {
+    child.on('error', () => {
+      console.error(`bench/split-cpu needs ${name} on PATH`);
+      process.exit(1);
+    });
+    children.push(child);
+  }
+  for (;;) {
+    const pong = await output('redis-cli', ['-p', String(redisPort), 'PING']).catch(() => '');
+    const varz = await fetch(`http://127.0.0.1:${monitorPort}/varz`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (pong.trim() === 'PONG' && varz) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { redis, nats, redisPort, natsPort, monitorPort };
+}
+
+async function start(args, env) {
+  const dir = mkdtempSync(join(tmpdir(), 'clawmesh-split-cpu-'));
+  const { child, value: url } = await spawnNode([CLI, 'start', ...args], {
+    cwd: dir,
+    env: {
+      LOG_LEVEL: 'info',
+      CLAWMESH_AUDIT__ENABLED: 'false',
+      CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '1000000000',
+      PORT: '0',
+      ...env,
+    },
+    ready: (line) => {
+      if (!line.startsWith('{')) return undefined;
+      const entry = JSON.parse(line);
+      if (entry.level >= 50) throw new Error(`${args.join(' ')}: ${entry.msg}`);
+      return typeof entry.url === 'string' && /listening on/.test(entry.msg) ? entry.url : undefined;
+    },
+  });
+  children.push(child);
+  return { child, url };
+}
+
+/** CPU time of every thread of a process, in ms, with ns precision. */
+function cpuMs(pid) {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e6;
+}
+
+/** Times the threads of a process went to sleep of their own accord (each is a wake-up later). */
+function sleeps(pid) {
+  let count = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+      count += Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)[1]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return count;
+}
+
+async function commandStats(port) {
+  const text = await output('redis-cli', ['-p', String(port), 'INFO', 'commandstats']);
+  const calls = {};
+  for (const line of text.split('\n')) {
+    const match = /^cmdstat_(\S+):calls=(\d+)/.exec(line);
+    if (match && !['info', 'ping'].includes(match[1])) calls[match[1]] = Number(match[2]);
+  }
+  return calls;
+}
+
+async function natsCounts(monitorPort) {
+  const varz = await (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json();
+  return { in: varz.in_msgs, out: varz.out_msgs };
+}
+
+/** Open loop: a turn starts every 1/rate s whether or not the earlier ones finished. */
+function offer(post, rate, seconds) {
+  const latencies = [];
+  const total = rate * seconds;
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+      while (sent < due) {
+        const i = sent++;
+        const t0 = performance.now();
+        post('/v1/messages', question(i)).then(
+          (res) => {
+            if (res.status === 200) latencies.push(performance.now() - t0);
+            if (++done === total) resolve(latencies);
+          },
+          () => {
+            if (++done === total) resolve(latencies);
+          },
+        );
+      }
+      if (sent < total) setTimeout(tick, Math.max(0, started + (sent / rate) * 1000 - performance.now()));
+    };
+    tick();
+  });
+}
+
+async function sequential(post, turns) {
+  const latencies = [];
+  for (let i = 0; i < turns; i++) {
+    const t0 = performance.now();
+    await post('/v1/messages', question(i));
+    latencies.push(performance.now() - t0);
+  }
+  return latencies;
+}
+
+/** Runs `drive`; prints CPU and sleeps per turn of each process, Redis commands and NATS messages. */
+async function measure(label, processes, servers, drive, turns) {
+  const cpu0 = processes.map(([, pid]) => cpuMs(pid));
+  const sleeps0 = processes.map(([, pid]) => sleeps(pid));
+  const redis0 = servers ? await commandStats(servers.redisPort) : {};
+  const nats0 = servers ? await natsCounts(servers.monitorPort) : undefined;
+  const latencies = await drive();
+  const cpu = processes.map(([, pid], i) => (cpuMs(pid) - cpu0[i]) / turns);
+  const slept = processes.map(([, pid], i) => (sleeps(pid) - sleeps0[i]) / turns);
+  console.log(
+    `\n${label}: turn p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${percentile(latencies, 99).toFixed(2)} ms`,
+  );
+  console.log('process            CPU ms/turn  sleeps/turn');
+  for (const [i, [name]] of processes.entries())
+    console.log(`${name.padEnd(17)}  ${cpu[i].toFixed(3).padStart(11)}  ${slept[i].toFixed(1).padStart(11)}`);
+  console.log(
+    `${'total'.padEnd(17)}  ${cpu
+      .reduce((a, b) => a + b, 0)
+      .toFixed(3)
+      .padStart(11)}`,
+  );
+  if (servers) {
+    const redis1 = await commandStats(servers.redisPort);
+    const nats1 = await natsCounts(servers.monitorPort);
+    const byName = Object.entries(redis1)
+      .map(([name, calls]) => [name, (calls - (redis0[name] ?? 0)) / turns])
+      .filter(([, perTurn]) => perTurn > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const total = byName.reduce((sum, [, perTurn]) => sum + perTurn, 0);
+    console.log(
+      `Redis commands/turn ${total.toFixed(1)}: ${byName.map(([name, n]) => `${name} ${n.toFixed(1)}`).join(', ')}`,
+    );
+    console.log(
+      `NATS messages/turn: ${((nats1.in - nats0.in) / turns).toFixed(1)} in, ${((nats1.out - nats0.out) / turns).toFixed(1)} out`,
+    );
+  }
+}
+
+console.log(
+  `bench/split-cpu — node ${process.version}; ${WARM} warm-up turns, ${SEQUENTIAL} sequential, then ${RATE}/s for ${RATE_SECONDS} s`,
+);
+const servers = await startServers();
+const split = [];
+const env = {
+  CLAWMESH_TRANSPORT: 'nats',
+  NATS_URL: `nats://127.0.0.1:${servers.natsPort}`,
+  CLAWMESH_STORE: 'redis',
+  REDIS_URL: `redis://127.0.0.1:${servers.redisPort}`,
+  CLAWMESH_BUS: 'memory',
+};
+let gatewayUrl;
+for (const [name, args] of [
+  ['models', ['models']],
+  ['skills inventory', ['skills', '--skills', 'inventory']],
+  ['skills support', ['skills', '--skills', 'support']],
+  ['conversation', ['conversation']],
+  ['gateway', ['gateway']],
+]) {
+  const { child, url } = await start(args, env);
+  split.push([name, child.pid]);
+  if (name === 'gateway') gatewayUrl = url;
+}
+split.push(['nats-server', servers.nats.pid], ['redis-server', servers.redis.pid]);
+const one = await start([], { CLAWMESH_STORE: 'memory' });
+const monolith = [['one process', one.child.pid]];
+
+const splitPost = makeClient(gatewayUrl, 64);
+const onePost = makeClient(one.url, 64);
+for (let i = 0; i < WARM; i++) await splitPost('/v1/messages', question(i));
+for (let i = 0; i < WARM; i++) await onePost('/v1/messages', question(i));
+await measure(
+  'one process, sequential',
+  monolith,
+  undefined,
+  () => sequential(onePost, SEQUENTIAL),
+  SEQUENTIAL,
+);
+await measure('split, sequential', split, servers, () => sequential(splitPost, SEQUENTIAL), SEQUENTIAL);
+await offer(splitPost, RATE, 3);
+await measure(
+  `split, ${RATE} turns/s`,
+  split,
+  servers,
+  () => offer(splitPost, RATE, RATE_SECONDS),
+  RATE * RATE_SECONDS,
+);
+process.exit(0);
