@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
+import { createClient } from 'redis';
 import { load, makeClient, percentile, spawnNode } from './lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
@@ -265,8 +266,19 @@ async function startSplit(transport) {
     stop: async () => {
       for (const child of own) child.kill('SIGTERM');
       await Promise.all(own.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+      await deleteKeys(`${prefix}:*`);
     },
   };
+}
+
+/** Deletes the keys a split deployment of this run left in the shared Redis. */
+async function deleteKeys(pattern) {
+  const redis = createClient({ url: REDIS_URL });
+  await redis.connect();
+  for await (const keys of redis.scanIterator({ MATCH: pattern, COUNT: 1000 })) {
+    if (keys.length > 0) await redis.del(keys);
+  }
+  await redis.close();
 }
 
 /** Open loop: a turn starts every 1/rate s whether or not the earlier ones finished. */
