@@ -15,7 +15,7 @@ import type {
 } from '../../types.ts';
 import { withoutKey } from '../hide-key.ts';
 import type { SdkProviderOptions } from '../outbound.ts';
-import { sdkTimeout } from '../sdk-timeout.ts';
+import { type SdkTimeout, sdkTimeout } from '../sdk-timeout.ts';
 import { abortError, streamCut } from '../stream.ts';
 import {
   type FailureContext,
@@ -128,26 +128,41 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): ModelProvi
     name: 'openai',
     endsAtTimeout: true,
     defaultModel: options.model ?? DEFAULT_MODEL,
-    async complete(
+    complete(
       request: ProviderRequest,
       ctx: CallContext,
       signal?: AbortSignal,
       callOptions?: ProviderCallOptions,
     ): Promise<ProviderResponse> {
-      // A plain call's headers come with the whole answer: its limit is the call's, never the
-      // connect timeout.
-      const timeout = sdkTimeout('openai', ctx, timeoutMs, 'answer', callOptions);
-      let completion: ChatCompletion;
+      // Not async: the SDK's promise is a `Promise` subclass, which an `await` would first
+      // convert (one more promise and microtask per call); its own `then` parses the answer.
+      let timeout: SdkTimeout;
+      let completion: PromiseLike<ChatCompletion>;
       try {
-        completion = await client.chat.completions.create(toRequestBody(request, tokenLimit), {
-          signal,
-          timeout: timeout.ms,
-        });
+        // A plain call's headers come with the whole answer: its limit is the call's, never the
+        // connect timeout.
+        timeout = sdkTimeout('openai', ctx, timeoutMs, 'answer', callOptions);
+        const body = toRequestBody(request, tokenLimit);
+        try {
+          completion = client.chat.completions.create(
+            body,
+            signal ? { signal, timeout: timeout.ms } : { timeout: timeout.ms },
+          );
+        } catch (err) {
+          throw fail(err, { signal, timeout });
+        }
       } catch (err) {
-        throw fail(err, { signal, timeout });
+        return Promise.reject(err);
       }
-      const response = fromOpenAICompletion(completion);
-      return completion.usage ? response : withEstimatedUsage(response, request);
+      return completion.then(
+        (answer) => {
+          const response = fromOpenAICompletion(answer);
+          return answer.usage ? response : withEstimatedUsage(response, request);
+        },
+        (err: unknown) => {
+          throw fail(err, { signal, timeout });
+        },
+      ) as Promise<ProviderResponse>;
     },
 
     async *stream(
