@@ -6,6 +6,7 @@ import {
   childContext,
   createCallContext,
   elapsedMs,
+  isTraceparent,
   remainingMs,
   roundMs,
   runWithDeadline,
@@ -15,7 +16,7 @@ import {
 } from './context.ts';
 import { type ModelRequest, modelsContract } from './contracts/models.ts';
 import { ClawmeshError, ERROR_CODES, type ErrorCode, httpStatusOf, isErrorCode } from './errors.ts';
-import { newId, randomHex, sessionConversationId } from './ids.ts';
+import { newId, newTraceparent, randomHex, sessionConversationId } from './ids.ts';
 import { publicServerError } from './public-errors.ts';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -356,9 +357,21 @@ describe('ids', () => {
     expect(values.size).toBe(2000);
   });
 
+  it('starts new traces as distinct valid traceparents, sampled', () => {
+    const values = new Set(Array.from({ length: 2000 }, () => newTraceparent()));
+    expect(values.size).toBe(2000);
+    for (const value of values) {
+      expect(value).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(isTraceparent(value)).toBe(true);
+    }
+    const ctx = createCallContext();
+    expect(ctx.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(values.has(ctx.traceparent)).toBe(false);
+  });
+
   it('makes new ids as distinct UUID v4 strings', () => {
-    const ids = new Set(Array.from({ length: 100 }, () => newId()));
-    expect(ids.size).toBe(100);
+    const ids = new Set(Array.from({ length: 2000 }, () => newId()));
+    expect(ids.size).toBe(2000);
     for (const id of ids)
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });

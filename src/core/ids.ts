@@ -1,24 +1,75 @@
-import { createHash, randomFillSync, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { trimOldest } from './bounded.ts';
-
-/** A new random request or event id (UUID v4). */
-export function newId(): string {
-  return randomUUID();
-}
 
 // Random bytes are drawn 4 KiB at a time: one system call per few hundred ids, not one per id.
 const pool = Buffer.alloc(4096);
 let poolOffset = pool.length;
 
-/** `bytes` random bytes (at most 256) as lowercase hex. */
-export function randomHex(bytes: number): string {
+/** The offset of `bytes` fresh random bytes in the pool, refilled first when too few are left. */
+function take(bytes: number): number {
   if (poolOffset + bytes > pool.length) {
     randomFillSync(pool);
     poolOffset = 0;
   }
-  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  const at = poolOffset;
   poolOffset += bytes;
-  return hex;
+  return at;
+}
+
+/** The two ASCII hex digits of each byte value `b`, at `2b` and `2b + 1`. */
+const HEX_DIGITS = new Uint8Array(512);
+for (let b = 0; b < 256; b += 1) {
+  const digits = b.toString(16).padStart(2, '0');
+  HEX_DIGITS[2 * b] = digits.charCodeAt(0);
+  HEX_DIGITS[2 * b + 1] = digits.charCodeAt(1);
+}
+
+// Ids are written here as ASCII, then read out as one flat string: `crypto.randomUUID()` joins
+// twenty pieces into a tree of strings, and a template of `randomHex` results a few more. Ids
+// are made on every call (a context, an event) and live as long as it; the trees cost the
+// collector several times what the text does.
+const UUID_TEMPLATE = 'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx';
+const uuidText = Buffer.from(UUID_TEMPLATE, 'latin1');
+/** Where each of a UUID's 16 bytes goes in its text (around the dashes). */
+const UUID_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+const TRACEPARENT_TEMPLATE = '00-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx-01';
+const traceparentText = Buffer.from(TRACEPARENT_TEMPLATE, 'latin1');
+
+/** A new random request or event id (UUID v4). */
+export function newId(): string {
+  const from = take(16);
+  for (let i = 0; i < 16; i += 1) {
+    const byte = pool[from + i] as number;
+    const at = UUID_AT[i] as number;
+    uuidText[at] = HEX_DIGITS[2 * byte] as number;
+    uuidText[at + 1] = HEX_DIGITS[2 * byte + 1] as number;
+  }
+  uuidText[14] = 0x34; // version 4
+  uuidText[19] = HEX_DIGITS[2 * (0x80 | ((pool[from + 8] as number) & 0x3f))] as number; // variant 10xx
+  return uuidText.toString('latin1', 0, UUID_TEMPLATE.length);
+}
+
+/**
+ * A new W3C `traceparent` starting a trace: `00-<trace id>-<span id>-01` (sampled), with a
+ * random 16-byte trace id and 8-byte span id.
+ */
+export function newTraceparent(): string {
+  const from = take(24);
+  let at = 3;
+  for (let i = 0; i < 24; i += 1) {
+    if (i === 16) at += 1; // the dash between the trace id and the span id
+    const byte = pool[from + i] as number;
+    traceparentText[at] = HEX_DIGITS[2 * byte] as number;
+    traceparentText[at + 1] = HEX_DIGITS[2 * byte + 1] as number;
+    at += 2;
+  }
+  return traceparentText.toString('latin1', 0, TRACEPARENT_TEMPLATE.length);
+}
+
+/** `bytes` random bytes (at most 256) as lowercase hex. */
+export function randomHex(bytes: number): string {
+  const from = take(bytes);
+  return pool.toString('hex', from, from + bytes);
 }
 
 /** The shape of a session's conversation id (see {@link sessionConversationId}). */

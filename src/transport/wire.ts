@@ -1,6 +1,6 @@
 import { type CallContext, isTraceparent } from '../core/context.ts';
 import { ClawmeshError, type ClawmeshErrorJSON, type ErrorCode, isErrorCode } from '../core/errors.ts';
-import { newId, randomHex } from '../core/ids.ts';
+import { newId, newTraceparent } from '../core/ids.ts';
 
 /*
  * What the remote transports (http, nats) share on the wire: the context headers, JSON bodies
@@ -67,8 +67,7 @@ export function readContextHeaders(get: (name: string) => string | undefined, no
   const requestId = get(REQUEST_ID_HEADER);
   const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
     requestId: requestId ? decodeHeader(REQUEST_ID_HEADER, requestId) : newId(),
-    traceparent:
-      traceparent && isTraceparent(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
+    traceparent: traceparent && isTraceparent(traceparent) ? traceparent : newTraceparent(),
     deadline: now + remaining,
   };
   for (const [field, header] of OPTIONAL_FIELDS) {
@@ -132,8 +131,7 @@ export function unpackContext(value: string, traceparent: string | undefined, no
   }
   const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
     requestId: packedString(fields, 'r') || newId(),
-    traceparent:
-      traceparent && isTraceparent(traceparent) ? traceparent : `00-${randomHex(16)}-${randomHex(8)}-01`,
+    traceparent: traceparent && isTraceparent(traceparent) ? traceparent : newTraceparent(),
     deadline: now + remaining,
   };
   for (const [key, field] of PACKED_FIELDS) {
