@@ -70,6 +70,9 @@ class AttemptRace {
     private readonly parent: AbortSignal | undefined,
     private readonly resolve: (response: ProviderResponse) => void,
     private readonly reject: (reason: unknown) => void,
+    private readonly provider: string,
+    /** The call timeout the attempt's timer stands for; 0 when it is the deadline's. */
+    private readonly callTimeoutMs: number,
   ) {}
 
   /** Marks the race settled; false when it already was. */
@@ -86,6 +89,15 @@ class AttemptRace {
     if (!this.finish()) return;
     this.controller?.abort(reason);
     this.reject(reason);
+  }
+
+  /** The attempt's timer fired: the deadline passed, or the call timeout. */
+  expire(): void {
+    this.fail(
+      this.callTimeoutMs === 0
+        ? deadlinePassed(this.provider)
+        : callTimeout(this.provider, this.callTimeoutMs),
+    );
   }
 
   /** The caller's signal aborted. */
@@ -134,49 +146,73 @@ export function runAttempt(
   // A provider that ends its own request at the call timeout and the deadline gets the caller's
   // signal as it is: no controller, no listener of its own on every call.
   const controller = provider.endsAtTimeout && !onDelta ? undefined : new AbortController();
-  return new Promise<ProviderResponse>((resolve, reject) => {
-    const race = new AttemptRace(controller, signal, resolve, reject);
-    const byDeadline = left <= limits.callTimeoutMs;
-    race.timer = setTimeout(
-      () =>
-        race.fail(
-          byDeadline ? deadlinePassed(provider.name) : callTimeout(provider.name, limits.callTimeoutMs),
-        ),
-      byDeadline ? left : limits.callTimeoutMs,
-    );
+  const byDeadline = left <= limits.callTimeoutMs;
+  // No executor closure, timer closure or context holding this function's variables: the
+  // promise's settle functions are taken by a shared executor, the timer gets the race as its
+  // argument, and the race alone is kept by the two callbacks on the provider's promise.
+  const settled = new Promise<ProviderResponse>(capture);
+  const race = new AttemptRace(
+    controller,
+    signal,
+    resolveNext as (response: ProviderResponse) => void,
+    rejectNext as (reason: unknown) => void,
+    provider.name,
+    byDeadline ? 0 : limits.callTimeoutMs,
+  );
+  race.timer = setTimeout(expire, byDeadline ? left : limits.callTimeoutMs, race);
+  let work: Promise<ProviderResponse>;
+  try {
     if (signal) {
       if (signal.aborted) race.handleEvent();
       else signal.addEventListener('abort', race, { once: true });
     }
-    let work: Promise<ProviderResponse>;
-    try {
-      work = onDelta
-        ? streamAttempt(
-            {
-              provider,
-              request,
-              ctx,
-              limits,
-              signal,
-              onDelta,
-              progress,
-              now: plan.now,
-              providerOptions: plan.providerOptions,
-            },
+    work = onDelta
+      ? streamAttempt(
+          {
+            provider,
+            request,
+            ctx,
+            limits,
+            signal,
             onDelta,
-            controller as AbortController, // always made for a stream
-            Math.min(left, limits.firstTokenTimeoutMs),
-          )
-        : provider.complete(request, ctx, controller ? controller.signal : signal, plan.providerOptions);
-    } catch (err) {
-      // A provider that throws before returning its promise.
-      work = Promise.reject(err);
-    }
-    work.then(
-      (response) => race.answered(response),
-      (err: unknown) => race.failed(err),
-    );
-  });
+            progress,
+            now: plan.now,
+            providerOptions: plan.providerOptions,
+          },
+          onDelta,
+          controller as AbortController, // always made for a stream
+          Math.min(left, limits.firstTokenTimeoutMs),
+        )
+      : provider.complete(request, ctx, controller ? controller.signal : signal, plan.providerOptions);
+  } catch (err) {
+    // A provider that throws before returning its promise.
+    work = Promise.reject(err);
+  }
+  settleBy(race, work);
+  return settled;
+}
+
+/** The settle functions of the promise {@link capture} last ran for. */
+let resolveNext: ((response: ProviderResponse) => void) | undefined;
+let rejectNext: ((reason: unknown) => void) | undefined;
+
+/** A promise executor that hands its settle functions over (it runs before `new Promise` returns). */
+function capture(resolve: (response: ProviderResponse) => void, reject: (reason: unknown) => void): void {
+  resolveNext = resolve;
+  rejectNext = reject;
+}
+
+/** An attempt's timer: its time came. */
+function expire(race: AttemptRace): void {
+  race.expire();
+}
+
+/** Settles the race with the provider's outcome; the callbacks keep the race alone. */
+function settleBy(race: AttemptRace, work: Promise<ProviderResponse>): void {
+  work.then(
+    (response) => race.answered(response),
+    (err: unknown) => race.failed(err),
+  );
 }
 
 /**
