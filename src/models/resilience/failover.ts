@@ -136,7 +136,7 @@ const NOT_STREAMING: Progress = Object.freeze({ delivered: 0, chars: 0 });
  * probe. The plain path allocates the attempt list only when it is returned. A streamed call
  * keeps its deliveries in `tracked` when given: what a caller left or cut mid-answer was sent.
  */
-export async function failover(
+export function failover(
   plan: FailoverPlan,
   request: ChainRequest,
   ctx: CallContext,
@@ -144,34 +144,95 @@ export async function failover(
   signal: AbortSignal | undefined,
   tracked?: Progress,
 ): Promise<ChainResult> {
+  const slot = plan.slots[0] as DeploymentSlot;
+  if (onDelta || slot.limitedUntil > plan.now() || slot.breaker.state !== CircuitState.Closed)
+    return failoverLoop(plan, request, ctx, onDelta, signal, tracked, undefined);
+  // The plain path (no stream, the first deployment ready): its first attempt is awaited by no
+  // async frame of its own, and the loop takes over only when it fails.
+  const { deployment } = slot;
+  const begun = plan.now();
+  const providerRequest: ProviderRequest = Object.assign({}, request, { model: deployment.model });
+  let attempt: Promise<ProviderResponse>;
+  try {
+    attempt = runAttempt(plan, deployment.provider, providerRequest, ctx, signal, undefined, NOT_STREAMING);
+  } catch (err) {
+    attempt = Promise.reject(err);
+  }
+  return attempt.then(
+    (response) => firstAnswered(plan, slot, response, begun),
+    (error: unknown) => failoverLoop(plan, request, ctx, undefined, signal, tracked, { error, begun }),
+  );
+}
+
+/** A first attempt made on a closed circuit, outside the loop, that failed. */
+interface FirstFailure {
+  error: unknown;
+  /** When it began (`plan.now()`). */
+  begun: number;
+}
+
+/** The result of a call its first attempt answered. */
+function firstAnswered(
+  plan: FailoverPlan,
+  slot: DeploymentSlot,
+  response: ProviderResponse,
+  begun: number,
+): ChainResult {
+  recordSuccess(slot);
+  const success: Attempt = {
+    deployment: slot.deployment.id,
+    ok: true,
+    durationMs: roundMs(plan.now() - begun),
+  };
+  notify(plan, success);
+  return { response, deployment: slot.deployment, attempts: [success], fallbackUsed: false };
+}
+
+/** The chain's loop; `first`, when given, is the failure of the first deployment's first attempt. */
+async function failoverLoop(
+  plan: FailoverPlan,
+  request: ChainRequest,
+  ctx: CallContext,
+  onDelta: ((text: string) => void) | undefined,
+  signal: AbortSignal | undefined,
+  tracked: Progress | undefined,
+  first: FirstFailure | undefined,
+): Promise<ChainResult> {
   const { now } = plan;
   const started = now();
   let attempts: Attempt[] | undefined;
   let failures: ClawmeshError[] | undefined;
   const progress: Progress = onDelta ? (tracked ?? { delivered: 0, chars: 0 }) : NOT_STREAMING;
+  let prior = first;
   for (let index = 0; index < plan.slots.length; index++) {
     const slot = plan.slots[index] as DeploymentSlot;
     const { deployment } = slot;
-    if (slot.limitedUntil > now()) {
+    if (!prior && slot.limitedUntil > now()) {
       attempts ??= [];
       skip(plan, attempts, slot, 'rate-limited');
       continue;
     }
     let backoff: IBackoff<unknown> | undefined;
     for (let tries = 1; ; tries++) {
-      const state = slot.breaker.state;
+      // The first attempt, already made, was made on a closed circuit.
+      const state = prior ? CircuitState.Closed : slot.breaker.state;
       if (state === CircuitState.HalfOpen) {
         // Another call is the single half-open probe; don't queue behind it.
         attempts ??= [];
         skip(plan, attempts, slot, 'circuit-open');
         break;
       }
-      const begun = now();
+      const begun = prior ? prior.begun : now();
       const closed = state === CircuitState.Closed;
       if (onDelta) progress.deployment = deployment;
       // Not `{ ...request, model }`: a spread into a literal is a slow clone on every attempt.
       const providerRequest: ProviderRequest = Object.assign({}, request, { model: deployment.model });
       try {
+        if (prior) {
+          const { error } = prior;
+          prior = undefined;
+          throw error;
+        }
         const response = await (closed
           ? runAttempt(plan, deployment.provider, providerRequest, ctx, signal, onDelta, progress)
           : throughBreaker(slot, plan, providerRequest, ctx, signal, onDelta, progress));
