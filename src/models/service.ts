@@ -362,31 +362,63 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
     return error;
   };
 
+  /** A completion through the cache and the budgets (either on): the plain path's steps around an admission. */
+  const completeAdmitted = async (
+    request: ModelRequest,
+    ctx: CallContext,
+    signal: AbortSignal | undefined,
+  ): Promise<ModelResponse> => {
+    const started = performance.now();
+    const decision = router.decide(request, ctx);
+    const chain = chainOf(decision);
+    const admitted = await admit(request, ctx, decision, started);
+    if (admitted.hit) {
+      if (admitted.hit.content && ctx.onDelta) ctx.onDelta(admitted.hit.content);
+      return hitDone(request, ctx, admitted.hit);
+    }
+    const key = admitted.key;
+    // A streamed call keeps track of the text sent, charged if it ends without its answer.
+    const progress: StreamProgress | undefined = ctx.onDelta ? { delivered: 0, chars: 0 } : undefined;
+    let result: ChainResult;
+    try {
+      result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal, progress);
+    } catch (err) {
+      throw progress
+        ? failedStream({ request, ctx, decision, chain, progress, started }, err)
+        : failed(decision, err, ctx);
+    }
+    return finish(request, ctx, decision, key, result, started);
+  };
+
   return {
-    async complete(request, ctx, signal?: AbortSignal) {
+    complete(request, ctx, signal?: AbortSignal) {
+      // The plain path (no cache, no budget limits) is not an async function: the chain's
+      // promise is the one awaited, and only what the answer needs is kept while it runs.
+      if (cache || limited) return completeAdmitted(request, ctx, signal);
       const started = performance.now();
-      const decision = router.decide(request, ctx);
-      const chain = chainOf(decision);
-      let key: string | undefined;
-      if (cache || limited) {
-        const admitted = await admit(request, ctx, decision, started);
-        if (admitted.hit) {
-          if (admitted.hit.content && ctx.onDelta) ctx.onDelta(admitted.hit.content);
-          return hitDone(request, ctx, admitted.hit);
-        }
-        key = admitted.key;
-      }
+      let decision: RouteDecision;
+      let result: Promise<ChainResult>;
       // A streamed call keeps track of the text sent, charged if it ends without its answer.
       const progress: StreamProgress | undefined = ctx.onDelta ? { delivered: 0, chars: 0 } : undefined;
-      let result: ChainResult;
       try {
-        result = await chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal, progress);
+        decision = router.decide(request, ctx);
+        const chain = chainOf(decision);
+        try {
+          result = chain.complete(chainRequestOf(request), ctx, ctx.onDelta, signal, progress);
+        } catch (err) {
+          result = Promise.reject(err);
+        }
+        return result.then(
+          (answer) => finish(request, ctx, decision, undefined, answer, started),
+          (err: unknown) => {
+            throw progress
+              ? failedStream({ request, ctx, decision, chain, progress, started }, err)
+              : failed(decision, err, ctx);
+          },
+        );
       } catch (err) {
-        throw progress
-          ? failedStream({ request, ctx, decision, chain, progress, started }, err)
-          : failed(decision, err, ctx);
+        return Promise.reject(err);
       }
-      return finish(request, ctx, decision, key, result, started);
     },
 
     async *stream(request, ctx, signal) {
