@@ -398,9 +398,9 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       const started = performance.now();
       let decision: RouteDecision;
       let result: Promise<ChainResult>;
-      // A streamed call keeps track of the text sent, charged if it ends without its answer.
-      const progress: StreamProgress | undefined = ctx.onDelta ? { delivered: 0, chars: 0 } : undefined;
       try {
+        // A streamed call keeps track of the text sent, charged if it ends without its answer.
+        const progress: StreamProgress | undefined = ctx.onDelta ? { delivered: 0, chars: 0 } : undefined;
         decision = router.decide(request, ctx);
         const chain = chainOf(decision);
         try {
