@@ -1,8 +1,7 @@
-import OpenAI, { BadRequestError } from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './support/app.ts';
-import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
-import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import type OpenAI from 'openai';
+import { BadRequestError } from 'openai';
+import { describe, expect, it } from 'vitest';
+import { useOpenAIApiHarness } from './support/openai-api-harness.ts';
 
 type Params = OpenAI.ChatCompletionCreateParamsNonStreaming;
 
@@ -12,40 +11,14 @@ type Params = OpenAI.ChatCompletionCreateParamsNonStreaming;
  * never dropped while the answer looks as if it had been honoured.
  */
 describe('the OpenAI-compatible API: the other request fields', () => {
-  let openai: FakeOpenAI;
-  let anthropic: FakeAnthropic;
-  let t: TestApp;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
-    t = await startTestApp(
-      { models: { cache: { enabled: true }, resilience: { retries: { max: 0 } } } },
-      {},
-      {
-        OPENAI_API_KEY: 'sk-upstream-1',
-        OPENAI_BASE_URL: openai.url,
-        OPENAI_MODEL: 'gpt-test',
-        ANTHROPIC_API_KEY: 'ak-upstream-1',
-        ANTHROPIC_BASE_URL: anthropic.url,
-        ANTHROPIC_MODEL: 'claude-test',
-      },
-    );
-    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await t.stop();
-    await Promise.all([openai.close(), anthropic.close()]);
-  });
-  beforeEach(() => {
-    openai.reset();
-    anthropic.reset();
+  const h = useOpenAIApiHarness({
+    models: { cache: { enabled: true }, resilience: { retries: { max: 0 } } },
   });
 
   const create = (model: string, extra: Partial<Params>, content = 'hello') =>
-    client.chat.completions.create({ model, messages: [{ role: 'user', content }], ...extra } as Params);
-  const lastOpenAI = () => openai.requests.at(-1)!.body as Record<string, unknown>;
-  const lastAnthropic = () => anthropic.requests.at(-1)!.body as Record<string, unknown>;
+    h.client.chat.completions.create({ model, messages: [{ role: 'user', content }], ...extra } as Params);
+  const lastOpenAI = () => h.lastOpenAI<Record<string, unknown>>();
+  const lastAnthropic = () => h.lastAnthropic<Record<string, unknown>>();
 
   it('passes reasoning_effort, verbosity and logit_bias to an OpenAI-compatible upstream', async () => {
     await create('openai/gpt-test', {
@@ -75,21 +48,21 @@ describe('the OpenAI-compatible API: the other request fields', () => {
     expect(lastAnthropic()).toMatchObject({
       output_config: { effort: 'low', format: { type: 'json_schema' } },
     });
-    const calls = anthropic.requests.length;
+    const calls = h.anthropic.requests.length;
     const err = await create('anthropic/claude-test', { logit_bias: { '1': 5 } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).param).toBe('logit_bias');
-    expect(anthropic.requests).toHaveLength(calls);
+    expect(h.anthropic.requests).toHaveLength(calls);
   });
 
   it('never answers from the cache a request that differs in them', async () => {
     await create('openai/gpt-test', {}, 'same');
     await create('openai/gpt-test', {}, 'same');
-    expect(openai.requests).toHaveLength(1);
+    expect(h.openai.requests).toHaveLength(1);
     await create('openai/gpt-test', { reasoning_effort: 'low' }, 'same');
     await create('openai/gpt-test', { verbosity: 'high' }, 'same');
     await create('openai/gpt-test', { logit_bias: { '7': 1 } }, 'same');
-    expect(openai.requests).toHaveLength(4);
+    expect(h.openai.requests).toHaveLength(4);
   });
 
   it('takes the fields that change nothing in the answer, and sends them nowhere', async () => {
@@ -141,7 +114,7 @@ describe('the OpenAI-compatible API: the other request fields', () => {
       expect((err as BadRequestError).param, param).toBe(param);
       expect((err as BadRequestError).message, param).toMatch(message);
     }
-    expect(openai.requests).toHaveLength(0);
+    expect(h.openai.requests).toHaveLength(0);
   });
 
   it('refuses the deprecated function messages of a history, naming them', async () => {
@@ -162,6 +135,6 @@ describe('the OpenAI-compatible API: the other request fields', () => {
     expect(fn).toBeInstanceOf(BadRequestError);
     expect((fn as BadRequestError).param).toMatch(/^messages\.1/);
     expect((fn as BadRequestError).message).toMatch(/role/);
-    expect(openai.requests).toHaveLength(0);
+    expect(h.openai.requests).toHaveLength(0);
   });
 });

@@ -1,8 +1,7 @@
-import OpenAI, { BadRequestError } from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './support/app.ts';
-import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
-import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import type OpenAI from 'openai';
+import { BadRequestError } from 'openai';
+import { describe, expect, it } from 'vitest';
+import { useOpenAIApiHarness } from './support/openai-api-harness.ts';
 
 const PNG =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
@@ -26,45 +25,17 @@ const withImages = (
  * an OpenAI-compatible upstream, mapped to image blocks for Anthropic, refused by the local model.
  */
 describe('the OpenAI-compatible API: image content parts', () => {
-  let openai: FakeOpenAI;
-  let anthropic: FakeAnthropic;
-  let t: TestApp;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
-    t = await startTestApp(
-      {
-        models: {
-          cache: { enabled: true },
-          resilience: { retries: { max: 0 } },
-          tiers: { vision: ['local', 'openai/gpt-test'] },
-          deployments: { 'local-tiny': { provider: 'local', model: 'tiny' } },
-        },
-      },
-      {},
-      {
-        OPENAI_API_KEY: 'sk-upstream-1',
-        OPENAI_BASE_URL: openai.url,
-        OPENAI_MODEL: 'gpt-test',
-        ANTHROPIC_API_KEY: 'ak-upstream-1',
-        ANTHROPIC_BASE_URL: anthropic.url,
-        ANTHROPIC_MODEL: 'claude-test',
-      },
-    );
-    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await t.stop();
-    await Promise.all([openai.close(), anthropic.close()]);
-  });
-  beforeEach(() => {
-    openai.reset();
-    anthropic.reset();
+  const h = useOpenAIApiHarness({
+    models: {
+      cache: { enabled: true },
+      resilience: { retries: { max: 0 } },
+      tiers: { vision: ['local', 'openai/gpt-test'] },
+      deployments: { 'local-tiny': { provider: 'local', model: 'tiny' } },
+    },
   });
 
-  const lastOpenAI = () => openai.requests.at(-1)!.body as { messages: unknown[] };
-  const lastAnthropic = () => anthropic.requests.at(-1)!.body as { messages: unknown[] };
+  const lastOpenAI = () => h.lastOpenAI<{ messages: unknown[] }>();
+  const lastAnthropic = () => h.lastAnthropic<{ messages: unknown[] }>();
   const refusal = (promise: Promise<unknown>) => promise.catch((e: unknown) => e) as Promise<BadRequestError>;
 
   it('passes image parts to an OpenAI-compatible upstream as they were sent, plain and streamed', async () => {
@@ -72,11 +43,15 @@ describe('the OpenAI-compatible API: image content parts', () => {
       { url: 'https://example.com/cat.jpg', detail: 'high' },
       { url: `data:image/png;base64,${PNG}` },
     );
-    const answer = await client.chat.completions.create({ model: 'openai/gpt-test', messages });
+    const answer = await h.client.chat.completions.create({ model: 'openai/gpt-test', messages });
     expect(answer.choices[0]!.message.content).toBeTypeOf('string');
     expect(lastOpenAI().messages).toEqual(messages);
 
-    const stream = await client.chat.completions.create({ model: 'openai/gpt-test', messages, stream: true });
+    const stream = await h.client.chat.completions.create({
+      model: 'openai/gpt-test',
+      messages,
+      stream: true,
+    });
     for await (const _ of stream) {
       // read to the end
     }
@@ -84,7 +59,7 @@ describe('the OpenAI-compatible API: image content parts', () => {
   });
 
   it('maps image parts to Anthropic image blocks: base64 from a data URL, url from an https URL', async () => {
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'anthropic/claude-test',
       messages: withImages(
         { url: `data:image/png;base64,${PNG}`, detail: 'low' },
@@ -105,7 +80,7 @@ describe('the OpenAI-compatible API: image content parts', () => {
 
   it('refuses for Anthropic an inline image of a type it does not take, naming the part', async () => {
     const err = await refusal(
-      client.chat.completions.create({
+      h.client.chat.completions.create({
         model: 'anthropic/claude-test',
         messages: withImages({ url: 'data:image/bmp;base64,Qk0=' }),
       }),
@@ -113,11 +88,11 @@ describe('the OpenAI-compatible API: image content parts', () => {
     expect(err).toBeInstanceOf(BadRequestError);
     expect(err.param).toBe('messages.1.content.1');
     expect(err.message).toMatch(/image type image\/bmp is not supported \(jpeg, png, gif or webp\)/);
-    expect(anthropic.requests).toHaveLength(0);
+    expect(h.anthropic.requests).toHaveLength(0);
   });
 
   it('answers 400 in OpenAI error shape when the local model gets an image, naming the part', async () => {
-    const res = await fetch(`${t.url}/v1/chat/completions`, {
+    const res = await fetch(`${h.app.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -131,7 +106,7 @@ describe('the OpenAI-compatible API: image content parts', () => {
     expect(error.message).toMatch(/the model local\/default does not accept images/);
     // A local deployment names its own model.
     const tiny = await refusal(
-      client.chat.completions.create({
+      h.client.chat.completions.create({
         model: 'local-tiny',
         messages: withImages({ url: 'https://example.com/cat.jpg' }),
       }),
@@ -140,17 +115,17 @@ describe('the OpenAI-compatible API: image content parts', () => {
   });
 
   it('moves on from the local model to a vision model of the same tier', async () => {
-    const answer = await client.chat.completions.create({
+    const answer = await h.client.chat.completions.create({
       model: 'vision',
       messages: withImages({ url: 'https://example.com/cat.jpg' }),
     });
     expect(answer.model).toBe('openai/gpt-test');
-    expect(openai.requests).toHaveLength(1);
+    expect(h.openai.requests).toHaveLength(1);
   });
 
   it('caches by the images too: another image is another question', async () => {
     const ask = (url: string, detail?: 'low' | 'high') =>
-      client.chat.completions.create({
+      h.client.chat.completions.create({
         model: 'openai/gpt-test',
         messages: withImages(detail ? { url, detail } : { url }),
       });
@@ -159,12 +134,12 @@ describe('the OpenAI-compatible API: image content parts', () => {
     expect((again as unknown as { clawmesh: { cached: boolean } }).clawmesh.cached).toBe(true);
     await ask('https://example.com/b.jpg');
     await ask('https://example.com/a.jpg', 'low');
-    expect(openai.requests).toHaveLength(3);
+    expect(h.openai.requests).toHaveLength(3);
   });
 
   it('refuses malformed parts with a 400 naming their path, calling nobody', async () => {
     const post = async (content: unknown, role = 'user') => {
-      const res = await fetch(`${t.url}/v1/chat/completions`, {
+      const res = await fetch(`${h.app.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'openai/gpt-test', messages: [{ role, content }] }),
@@ -197,6 +172,6 @@ describe('the OpenAI-compatible API: image content parts', () => {
       param: 'messages.0.content.0.type',
       message: expect.stringMatching(/a system message takes no image_url parts/),
     });
-    expect(openai.requests).toHaveLength(0);
+    expect(h.openai.requests).toHaveLength(0);
   });
 });

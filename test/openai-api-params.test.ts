@@ -1,8 +1,7 @@
 import OpenAI, { BadRequestError } from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './support/app.ts';
-import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
-import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import { useOpenAIApiHarness } from './support/openai-api-harness.ts';
 
 const stockTool = {
   type: 'function' as const,
@@ -35,41 +34,15 @@ const personSchema = {
  * reach an OpenAI-compatible upstream as they are and the Messages API mapped.
  */
 describe('the OpenAI-compatible API: parameters that shape the answer', () => {
-  let openai: FakeOpenAI;
-  let anthropic: FakeAnthropic;
-  let t: TestApp;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
-    t = await startTestApp(
-      { models: { cache: { enabled: true }, resilience: { retries: { max: 0 } } } },
-      {},
-      {
-        OPENAI_API_KEY: 'sk-upstream-1',
-        OPENAI_BASE_URL: openai.url,
-        OPENAI_MODEL: 'gpt-test',
-        ANTHROPIC_API_KEY: 'ak-upstream-1',
-        ANTHROPIC_BASE_URL: anthropic.url,
-        ANTHROPIC_MODEL: 'claude-test',
-      },
-    );
-    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await t.stop();
-    await Promise.all([openai.close(), anthropic.close()]);
-  });
-  beforeEach(() => {
-    openai.reset();
-    anthropic.reset();
+  const h = useOpenAIApiHarness({
+    models: { cache: { enabled: true }, resilience: { retries: { max: 0 } } },
   });
 
-  const lastOpenAI = () => openai.requests.at(-1)!.body as Record<string, unknown>;
-  const lastAnthropic = () => anthropic.requests.at(-1)!.body as Record<string, unknown>;
+  const lastOpenAI = () => h.lastOpenAI<Record<string, unknown>>();
+  const lastAnthropic = () => h.lastAnthropic<Record<string, unknown>>();
 
   it('passes tool_choice, parallel_tool_calls, stop, response_format, top_p, seed and the penalties to an OpenAI-compatible upstream', async () => {
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'openai/gpt-test',
       messages: [{ role: 'user', content: 'stock of hats?' }],
       tools: [stockTool, weatherTool],
@@ -93,7 +66,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       response_format: { type: 'json_object' },
     });
 
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'openai/gpt-test',
       messages: [{ role: 'user', content: 'who?' }],
       tools: [stockTool],
@@ -127,7 +100,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       },
       { role: 'tool', tool_call_id: 'call_1', content: '{"units":3}' },
     ];
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'openai/gpt-test',
       messages: history,
       tools: [stockTool],
@@ -138,7 +111,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       tool_choice: 'none',
     });
 
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'anthropic/claude-test',
       messages: history,
       tools: [stockTool],
@@ -149,7 +122,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       tool_choice: { type: 'none' },
     });
 
-    const local = await client.chat.completions.create({
+    const local = await h.client.chat.completions.create({
       model: 'local',
       messages: [{ role: 'user', content: 'how many hats are in stock?' }],
       tools: [stockTool],
@@ -159,7 +132,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
   });
 
   it('maps them onto the Messages API for anthropic', async () => {
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'anthropic/claude-test',
       messages: [{ role: 'user', content: 'hats?' }],
       tools: [stockTool, weatherTool],
@@ -172,7 +145,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       stop_sequences: ['END', 'STOP'],
     });
 
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'anthropic/claude-test',
       messages: [{ role: 'user', content: 'hats?' }],
       tools: [stockTool, weatherTool],
@@ -185,7 +158,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     });
     expect(lastAnthropic()).not.toHaveProperty('stop_sequences');
 
-    await client.chat.completions.create({
+    await h.client.chat.completions.create({
       model: 'anthropic/claude-test',
       messages: [{ role: 'user', content: 'hats?' }],
       tools: [stockTool],
@@ -195,7 +168,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
   });
 
   it('refuses response_format json_object for anthropic with a 400 naming it, calling nobody', async () => {
-    const err = await client.chat.completions
+    const err = await h.client.chat.completions
       .create({
         model: 'anthropic/claude-test',
         messages: [{ role: 'user', content: 'a person, as JSON' }],
@@ -205,7 +178,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     expect(err).toBeInstanceOf(BadRequestError);
     expect((err as BadRequestError).message).toMatch(/json_object is not supported/);
     expect((err as BadRequestError).param).toBe('response_format');
-    expect(anthropic.requests).toHaveLength(0);
+    expect(h.anthropic.requests).toHaveLength(0);
   });
 
   it('refuses a tool_choice naming a function that is not in tools, or any tool call without tools', async () => {
@@ -213,7 +186,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       { tools: [stockTool], tool_choice: { type: 'function', function: { name: 'nope' } } },
       { tool_choice: 'required' },
     ]) {
-      const err = await client.chat.completions
+      const err = await h.client.chat.completions
         .create({
           model: 'openai/gpt-test',
           messages: [{ role: 'user', content: 'hi' }],
@@ -223,12 +196,12 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       expect(err).toBeInstanceOf(BadRequestError);
       expect((err as BadRequestError).param).toBe('tool_choice');
     }
-    expect(openai.requests).toHaveLength(0);
+    expect(h.openai.requests).toHaveLength(0);
   });
 
   it('never answers a request from the cache of one that differs only in these parameters', async () => {
     const ask = (extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
-      client.chat.completions.create({
+      h.client.chat.completions.create({
         model: 'openai/gpt-test',
         messages: [{ role: 'user', content: 'the same question' }],
         tools: [stockTool, weatherTool],
@@ -236,7 +209,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
       });
     await ask({});
     await ask({});
-    expect(openai.requests).toHaveLength(1);
+    expect(h.openai.requests).toHaveLength(1);
     await ask({ stop: ['x'] });
     await ask({ response_format: { type: 'json_object' } });
     await ask({ tool_choice: 'required' });
@@ -246,7 +219,7 @@ describe('the OpenAI-compatible API: parameters that shape the answer', () => {
     await ask({ seed: 1 });
     await ask({ frequency_penalty: 1 });
     await ask({ presence_penalty: 1 });
-    expect(openai.requests).toHaveLength(10);
+    expect(h.openai.requests).toHaveLength(10);
   });
 });
 

@@ -1,8 +1,6 @@
-import OpenAI, { RateLimitError } from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './support/app.ts';
-import { type FakeAnthropic, startFakeAnthropic } from './support/fake-anthropic.ts';
-import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
+import { RateLimitError } from 'openai';
+import { describe, expect, it } from 'vitest';
+import { useOpenAIApiHarness } from './support/openai-api-harness.ts';
 
 /**
  * The request's `user` field: counted by the budgets always, handed to the provider only when
@@ -12,39 +10,13 @@ describe.each([
   { forward: false, env: {} },
   { forward: true, env: { CLAWMESH_MODELS__FORWARD_USER: 'true' } },
 ])('the OpenAI-compatible API: the user field, forwardUser $forward', ({ forward, env }) => {
-  let openai: FakeOpenAI;
-  let anthropic: FakeAnthropic;
-  let t: TestApp;
-  let client: OpenAI;
-
-  beforeAll(async () => {
-    [openai, anthropic] = await Promise.all([startFakeOpenAI(), startFakeAnthropic()]);
-    t = await startTestApp(
-      { models: { budgets: { perUserDaily: { tokens: 5000 } }, resilience: { retries: { max: 0 } } } },
-      {},
-      {
-        OPENAI_API_KEY: 'sk-upstream-1',
-        OPENAI_BASE_URL: openai.url,
-        OPENAI_MODEL: 'gpt-test',
-        ANTHROPIC_API_KEY: 'ak-upstream-1',
-        ANTHROPIC_BASE_URL: anthropic.url,
-        ANTHROPIC_MODEL: 'claude-test',
-        ...env,
-      },
-    );
-    client = new OpenAI({ apiKey: 'unused', baseURL: `${t.url}/v1`, maxRetries: 0 });
-  });
-  afterAll(async () => {
-    await t.stop();
-    await Promise.all([openai.close(), anthropic.close()]);
-  });
-  beforeEach(() => {
-    openai.reset();
-    anthropic.reset();
-  });
+  const h = useOpenAIApiHarness(
+    { models: { budgets: { perUserDaily: { tokens: 5000 } }, resilience: { retries: { max: 0 } } } },
+    { ...env },
+  );
 
   const ask = (model: string, user?: string, stream = false) =>
-    client.chat.completions.create({
+    h.client.chat.completions.create({
       model,
       messages: [{ role: 'user', content: `hello from ${user ?? 'nobody'}` }],
       ...(user ? { user } : {}),
@@ -58,8 +30,8 @@ describe.each([
       // read to the end
     }
     await ask('anthropic/claude-test', 'alice');
-    const [plain, stream] = openai.requests.map((r) => r.body as Record<string, unknown>);
-    const claude = anthropic.requests[0]!.body as Record<string, unknown>;
+    const [plain, stream] = h.openai.requests.map((r) => r.body as Record<string, unknown>);
+    const claude = h.anthropic.requests[0]!.body as Record<string, unknown>;
     if (forward) {
       expect(plain!.user).toBe('alice');
       expect(stream!.user).toBe('alice');
@@ -71,17 +43,17 @@ describe.each([
     }
     // A request without one sends none either way.
     await ask('openai/gpt-test');
-    expect(openai.requests.at(-1)!.body).not.toHaveProperty('user');
+    expect(h.openai.requests.at(-1)!.body).not.toHaveProperty('user');
     // OpenAI's newer field for the same purpose goes the same way.
     for (const model of ['openai/gpt-test', 'anthropic/claude-test']) {
-      await client.chat.completions.create({
+      await h.client.chat.completions.create({
         model,
         messages: [{ role: 'user', content: 'hashed' }],
         safety_identifier: 'h-7f3a',
       });
     }
-    const openaiBody = openai.requests.at(-1)!.body as Record<string, unknown>;
-    const claudeBody = anthropic.requests.at(-1)!.body as Record<string, unknown>;
+    const openaiBody = h.lastOpenAI<Record<string, unknown>>();
+    const claudeBody = h.lastAnthropic<Record<string, unknown>>();
     if (forward) {
       expect(openaiBody.safety_identifier).toBe('h-7f3a');
       expect(claudeBody.metadata).toEqual({ user_id: 'h-7f3a' });
@@ -92,7 +64,7 @@ describe.each([
   });
 
   it('counts the budgets by it either way', async () => {
-    openai.enqueue({
+    h.openai.enqueue({
       type: 'text',
       content: 'costly',
       usage: { prompt_tokens: 4900, completion_tokens: 200 },
