@@ -4,14 +4,10 @@
 // process per role, over NATS and Redis) held at 200 turns/s.
 // Run with `npm run bench:hops` (needs NATS on NATS_URL and Redis on REDIS_URL).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { createClient } from 'redis';
-import { load, makeClient, percentile, spawnNode } from './lib.mjs';
+import { freePort, load, makeClient, offer, percentile, startRole } from './lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -38,34 +34,13 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function start(args, env) {
-  const dir = mkdtempSync(join(tmpdir(), 'clawmesh-hops-'));
-  const { child, value: url } = await spawnNode([CLI, 'start', ...args], {
-    cwd: dir,
-    env: {
-      LOG_LEVEL: 'warn',
-      CLAWMESH_AUDIT__ENABLED: 'false',
-      CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '1000000000',
-      CLAWMESH_STORE: 'memory',
-      ...env,
-    },
-    ready: (line) => {
-      if (!line.startsWith('{')) return undefined;
-      const entry = JSON.parse(line);
-      if (entry.level >= 50) throw new Error(`${args.join(' ')}: ${entry.msg}`);
-      return typeof entry.url === 'string' && /listening on/.test(entry.msg) ? entry.url : undefined;
-    },
-  });
+  const { child, url } = await startRole(
+    CLI,
+    args,
+    { CLAWMESH_STORE: 'memory', ...env },
+    { tmpPrefix: 'clawmesh-hops-' },
+  );
   children.push(child);
   return url;
 }
@@ -281,39 +256,6 @@ async function deleteKeys(pattern) {
   await redis.close();
 }
 
-/** Open loop: a turn starts every 1/rate s whether or not the earlier ones finished. */
-async function offer(post, rate, seconds) {
-  const latencies = [];
-  let failed = 0;
-  const total = rate * seconds;
-  const started = performance.now();
-  await new Promise((resolve) => {
-    let sent = 0;
-    let done = 0;
-    const finish = (ok, t0) => {
-      if (ok) latencies.push(performance.now() - t0);
-      else failed++;
-      if (++done === total) resolve();
-    };
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
-      while (sent < due) {
-        const i = sent++;
-        const t0 = performance.now();
-        post('/v1/messages', question(i)).then(
-          (res) => finish(res.status === 200, t0),
-          () => finish(false, t0),
-        );
-      }
-      // Sleep until the next turn is due rather than polling every millisecond: on a 2-core
-      // machine a load generator waking 1,000 times a second takes CPU from what it measures.
-      if (sent < total) setTimeout(tick, Math.max(0, started + (sent / rate) * 1000 - performance.now()));
-    };
-    tick();
-  });
-  return { latencies, failed, total, wall: (performance.now() - started) / 1000 };
-}
-
 console.log(
   `\nfully split (gateway, conversation, 2 skill hosts, models: 5 processes; state in Redis): ${RATE * RATE_SECONDS} turns offered at ${RATE}/s after a 3 s warm-up at that rate, and ${LOW_RATE * RATE_SECONDS} at ${LOW_RATE}/s`,
 );
@@ -325,8 +267,11 @@ for (const transport of ['nats', 'http']) {
   const post = makeClient(split.url, 64);
   for (let i = 0; i < 300; i++) await post('/v1/messages', question(i));
   // Warm-up at the same rate: keep-alive connections and code paths of concurrent turns.
-  await offer(post, RATE, 3);
-  const measured = [await offer(post, RATE, RATE_SECONDS), await offer(post, LOW_RATE, RATE_SECONDS)];
+  await offer(post, question, RATE, 3);
+  const measured = [
+    await offer(post, question, RATE, RATE_SECONDS),
+    await offer(post, question, LOW_RATE, RATE_SECONDS),
+  ];
   const { wallMs } = await load((i) => post('/v1/messages', question(i)), { total: 3000, concurrency: 16 });
   for (const [k, m] of measured.entries()) {
     const rate = k === 0 ? RATE : LOW_RATE;

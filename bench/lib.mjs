@@ -1,7 +1,10 @@
 // Shared pieces of the benchmarks: a keep-alive HTTP client, percentiles, process helpers.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A keep-alive POST of a JSON body; resolves with the status and the body text. */
 export function makeClient(base, maxSockets) {
@@ -116,4 +119,77 @@ export async function load(fn, { total, concurrency }) {
     }),
   );
   return { latencies, wallMs: performance.now() - started };
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked: another process may take it before it is used). */
+export function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts `clawmesh start <args>` (the built CLI) in a fresh directory with the benchmarks' defaults
+ * (no audit log, no rate limit) and `env`; resolves with the process and the URL its
+ * `listening on` line names. An error line before it fails the start.
+ */
+export async function startRole(cli, args, env, { tmpPrefix = 'clawmesh-bench-' } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), tmpPrefix));
+  const { child, value: url } = await spawnNode([cli, 'start', ...args], {
+    cwd: dir,
+    env: {
+      LOG_LEVEL: 'warn',
+      CLAWMESH_AUDIT__ENABLED: 'false',
+      CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '1000000000',
+      ...env,
+    },
+    ready: (line) => {
+      if (!line.startsWith('{')) return undefined;
+      const entry = JSON.parse(line);
+      if (entry.level >= 50) throw new Error(`${args.join(' ')}: ${entry.msg}`);
+      return typeof entry.url === 'string' && /listening on/.test(entry.msg) ? entry.url : undefined;
+    },
+  });
+  return { child, url };
+}
+
+/**
+ * Open loop: `post('/v1/messages', body(i))` starts every 1/rate s for `seconds`, whether or not
+ * the earlier ones finished; resolves with the latencies of the 200 answers (ms), the failures and
+ * the wall time (s).
+ */
+export async function offer(post, body, rate, seconds) {
+  const latencies = [];
+  let failed = 0;
+  const total = rate * seconds;
+  const started = performance.now();
+  await new Promise((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const finish = (ok, t0) => {
+      if (ok) latencies.push(performance.now() - t0);
+      else failed++;
+      if (++done === total) resolve();
+    };
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+      while (sent < due) {
+        const i = sent++;
+        const t0 = performance.now();
+        post('/v1/messages', body(i)).then(
+          (res) => finish(res.status === 200, t0),
+          () => finish(false, t0),
+        );
+      }
+      // Sleep until the next turn is due rather than polling every millisecond: on a 2-core
+      // machine a load generator waking 1,000 times a second takes CPU from what it measures.
+      if (sent < total) setTimeout(tick, Math.max(0, started + (sent / rate) * 1000 - performance.now()));
+    };
+    tick();
+  });
+  return { latencies, failed, total, wall: (performance.now() - started) / 1000 };
 }

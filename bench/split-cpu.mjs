@@ -9,12 +9,9 @@
 // ports), so their CPU and counters are this deployment's alone.
 // Run with `npm run bench:split-cpu`.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { makeClient, percentile, spawnNode } from './lib.mjs';
+import { freePort, makeClient, offer, percentile, startRole } from './lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const WARM = Number(process.env.BENCH_WARM ?? 1000);
@@ -27,16 +24,6 @@ const children = [];
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a command to its end; resolves with its stdout. */
 function output(command, args) {
@@ -82,23 +69,12 @@ async function startServers() {
 }
 
 async function start(args, env) {
-  const dir = mkdtempSync(join(tmpdir(), 'clawmesh-split-cpu-'));
-  const { child, value: url } = await spawnNode([CLI, 'start', ...args], {
-    cwd: dir,
-    env: {
-      LOG_LEVEL: 'info',
-      CLAWMESH_AUDIT__ENABLED: 'false',
-      CLAWMESH_GATEWAY__RATE_LIMIT__POINTS: '1000000000',
-      PORT: '0',
-      ...env,
-    },
-    ready: (line) => {
-      if (!line.startsWith('{')) return undefined;
-      const entry = JSON.parse(line);
-      if (entry.level >= 50) throw new Error(`${args.join(' ')}: ${entry.msg}`);
-      return typeof entry.url === 'string' && /listening on/.test(entry.msg) ? entry.url : undefined;
-    },
-  });
+  const { child, url } = await startRole(
+    CLI,
+    args,
+    { LOG_LEVEL: 'info', PORT: '0', ...env },
+    { tmpPrefix: 'clawmesh-split-cpu-' },
+  );
   children.push(child);
   return { child, url };
 }
@@ -146,34 +122,6 @@ async function natsCounts(monitorPort) {
 }
 
 /** Open loop: a turn starts every 1/rate s whether or not the earlier ones finished. */
-function offer(post, rate, seconds) {
-  const latencies = [];
-  const total = rate * seconds;
-  const started = performance.now();
-  return new Promise((resolve) => {
-    let sent = 0;
-    let done = 0;
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
-      while (sent < due) {
-        const i = sent++;
-        const t0 = performance.now();
-        post('/v1/messages', question(i)).then(
-          (res) => {
-            if (res.status === 200) latencies.push(performance.now() - t0);
-            if (++done === total) resolve(latencies);
-          },
-          () => {
-            if (++done === total) resolve(latencies);
-          },
-        );
-      }
-      if (sent < total) setTimeout(tick, Math.max(0, started + (sent / rate) * 1000 - performance.now()));
-    };
-    tick();
-  });
-}
-
 async function sequential(post, turns) {
   const latencies = [];
   for (let i = 0; i < turns; i++) {
@@ -262,12 +210,12 @@ await measure(
   SEQUENTIAL,
 );
 await measure('split, sequential', split, servers, () => sequential(splitPost, SEQUENTIAL), SEQUENTIAL);
-await offer(splitPost, RATE, 3);
+await offer(splitPost, question, RATE, 3);
 await measure(
   `split, ${RATE} turns/s`,
   split,
   servers,
-  () => offer(splitPost, RATE, RATE_SECONDS),
+  async () => (await offer(splitPost, question, RATE, RATE_SECONDS)).latencies,
   RATE * RATE_SECONDS,
 );
 process.exit(0);
