@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeOpenAI, startFakeOpenAI } from './support/fake-openai.ts';
 import { type CliProcess, spawnCli } from './support/process.ts';
+import { deleteRedisKeys } from './support/redis-keys.ts';
 
 /*
  * Turn order across a crash, over NATS with real processes: message A of a conversation is
@@ -69,12 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of processes) if (child.child.exitCode === null) child.child.kill('SIGKILL');
   await upstream.close();
-  const redis = createClient({ url: REDIS_URL });
-  await redis.connect();
-  for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-    if (keys.length > 0) await redis.del(keys);
-  }
-  await redis.close();
+  await deleteRedisKeys(REDIS_URL, `${prefix}:*`);
 });
 
 describe('a conversation replica killed in the middle of a turn, over NATS', () => {

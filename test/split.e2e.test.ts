@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli } from './support/process.ts';
+import { deleteRedisKeys } from './support/redis-keys.ts';
 
 /*
  * The promise of Clawmesh, end to end: a gateway, two conversation replicas, one skill host per
@@ -114,12 +115,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of processes.values()) if (child.child.exitCode === null) child.child.kill('SIGKILL');
-  const redis = createClient({ url: REDIS_URL });
-  await redis.connect();
-  for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-    if (keys.length > 0) await redis.del(keys);
-  }
-  await redis.close();
+  await deleteRedisKeys(REDIS_URL, `${prefix}:*`);
 });
 
 describe('a split deployment over NATS and Redis', () => {

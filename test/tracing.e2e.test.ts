@@ -4,10 +4,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTraceRequest } from './support/otlp.ts';
 import { type CliProcess, spawnCli } from './support/process.ts';
+import { deleteRedisKeys } from './support/redis-keys.ts';
 
 /*
  * One message through a split deployment — gateway, conversation, one skill host and models,
@@ -131,12 +131,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const child of processes) if (child.child.exitCode === null) child.child.kill('SIGKILL');
   await new Promise<void>((resolve) => receiver?.server.close(() => resolve()));
-  const redis = createClient({ url: REDIS_URL });
-  await redis.connect();
-  for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-    if (keys.length > 0) await redis.del(keys);
-  }
-  await redis.close();
+  await deleteRedisKeys(REDIS_URL, `${prefix}:*`);
 });
 
 describe('tracing across a split deployment (OTLP/HTTP)', () => {

@@ -44,7 +44,7 @@ const LIMIT = 64 * 1024;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Resolves to what `promise` rejected with; fails the test if it resolved. */
-async function rejection(promise: Promise<unknown>): Promise<ClawmeshError> {
+export async function rejection(promise: Promise<unknown>): Promise<ClawmeshError> {
   try {
     await promise;
   } catch (err) {

@@ -9,7 +9,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import { createHttpServer } from '../http/server.ts';
 import { createLogger, silentLogger } from '../observability/logger.ts';
-import { describeTransport } from './conformance.ts';
+import { describeTransport, rejection } from './conformance.ts';
 import { createHttpTransport, type HttpTransport } from './http.ts';
 
 describeTransport(
@@ -36,15 +36,6 @@ const echo = defineContract({
 });
 
 const ctx = (timeoutMs = 5000) => createCallContext({ timeoutMs });
-
-async function rejection(promise: Promise<unknown>): Promise<ClawmeshError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ClawmeshError;
-  }
-  throw new Error('expected the call to reject');
-}
 
 /** A port nothing listens on: bound once, then released. */
 async function closedPort(): Promise<number> {

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createCallContext } from '../core/context.ts';
 import { defineContract } from '../core/contract.ts';
-import type { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
+import { rejection } from './conformance.ts';
 import { createNatsTransport, subjectOf } from './nats.ts';
 
 /*
@@ -22,15 +22,6 @@ const slowContract = defineContract({
     wait: { input: z.object({ ms: z.number() }), output: z.object({ waited: z.number() }) },
   },
 });
-
-async function rejection(promise: Promise<unknown>): Promise<ClawmeshError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ClawmeshError;
-  }
-  throw new Error('expected the call to reject');
-}
 
 describe('nats transport liveness', () => {
   const cleanup: (() => Promise<unknown>)[] = [];

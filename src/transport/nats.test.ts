@@ -8,7 +8,7 @@ import { defineContract } from '../core/contract.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
 import { createLogger } from '../observability/logger.ts';
-import { describeTransport } from './conformance.ts';
+import { describeTransport, rejection } from './conformance.ts';
 import { CONTRACT_METADATA_KEY, createNatsTransport, type NatsTransport, natsServiceName } from './nats.ts';
 import { listServices } from './nats-discovery.ts';
 
@@ -28,15 +28,6 @@ describeTransport(
 );
 
 const ctx = (timeoutMs = 5000) => createCallContext({ timeoutMs });
-
-async function rejection(promise: Promise<unknown>): Promise<ClawmeshError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as ClawmeshError;
-  }
-  throw new Error('expected the call to reject');
-}
 
 const contractNamed = (name: string) =>
   defineContract({
