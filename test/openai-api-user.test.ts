@@ -77,4 +77,25 @@ describe.each([
     // Another user of the same key has a budget of their own.
     await expect(ask('openai/gpt-test', 'carol')).resolves.toBeDefined();
   });
+
+  it('counts the budgets by safety_identifier when a request names no user', async () => {
+    const askAs = (safety_identifier: string) =>
+      h.client.chat.completions.create({
+        model: 'openai/gpt-test',
+        messages: [{ role: 'user', content: `hello from ${safety_identifier}` }],
+        safety_identifier,
+      });
+    h.openai.enqueue({
+      type: 'text',
+      content: 'costly',
+      usage: { prompt_tokens: 4900, completion_tokens: 200 },
+    });
+    await askAs('hashed-dave');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const err = await askAs('hashed-dave').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RateLimitError);
+    expect((err as RateLimitError).message).toMatch(/daily token budget of user .*hashed-dave is spent/);
+    // Another end user of the same key, known by their safety identifier, is not blocked by it.
+    await expect(askAs('hashed-erin')).resolves.toBeDefined();
+  });
 });

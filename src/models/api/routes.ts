@@ -162,7 +162,10 @@ export function registerOpenAIRoutes(app: FastifyInstance, options: OpenAIRoutes
         const keyId = auth.verify(request.headers.authorization);
         const body = parseOrThrow(ChatCompletionRequestSchema, request.body, 'invalid request body');
         const modelRequest = toModelRequest(body);
-        const userId = body.user ? `${keyId}:${body.user}` : keyId;
+        // The caller's end user, by OpenAI's older field or its newer one: each has budgets and a
+        // rate limit of their own under the key.
+        const endUser = body.user || body.safety_identifier;
+        const userId = endUser ? `${keyId}:${endUser}` : keyId;
         // The caller's own name for its user: never the key id, which is the gateway's.
         if (options.forwardUser) {
           if (body.user) modelRequest.user = body.user;
