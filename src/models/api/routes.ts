@@ -14,13 +14,8 @@ import { afterHeaders, inEdgeSpan } from '../../observability/tracing.ts';
 import { chargedEventData, modelCompletedData } from '../accounting/event.ts';
 import type { ModelStreamEvent, ModelsService } from '../service.ts';
 import { type OpenAIErrorBody, toOpenAIError } from './errors.ts';
-import {
-  ChatCompletionRequestSchema,
-  chunkOf,
-  closingChunks,
-  toChatCompletion,
-  toModelRequest,
-} from './wire.ts';
+import { ChatCompletionRequestSchema, toModelRequest } from './wire.ts';
+import { chunkOf, closingChunks, toChatCompletion } from './wire-response.ts';
 
 /** What the OpenAI-compatible routes need. */
 export interface OpenAIRoutesOptions {
