@@ -26,7 +26,7 @@ import { buildContextWindow } from './context-window.ts';
 import { createHistoryCache, type History } from './history-cache.ts';
 import { hookScopeOf } from './hook-scope.ts';
 import { createToolCatalog } from './tool-catalog.ts';
-import { createTurnJournal, type JournalEntry } from './turn-journal.ts';
+import { createTurnOnce } from './turn-once.ts';
 import { createKeyedQueue } from './turn-queue.ts';
 
 /** What the Conversation Manager is built from. */
@@ -332,7 +332,6 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
   };
 
   const replyTtlMs = deps.turnReplyTtlMs ?? 10 * 60_000;
-  const journal = deps.turns ? createTurnJournal(deps.turns, replyTtlMs) : undefined;
 
   /** A turn's context: a child of the handler's span, with the agent's turn timeout. */
   const turnContextOf = (
@@ -353,91 +352,24 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
       agent.turnTimeoutMs,
     );
 
-  /**
-   * Runs the journaled turn of a replica that died holding the lease, when its reply was never
-   * recorded: the message it was running was sent before the one now waiting, so it goes first,
-   * and its reply is kept for the gateway's retry of it. `true` when it ran.
-   */
-  const recoverOrphan = async (
-    turns: DedupeStore,
-    orphan: JournalEntry,
-    conversationId: string,
-    ctx: CallContext,
-    held?: LeaseHandle,
-  ): Promise<boolean> => {
-    const claim = await turns.claim(orphan.key, replyTtlMs);
-    // Done: its holder died after answering. Claimed now: its turn failed and was released.
-    if (claim.state !== 'pending') {
-      if (claim.state === 'claimed') await turns.release(orphan.key);
-      return false;
-    }
-    const log = callLogger(deps.logger, ctx, { conversationId, messageId: orphan.message.messageId });
-    try {
-      const agent = agentFor(orphan.message.agentId);
-      log.info('running first the turn of a replica that stopped before answering it');
-      const reply = await runTurn(
-        orphan.message,
-        agent,
-        conversationId,
-        turnContextOf(ctx, orphan.message, agent, conversationId),
-        held,
-      );
-      await turns.complete(orphan.key, reply, replyTtlMs);
-      return true;
-    } catch (err) {
-      await turns.release(orphan.key).catch(() => undefined);
-      log.warn({ err: String(err) }, 'could not run the turn of a replica that stopped; its retry will');
-      return true;
-    }
-  };
-
-  /**
-   * Runs a message's turn unless it already ran. Called holding the conversation's lease, so a
-   * claim still pending belongs to a turn whose replica lost the lease (it died, or its writes
-   * are fenced off): this turn takes over. The journal names the turn running, so that the next
-   * holder of the lease runs it first if this replica dies.
-   */
-  const once = async (
-    turns: DedupeStore,
-    key: string,
-    message: InboundMessage,
-    conversationId: string,
-    ctx: CallContext,
-    held: LeaseHandle | undefined,
-    turn: (prefetched?: Promise<ConversationRecord | undefined>) => Promise<TurnReply>,
-  ): Promise<{ reply: TurnReply; recorded?: Promise<unknown> }> => {
-    // The conversation, the claim and the journal are read together: one round trip.
-    let prefetched: Promise<ConversationRecord | undefined> | undefined = deps.store.get(conversationId);
-    prefetched.catch(() => undefined);
-    const [claim, orphan] = await Promise.all([
-      turns.claim(key, replyTtlMs),
-      journal ? journal.read(conversationId) : undefined,
-    ]);
-    if (orphan && orphan.key !== key && (await recoverOrphan(turns, orphan, conversationId, ctx, held))) {
-      // The orphan wrote to the conversation: read it again.
-      prefetched = undefined;
-    }
-    if (claim.state === 'done') return { reply: claim.value as TurnReply };
-    journal?.begin(conversationId, { key, message }, () => callLogger(deps.logger, ctx));
-    let reply: TurnReply;
-    try {
-      reply = await turn(prefetched);
-    } catch (err) {
-      await turns.release(key).catch(() => undefined);
-      // A turn fenced off leaves the journal to the lease's new holder.
-      if (!held?.lost) await journal?.end(conversationId, () => callLogger(deps.logger, ctx));
-      throw err;
-    }
-    // Sent before the lease is released (the caller awaits it after): on one connection the two
-    // go out together and the record lands first, so a retry that gets the lease sees it.
-    const recorded = Promise.all([
-      turns.complete(key, reply, replyTtlMs).catch((err: unknown) => {
-        callLogger(deps.logger, ctx).warn({ key, err: String(err) }, 'could not record a turn as done');
-      }),
-      journal?.end(conversationId, () => callLogger(deps.logger, ctx)),
-    ]);
-    return { reply, recorded };
-  };
+  const once = deps.turns
+    ? createTurnOnce({
+        store: deps.store,
+        turns: deps.turns,
+        replyTtlMs,
+        logger: deps.logger,
+        rerun(message, conversationId, ctx, held) {
+          const agent = agentFor(message.agentId);
+          return runTurn(
+            message,
+            agent,
+            conversationId,
+            turnContextOf(ctx, message, agent, conversationId),
+            held,
+          );
+        },
+      })
+    : undefined;
 
   return {
     handlers: {
@@ -446,10 +378,9 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
         const conversationId = conversationIdOf(message, agent.id);
         const turnCtx = turnContextOf(ctx, message, agent, conversationId);
         inFlight.enter();
-        const turns = deps.turns;
         const messageId = message.messageId;
         try {
-          if (!turns || !messageId) {
+          if (!once || !messageId) {
             return await queue.run(
               conversationId,
               () =>
@@ -464,7 +395,6 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
             () =>
               leased(conversationId, turnCtx, (held) =>
                 once(
-                  turns,
                   `turn:${conversationId}:${messageId}`,
                   message,
                   conversationId,
