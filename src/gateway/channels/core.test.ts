@@ -284,33 +284,41 @@ describe('createDelivery when the inbox refuses', () => {
     await delivery.stop();
     await expect(delivery.accept(adapter, [message])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
-  it("logs a delivery the inbox fails mid-way with the message's request, trace and conversation", async () => {
-    const inbox = createMemoryInboxStore();
-    const session = sessionConversationId('default', 'test', 'u');
+  /**
+   * Delivers one message (update `updateId`) to a turn that `handle` answers, through `inbox`,
+   * and resolves with the JSON log lines written meanwhile.
+   */
+  const deliverLogged = async (updateId: string, handle: () => Promise<unknown>, inbox: InboxStore) => {
     const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
-    });
     const delivery = createDelivery({
       adapters: new Map([['test', adapter]]),
       dedupe: createMemoryDedupeStore(),
-      // The reply went out, then the inbox's store went away.
-      inbox: { ...inbox, finish: () => Promise.reject(new Error('connection lost')) },
+      inbox,
       access: { check: async () => ({ allowed: true }) },
       router: { agentFor: () => undefined },
       defaultAgentId: 'default',
-      conversation: {
-        handle: async () => ({ conversationId: session, text: 'hello', toolCalls: [] }),
-      } as never,
-      logger,
+      conversation: { handle } as never,
+      logger: createLogger({ destination: { write: (line: string) => void lines.push(JSON.parse(line)) } }),
       metrics: createChannelMetrics(),
       retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
       concurrency: 2,
       turnTimeoutMs: 5000,
     });
-    await delivery.accept(adapter, [{ ...message, updateId: '7' }]);
+    await delivery.accept(adapter, [{ ...message, updateId }]);
     await delivery.idle();
     await delivery.stop();
+    return lines;
+  };
+
+  it("logs a delivery the inbox fails mid-way with the message's request, trace and conversation", async () => {
+    const inbox = createMemoryInboxStore();
+    const session = sessionConversationId('default', 'test', 'u');
+    const lines = await deliverLogged(
+      '7',
+      async () => ({ conversationId: session, text: 'hello', toolCalls: [] }),
+      // The reply went out, then the inbox's store went away.
+      { ...inbox, finish: () => Promise.reject(new Error('connection lost')) },
+    );
     expect(lines).toEqual([
       expect.objectContaining({
         level: 50,
@@ -325,30 +333,11 @@ describe('createDelivery when the inbox refuses', () => {
     ]);
   });
   it('logs a failed turn with its request, trace and the conversation the message belongs to', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const logger = createLogger({
-      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
-    });
-    const delivery = createDelivery({
-      adapters: new Map([['test', adapter]]),
-      dedupe: createMemoryDedupeStore(),
-      inbox: createMemoryInboxStore(),
-      access: { check: async () => ({ allowed: true }) },
-      router: { agentFor: () => undefined },
-      defaultAgentId: 'default',
-      conversation: {
-        handle: async () =>
-          Promise.reject(new ClawmeshError('DEADLINE_EXCEEDED', 'the turn ran out of time')),
-      } as never,
-      logger,
-      metrics: createChannelMetrics(),
-      retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
-      concurrency: 2,
-      turnTimeoutMs: 5000,
-    });
-    await delivery.accept(adapter, [{ ...message, updateId: '8' }]);
-    await delivery.idle();
-    await delivery.stop();
+    const lines = await deliverLogged(
+      '8',
+      async () => Promise.reject(new ClawmeshError('DEADLINE_EXCEEDED', 'the turn ran out of time')),
+      createMemoryInboxStore(),
+    );
     expect(lines).toEqual([
       expect.objectContaining({
         msg: 'channel turn failed; recorded as failed (GET /v1/deliveries?status=failed)',
