@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../src/bus/conformance.ts';
 import { type PauseLog, slowSkill } from './fixtures/slow-skill.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 
@@ -12,9 +13,21 @@ describe('one turn at a time per conversation', () => {
 
   it('handles ten concurrent messages of one conversation in order while another conversation proceeds', async () => {
     const busy: Array<Promise<Awaited<ReturnType<TestApp['post']>>>> = [];
+    let answered = 0;
     for (let n = 1; n <= 10; n += 1) {
-      busy.push(t.post('/v1/messages', { userId: 'busy', text: `pause for message ${n}` }));
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      busy.push(
+        t.post('/v1/messages', { userId: 'busy', text: `pause for message ${n}` }).finally(() => {
+          answered += 1;
+        }),
+      );
+      // The order is the order in which the server took the messages: send the next one only once
+      // this one is queued (running, waiting or answered), since requests on separate connections
+      // may reach the server out of the order they were sent in on a busy machine.
+      await waitFor(
+        () => t.app.inFlight + answered >= n,
+        5000,
+        `message ${n} to reach the conversation's queue`,
+      );
     }
     const otherStarted = performance.now();
     const other = await t.post('/v1/messages', { userId: 'other', text: 'pause for message 99' });
