@@ -3,12 +3,19 @@ import type { Client } from '../core/contract.ts';
 import type { ToolCallReport } from '../core/contracts/conversation.ts';
 import { ModelRequestSchema, type ModelResponse, type modelsContract } from '../core/contracts/models.ts';
 import { ClawmeshError } from '../core/errors.ts';
+import { extendsArray, rememberArray, reusableJson } from '../core/json-reuse.ts';
 import { type ChatMessage, replyTextOf, STEP_SEPARATOR, type ToolSpec } from '../core/messages.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { chargedEventData, modelCompletedData } from '../models/accounting/event.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { HookScope } from './hook-scope.ts';
 import { runToolCall, type ToolCallDeps } from './tool-calls.ts';
+
+/**
+ * The context window's length from which a step's JSON is appended to the last step's rather
+ * than encoded whole (see core/json-reuse.ts): measured break-even at about 10 messages.
+ */
+const REUSE_FROM_MESSAGES = 20;
 
 /** What the agent loop needs beyond running tools. */
 export interface AgentLoopDeps extends ToolCallDeps {
@@ -97,6 +104,9 @@ export async function runAgentLoop(
         },
       })
     : ctx;
+  // Marking costs more than it saves on a short window (a new conversation's 2 or 3 messages).
+  const reuse = messages.length >= REUSE_FROM_MESSAGES && !deps.hooks.has('onModelCall');
+  if (reuse) rememberArray(messages);
   for (let step = 1; step <= input.maxSteps; step += 1) {
     separate = said;
     let request = { model: input.model, messages, tools: input.tools };
@@ -104,16 +114,17 @@ export async function runAgentLoop(
       const changed = await deps.hooks.run('onModelCall', scope, request);
       if (changed && changed !== request) request = checkedModelCall(changed);
     }
+    let call = {
+      messages: request.messages,
+      ...(request.model ? { model: request.model } : {}),
+      ...(request.tools.length ? { tools: request.tools } : {}),
+    };
+    // Each step resends the last one's messages and more: over a remote transport their JSON
+    // is appended to rather than encoded again. Not when a plugin may change them in place.
+    if (reuse) call = reusableJson(call);
     let response: ModelResponse;
     try {
-      response = await deps.models.complete(
-        {
-          messages: request.messages,
-          ...(request.model ? { model: request.model } : {}),
-          ...(request.tools.length ? { tools: request.tools } : {}),
-        },
-        modelCtx,
-      );
+      response = await deps.models.complete(call, modelCtx);
     } catch (err) {
       // A streamed answer cut short (the turn's deadline passed mid-answer) was charged by the
       // Model Gateway for an estimate of its tokens: it is published like any other model call.
@@ -144,7 +155,8 @@ export async function runAgentLoop(
     const results = await Promise.all(response.toolCalls.map((call) => runToolCall(call, deps, ctx, scope)));
     produced.push(asked, ...results.map((r) => r.message));
     toolCalls.push(...results.map((r) => r.report));
-    messages = [...messages, asked, ...results.map((r) => r.message)];
+    const next = [...messages, asked, ...results.map((r) => r.message)];
+    messages = reuse ? extendsArray(next, messages) : next;
   }
   const text = `I could not finish this within ${input.maxSteps} steps. Please try a simpler request.`;
   separate = said;

@@ -1,6 +1,7 @@
 import { type CallContext, isTraceparent } from '../core/context.ts';
 import { ClawmeshError, type ClawmeshErrorJSON, type ErrorCode, isErrorCode } from '../core/errors.ts';
 import { newId, newTraceparent } from '../core/ids.ts';
+import { jsonText } from '../core/json-reuse.ts';
 
 /*
  * What the remote transports (http, nats) share on the wire: the context headers, JSON bodies
@@ -165,7 +166,8 @@ const EMPTY = new Uint8Array(0);
  */
 export function encodeJson(value: unknown): Uint8Array {
   if (value === undefined) return EMPTY;
-  const text = JSON.stringify(value);
+  // JSON.stringify's text, reusing what an earlier call sent (a model call's context window).
+  const text = jsonText(value);
   return text === undefined ? EMPTY : Buffer.from(text, 'utf8');
 }
 
