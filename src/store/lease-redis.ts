@@ -175,8 +175,8 @@ export function createRedisTurnLease(options: RedisTurnLeaseOptions): TurnLease 
           runScript(client, RELEASE, [k.lease, k.queue], [owner, k.channel]),
         );
       },
+      onLost: () => handles.delete(handle),
     });
-    handle.signal.addEventListener('abort', () => handles.delete(handle), { once: true });
     handles.add(handle);
     return handle;
   };
