@@ -120,7 +120,13 @@ export async function createJetStreamBus(options: JetStreamBusOptions): Promise<
     if (!options.servers)
       throw new ClawmeshError('INVALID_ARGUMENT', 'the JetStream bus needs a connection or servers');
     try {
-      nc = await connect({ servers: options.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      nc = await connect({
+        servers: options.servers,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        // Otherwise every publish (a request to JetStream) allocates an Error to keep the caller's stack.
+        noAsyncTraces: true,
+      });
     } catch (err) {
       throw new ClawmeshError('UNAVAILABLE', `cannot connect to NATS: ${(err as Error).message}`, {
         cause: err,

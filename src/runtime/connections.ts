@@ -91,6 +91,9 @@ export function createConnections(config: Config, logger: Logger): Connections {
             maxReconnectAttempts: -1,
             reconnectTimeWait: 250,
             timeout: 5000,
+            // Otherwise every request (each JetStream publish of an event: five a turn) allocates
+            // an Error to keep the caller's stack, about 35 µs of a 160 µs publish.
+            noAsyncTraces: true,
           });
         } catch (err) {
           throw unavailable('NATS (NATS_URL)', url, err);
