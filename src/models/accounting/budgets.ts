@@ -1,6 +1,6 @@
 import type { CallContext } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
-import type { UsageIncrement, UsageStore, UsageTotals } from './usage-store.ts';
+import { COUNTED, type UsageIncrement, type UsageStore, type UsageTotals } from './usage-store.ts';
 
 /** Token and/or cost limits of one budget. */
 export interface Limit {
@@ -37,27 +37,44 @@ export interface Budgets {
   readonly enabled: boolean;
   /** Throws `RATE_LIMITED` naming the budget that is spent and when it resets. */
   check(ctx: Pick<CallContext, 'userId' | 'conversationId'>): Promise<void>;
-  /** Counts a completion's tokens and cost against the context's user and conversation. */
+  /**
+   * Counts a completion's tokens and cost against the context's user and conversation. Returns
+   * `COUNTED` (usage-store.ts) when there was nothing to count or the store counted at once.
+   */
   record(ctx: Pick<CallContext, 'userId' | 'conversationId'>, tokens: number, costUsd: number): Promise<void>;
   /** What the context's user (today) and conversation have used. */
   usage(ctx: Pick<CallContext, 'userId' | 'conversationId'>): Promise<UsageReport>;
 }
 
 const DAY_MS = 86_400_000;
-const DONE: Promise<void> = Promise.resolve();
+const DONE: Promise<void> = COUNTED;
 
-// The UTC day's text (`2026-03-10`), formatted once a day rather than once a call.
+// The UTC day's text (`2026-03-10`), formatted once a day rather than once a call, and the
+// users' keys of that day: one string per user and day rather than one per call, so a store's
+// map finds the key by its cached hash instead of hashing a new string each time.
 let cachedDay = Number.NaN;
 let cachedDayText = '';
+let userKeys = new Map<string, string>();
+/** Users whose key of the day is kept. */
+const MAX_USER_KEYS = 10_000;
 const dayOf = (at: number) => {
   const day = Math.floor(at / DAY_MS);
   if (day !== cachedDay) {
     cachedDayText = new Date(day * DAY_MS).toISOString().slice(0, 10);
     cachedDay = day;
+    userKeys = new Map();
   }
   return cachedDayText;
 };
-const userKey = (userId: string, at: number) => `user:${userId}:${dayOf(at)}`;
+const userKey = (userId: string, at: number) => {
+  const day = dayOf(at);
+  let key = userKeys.get(userId);
+  if (key === undefined) {
+    key = `user:${userId}:${day}`;
+    if (userKeys.size < MAX_USER_KEYS) userKeys.set(userId, key);
+  }
+  return key;
+};
 const conversationKey = (conversationId: string) => `conversation:${conversationId}`;
 
 function spent(limit: Limit | undefined, used: UsageTotals): 'tokens' | 'costUsd' | undefined {

@@ -9,6 +9,7 @@ import type { Budgets } from './budgets.ts';
 import { estimateUsage } from './estimate.ts';
 import type { PriceTable } from './prices.ts';
 import type { ModelMetricsRecorder } from './recorder.ts';
+import { COUNTED } from './usage-store.ts';
 
 /** `provider/model` of a deployment, built once per deployment rather than once per call. */
 const qualifiedNames = new WeakMap<Deployment, string>();
@@ -88,7 +89,10 @@ export function createCharges(options: ChargesOptions): Charges {
   /** Counts a response's tokens and cost against the context's user and conversation budgets. */
   const count = (ctx: CallContext, response: ModelResponse) => {
     const tokens = response.usage.inputTokens + response.usage.outputTokens;
-    budgets!.record(ctx, tokens, response.costUsd ?? 0).catch((err: unknown) => {
+    const counted = budgets!.record(ctx, tokens, response.costUsd ?? 0);
+    // The memory store counts at once: no handler (and no promise) to attach on every call.
+    if (counted === COUNTED) return;
+    counted.catch((err: unknown) => {
       if (logger)
         callLogger(logger, ctx).warn({ err: (err as Error)?.message }, 'could not count model usage');
     });

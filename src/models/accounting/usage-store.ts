@@ -27,6 +27,12 @@ export interface UsageStore {
 const ZERO: UsageTotals = { tokens: 0, costUsd: 0 };
 
 /**
+ * The promise a store's `add` returns when it counted synchronously (the memory store): already
+ * settled, shared by every call, so a caller may skip attaching a handler to it.
+ */
+export const COUNTED: Promise<void> = Promise.resolve();
+
+/**
  * Counters in this process: a map bounded to `maxKeys` (the oldest keys leave first), each key
  * expiring after its TTL. Replicas each count their own: use Redis to share budgets.
  */
@@ -48,19 +54,26 @@ export function createMemoryUsageStore(options: { maxKeys?: number; now?: () => 
         return { tokens: counter.tokens, costUsd: counter.costUsd };
       });
     },
-    async add(increments) {
-      const at = now();
-      for (const { key, tokens, costUsd, ttlMs } of increments) {
-        const counter = counters.get(key);
-        if (counter && counter.expiresAt > at) {
-          counter.tokens += tokens;
-          counter.costUsd += costUsd;
-          counter.expiresAt = at + ttlMs;
-        } else {
-          counters.set(key, { tokens, costUsd, expiresAt: at + ttlMs });
+    // Not async: it runs on every answered call, and counts before it returns (see COUNTED).
+    add(increments) {
+      try {
+        const at = now();
+        for (let i = 0; i < increments.length; i++) {
+          const { key, tokens, costUsd, ttlMs } = increments[i] as UsageIncrement;
+          const counter = counters.get(key);
+          if (counter && counter.expiresAt > at) {
+            counter.tokens += tokens;
+            counter.costUsd += costUsd;
+            counter.expiresAt = at + ttlMs;
+          } else {
+            counters.set(key, { tokens, costUsd, expiresAt: at + ttlMs });
+          }
         }
+        trimOldest(counters, maxKeys);
+        return COUNTED;
+      } catch (err) {
+        return Promise.reject(err);
       }
-      trimOldest(counters, maxKeys);
     },
   };
 }
