@@ -2,6 +2,7 @@ import { type CallContext, remainingMs } from '../../core/context.ts';
 import { ClawmeshError } from '../../core/errors.ts';
 import { streamCut, streamOf } from '../providers/stream.ts';
 import type { ModelProvider, ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
+import { cancel, type Expiring, schedule } from './attempt-clock.ts';
 import { reasonOf } from './timing.ts';
 import type { StreamProgress } from './types.ts';
 
@@ -56,13 +57,14 @@ export interface AttemptPlan {
 }
 
 /**
- * The settling of one attempt: the first of the provider's answer, its timer and the caller's
- * abort wins. A class rather than closures: one object per attempt on the hot path, and it is
- * its own `abort` listener (`handleEvent`).
+ * The settling of one attempt: the first of the provider's answer, its time on the attempt clock
+ * and the caller's abort wins. A class rather than closures: one object per attempt on the hot
+ * path, its own `abort` listener (`handleEvent`) and its own entry on the clock.
  */
-class AttemptRace {
+class AttemptRace implements Expiring {
   private settled = false;
-  timer: NodeJS.Timeout | undefined;
+  expiresAt = 0;
+  clockIndex = -1;
 
   constructor(
     /** The provider's own signal; absent when it gets the caller's and ends itself at its timeout. */
@@ -79,7 +81,7 @@ class AttemptRace {
   private finish(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    clearTimeout(this.timer);
+    cancel(this);
     this.parent?.removeEventListener('abort', this);
     return true;
   }
@@ -91,7 +93,7 @@ class AttemptRace {
     this.reject(reason);
   }
 
-  /** The attempt's timer fired: the deadline passed, or the call timeout. */
+  /** The attempt's time ran out: the deadline passed, or the call timeout. */
   expire(): void {
     this.fail(
       this.callTimeoutMs === 0
@@ -119,8 +121,8 @@ class AttemptRace {
  * of a stream, and the connect timeout the provider's SDK applies to the response headers. A
  * timeout aborts the provider's signal with a typed reason and settles the attempt at once, even
  * when the provider ignores its signal. With `onDelta` the attempt streams and hands each text
- * delta to it. One timer, one controller and one small object on the plain path: this runs on
- * every model call.
+ * delta to it. One entry on the attempt clock and one small object on the plain path (and a
+ * controller for a provider that does not end its own request): this runs on every model call.
  */
 export function runAttempt(
   plan: AttemptPlan,
@@ -147,9 +149,9 @@ export function runAttempt(
   // signal as it is: no controller, no listener of its own on every call.
   const controller = provider.endsAtTimeout && !onDelta ? undefined : new AbortController();
   const byDeadline = left <= limits.callTimeoutMs;
-  // No executor closure, timer closure or context holding this function's variables: the
-  // promise's settle functions are taken by a shared executor, the timer gets the race as its
-  // argument, and the race alone is kept by the two callbacks on the provider's promise.
+  // No executor closure, timer or context holding this function's variables: the promise's
+  // settle functions are taken by a shared executor, the race waits on the attempt clock, and
+  // the race alone is kept by the two callbacks on the provider's promise.
   const settled = new Promise<ProviderResponse>(capture);
   const race = new AttemptRace(
     controller,
@@ -159,7 +161,7 @@ export function runAttempt(
     provider.name,
     byDeadline ? 0 : limits.callTimeoutMs,
   );
-  race.timer = setTimeout(expire, byDeadline ? left : limits.callTimeoutMs, race);
+  schedule(race, byDeadline ? left : limits.callTimeoutMs);
   let work: Promise<ProviderResponse>;
   try {
     if (signal) {
@@ -200,11 +202,6 @@ let rejectNext: ((reason: unknown) => void) | undefined;
 function capture(resolve: (response: ProviderResponse) => void, reject: (reason: unknown) => void): void {
   resolveNext = resolve;
   rejectNext = reject;
-}
-
-/** An attempt's timer: its time came. */
-function expire(race: AttemptRace): void {
-  race.expire();
 }
 
 /** Settles the race with the provider's outcome; the callbacks keep the race alone. */
