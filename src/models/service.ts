@@ -86,26 +86,15 @@ export interface ModelsService extends Handlers<typeof modelsContract> {
 
 type ChainRequest = Omit<ModelRequest, 'model'>;
 
-/** Request fields the providers get: everything but the model name, which the chain sets. */
+/**
+ * The request the chain gets: the caller's own (each attempt copies its fields for the provider,
+ * with the deployment's model in place of the caller's), or, when it sends an empty tool list,
+ * a copy without it: providers get no `tools` rather than none of them.
+ */
 function chainRequestOf(request: ModelRequest): ChainRequest {
-  const out: ChainRequest = { messages: request.messages };
-  if (request.tools && request.tools.length > 0) out.tools = request.tools;
-  if (request.temperature !== undefined) out.temperature = request.temperature;
-  if (request.maxTokens !== undefined) out.maxTokens = request.maxTokens;
-  if (request.topP !== undefined) out.topP = request.topP;
-  if (request.seed !== undefined) out.seed = request.seed;
-  if (request.frequencyPenalty !== undefined) out.frequencyPenalty = request.frequencyPenalty;
-  if (request.presencePenalty !== undefined) out.presencePenalty = request.presencePenalty;
-  if (request.toolChoice !== undefined) out.toolChoice = request.toolChoice;
-  if (request.parallelToolCalls !== undefined) out.parallelToolCalls = request.parallelToolCalls;
-  if (request.stop !== undefined) out.stop = request.stop;
-  if (request.responseFormat !== undefined) out.responseFormat = request.responseFormat;
-  if (request.reasoningEffort !== undefined) out.reasoningEffort = request.reasoningEffort;
-  if (request.verbosity !== undefined) out.verbosity = request.verbosity;
-  if (request.logitBias !== undefined) out.logitBias = request.logitBias;
-  if (request.user !== undefined) out.user = request.user;
-  if (request.safetyIdentifier !== undefined) out.safetyIdentifier = request.safetyIdentifier;
-  return out;
+  if (request.tools === undefined || request.tools.length > 0) return request;
+  const { tools: _none, ...rest } = request;
+  return rest;
 }
 
 const CACHEABLE_FINISH = new Set(['stop', 'tool_calls', 'length']);

@@ -4,6 +4,7 @@ import { ClawmeshError } from '../../core/errors.ts';
 import type { ProviderCallOptions, ProviderRequest, ProviderResponse } from '../types.ts';
 import { type AttemptLimits, type Progress, runAttempt } from './attempt.ts';
 import { classify, isCallersFault, retryAfterOf } from './classify.ts';
+import { providerRequestOf } from './provider-request.ts';
 import { type DeploymentSlot, isCircuitRefusal, recordFailure, recordSuccess } from './slot.ts';
 import { sleep } from './timing.ts';
 import type { Attempt, ChainHooks, ChainRequest, ChainResult, RetryOptions, SkipReason } from './types.ts';
@@ -151,7 +152,7 @@ export function failover(
   // async frame of its own, and the loop takes over only when it fails.
   const { deployment } = slot;
   const begun = plan.now();
-  const providerRequest: ProviderRequest = Object.assign({}, request, { model: deployment.model });
+  const providerRequest = providerRequestOf(request, deployment.model);
   let attempt: Promise<ProviderResponse>;
   try {
     attempt = runAttempt(plan, deployment.provider, providerRequest, ctx, signal, undefined, NOT_STREAMING);
@@ -226,7 +227,7 @@ async function failoverLoop(
       const closed = state === CircuitState.Closed;
       if (onDelta) progress.deployment = deployment;
       // Not `{ ...request, model }`: a spread into a literal is a slow clone on every attempt.
-      const providerRequest: ProviderRequest = Object.assign({}, request, { model: deployment.model });
+      const providerRequest = providerRequestOf(request, deployment.model);
       try {
         if (prior) {
           const { error } = prior;
