@@ -300,12 +300,16 @@ export function createModelsService(options: ModelsServiceOptions): ModelsServic
       ctx,
       decision,
       deployment,
-      {
-        content: answer.content,
-        toolCalls: answer.toolCalls ?? [],
-        finishReason: answer.finishReason,
-        usage: answer.usage,
-      },
+      // The provider's answer as it is (accounting reads its four fields), unless it left out
+      // its tool calls.
+      answer.toolCalls !== undefined
+        ? answer
+        : {
+            content: answer.content,
+            toolCalls: [],
+            finishReason: answer.finishReason,
+            usage: answer.usage,
+          },
       started,
       result.fallbackUsed,
       calledAttempts(result.attempts),

@@ -146,12 +146,14 @@ export function failover(
   tracked?: Progress,
 ): Promise<ChainResult> {
   const slot = plan.slots[0] as DeploymentSlot;
-  if (onDelta || slot.limitedUntil > plan.now() || slot.breaker.state !== CircuitState.Closed)
+  if (onDelta) return failoverLoop(plan, request, ctx, onDelta, signal, tracked, undefined);
+  // One reading of the clock: whether the deployment is rate limited, and when the attempt began.
+  const begun = plan.now();
+  if (slot.limitedUntil > begun || slot.breaker.state !== CircuitState.Closed)
     return failoverLoop(plan, request, ctx, onDelta, signal, tracked, undefined);
   // The plain path (no stream, the first deployment ready): its first attempt is awaited by no
   // async frame of its own, and the loop takes over only when it fails.
   const { deployment } = slot;
-  const begun = plan.now();
   const providerRequest = providerRequestOf(request, deployment.model);
   let attempt: Promise<ProviderResponse>;
   try {
