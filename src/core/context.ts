@@ -1,5 +1,5 @@
 import { ClawmeshError } from './errors.ts';
-import { newId, newTraceparent, randomHex } from './ids.ts';
+import { newId, newIdPair, newTraceparent, PAIR_TRACEPARENT_AT, randomHex } from './ids.ts';
 
 /**
  * What travels with every call, across every hop and transport: who asked, the trace it
@@ -57,9 +57,17 @@ export function createCallContext(options: NewContextOptions = {}): CallContext 
   const { timeoutMs = 30_000, traceparent, requestId } = options;
   const incoming = traceparent && isTraceparent(traceparent) ? traceparent : undefined;
   // Built field by field: this runs for every request, and a rest spread costs about 1.5 µs.
+  let id = requestId;
+  let trace = incoming ? childTraceparent(incoming) : undefined;
+  if (id === undefined && trace === undefined) {
+    // Both new: read out of one buffer at once, each a slice of the pair's text.
+    const pair = newIdPair();
+    id = pair.slice(0, PAIR_TRACEPARENT_AT - 1);
+    trace = pair.slice(PAIR_TRACEPARENT_AT);
+  }
   const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
-    requestId: requestId ?? newId(),
-    traceparent: incoming ? childTraceparent(incoming) : newTraceparent(),
+    requestId: id ?? newId(),
+    traceparent: trace ?? newTraceparent(),
     deadline: Date.now() + timeoutMs,
   };
   if (options.conversationId !== undefined) ctx.conversationId = options.conversationId;

@@ -185,6 +185,9 @@ describe('call context', () => {
     expect(a.traceparent.endsWith('-01')).toBe(true);
     expect(traceIdOf(a)).not.toBe(traceIdOf(b));
     expect(a.requestId).not.toBe(b.requestId);
+    expect(a.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(createCallContext({ requestId: 'given' }).traceparent).toMatch(TRACEPARENT);
+    expect(createCallContext({ traceparent: a.traceparent }).requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('sets the deadline to now plus the timeout, 30 s by default', () => {
