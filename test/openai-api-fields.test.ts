@@ -55,6 +55,32 @@ describe('the OpenAI-compatible API: the other request fields', () => {
     expect(h.anthropic.requests).toHaveLength(calls);
   });
 
+  it("passes each message's participant name to an OpenAI-compatible upstream, and not to anthropic", async () => {
+    const messages: OpenAI.ChatCompletionMessageParam[] = [
+      { role: 'system', content: 'be brief', name: 'house_rules' },
+      { role: 'user', content: 'hi', name: 'alice' },
+      { role: 'assistant', content: 'hello alice', name: 'helper' },
+      { role: 'user', content: 'and me?', name: 'bob' },
+    ];
+    await h.client.chat.completions.create({ model: 'openai/gpt-test', messages });
+    expect(lastOpenAI().messages).toEqual([
+      { role: 'system', content: 'be brief', name: 'house_rules' },
+      { role: 'user', content: 'hi', name: 'alice' },
+      { role: 'assistant', content: 'hello alice', name: 'helper' },
+      { role: 'user', content: 'and me?', name: 'bob' },
+    ]);
+    // The same conversation said by others is another request: not answered from the cache.
+    const before = h.openai.requests.length;
+    await h.client.chat.completions.create({
+      model: 'openai/gpt-test',
+      messages: messages.map((m) => (m.role === 'user' ? { ...m, name: 'carol' } : m)),
+    });
+    expect(h.openai.requests).toHaveLength(before + 1);
+    // The Messages API has no participant names: the messages go without them.
+    await h.client.chat.completions.create({ model: 'anthropic/claude-test', messages });
+    expect(JSON.stringify(lastAnthropic())).not.toMatch(/house_rules|"bob"|"name"/);
+  });
+
   it('never answers from the cache a request that differs in them', async () => {
     await create('openai/gpt-test', {}, 'same');
     await create('openai/gpt-test', {}, 'same');

@@ -38,7 +38,10 @@ export const ChatMessageSchema = z.object({
   toolCalls: z.array(ToolCallSchema).optional(),
   /** On tool messages: the call this result answers. */
   toolCallId: z.string().optional(),
-  /** On tool messages: the qualified tool name. */
+  /**
+   * On tool messages: the qualified tool name. On system, user and assistant messages: the
+   * participant's name an OpenAI-compatible request gave (sent on to OpenAI-compatible upstreams).
+   */
   name: z.string().optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;

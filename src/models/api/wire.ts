@@ -298,10 +298,10 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
     switch (message.role) {
       case 'system':
       case 'developer':
-        return { role: 'system', content: text(message.content, where, message.role) };
+        return named({ role: 'system', content: text(message.content, where, message.role) }, message.name);
       case 'user': {
         const { text: content, parts } = contentOf(message.content, where, 'user');
-        const user: ChatMessage = { role: 'user', content };
+        const user: ChatMessage = named({ role: 'user', content }, message.name);
         if (parts) user.parts = parts;
         return user;
       }
@@ -319,10 +319,10 @@ export function toModelRequest(body: ChatCompletionRequest): ModelRequest {
           waiting?.ids.add(call.id);
           return { id: call.id, name: call.function.name, arguments: call.function.arguments ?? '{}' };
         });
-        const assistant: ChatMessage = {
-          role: 'assistant',
-          content: text(message.content, where, 'assistant'),
-        };
+        const assistant: ChatMessage = named(
+          { role: 'assistant', content: text(message.content, where, 'assistant') },
+          message.name,
+        );
         if (toolCalls.length) assistant.toolCalls = toolCalls;
         return assistant;
       }
@@ -418,4 +418,13 @@ function stopOf(stop: ChatCompletionRequest['stop']): string[] | undefined {
   if (stop === null || stop === undefined) return undefined;
   const list = (typeof stop === 'string' ? [stop] : stop).filter((sequence) => sequence.length > 0);
   return list.length > 0 ? list : undefined;
+}
+
+/**
+ * A system, user or assistant message with the participant's `name` the request gave it, when it
+ * gave one: OpenAI-compatible upstreams get it back; Anthropic and `local` have no such field.
+ */
+function named(message: ChatMessage, name: string | null | undefined): ChatMessage {
+  if (name) message.name = name;
+  return message;
 }

@@ -22,20 +22,29 @@ import { outboundBodyFailure } from '../outbound.ts';
 import { retryAfterMs } from '../retry-after.ts';
 import { connectionErrorMessage, type SdkTimeout, sdkTimeoutError } from '../sdk-timeout.ts';
 
+/** The participant's `name` of a system, user or assistant message, when it has one. */
+const participant = (message: ChatMessage): { name?: string } => (message.name ? { name: message.name } : {});
+
 /** Our messages in the chat-completions wire shape. */
 export function toOpenAIMessages(messages: readonly ChatMessage[]): ChatCompletionMessageParam[] {
   return messages.map((message): ChatCompletionMessageParam => {
     switch (message.role) {
       case 'system':
-        return { role: 'system', content: message.content };
+        return { role: 'system', content: message.content, ...participant(message) };
       case 'user':
-        return { role: 'user', content: message.parts ? toOpenAIParts(message.parts) : message.content };
+        return {
+          role: 'user',
+          content: message.parts ? toOpenAIParts(message.parts) : message.content,
+          ...participant(message),
+        };
       case 'assistant': {
         const calls = message.toolCalls ?? [];
-        if (calls.length === 0) return { role: 'assistant', content: message.content };
+        if (calls.length === 0)
+          return { role: 'assistant', content: message.content, ...participant(message) };
         return {
           role: 'assistant',
           content: message.content || null,
+          ...participant(message),
           tool_calls: calls.map((call) => ({
             id: call.id,
             type: 'function',
