@@ -228,7 +228,6 @@ async function failoverLoop(
       const begun = prior ? prior.begun : now();
       const closed = state === CircuitState.Closed;
       if (onDelta) progress.deployment = deployment;
-      // Not `{ ...request, model }`: a spread into a literal is a slow clone on every attempt.
       const providerRequest = providerRequestOf(request, deployment.model);
       try {
         if (prior) {
