@@ -11,6 +11,7 @@ import { ClawmeshError } from '../core/errors.ts';
 import { sessionConversationId } from '../core/ids.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { callFields, type Logger } from '../observability/logger.ts';
+import { fixedAttributes } from '../observability/span-record.ts';
 import { inEdgeSpan } from '../observability/tracing.ts';
 import type { ApiKeyCheck } from './auth.ts';
 import type { Idempotency } from './idempotency.ts';
@@ -76,7 +77,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
     return inEdgeSpan(
       'POST /v1/messages',
       ctx,
-      { 'http.request.method': 'POST', 'http.route': '/v1/messages', 'clawmesh.channel': 'api' },
+      NO_OWN_ATTRIBUTES,
       async (traced) => {
         const started = performance.now();
         const run = () =>
@@ -120,9 +121,18 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
         return toResponse(turn);
       },
       traceparent,
+      MESSAGE_SPAN,
     );
   });
 }
+
+/** The attributes of every message's root span, all fixed. */
+const MESSAGE_SPAN = fixedAttributes({
+  'http.request.method': 'POST',
+  'http.route': '/v1/messages',
+  'clawmesh.channel': 'api',
+});
+const NO_OWN_ATTRIBUTES = (): Record<string, never> => ({});
 
 function toResponse(turn: TurnReply) {
   return {

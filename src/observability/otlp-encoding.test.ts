@@ -8,7 +8,7 @@ import { packSpan } from './otlp-packed.ts';
 import { encodeProtoRequest } from './otlp-proto.ts';
 import { otlpProtocolFromEnv } from './otlp-sink.ts';
 import { RecordingSpan } from './recording-span.ts';
-import type { SpanRecord } from './span-record.ts';
+import { fixedAttributes, type SpanRecord, spanAttributes } from './span-record.ts';
 
 /** Epoch milliseconds as OpenTelemetry's `[seconds, nanoseconds]`. */
 function hrTimeOf(epochMs: number): HrTime {
@@ -40,7 +40,7 @@ function toReadableSpan(record: SpanRecord, resource: { attributes: Attributes }
     endTime: hrTimeOf(record.endMs),
     duration: hrTimeOf(record.endMs - record.startMs),
     status: record.status,
-    attributes: record.attributes,
+    attributes: spanAttributes(record),
     links: [],
     events: record.events.map((event) => ({
       name: event.name,
@@ -93,6 +93,22 @@ const records: SpanRecord[] = [
       { name: 'retry', timeMs: 1764120000124.625 },
     ],
   },
+  {
+    // Fixed attributes of its kind, its own, and two set after it started.
+    name: 'model.call',
+    kind: SpanKind.SERVER,
+    traceId: '0af7651916cd43dd8448eb211c80319c',
+    spanId: '1234567890abcdef',
+    parentSpanId: 'b7ad6b7169203331',
+    traceFlags: 1,
+    startMs: 1764120000124.5,
+    endMs: 1764120000126,
+    fixed: fixedAttributes({ 'rpc.system': 'clawmesh', 'rpc.service': 'models', 'rpc.method': 'complete' }),
+    attributes: { 'clawmesh.conversation_id': 'c_1', 'gen_ai.request.model': 'fast' },
+    late: ['http.response.status_code', 200, 'clawmesh.cache', 'miss'],
+    status: { code: SpanStatusCode.UNSET },
+    events: [],
+  },
 ];
 
 const resource = { attributes: { 'service.name': 'clawmesh-all', 'service.instance.id': 'i-1' } };
@@ -129,12 +145,14 @@ function manyRecords(): SpanRecord[] {
 
 describe('OTLP JSON encoding', () => {
   it('gives the same request as OpenTelemetry’s own JSON serializer', () => {
-    const ours = JSON.parse(encodeJsonRequest(resource.attributes, packed(records), 2).toString('utf8'));
+    const ours = JSON.parse(
+      encodeJsonRequest(resource.attributes, packed(records), records.length).toString('utf8'),
+    );
     const theirs = JSON.parse(
       Buffer.from(JsonTraceSerializer.serializeRequest(readable(records))!).toString('utf8'),
     );
     expect(ours).toEqual(theirs);
-    expect(ours.resourceSpans[0].scopeSpans[0].spans).toHaveLength(2);
+    expect(ours.resourceSpans[0].scopeSpans[0].spans).toHaveLength(3);
   });
 
   it('writes times as nanoseconds since the epoch, in decimal strings', () => {
@@ -150,6 +168,19 @@ describe('OTLP protobuf encoding', () => {
     const ours = encodeProtoRequest(resource.attributes, records);
     const theirs = Buffer.from(ProtobufTraceSerializer.serializeRequest(readable(records))!);
     expect(ours.toString('hex')).toBe(theirs.toString('hex'));
+    // Fixed attributes are encoded once and copied after: a second request is the same.
+    expect(records[2]!.fixed!.proto).toBeDefined();
+    expect(encodeProtoRequest(resource.attributes, records).equals(ours)).toBe(true);
+    const modelCall = decodeTraceRequest(ours).resourceSpans[0]!.scopeSpans[0]!.spans[2]!;
+    expect(modelCall.attributes.map((a) => a.key)).toEqual([
+      'rpc.system',
+      'rpc.service',
+      'rpc.method',
+      'clawmesh.conversation_id',
+      'gen_ai.request.model',
+      'http.response.status_code',
+      'clawmesh.cache',
+    ]);
   });
 
   it('stays identical over a batch of 600 spans with long, multi-byte and numeric values', () => {
@@ -203,14 +234,18 @@ describe('OTLP protobuf encoding', () => {
 });
 
 describe('RecordingSpan', () => {
+  const fixed = fixedAttributes({ 'rpc.system': 'clawmesh', 'rpc.method': 'handle' });
   const started = () => {
     const ended: SpanRecord[] = [];
     const span = new RecordingSpan(
       'turn',
       SpanKind.SERVER,
-      { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 },
+      'a'.repeat(32),
+      'b'.repeat(16),
+      1,
       { spanId: 'c'.repeat(16), isRemote: false },
       { first: 1 },
+      fixed,
       (record) => ended.push(record),
     );
     return { span, ended };
@@ -233,17 +268,40 @@ describe('RecordingSpan', () => {
     expect(record).toMatchObject({
       name: 'turn (renamed)',
       parentSpanId: 'c'.repeat(16),
-      attributes: { first: 1, second: 'two', third: true },
       status: { code: SpanStatusCode.ERROR, message: 'failed' },
     });
+    expect(spanAttributes(record)).toEqual({
+      'rpc.system': 'clawmesh',
+      'rpc.method': 'handle',
+      first: 1,
+      second: 'two',
+      third: true,
+    });
     expect(record.parentIsRemote).toBeUndefined();
-    expect(record.attributes).not.toHaveProperty('late');
+    expect(spanAttributes(record)).not.toHaveProperty('late');
     expect(record.events.map((e) => e.name)).toEqual(['checkpoint', 'exception']);
     expect(record.events[1]!.attributes).toMatchObject({
       'exception.type': 'TypeError',
       'exception.message': 'bad input',
     });
     expect(record.endMs).toBeGreaterThanOrEqual(record.startMs);
+  });
+
+  it('lets a later value replace a given, fixed or late attribute, leaving the fixed ones of other spans alone', () => {
+    const { span, ended } = started();
+    span.setAttribute('first', 2).setAttribute('added', 'a').setAttribute('added', 'b');
+    span.setAttribute('rpc.method', 'renamed');
+    span.end();
+    expect(spanAttributes(ended[0]!)).toEqual({
+      'rpc.system': 'clawmesh',
+      'rpc.method': 'renamed',
+      first: 2,
+      added: 'b',
+    });
+    expect(fixed.attributes['rpc.method']).toBe('handle');
+    const other = started();
+    other.span.end();
+    expect(spanAttributes(other.ended[0]!)['rpc.method']).toBe('handle');
   });
 
   it('keeps OK once set and never lets UNSET replace a status', () => {

@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import type { SpanRecord } from './span-record.ts';
+import { eachSpanAttribute, type SpanRecord } from './span-record.ts';
 
 /*
  * Finished spans on their way to the export worker. The turn's thread packs each span into a
@@ -34,6 +34,18 @@ export function spanFlags(span: SpanRecord): number {
   return (span.traceFlags & 0xff) | HAS_IS_REMOTE | (span.parentIsRemote ? IS_REMOTE : 0);
 }
 
+/** Appends a span's attributes (fixed, given, set later) as a packed list. */
+function packSpanAttributes(span: SpanRecord, out: unknown[]): void {
+  const at = out.length;
+  out.push(0);
+  let count = 0;
+  eachSpanAttribute(span, (key, value) => {
+    out.push(key, value);
+    count++;
+  });
+  out[at] = count;
+}
+
 function packAttributes(attributes: Attributes | undefined, out: unknown[]): void {
   const at = out.length;
   out.push(0);
@@ -63,7 +75,7 @@ export function packSpan(span: SpanRecord, out: unknown[]): void {
     span.status.code,
     span.status.message ?? '',
   );
-  packAttributes(span.attributes, out);
+  packSpanAttributes(span, out);
   out.push(span.events.length);
   for (const event of span.events) {
     out.push(event.name, event.timeMs);

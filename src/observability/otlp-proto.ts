@@ -1,6 +1,6 @@
 import type { Attributes } from '@opentelemetry/api';
 import { spanFlags, splitEpochMs } from './otlp-packed.ts';
-import type { SpanRecord } from './span-record.ts';
+import type { FixedAttributes, SpanRecord } from './span-record.ts';
 
 /*
  * Finished spans as an OTLP/HTTP protobuf `ExportTraceServiceRequest`
@@ -32,14 +32,15 @@ class ProtoWriter {
   pos = 0;
 
   /**
-   * @param ownMemory each buffer gets an `ArrayBuffer` of its own (never Node's shared pool), so
-   *   the bytes can be transferred to another thread.
+   * @param start the buffer to write into first, or the size of one to allocate.
+   * @param ownMemory each buffer it allocates gets an `ArrayBuffer` of its own (never Node's
+   *   shared pool), so the bytes can be transferred to another thread.
    */
   constructor(
-    expected: number,
+    start: number | Buffer,
     private readonly ownMemory = false,
   ) {
-    this.buf = this.alloc(expected);
+    this.buf = typeof start === 'number' ? this.alloc(start) : start;
   }
 
   private alloc(size: number): Buffer {
@@ -337,6 +338,14 @@ function attributeList(w: ProtoWriter, field: number, attributes: Attributes | u
   }
 }
 
+/** Encodes fixed attributes as a span's `attributes` fields (9) once, and keeps the bytes with them. */
+function encodeFixed(fixed: FixedAttributes): Uint8Array {
+  const w = new ProtoWriter(256);
+  attributeList(w, 9, fixed.attributes);
+  fixed.proto = Uint8Array.from(w.done());
+  return fixed.proto;
+}
+
 /** Appends one span as the `spans` field (2) of a `ScopeSpans`. */
 function writeSpan(w: ProtoWriter, span: SpanRecord): void {
   w.tag(2, LENGTH_DELIMITED);
@@ -357,7 +366,10 @@ function writeSpan(w: ProtoWriter, span: SpanRecord): void {
   w.unixNanos(span.startMs);
   w.tag(8, FIXED64);
   w.unixNanos(span.endMs);
+  if (span.fixed) w.raw(span.fixed.proto ?? encodeFixed(span.fixed));
   attributeList(w, 9, span.attributes);
+  const late = span.late;
+  if (late) for (let i = 0; i < late.length; i += 2) keyValue(w, 9, late[i] as string, late[i + 1]);
   w.tag(10, VARINT); // dropped_attributes_count
   w.varint(0);
   for (const event of span.events) {
@@ -397,17 +409,26 @@ export interface EncodedSpans {
 }
 
 /**
- * Encodes spans as they end, into memory of its own: {@link ProtoSpanEncoder.take} hands the
- * bytes over (to be transferred to the export worker without a copy) and starts afresh.
+ * Encodes spans as they end: {@link ProtoSpanEncoder.take} hands the bytes of the spans so far
+ * over and starts afresh, in the memory `nextBuffer` gives (memory shared with the export worker
+ * and used again), else in memory of its own (to be transferred without a copy).
  */
 export interface ProtoSpanEncoder {
   add(span: SpanRecord): void;
   take(): EncodedSpans;
 }
 
-/** Creates a {@link ProtoSpanEncoder}; `expectedBytes` sizes each batch's first buffer. */
-export function createProtoSpanEncoder(expectedBytes = 512 * 1024): ProtoSpanEncoder {
-  let writer = new ProtoWriter(expectedBytes, true);
+/**
+ * Creates a {@link ProtoSpanEncoder}; `expectedBytes` sizes each batch's first buffer when it
+ * allocates one. `nextBuffer` gives the buffer of each batch, or `undefined` when it has none
+ * free; a batch that outgrows it goes on in a larger buffer of its own.
+ */
+export function createProtoSpanEncoder(
+  expectedBytes = 512 * 1024,
+  nextBuffer?: () => Buffer | undefined,
+): ProtoSpanEncoder {
+  const newWriter = () => new ProtoWriter(nextBuffer?.() ?? expectedBytes, true);
+  let writer = newWriter();
   let count = 0;
   return {
     add(span) {
@@ -416,7 +437,7 @@ export function createProtoSpanEncoder(expectedBytes = 512 * 1024): ProtoSpanEnc
     },
     take() {
       const taken = { bytes: writer.done(), count };
-      writer = new ProtoWriter(expectedBytes, true);
+      writer = newWriter();
       count = 0;
       return taken;
     },

@@ -10,7 +10,7 @@ import type {
   TimeInput,
 } from '@opentelemetry/api';
 import { SPAN_STATUS } from './otel-constants.ts';
-import type { SpanRecord, SpanRecordEvent } from './span-record.ts';
+import type { FixedAttributes, SpanRecord, SpanRecordEvent } from './span-record.ts';
 
 /** Epoch milliseconds now, with a fraction (the monotonic clock from the process's time origin). */
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -32,33 +32,78 @@ export interface SpanParent {
   isRemote: boolean;
 }
 
-/**
- * A span that records itself as a {@link SpanRecord} when it ends, and nothing more: the
- * OpenTelemetry API's `Span`, without the SDK's per-span machinery (attribute sanitizing on
- * every call, span limits, processors, metrics about spans). Attributes are kept as given;
- * callers pass fresh objects of primitive values.
- */
-export class RecordingSpan implements Span {
-  private ended = false;
-  private readonly startMs = nowMs();
-  private status: SpanStatus = { code: SPAN_STATUS.UNSET };
-  private events: SpanRecordEvent[] | undefined;
+const UNSET_STATUS: SpanStatus = Object.freeze({ code: SPAN_STATUS.UNSET });
+const NO_EVENTS: readonly SpanRecordEvent[] = Object.freeze([]);
 
+/**
+ * A span that is its own {@link SpanRecord}, handed to `onEnd` when it ends, and nothing more:
+ * the OpenTelemetry API's `Span`, without the SDK's per-span machinery (attribute sanitizing on
+ * every call, span limits, processors, metrics about spans). Attributes are kept as given;
+ * callers pass fresh objects of primitive values. The exporter encodes the record as `onEnd`
+ * is called and keeps nothing of it.
+ */
+export class RecordingSpan implements Span, SpanRecord {
+  private ended = false;
+  private context: SpanContext | undefined;
+  readonly startMs = nowMs();
+  endMs = 0;
+  status: SpanStatus = UNSET_STATUS;
+  events: readonly SpanRecordEvent[] = NO_EVENTS;
+  late: (string | AttributeValue)[] | undefined;
+  readonly parentSpanId: string | undefined;
+  readonly parentIsRemote: boolean | undefined;
+
+  /**
+   * @param fixed attributes every span of its kind has (listed first); `attributes` are this
+   *   span's own, in an object it may keep.
+   */
   constructor(
-    private name: string,
-    private readonly kind: SpanKind,
-    private readonly context: SpanContext,
-    private readonly parent: SpanParent | undefined,
-    private readonly attributes: Attributes,
+    public name: string,
+    readonly kind: SpanKind,
+    readonly traceId: string,
+    readonly spanId: string,
+    readonly traceFlags: number,
+    parent: SpanParent | undefined,
+    public attributes: Attributes,
+    public fixed: FixedAttributes | undefined,
     private readonly onEnd: (record: SpanRecord) => void,
-  ) {}
+  ) {
+    if (parent) {
+      this.parentSpanId = parent.spanId;
+      if (parent.isRemote) this.parentIsRemote = true;
+    }
+  }
 
   spanContext(): SpanContext {
+    this.context ??= { traceId: this.traceId, spanId: this.spanId, traceFlags: this.traceFlags };
     return this.context;
   }
 
   setAttribute(key: string, value: AttributeValue): this {
-    if (!this.ended && value !== undefined && value !== null) this.attributes[key] = value;
+    if (this.ended || value === undefined || value === null) return this;
+    if (this.fixed && key in this.fixed.attributes) {
+      // A fixed value replaced: this span's attributes become a copy of them all.
+      this.attributes = { ...this.fixed.attributes, ...this.attributes };
+      this.fixed = undefined;
+    }
+    if (key in this.attributes) {
+      this.attributes[key] = value;
+      return this;
+    }
+    // A new key goes to a list, not onto the object: adding properties to objects of many
+    // shapes with keys known only here is the slow path of V8's stores.
+    const late = this.late;
+    if (!late) {
+      this.late = [key, value];
+      return this;
+    }
+    for (let i = 0; i < late.length; i += 2) {
+      if (late[i] === key) {
+        late[i + 1] = value;
+        return this;
+      }
+    }
+    late.push(key, value);
     return this;
   }
 
@@ -79,8 +124,8 @@ export class RecordingSpan implements Span {
       timeMs: epochMsOf(isTime ? (attributesOrTime as TimeInput) : time),
     };
     if (attributesOrTime && !isTime) event.attributes = { ...(attributesOrTime as Attributes) };
-    if (this.events) this.events.push(event);
-    else this.events = [event];
+    if (this.events === NO_EVENTS) this.events = [event];
+    else (this.events as SpanRecordEvent[]).push(event);
     return this;
   }
 
@@ -108,23 +153,8 @@ export class RecordingSpan implements Span {
   end(endTime?: TimeInput): void {
     if (this.ended) return;
     this.ended = true;
-    const record: SpanRecord = {
-      name: this.name,
-      kind: this.kind,
-      traceId: this.context.traceId,
-      spanId: this.context.spanId,
-      traceFlags: this.context.traceFlags,
-      startMs: this.startMs,
-      endMs: Math.max(this.startMs, epochMsOf(endTime)),
-      attributes: this.attributes,
-      status: this.status,
-      events: this.events ?? [],
-    };
-    if (this.parent) {
-      record.parentSpanId = this.parent.spanId;
-      if (this.parent.isRemote) record.parentIsRemote = true;
-    }
-    this.onEnd(record);
+    this.endMs = Math.max(this.startMs, epochMsOf(endTime));
+    this.onEnd(this);
   }
 
   isRecording(): boolean {

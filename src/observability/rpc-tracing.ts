@@ -2,61 +2,76 @@ import type { Attributes } from '@opentelemetry/api';
 import type { CallContext } from '../core/context.ts';
 import type { CallMiddleware, Contract, Handlers } from '../core/contract.ts';
 import type { Transport } from '../transport/types.ts';
+import { type FixedAttributes, fixedAttributes } from './span-record.ts';
 import { inSpan, sampledParent, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
-/** The attributes every server span has: the RPC's system, service and method, and the conversation. */
-function rpcAttributes(service: string, method: string, ctx: CallContext): Attributes {
-  // The conversation is unset (and so not exported) outside one.
-  return {
+/** The attributes every span of one RPC method has: its system, service and method. */
+function rpcFixed(service: string, method: string, extra?: Attributes): FixedAttributes {
+  return fixedAttributes({
     'rpc.system': 'clawmesh',
     'rpc.service': service,
     'rpc.method': method,
-    'clawmesh.conversation_id': ctx.conversationId,
-  };
+    ...extra,
+  });
 }
 
 /**
- * The server span's name and attributes of a call: the turn, a model call, a tool call, or
- * `<service>/<method>`. Attributes are one literal plus assignments (no spread): this runs on
- * every call.
+ * The server span's name and own attributes of a call: the turn, a model call, a tool call, or
+ * `<service>/<method>`; the conversation is unset (and so not exported) outside one. One literal
+ * per kind (no spread): this runs on every call.
  */
 function serverSpan(service: string, method: string, input: unknown, ctx: CallContext): [string, Attributes] {
-  const attributes = rpcAttributes(service, method, ctx);
   if (service === 'conversation' && method === 'handle') {
     const message = input as { channel?: string; agentId?: string };
-    attributes['clawmesh.channel'] = message.channel ?? '';
+    const attributes: Attributes = {
+      'clawmesh.conversation_id': ctx.conversationId,
+      'clawmesh.channel': message.channel ?? '',
+    };
     // Absent when the message names no agent (the default agent answers it): never an empty value.
     if (message.agentId) attributes['clawmesh.agent'] = message.agentId;
     return ['turn', attributes];
   }
   if (service === 'models' && method === 'complete') {
-    attributes['gen_ai.request.model'] = (input as { model?: string }).model ?? 'default';
-    return ['model.call', attributes];
+    return [
+      'model.call',
+      {
+        'clawmesh.conversation_id': ctx.conversationId,
+        'gen_ai.request.model': (input as { model?: string }).model ?? 'default',
+      },
+    ];
   }
   if (service.startsWith('skills.') && method === 'invoke') {
     const call = input as { skill?: string; tool?: string };
-    attributes['clawmesh.skill'] = call.skill ?? '';
-    attributes['clawmesh.tool'] = call.tool ?? '';
-    return [`tool.call ${call.skill}.${call.tool}`, attributes];
+    return [
+      `tool.call ${call.skill}.${call.tool}`,
+      {
+        'clawmesh.conversation_id': ctx.conversationId,
+        'clawmesh.skill': call.skill ?? '',
+        'clawmesh.tool': call.tool ?? '',
+      },
+    ];
   }
-  return [`${service}/${method}`, attributes];
+  return [`${service}/${method}`, { 'clawmesh.conversation_id': ctx.conversationId }];
 }
 
 /** Wraps a contract's handlers so each call runs in a server span continuing the caller's trace. */
 export function traceHandlers<C extends Contract>(contract: C, handlers: Handlers<C>): Handlers<C> {
   const traced: Record<string, AnyHandler> = {};
   for (const [method, handler] of Object.entries(handlers as Record<string, AnyHandler>)) {
+    const fixed = rpcFixed(contract.name, method);
     traced[method] = (input, ctx) => {
       if (!sampledParent(ctx.traceparent)) return handler(input, ctx);
       const [name, attributes] = serverSpan(contract.name, method, input, ctx);
+      // A function (not the object): a span's own attributes are fresh here and need no copy.
       return inSpan(
         name,
         ctx,
         'server',
         () => attributes,
         (inner) => handler(input, inner),
+        fixed,
       );
     };
   }
@@ -65,20 +80,30 @@ export function traceHandlers<C extends Contract>(contract: C, handlers: Handler
 
 /** A client span around every call, so the callee's server span has a parent on the caller's side. */
 export function rpcTracing(transportKind: string): CallMiddleware {
-  return (service, next) => (method, input, ctx) =>
-    inSpan(
-      `${service}/${method}`,
-      ctx,
-      'client',
-      () => ({
-        'rpc.system': 'clawmesh',
-        'rpc.service': service,
-        'rpc.method': method,
-        'clawmesh.transport': transportKind,
-      }),
-      (inner) => next(method, input, inner),
-    );
+  return (service, next) => {
+    const fixedByMethod = new Map<string, FixedAttributes>();
+    const fixedOf = (method: string) => {
+      let fixed = fixedByMethod.get(method);
+      if (!fixed) {
+        fixed = rpcFixed(service, method, { 'clawmesh.transport': transportKind });
+        fixedByMethod.set(method, fixed);
+      }
+      return fixed;
+    };
+    return (method, input, ctx) =>
+      inSpan(
+        `${service}/${method}`,
+        ctx,
+        'client',
+        NO_ATTRIBUTES,
+        (inner) => next(method, input, inner),
+        fixedOf(method),
+      );
+  };
 }
+
+/** A client span's own attributes: none (all of them are its method's). */
+const NO_ATTRIBUTES = (): Attributes => ({});
 
 /**
  * Traces every call through a transport when tracing is on: a client span on the caller's side

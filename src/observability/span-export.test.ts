@@ -282,6 +282,32 @@ describe('createSpanExport', () => {
     expect(spans.lost).toBe(0);
   });
 
+  it('writes each batch into memory used again once its export is done, never mixing two batches', async () => {
+    const spans = await started();
+    // Five batches: the first buffers come back after their exports and are written again.
+    for (let batch = 0; batch < 5; batch++) {
+      for (let i = 1; i <= 3; i++) spans.record(record(batch * 10 + i));
+      await spans.flush();
+    }
+    // A span larger than a shared buffer goes on in memory of its own, and the next batch is whole.
+    spans.record(record(100, { attributes: { big: 'x'.repeat(1_500_000) } }));
+    spans.record(record(101));
+    await spans.flush();
+    spans.record(record(102));
+    await spans.flush();
+    const sent = spansReceived();
+    expect(sent.map((s) => s.name)).toEqual([
+      ...[0, 1, 2, 3, 4].flatMap((batch) => [1, 2, 3].map((i) => `span ${batch * 10 + i}`)),
+      'span 100',
+      'span 101',
+      'span 102',
+    ]);
+    expect(valuesOf(sent[15]!.attributes).big).toHaveLength(1_500_000);
+    expect(valuesOf(sent[17]!.attributes)).toEqual({ index: 102 });
+    expect(requests).toHaveLength(7);
+    expect(spans.lost).toBe(0);
+  });
+
   it('ignores spans recorded after shutdown, and a second shutdown', async () => {
     const spans = await started({ flushDelayMs: 20 });
     spans.record(record(1));

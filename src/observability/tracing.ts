@@ -7,13 +7,21 @@ import { SAMPLING_DECISION, SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-c
 import type { OtlpProtocol } from './otlp-sink.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
 import type { SpanExport } from './span-export.ts';
+import type { FixedAttributes } from './span-record.ts';
 
 /** The parent of a span to start: its trace, and the parent span (`spanId` empty for a new trace's root). */
 export type ParentSpan = SpanParent & { traceId: string };
 
 /** Starts the spans of this process; `undefined` when tracing is off. */
 export interface SpanStarter {
-  startSpan(name: string, kind: SpanKind, attributes: Attributes, parent: ParentSpan): Span;
+  /** `fixed`: attributes every span of its kind has, listed before `attributes`. */
+  startSpan(
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes,
+    parent: ParentSpan,
+    fixed?: FixedAttributes,
+  ): RecordingSpan;
 }
 
 /** What a process traces with; `enabled` is false (and every helper a no-op) without an exporter. */
@@ -98,13 +106,16 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
     ...(options.onExportState ? { onExportState: options.onExportState } : {}),
   });
   const tracer: SpanStarter = {
-    startSpan: (name, kind, attributes, parent) =>
+    startSpan: (name, kind, attributes, parent, fixed) =>
       new RecordingSpan(
         name,
         kind,
-        { traceId: parent.traceId, spanId: randomHex(8), traceFlags: TRACE_FLAGS.SAMPLED },
-        parent.spanId ? { spanId: parent.spanId, isRemote: parent.isRemote } : undefined,
+        parent.traceId,
+        randomHex(8),
+        TRACE_FLAGS.SAMPLED,
+        parent.spanId ? parent : undefined,
         attributes,
+        fixed,
         spans.record,
       ),
   };
@@ -155,7 +166,7 @@ const newTrace = (): ParentSpan => ({
 
 /** The call context continued inside `span`: its `traceparent` names the span. */
 export function contextIn(ctx: CallContext, span: Span): CallContext {
-  const { traceId, spanId, traceFlags } = span.spanContext();
+  const { traceId, spanId, traceFlags } = span instanceof RecordingSpan ? span : span.spanContext();
   return withContext(ctx, { traceparent: `00-${traceId}-${spanId}-${traceFlags === 1 ? '01' : '00'}` });
 }
 
@@ -192,7 +203,8 @@ const attributesOf = (attributes: LazyAttributes): Attributes =>
 /**
  * Runs `work` in a span that is a child of the call context's trace, passing it the context
  * continued inside the span; records the outcome. Without tracing, or under a parent that was
- * not sampled, it just runs `work(ctx)`.
+ * not sampled, it just runs `work(ctx)`. `fixed`: attributes every span of its kind has
+ * ({@link fixedAttributes}), before `attributes`.
  */
 export function inSpan<T>(
   name: string,
@@ -200,10 +212,17 @@ export function inSpan<T>(
   role: SpanRole,
   attributes: LazyAttributes,
   work: (ctx: CallContext, span: Span | undefined) => Promise<T>,
+  fixed?: FixedAttributes,
 ): Promise<T> {
   const tracer = active.tracer;
   if (!tracer || !sampledParent(ctx.traceparent)) return work(ctx, undefined);
-  const span = tracer.startSpan(name, KINDS[role], attributesOf(attributes), contextParent(ctx.traceparent));
+  const span = tracer.startSpan(
+    name,
+    KINDS[role],
+    attributesOf(attributes),
+    contextParent(ctx.traceparent),
+    fixed,
+  );
   return runIn(span, () => work(contextIn(ctx, span), span));
 }
 
@@ -212,9 +231,11 @@ function sampleEdge(
   name: string,
   parent: ReturnType<typeof parentIn>,
   traceId: string,
-  attributes: Attributes,
+  own: Attributes,
+  fixed: FixedAttributes | undefined,
 ): boolean {
   if (!edgeSampler || !otel) return true;
+  const attributes = fixed ? { ...fixed.attributes, ...own } : own;
   const context: Context = parent
     ? otel.trace.setSpanContext(otel.ROOT_CONTEXT, {
         traceId,
@@ -233,7 +254,7 @@ function sampleEdge(
  * else the first span of a new trace — never a child of the random parent a fresh call context
  * starts with, which no span has. The sampler decides here; a trace it does not sample goes on
  * with an unsampled `traceparent`, so nothing under it records. Without tracing it just runs
- * `work(ctx)`.
+ * `work(ctx)`. `fixed`: attributes every span of its kind has, before `attributes`.
  */
 export function inEdgeSpan<T>(
   name: string,
@@ -241,17 +262,20 @@ export function inEdgeSpan<T>(
   attributes: LazyAttributes,
   work: (ctx: CallContext) => Promise<T>,
   incoming?: string,
+  fixed?: FixedAttributes,
 ): Promise<T> {
   const tracer = active.tracer;
   if (!tracer) return work(ctx);
   const remote = incoming ? parentIn(incoming) : undefined;
   const parent = remote ?? newTrace();
   const recorded = attributesOf(attributes);
-  if (!sampleEdge(name, remote, parent.traceId, recorded)) {
+  if (!sampleEdge(name, remote, parent.traceId, recorded, fixed)) {
     return work(withContext(ctx, { traceparent: `00-${parent.traceId}-${randomHex(8)}-00` }));
   }
-  const span = tracer.startSpan(name, SPAN_KIND.SERVER, recorded, parent);
-  return runIn(span, () => work(contextIn(ctx, span)), 'http.request.method' in recorded);
+  const span = tracer.startSpan(name, SPAN_KIND.SERVER, recorded, parent, fixed);
+  const http =
+    'http.request.method' in recorded || (fixed !== undefined && 'http.request.method' in fixed.attributes);
+  return runIn(span, () => work(contextIn(ctx, span)), http);
 }
 
 /**
