@@ -355,9 +355,15 @@ describe('ids', () => {
     expect(randomHex(0)).toBe('');
   });
 
-  it('gives different randomHex values over 2000 calls', () => {
-    const values = new Set(Array.from({ length: 2000 }, () => randomHex(8)));
-    expect(values.size).toBe(2000);
+  it('gives different randomHex values over 2000 calls, every digit at every place', () => {
+    for (const bytes of [8, 16]) {
+      const values = new Set(Array.from({ length: 2000 }, () => randomHex(bytes)));
+      expect(values.size).toBe(2000);
+      for (let at = 0; at < bytes * 2; at++) {
+        const digits = new Set([...values].map((value) => value[at]));
+        expect(digits.size, `${bytes} bytes, place ${at}`).toBe(16);
+      }
+    }
   });
 
   it('starts new traces as distinct valid traceparents, sampled', () => {

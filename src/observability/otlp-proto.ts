@@ -19,11 +19,18 @@ const FIXED32 = 5;
 
 const TWO_TO_32 = 0x1_0000_0000;
 
-/** The value of each hex digit, by its char code. */
-const NIBBLE = new Uint8Array(128);
-for (let d = 0; d < 16; d++) {
-  NIBBLE['0123456789abcdef'.charCodeAt(d)] = d;
-  NIBBLE['0123456789ABCDEF'.charCodeAt(d)] = d;
+/**
+ * The byte two hex digits make, by their char codes (`first << 7 | second`, both below 128): one
+ * lookup a byte instead of two and a shift.
+ */
+const HEX_PAIR = new Uint8Array(128 * 128);
+{
+  const value = new Map<number, number>();
+  for (let d = 0; d < 16; d++) {
+    value.set('0123456789abcdef'.charCodeAt(d), d);
+    value.set('0123456789ABCDEF'.charCodeAt(d), d);
+  }
+  for (const [high, h] of value) for (const [low, l] of value) HEX_PAIR[(high << 7) | low] = (h << 4) | l;
 }
 
 /** A protobuf writer over a growing `Buffer`. */
@@ -166,7 +173,7 @@ class ProtoWriter {
     let at = this.pos;
     buf[at++] = bytes;
     for (let i = 0; i < hex.length; i += 2) {
-      buf[at++] = (NIBBLE[hex.charCodeAt(i)]! << 4) | NIBBLE[hex.charCodeAt(i + 1)]!;
+      buf[at++] = HEX_PAIR[(hex.charCodeAt(i) << 7) | hex.charCodeAt(i + 1)]!;
     }
     this.pos = at;
   }

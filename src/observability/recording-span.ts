@@ -12,15 +12,18 @@ import type {
 import { SPAN_STATUS } from './otel-constants.ts';
 import type { FixedAttributes, SpanRecord, SpanRecordEvent } from './span-record.ts';
 
+/** When the process's monotonic clock started, in epoch milliseconds (a getter: read once). */
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Epoch milliseconds now, with a fraction (the monotonic clock from the process's time origin). */
-const nowMs = (): number => performance.timeOrigin + performance.now();
+const nowMs = (): number => TIME_ORIGIN + performance.now();
 
 /** A `TimeInput` of the OpenTelemetry API as epoch milliseconds. */
 function epochMsOf(time: TimeInput | undefined): number {
   if (time === undefined) return nowMs();
   if (typeof time === 'number') {
     // The API takes epoch or performance-relative milliseconds alike.
-    return time < performance.timeOrigin ? performance.timeOrigin + time : time;
+    return time < TIME_ORIGIN ? TIME_ORIGIN + time : time;
   }
   if (time instanceof Date) return time.getTime();
   return time[0] * 1000 + time[1] / 1e6;
