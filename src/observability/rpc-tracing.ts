@@ -64,15 +64,7 @@ export function traceHandlers<C extends Contract>(contract: C, handlers: Handler
     traced[method] = (input, ctx) => {
       if (!sampledParent(ctx.traceparent)) return handler(input, ctx);
       const [name, attributes] = serverSpan(contract.name, method, input, ctx);
-      // A function (not the object): a span's own attributes are fresh here and need no copy.
-      return inSpan(
-        name,
-        ctx,
-        'server',
-        () => attributes,
-        (inner) => handler(input, inner),
-        fixed,
-      );
+      return inSpan(name, ctx, 'server', attributes, (inner) => handler(input, inner), fixed);
     };
   }
   return traced as Handlers<C>;
