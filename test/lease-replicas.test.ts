@@ -81,12 +81,18 @@ function slowModel(replica: number, ms: number): Client<typeof modelsContract> {
 const noSkills = { list: async () => ({ tools: [] }) } as unknown as Client<typeof skillsContract>;
 const events: EventPublisher = { emit() {} };
 
-async function startReplica(index: number, ttlMs = 5000, withTurns = false): Promise<Replica> {
+async function startReplica(
+  index: number,
+  ttlMs = 5000,
+  withTurns = false,
+  { readsAfterLease = false, sent }: { readsAfterLease?: boolean; sent?: SentCommand[] } = {},
+): Promise<Replica> {
   const client = createClient({ url: REDIS_URL }) as RedisClientType;
   client.on('error', () => undefined);
   await client.connect();
-  const store = createRedisConversationStore({ client, prefix });
-  const lease = createRedisTurnLease({ client, prefix, ttlMs });
+  const commands = sent ? recording(client, sent) : client;
+  const store = createRedisConversationStore({ client: commands, prefix });
+  const lease = createRedisTurnLease({ client: commands, prefix, ttlMs });
   const logger = silentLogger();
   const service = createConversationService({
     agents: [AgentConfigSchema.parse({ id: 'default' })],
@@ -99,9 +105,36 @@ async function startReplica(index: number, ttlMs = 5000, withTurns = false): Pro
     logger,
     lease,
     // Across processes the gateway may send a message again: each message id runs once.
-    ...(withTurns ? { turns: createRedisDedupeStore({ client, prefix }) } : {}),
+    ...(withTurns ? { turns: createRedisDedupeStore({ client: commands, prefix }) } : {}),
+    readsAfterLease,
   });
   return { client, store, lease, service };
+}
+
+/** A command a replica sent, and how many of its lease acquires had been answered by then. */
+interface SentCommand {
+  args: string[];
+  acquiresAnswered: number;
+}
+
+/** The client, recording in `sent` each command sent through it. */
+function recording(client: RedisClientType, sent: SentCommand[]): RedisClientType {
+  let acquiresAnswered = 0;
+  const sendCommand = (args: string[]) => {
+    sent.push({ args, acquiresAnswered });
+    const reply = client.sendCommand(args);
+    // The acquire script is the one with four keys, the first of them the lease's.
+    if (args[0] === 'EVALSHA' && args[2] === '4' && args[3]?.startsWith(`${prefix}lease:`))
+      void reply.then(
+        () => acquiresAnswered++,
+        () => acquiresAnswered++,
+      );
+    return reply;
+  };
+  return new Proxy(client, {
+    get: (target, property) =>
+      property === 'sendCommand' ? sendCommand : Reflect.get(target, property, target),
+  });
 }
 
 const send = (replica: Replica, conversationId: string, text: string, messageId?: string) =>
@@ -263,11 +296,89 @@ describe('two conversation replicas sharing one Redis', () => {
   });
 });
 
+describe("replicas that send a turn's first reads with the lease's acquire", () => {
+  const sent: SentCommand[] = [];
+  let replicas: Replica[];
+  beforeAll(async () => {
+    replicas = [
+      await startReplica(4, 5000, true, { readsAfterLease: true, sent }),
+      await startReplica(5, 5000, true, { readsAfterLease: true }),
+    ];
+  });
+  afterAll(async () => {
+    for (const { service, lease, client } of replicas) {
+      await service.drain();
+      await lease.close();
+      await client.close();
+    }
+    const admin = createClient({ url: REDIS_URL });
+    await admin.connect();
+    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+      if (keys.length > 0) await admin.del(keys);
+    }
+    await admin.close();
+  });
+
+  it("sends the conversation's read before the acquire is answered, saving a round trip", async () => {
+    const conversationId = `early-${randomUUID()}`;
+    sent.length = 0;
+    expect((await send(replicas[0]!, conversationId, 'hello', 'm-1')).text).toBe('reply to hello');
+    const read = sent.find(
+      ({ args }) => args[0] === 'HGETALL' && args[1] === `${prefix}conv:${conversationId}`,
+    );
+    expect(read).toMatchObject({ acquiresAnswered: 0 });
+  });
+
+  it('keeps the turns in order, each seeing every earlier one, when the lease had to be waited for', async () => {
+    const conversationId = `waited-${randomUUID()}`;
+    const replies: Array<ReturnType<typeof send>> = [];
+    for (let n = 1; n <= 30; n += 1) {
+      replies.push(send(replicas[n % 2]!, conversationId, `message ${n}`, `m-${n}`));
+      await sleep(2);
+    }
+    const texts = (await Promise.all(replies)).map((reply) => reply.text);
+    expect(texts).toEqual(Array.from({ length: 30 }, (_, i) => `reply to message ${i + 1}`));
+    const turns = calls
+      .filter((call) => call.conversationId === conversationId)
+      .sort((x, y) => x.start - y.start);
+    expect(turns).toHaveLength(30);
+    // Reads sent before a lease that was then waited for are stale: a turn that used them would
+    // miss the other replica's last turn (its history cache matching the stale message count).
+    turns.forEach((turn, i) => {
+      expect(turn.users).toEqual(Array.from({ length: i + 1 }, (_, k) => `message ${k + 1}`));
+      expect(turn.assistants).toEqual(Array.from({ length: i }, (_, k) => `reply to message ${k + 1}`));
+    });
+    // A message sent again is answered from its record, not run again.
+    expect((await send(replicas[1]!, conversationId, 'message 4', 'm-4')).text).toBe('reply to message 4');
+    expect(calls.filter((call) => call.conversationId === conversationId)).toHaveLength(30);
+  });
+
+  it('gives back the claim it took early when the lease is never granted', async () => {
+    const conversationId = `busy-${randomUUID()}`;
+    const holder = await replicas[1]!.lease.acquire(conversationId);
+    await expect(
+      replicas[0]!.service.handlers.handle(
+        { channel: 'api', userId: 'u1', text: 'too late', conversationId, messageId: 'm-late' },
+        createCallContext({ timeoutMs: 300 }),
+      ),
+    ).rejects.toMatchObject({ code: expect.stringMatching(/UNAVAILABLE|DEADLINE_EXCEEDED/) });
+    await holder.release();
+    // No pending claim is left behind: the message's retry runs at once.
+    await expect
+      .poll(() => replicas[0]!.client.exists(`${prefix}dedupe:turn:${conversationId}:m-late`))
+      .toBe(0);
+    expect((await send(replicas[0]!, conversationId, 'too late', 'm-late')).text).toBe('reply to too late');
+  });
+});
+
 describe('a conversation replica that dies in the middle of a turn', () => {
   let replicas: Replica[];
   beforeAll(async () => {
     // A short lease, so that the dead replica's expires within the test.
-    replicas = [await startReplica(2, 400, true), await startReplica(3, 400, true)];
+    replicas = [
+      await startReplica(2, 400, true, { readsAfterLease: true }),
+      await startReplica(3, 400, true, { readsAfterLease: true }),
+    ];
   });
   afterAll(async () => {
     for (const { lease, client } of replicas) {

@@ -26,7 +26,7 @@ import { buildContextWindow } from './context-window.ts';
 import { createHistoryCache, type History } from './history-cache.ts';
 import { hookScopeOf } from './hook-scope.ts';
 import { createToolCatalog } from './tool-catalog.ts';
-import { createTurnOnce } from './turn-once.ts';
+import { createTurnOnce, type TurnReads } from './turn-once.ts';
 import { createKeyedQueue } from './turn-queue.ts';
 
 /** What the Conversation Manager is built from. */
@@ -59,6 +59,13 @@ export interface ConversationServiceDeps {
   turns?: DedupeStore;
   /** How long a turn's reply is kept for such retries, in milliseconds (default 10 minutes). */
   turnReplyTtlMs?: number;
+  /**
+   * The lease, the store and `turns` send their commands on one connection, in order (one Redis
+   * client): a turn then sends its first reads (its conversation, its message's claim, the turn
+   * journal) with the lease's acquire instead of after its answer, one round trip fewer, and
+   * uses them when the lease was granted by that first command ({@link LeaseHandle.grantedAtOnce}).
+   */
+  readsAfterLease?: boolean;
 }
 
 /** The Conversation Manager: its contract handlers, and a way to wait for turns in flight. */
@@ -314,16 +321,29 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
     }
   };
 
-  /** Runs a turn holding the conversation's lease, when there is one; the queue has already ordered it here. */
-  const leased = async <T>(
+  /**
+   * Runs a turn holding the conversation's lease, when there is one; the queue has already ordered
+   * it here. `early` reads are sent right after the acquire (see `readsAfterLease`) and reach the
+   * turn only when that acquire's first command took the lease.
+   */
+  const leased = async <T, R = never>(
     conversationId: string,
     ctx: CallContext,
-    turn: (held?: LeaseHandle) => Promise<T>,
+    turn: (held?: LeaseHandle, reads?: R) => Promise<T>,
+    early?: { read(): R; drop(reads: R): void },
   ): Promise<T> => {
     if (!deps.lease) return turn();
-    const held = await deps.lease.acquire(conversationId, { waitMs: remainingMs(ctx) });
+    const acquiring = deps.lease.acquire(conversationId, { waitMs: remainingMs(ctx) });
+    const reads = early?.read();
+    let held: LeaseHandle;
     try {
-      return await turn(held);
+      held = await acquiring;
+    } catch (err) {
+      if (reads !== undefined) early!.drop(reads);
+      throw err;
+    }
+    try {
+      return await turn(held, held.grantedAtOnce === true ? reads : undefined);
     } finally {
       await held.release().catch((err: unknown) => {
         callLogger(deps.logger, ctx).warn({ err: String(err) }, 'turn lease release failed; it will expire');
@@ -390,18 +410,30 @@ export function createConversationService(deps: ConversationServiceDeps): Conver
               turnCtx.deadline,
             );
           }
+          const key = `turn:${conversationId}:${messageId}`;
+          const early = deps.readsAfterLease
+            ? {
+                read: () => once.read(key, conversationId),
+                drop: (reads: TurnReads) => once.drop(key, reads),
+              }
+            : undefined;
           const { reply, recorded } = await queue.run(
             conversationId,
             () =>
-              leased(conversationId, turnCtx, (held) =>
-                once(
-                  `turn:${conversationId}:${messageId}`,
-                  message,
-                  conversationId,
-                  turnCtx,
-                  held,
-                  (prefetched) => runTurn(message, agent, conversationId, turnCtx, held, prefetched),
-                ),
+              leased(
+                conversationId,
+                turnCtx,
+                (held, reads) =>
+                  once.run(
+                    key,
+                    message,
+                    conversationId,
+                    turnCtx,
+                    held,
+                    (prefetched) => runTurn(message, agent, conversationId, turnCtx, held, prefetched),
+                    reads,
+                  ),
+                early,
               ),
             turnCtx.deadline,
           );

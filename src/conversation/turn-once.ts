@@ -2,7 +2,7 @@ import type { CallContext } from '../core/context.ts';
 import type { InboundMessage, TurnReply } from '../core/contracts/conversation.ts';
 import { callLogger, type Logger } from '../observability/logger.ts';
 import type { LeaseHandle } from '../store/lease-types.ts';
-import type { ConversationRecord, ConversationStore, DedupeStore } from '../store/types.ts';
+import type { ClaimResult, ConversationRecord, ConversationStore, DedupeStore } from '../store/types.ts';
 import { createTurnJournal, type JournalEntry } from './turn-journal.ts';
 
 /** What {@link createTurnOnce} is built from. */
@@ -25,6 +25,13 @@ export interface TurnOnceDeps {
   ): Promise<TurnReply>;
 }
 
+/** The reads a turn starts with: its conversation, its message's claim and the turn journal. */
+export interface TurnReads {
+  record: Promise<ConversationRecord | undefined>;
+  claim: Promise<ClaimResult>;
+  orphan: Promise<JournalEntry | undefined>;
+}
+
 /** A turn run once per message id, and the recording of its reply (awaited after the lease is released). */
 export type TurnOnce = (
   key: string,
@@ -33,17 +40,46 @@ export type TurnOnce = (
   ctx: CallContext,
   held: LeaseHandle | undefined,
   turn: (prefetched?: Promise<ConversationRecord | undefined>) => Promise<TurnReply>,
+  /** The reads, when they were sent already (with the lease's acquire); else they are sent now. */
+  reads?: TurnReads,
 ) => Promise<{ reply: TurnReply; recorded?: Promise<unknown> }>;
+
+/** {@link TurnOnce}, and the reads it starts with, for a caller that sends them early. */
+export interface TurnOnceRunner {
+  run: TurnOnce;
+  /** Sends a turn's reads (in one tick: on one connection they go out together). */
+  read(key: string, conversationId: string): TurnReads;
+  /**
+   * Forgets reads sent before the lease was held that cannot be used: gives back the message's
+   * claim if they took it. Call it only when the turn will not run (the lease was not granted);
+   * a turn that reads again once it holds the lease finds its own claim pending, which it runs.
+   */
+  drop(key: string, reads: TurnReads): void;
+}
 
 /**
  * Runs each message's turn once, across conversation replicas. Called holding the conversation's
  * lease, so a claim still pending belongs to a turn whose replica lost the lease (it died, or its
- * writes are fenced off): this turn takes over. The journal names the turn running, so that the
- * next holder of the lease runs it first if this replica dies.
+ * writes are fenced off), or is this replica's own, taken with reads sent before a lease it then
+ * had to wait for: either way this turn takes over. (A claim taken that way, without the lease,
+ * only ever turns an absent claim into a pending one, which every holder treats as its own to
+ * run, so it changes nothing for them.) The journal names the turn running, so that the next
+ * holder of the lease runs it first if this replica dies.
  */
-export function createTurnOnce(deps: TurnOnceDeps): TurnOnce {
+export function createTurnOnce(deps: TurnOnceDeps): TurnOnceRunner {
   const { turns, replyTtlMs } = deps;
   const journal = createTurnJournal(turns, replyTtlMs);
+
+  const read = (key: string, conversationId: string): TurnReads => {
+    const reads = {
+      record: deps.store.get(conversationId),
+      claim: turns.claim(key, replyTtlMs),
+      orphan: journal.read(conversationId),
+    };
+    // Awaited later, or never when the reads are dropped: not unhandled meanwhile.
+    for (const pending of Object.values(reads)) pending.catch(() => undefined);
+    return reads;
+  };
 
   /**
    * Runs the journaled turn of a replica that died holding the lease, when its reply was never
@@ -74,13 +110,13 @@ export function createTurnOnce(deps: TurnOnceDeps): TurnOnce {
     return true;
   };
 
-  return async (key, message, conversationId, ctx, held, turn) => {
+  const run: TurnOnce = async (key, message, conversationId, ctx, held, turn, reads) => {
     // A child logger costs a serialization of its bindings: made only when a line is written.
     const log = () => callLogger(deps.logger, ctx);
     // The conversation, the claim and the journal are read together: one round trip.
-    let prefetched: Promise<ConversationRecord | undefined> | undefined = deps.store.get(conversationId);
-    prefetched.catch(() => undefined);
-    const [claim, orphan] = await Promise.all([turns.claim(key, replyTtlMs), journal.read(conversationId)]);
+    const sent = reads ?? read(key, conversationId);
+    let prefetched: Promise<ConversationRecord | undefined> | undefined = sent.record;
+    const [claim, orphan] = await Promise.all([sent.claim, sent.orphan]);
     if (orphan && orphan.key !== key && (await recoverOrphan(orphan, conversationId, ctx, held))) {
       // The orphan wrote to the conversation: read it again.
       prefetched = undefined;
@@ -105,5 +141,18 @@ export function createTurnOnce(deps: TurnOnceDeps): TurnOnce {
       journal.end(conversationId, log),
     ]);
     return { reply, recorded };
+  };
+
+  return {
+    run,
+    read,
+    drop(key, reads) {
+      reads.claim
+        .then(
+          (claim) => (claim.state === 'claimed' ? turns.release(key) : undefined),
+          () => undefined,
+        )
+        .catch(() => undefined);
+    },
   };
 }

@@ -241,6 +241,9 @@ export async function buildServices(
         ...(lease ? { lease } : {}),
         // Across processes the gateway may send a message again: run each message id once.
         ...(transport.kind === 'local' ? {} : { turns: stores!.dedupe }),
+        // The Redis lease and stores share the one client of `connections.redis()`: its commands
+        // run in the order they are sent.
+        readsAfterLease: lease?.kind === 'redis' && config.store.kind === 'redis',
       });
       await serving.serve(conversationContract, conversation.handlers);
     }

@@ -26,6 +26,8 @@ export interface HandleSpec {
   releaseOnce(): Promise<void>;
   /** Called once when the lease is lost. */
   onLost?(): void;
+  /** See {@link LeaseHandle.grantedAtOnce}. */
+  grantedAtOnce?: boolean;
 }
 
 /** A handle with the adapter's side of it. */
@@ -161,6 +163,7 @@ export function createLeaseHandle(spec: HandleSpec): InternalHandle {
   return {
     conversationId,
     token,
+    ...(spec.grantedAtOnce === undefined ? {} : { grantedAtOnce: spec.grantedAtOnce }),
     get lost() {
       return lost;
     },

@@ -155,12 +155,14 @@ export function createRedisTurnLease(options: RedisTurnLeaseOptions): TurnLease 
     askedAt: number,
     ttlMs: number,
     renew: boolean,
+    grantedAtOnce: boolean,
   ) => {
     const k = keys(id);
     const handle = createLeaseHandle({
       conversationId: id,
       token,
       ttlMs,
+      grantedAtOnce,
       autoRenew: renew,
       askedAt,
       watchdog: true,
@@ -190,6 +192,8 @@ export function createRedisTurnLease(options: RedisTurnLeaseOptions): TurnLease 
       const k = keys(conversationId);
       const owner = `${instance}:${++owners}`;
       const deadline = Date.now() + waitMs;
+      // Whether the grant came from the first command sent (see LeaseHandle.grantedAtOnce).
+      let atOnce = true;
       const attempt = async () =>
         Number(
           await guardedRedis('acquire turn lease', () =>
@@ -198,6 +202,9 @@ export function createRedisTurnLease(options: RedisTurnLeaseOptions): TurnLease 
               ACQUIRE,
               [k.lease, k.fence, k.queue, k.alive],
               [owner, ttlMs, waiterTtlMs, fenceTtlMs],
+              () => {
+                atOnce = false;
+              },
             ),
           ),
         );
@@ -207,7 +214,8 @@ export function createRedisTurnLease(options: RedisTurnLeaseOptions): TurnLease 
           if (closed) throw closedError();
           const askedAt = Date.now();
           const reply = await attempt();
-          if (reply > 0) return grant(conversationId, reply, owner, askedAt, ttlMs, renew);
+          if (reply > 0) return grant(conversationId, reply, owner, askedAt, ttlMs, renew, atOnce);
+          atOnce = false;
           const left = deadline - Date.now();
           if (left <= 0) throw busyError(conversationId, waitMs);
           if (signal?.aborted) throw abortError(signal);

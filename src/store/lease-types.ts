@@ -34,6 +34,13 @@ export interface LeaseHandle {
   readonly token: number;
   /** Whether the lease was lost: it expired or another owner holds it now. */
   readonly lost: boolean;
+  /**
+   * `true` when the first command `acquire` sent took the lease: it did not wait, and did not
+   * send its command again. Commands sent on the lease's Redis connection in the same tick as
+   * the `acquire` call then ran after the grant, so what they read holds for this holder. Only
+   * the Redis lease sets it; otherwise `undefined`.
+   */
+  readonly grantedAtOnce?: boolean;
   /** Aborts when the lease is lost, with a `CONFLICT` ClawmeshError as the reason. */
   readonly signal: AbortSignal;
   /** Throws the `CONFLICT` error of a lost lease; returns when it is still held. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTurnLease } from './index.ts';
 import { describeTurnLease } from './lease-conformance.ts';
 import { createMemoryTurnLease } from './lease-memory.ts';
-import { createRedisTurnLease } from './lease-redis.ts';
+import { createRedisTurnLease, type RedisTurnLeaseOptions } from './lease-redis.ts';
 import type { TurnLease } from './lease-types.ts';
 import { createRedisConversationStore } from './redis-conversations.ts';
 import { monitorRedis } from './redis-monitor.ts';
@@ -119,6 +119,39 @@ describe('redis turn lease', () => {
       await lease.close();
       await client.close();
     }
+  });
+
+  it('says a grant came from its first command only when it neither waited nor sent its script again', async () => {
+    const client = await connect();
+    const lease = createRedisTurnLease({ client, prefix, pollMs: 20 });
+    const id = randomUUID();
+    const first = await lease.acquire(id);
+    expect(first.grantedAtOnce).toBe(true);
+    const waiting = lease.acquire(id, { waitMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await first.release();
+    const waited = await waiting;
+    expect(waited.grantedAtOnce).toBe(false);
+    await waited.release();
+    // A server that lost its script cache: EVALSHA fails NOSCRIPT and the script goes again as EVAL,
+    // after anything sent meanwhile.
+    let evalshas = 0;
+    const forgetful = {
+      sendCommand: (args: readonly string[]) => {
+        if (args[0] === 'EVALSHA' && evalshas++ === 0)
+          return Promise.reject(new Error('NOSCRIPT No matching script. Please use EVAL.'));
+        return client.sendCommand(args as string[]);
+      },
+      duplicate: () => client.duplicate(),
+    } as unknown as RedisTurnLeaseOptions['client'];
+    const resending = createRedisTurnLease({ client: forgetful, prefix });
+    const resent = await resending.acquire(id);
+    expect(evalshas).toBe(1);
+    expect(resent.grantedAtOnce).toBe(false);
+    await resent.release();
+    await resending.close();
+    await lease.close();
+    await client.close();
   });
 
   it('keeps tokens rising when the token counter is lost, by starting again from the clock', async () => {

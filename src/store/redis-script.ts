@@ -28,19 +28,23 @@ export function redisScript(lua: string): RedisScript {
 
 /**
  * Runs a script with its keys and arguments: one round trip, plus one more the first time a
- * server sees the script (NOSCRIPT, then EVAL, which caches it).
+ * server sees the script (NOSCRIPT, then EVAL, which caches it). The EVALSHA is sent before this
+ * returns its promise; `onResend` is called when the script had to be sent again as EVAL, which
+ * then runs after whatever else was sent on the connection meanwhile.
  */
 export async function runScript(
   client: RedisCommandClient,
   script: RedisScript,
   keys: readonly string[],
   args: readonly (string | number)[],
+  onResend?: () => void,
 ): Promise<RedisReply> {
   const tail = [String(keys.length), ...keys, ...args.map(String)];
   try {
     return (await client.sendCommand(['EVALSHA', script.sha, ...tail])) as RedisReply;
   } catch (err) {
     if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+    onResend?.();
     return (await client.sendCommand(['EVAL', script.lua, ...tail])) as RedisReply;
   }
 }
