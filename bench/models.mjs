@@ -13,7 +13,10 @@
 //               itself. The gateway process adds a whole HTTP server and an outbound HTTP client
 //               per request; on a 2-core machine shared by the load client, the gateway and the
 //               upstream, its throughput ratio measures how much more CPU a proxied request costs
-//               than a bare one, so the gateway process's CPU per request is printed next to it.
+//               than a bare one, so the gateway process's CPU per request is printed next to it;
+//   HTTP, bare proxy (floor)  the same through a process that only streams each request to the
+//               upstream and the answer back (node:http, keep-alive): what a gateway on
+//               node:http in a process of its own pays here before doing anything.
 // The upstream is a minimal node:http server in its own process. Run with `npm run bench:models`
 // (or, after `npx tsc -p tsconfig.build.json`, `node bench/models.mjs`).
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -24,6 +27,8 @@ import { fileURLToPath } from 'node:url';
 import { load, makeClient, percentile, spawnNode, waitHealthy } from './lib.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
+/** The name of the floor's rows: a bare proxy process, no gateway logic. */
+const BARE_PROXY = 'HTTP, bare proxy (floor)';
 
 // --- the fake upstream (this file run with --upstream) -------------------------------------
 if (process.argv.includes('--upstream')) {
@@ -53,6 +58,40 @@ if (process.argv.includes('--upstream')) {
       });
       res.end(completion);
     });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () =>
+    process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`),
+  );
+} else if (process.argv.includes('--proxy')) {
+  // --- the floor of any HTTP gateway (this file run with --proxy): a bare node:http proxy ----
+  // that streams each request to the upstream on keep-alive sockets and the answer back, doing
+  // nothing else: what one inbound and one outbound HTTP exchange cost here.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const upstreamPort = Number(process.env.UPSTREAM_PORT);
+  const server = http.createServer((req, res) => {
+    const out = http.request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port: upstreamPort,
+        method: req.method,
+        path: req.url,
+        headers: {
+          'content-type': req.headers['content-type'],
+          'content-length': req.headers['content-length'],
+        },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, {
+          'content-type': answer.headers['content-type'],
+          'content-length': answer.headers['content-length'],
+        });
+        answer.pipe(res);
+      },
+    );
+    out.on('error', () => res.writeHead(502).end());
+    req.pipe(out);
   });
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1', () =>
@@ -153,9 +192,15 @@ async function main() {
     },
   );
   await waitHealthy(`${clawUrl}/healthz`, spawnedAt);
+  // The floor: a bare proxy process in front of the same upstream.
+  const { child: proxyChild, value: proxyPort } = await spawnNode([SELF, '--proxy'], {
+    env: { UPSTREAM_PORT: String(upstreamPort) },
+    ready: (line) => (line.startsWith('{') ? JSON.parse(line).port : undefined),
+  });
   const body = { model: 'auto', messages };
-  const httpVia = (c) => {
-    const toGateway = makeClient(clawUrl, c);
+  /** Requests through a gateway process (`url`, pid `gatewayPid`) against the upstream directly. */
+  const viaProcess = (url, gatewayPid) => (c) => {
+    const toGateway = makeClient(url, c);
     const toUpstream = makeClient(`http://127.0.0.1:${upstreamPort}`, c);
     const check = (res) => {
       if (res.status !== 200) throw new Error(`status ${res.status}: ${res.body}`);
@@ -165,11 +210,13 @@ async function main() {
       gateway: () => toGateway('/v1/chat/completions', body).then(check),
       cpu: () => ({
         mine: (({ user, system }) => user + system)(process.cpuUsage()),
-        gateway: cpuMicros(clawChild.pid),
+        gateway: cpuMicros(gatewayPid),
         upstream: cpuMicros(upstreamChild.pid),
       }),
     };
   };
+  const httpVia = viaProcess(clawUrl, clawChild.pid);
+  const proxyVia = viaProcess(`http://127.0.0.1:${proxyPort}`, proxyChild.pid);
 
   /** Interleaved: each worker alternates direct and gateway calls, so both see the same conditions. */
   async function interleaved(paths, c, pairs) {
@@ -250,6 +297,7 @@ async function main() {
     ...(await measure('in-process', () => inProcess)),
     ...(await measure('in-process, Node fetch', () => inProcessNodeFetch)),
     ...(await measure('HTTP', httpVia)),
+    ...(await measure(BARE_PROXY, proxyVia)),
   ];
 
   // Cache hit, in-process.
@@ -266,11 +314,10 @@ async function main() {
     hits.push(performance.now() - t0);
   }
 
-  const exited = [upstreamChild, clawChild].map(
+  const exited = [upstreamChild, clawChild, proxyChild].map(
     (child) => new Promise((resolve) => child.once('exit', resolve)),
   );
-  upstreamChild.kill('SIGTERM');
-  clawChild.kill('SIGTERM');
+  for (const child of [upstreamChild, clawChild, proxyChild]) child.kill('SIGTERM');
   await Promise.all(exited);
 
   const ms = (n) => n.toFixed(3);
@@ -311,7 +358,7 @@ async function main() {
   console.log(
     `cache hit in-process: p50 ${ms(hitP50)} ms, p99 ${ms(percentile(hits, 99))} ms (target p50 <= 0.1 ms: ${met(hitP50 <= 0.1)})`,
   );
-  for (const name of ['in-process', 'in-process, Node fetch', 'HTTP']) {
+  for (const name of ['in-process', 'in-process, Node fetch', 'HTTP', BARE_PROXY]) {
     const c16 = rows.find((r) => r.name === name && r.c === 16);
     const c64 = rows.find((r) => r.name === name && r.c === 64);
     console.log(
@@ -324,6 +371,10 @@ async function main() {
   );
   console.log(
     'HTTP: the gateway is a separate process doing an inbound and an outbound HTTP exchange per request; with the load client, the gateway and the upstream on 2 cores, its throughput ratio is bounded by its CPU per request (column "its own process") against the bare upstream\'s.',
+  );
+  const floor64 = at64(BARE_PROXY);
+  console.log(
+    `${BARE_PROXY}: a process that only streams each request to the upstream and the answer back reaches ${pct(floor64.ratio)} of direct at c=64 and adds ${ms(rows.find((r) => r.name === BARE_PROXY && r.c === 16).addedP50)} ms p50 at c=16: the floor of a gateway on node:http in a process of its own, on these two shared cores; Clawmesh's gateway process reaches ${pct(at64('HTTP').ratio)} (${pct(at64('HTTP').ratio / floor64.ratio)} of the floor).`,
   );
   process.exit(0);
 }
