@@ -239,6 +239,37 @@ describe('tracing on', () => {
     });
   });
 
+  it('follows the caller at the edge with the default sampler: a sampled caller, a new trace, and not an unsampled caller', async () => {
+    const before = received.length;
+    const caller = 'c'.repeat(32);
+    const seen: string[] = [];
+    const edge = (name: string, incoming?: string) =>
+      inEdgeSpan(
+        name,
+        createCallContext(),
+        {},
+        async (inner) => {
+          seen.push(inner.traceparent);
+        },
+        incoming,
+      );
+    await edge('edge sampled', `00-${caller}-${'d'.repeat(16)}-01`);
+    await edge('edge new');
+    await edge('edge unsampled', `00-${caller}-${'e'.repeat(16)}-00`);
+    await tracing().flush();
+    const names = received.slice(before).map((span) => span.name);
+    expect(names).toContain('edge sampled');
+    expect(names).toContain('edge new');
+    expect(names).not.toContain('edge unsampled');
+    expect(received.find((span) => span.name === 'edge sampled')).toMatchObject({
+      traceId: caller,
+      parentSpanId: 'd'.repeat(16),
+    });
+    // Inside: sampled, sampled, and the caller's unsampled trace with a new span id.
+    expect(seen.map((traceparent) => traceparent.slice(-2))).toEqual(['01', '01', '00']);
+    expect(seen[2]!.slice(3, 35)).toBe(caller);
+  });
+
   it('records no span under a caller that did not sample its trace', async () => {
     const before = received.length;
     const unsampled = createCallContext({ traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-00` });

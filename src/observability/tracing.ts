@@ -6,6 +6,7 @@ import { randomHex } from '../core/ids.ts';
 import { SAMPLING_DECISION, SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-constants.ts';
 import type { OtlpProtocol } from './otlp-sink.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
+import type { SamplerChoice } from './sampler.ts';
 import type { SpanExport } from './span-export.ts';
 import type { FixedAttributes } from './span-record.ts';
 
@@ -63,6 +64,8 @@ export interface TracingOptions {
 let active: Tracing = DISABLED;
 /** Decides for the spans that start a trace or continue a caller's (the edges). */
 let edgeSampler: Sampler | undefined;
+/** The sampler chosen, by its `OTEL_TRACES_SAMPLER` name. */
+let edgeChoice: SamplerChoice['name'] | undefined;
 /** The OpenTelemetry API, which the sampler's context needs: loaded by `initTracing`, not at start-up. */
 let otel: typeof import('@opentelemetry/api') | undefined;
 
@@ -93,6 +96,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   if (warning) options.warn?.(warning);
   otel = await import('@opentelemetry/api');
   edgeSampler = await samplerOf(choice);
+  edgeChoice = choice.name;
   const spans: SpanExport = await createSpanExport({
     url,
     resource: {
@@ -127,6 +131,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
     async shutdown() {
       active = DISABLED;
       edgeSampler = undefined;
+      edgeChoice = undefined;
       await spans.shutdown();
     },
   };
@@ -237,6 +242,10 @@ function sampleEdge(
   fixed: FixedAttributes | undefined,
 ): boolean {
   if (!edgeSampler || !otel) return true;
+  // The default sampler's decision needs no call into the SDK's: every new trace is sampled, and
+  // a caller's trace as the caller decided (what ParentBasedSampler over AlwaysOnSampler answers).
+  if (edgeChoice === 'parentbased_always_on') return parent ? parent.sampled : true;
+  if (edgeChoice === 'always_on') return true;
   const attributes = fixed ? { ...fixed.attributes, ...own } : own;
   const context: Context = parent
     ? otel.trace.setSpanContext(otel.ROOT_CONTEXT, {
