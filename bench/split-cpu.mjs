@@ -8,10 +8,9 @@
 // Redis and NATS are servers of its own (redis-server and nats-server from PATH, on free
 // ports), so their CPU and counters are this deployment's alone.
 // Run with `npm run bench:split-cpu`.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort, makeClient, offer, percentile, startRole } from './lib.mjs';
+import { makeClient, offer, percentile, startRole } from './lib.mjs';
+import { commandStats, cpuMs, sleeps, startServers, startSplit } from './split-lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const WARM = Number(process.env.BENCH_WARM ?? 1000);
@@ -25,49 +24,6 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** Runs a command to its end; resolves with its stdout. */
-function output(command, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    child.stdout.on('data', (chunk) => {
-      text += chunk;
-    });
-    child.on('error', reject);
-    child.on('exit', () => resolve(text));
-  });
-}
-
-async function startServers() {
-  const [redisPort, natsPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-m', String(monitorPort)], {
-    stdio: 'ignore',
-  });
-  for (const [name, child] of [
-    ['redis-server', redis],
-    ['nats-server', nats],
-  ]) {
-    child.on('error', () => {
-      console.error(`bench/split-cpu needs ${name} on PATH`);
-      process.exit(1);
-    });
-    children.push(child);
-  }
-  for (;;) {
-    const pong = await output('redis-cli', ['-p', String(redisPort), 'PING']).catch(() => '');
-    const varz = await fetch(`http://127.0.0.1:${monitorPort}/varz`).then(
-      (res) => res.ok,
-      () => false,
-    );
-    if (pong.trim() === 'PONG' && varz) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { redis, nats, redisPort, natsPort, monitorPort };
-}
-
 async function start(args, env) {
   const { child, url } = await startRole(
     CLI,
@@ -77,43 +33,6 @@ async function start(args, env) {
   );
   children.push(child);
   return { child, url };
-}
-
-/** CPU time of every thread of a process, in ms, with ns precision. */
-function cpuMs(pid) {
-  let ns = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return ns / 1e6;
-}
-
-/** Times the threads of a process went to sleep of their own accord (each is a wake-up later). */
-function sleeps(pid) {
-  let count = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
-      count += Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(status)[1]);
-    } catch {
-      // the thread ended
-    }
-  }
-  return count;
-}
-
-async function commandStats(port) {
-  const text = await output('redis-cli', ['-p', String(port), 'INFO', 'commandstats']);
-  const calls = {};
-  for (const line of text.split('\n')) {
-    const match = /^cmdstat_(\S+):calls=(\d+)/.exec(line);
-    if (match && !['info', 'ping'].includes(match[1])) calls[match[1]] = Number(match[2]);
-  }
-  return calls;
 }
 
 async function natsCounts(monitorPort) {
@@ -173,28 +92,8 @@ async function measure(label, processes, servers, drive, turns) {
 console.log(
   `bench/split-cpu — node ${process.version}; ${WARM} warm-up turns, ${SEQUENTIAL} sequential, then ${RATE}/s for ${RATE_SECONDS} s`,
 );
-const servers = await startServers();
-const split = [];
-const env = {
-  CLAWMESH_TRANSPORT: 'nats',
-  NATS_URL: `nats://127.0.0.1:${servers.natsPort}`,
-  CLAWMESH_STORE: 'redis',
-  REDIS_URL: `redis://127.0.0.1:${servers.redisPort}`,
-  CLAWMESH_BUS: 'memory',
-};
-let gatewayUrl;
-for (const [name, args] of [
-  ['models', ['models']],
-  ['skills inventory', ['skills', '--skills', 'inventory']],
-  ['skills support', ['skills', '--skills', 'support']],
-  ['conversation', ['conversation']],
-  ['gateway', ['gateway']],
-]) {
-  const { child, url } = await start(args, env);
-  split.push([name, child.pid]);
-  if (name === 'gateway') gatewayUrl = url;
-}
-split.push(['nats-server', servers.nats.pid], ['redis-server', servers.redis.pid]);
+const servers = await startServers(children);
+const { processes: split, gatewayUrl } = await startSplit(CLI, servers, children, 'clawmesh-split-cpu-');
 const one = await start([], { CLAWMESH_STORE: 'memory' });
 const monolith = [['one process', one.child.pid]];
 

@@ -8,12 +8,10 @@
 // switches) and Redis's commands per turn. Printed: the medians of A and B, and the median and
 // mean ± standard error of the paired differences B - A. Linux only.
 // Run with `BENCH_BASE_CLI=.scratch-base/dist/src/cli/main.js node bench/split-pair.mjs`.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, makeClient, startRole } from './lib.mjs';
+import { makeClient } from './lib.mjs';
+import { commandStats, cpuMs, sleeps, startServers, startSplit } from './split-lib.mjs';
 
 const BASE = process.env.BENCH_BASE_CLI && resolve(process.env.BENCH_BASE_CLI);
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
@@ -31,84 +29,15 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** A sum over the threads of a process, of a number read from each thread's /proc file. */
-function perThread(pid, file, read) {
-  let total = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += read(readFileSync(`/proc/${pid}/task/${task}/${file}`, 'utf8'));
-    } catch {
-      // the thread ended
-    }
-  }
-  return total;
-}
-const cpuMs = (pid) => perThread(pid, 'schedstat', (text) => Number(text.split(' ')[0]) / 1e6);
-const sleeps = (pid) =>
-  perThread(pid, 'status', (text) => Number(/\nvoluntary_ctxt_switches:\s+(\d+)/.exec(text)[1]));
+/** Commands Redis has run so far, of every name. */
+const redisCommands = async (port) =>
+  Object.values(await commandStats(port)).reduce((sum, calls) => sum + calls, 0);
 
-/** Commands Redis has run (those inside scripts included), INFO and PING left out. */
-function redisCommands(port) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let text = '';
-    socket.on('error', reject);
-    socket.on('data', (chunk) => {
-      text += chunk;
-      const header = /^\$(\d+)\r\n/.exec(text);
-      if (!header || Buffer.byteLength(text) < header[0].length + Number(header[1])) return;
-      socket.destroy();
-      let calls = 0;
-      for (const [, name, n] of text.matchAll(/cmdstat_(\w+):calls=(\d+)/g))
-        if (name !== 'info' && name !== 'ping') calls += Number(n);
-      resolve(calls);
-    });
-    socket.write('INFO commandstats\r\n');
-  });
-}
-
+/** A split deployment of `cli` with a Redis and a NATS server of its own. */
 async function deploy(cli) {
-  const [redisPort, natsPort] = [await freePort(), await freePort()];
-  const redis = spawn('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], { stdio: 'ignore' });
-  children.push(redis, nats);
-  for (;;) {
-    if (
-      await redisCommands(redisPort).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const env = {
-    CLAWMESH_TRANSPORT: 'nats',
-    NATS_URL: `nats://127.0.0.1:${natsPort}`,
-    CLAWMESH_STORE: 'redis',
-    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-    CLAWMESH_BUS: 'memory',
-    LOG_LEVEL: 'info',
-    PORT: '0',
-  };
-  const processes = [];
-  let url;
-  for (const [name, args] of [
-    ['models', ['models']],
-    ['skills inventory', ['skills', '--skills', 'inventory']],
-    ['skills support', ['skills', '--skills', 'support']],
-    ['conversation', ['conversation']],
-    ['gateway', ['gateway']],
-  ]) {
-    const started = await startRole(cli, args, env, { tmpPrefix: 'clawmesh-split-pair-' });
-    children.push(started.child);
-    processes.push([name, started.child.pid]);
-    url = started.url;
-  }
-  processes.push(['nats-server', nats.pid], ['redis-server', redis.pid]);
-  return { processes, post: makeClient(url, 8), redisPort };
+  const servers = await startServers(children);
+  const { processes, gatewayUrl } = await startSplit(cli, servers, children, 'clawmesh-split-pair-');
+  return { processes, post: makeClient(gatewayUrl, 8), redisPort: servers.redisPort };
 }
 
 console.log(
