@@ -97,54 +97,14 @@ export function newIdPair(): string {
 /** `bytes` random bytes (at most 256) as lowercase hex. */
 export function randomHex(bytes: number): string {
   const from = take(bytes);
-  // Span ids (8 bytes) and trace ids (16), made for every span: a third of the time of a call
-  // into the buffer's hex encoder.
+  // Span ids (8 bytes), made for every span: a third of the time of a call into the buffer's hex
+  // encoder.
   if (bytes === 8) return hex8(from);
-  if (bytes === 16) return hex16(from);
   return pool.toString('hex', from, from + bytes);
 }
 
 const hi = (byte: number): number => HEX_DIGITS[2 * byte]!;
 const lo = (byte: number): number => HEX_DIGITS[2 * byte + 1]!;
-
-/** The 16 pool bytes at `at` as 32 hex digits, in one flat string. */
-function hex16(at: number): string {
-  const p = pool;
-  return String.fromCharCode(
-    hi(p[at + 0]!),
-    lo(p[at + 0]!),
-    hi(p[at + 1]!),
-    lo(p[at + 1]!),
-    hi(p[at + 2]!),
-    lo(p[at + 2]!),
-    hi(p[at + 3]!),
-    lo(p[at + 3]!),
-    hi(p[at + 4]!),
-    lo(p[at + 4]!),
-    hi(p[at + 5]!),
-    lo(p[at + 5]!),
-    hi(p[at + 6]!),
-    lo(p[at + 6]!),
-    hi(p[at + 7]!),
-    lo(p[at + 7]!),
-    hi(p[at + 8]!),
-    lo(p[at + 8]!),
-    hi(p[at + 9]!),
-    lo(p[at + 9]!),
-    hi(p[at + 10]!),
-    lo(p[at + 10]!),
-    hi(p[at + 11]!),
-    lo(p[at + 11]!),
-    hi(p[at + 12]!),
-    lo(p[at + 12]!),
-    hi(p[at + 13]!),
-    lo(p[at + 13]!),
-    hi(p[at + 14]!),
-    lo(p[at + 14]!),
-    hi(p[at + 15]!),
-    lo(p[at + 15]!),
-  );
-}
 
 /** The 8 pool bytes at `at` as 16 hex digits, in one flat string. */
 function hex8(at: number): string {

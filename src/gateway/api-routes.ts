@@ -12,7 +12,7 @@ import { sessionConversationId } from '../core/ids.ts';
 import { parseOrThrow } from '../core/validation.ts';
 import { callFields, type Logger } from '../observability/logger.ts';
 import { fixedAttributes } from '../observability/span-record.ts';
-import { inEdgeSpan } from '../observability/tracing.ts';
+import { inEdgeSpan, NO_ATTRIBUTES } from '../observability/tracing.ts';
 import type { ApiKeyCheck } from './auth.ts';
 import type { Idempotency } from './idempotency.ts';
 import type { RateLimit } from './rate-limit.ts';
@@ -77,7 +77,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiRouteDeps): voi
     return inEdgeSpan(
       'POST /v1/messages',
       ctx,
-      NO_OWN_ATTRIBUTES,
+      NO_ATTRIBUTES,
       async (traced) => {
         const started = performance.now();
         const run = () =>
@@ -132,7 +132,6 @@ const MESSAGE_SPAN = fixedAttributes({
   'http.route': '/v1/messages',
   'clawmesh.channel': 'api',
 });
-const NO_OWN_ATTRIBUTES = (): Record<string, never> => ({});
 
 function toResponse(turn: TurnReply) {
   return {

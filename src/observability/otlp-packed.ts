@@ -1,5 +1,4 @@
-import type { Attributes } from '@opentelemetry/api';
-import { eachSpanAttribute, type SpanRecord } from './span-record.ts';
+import { eachAttribute, eachSpanAttribute, type SpanRecord } from './span-record.ts';
 
 /*
  * Finished spans on their way to the export worker. The turn's thread packs each span into a
@@ -34,30 +33,18 @@ export function spanFlags(span: SpanRecord): number {
   return (span.traceFlags & 0xff) | HAS_IS_REMOTE | (span.parentIsRemote ? IS_REMOTE : 0);
 }
 
-/** Appends a span's attributes (fixed, given, set later) as a packed list. */
-function packSpanAttributes(span: SpanRecord, out: unknown[]): void {
+/**
+ * Appends a packed attribute list: its count, then key and value of each attribute `each`
+ * visits.
+ */
+function packAttributes(out: unknown[], each: (visit: (key: string, value: unknown) => void) => void): void {
   const at = out.length;
   out.push(0);
   let count = 0;
-  eachSpanAttribute(span, (key, value) => {
+  each((key, value) => {
     out.push(key, value);
     count++;
   });
-  out[at] = count;
-}
-
-function packAttributes(attributes: Attributes | undefined, out: unknown[]): void {
-  const at = out.length;
-  out.push(0);
-  let count = 0;
-  if (attributes) {
-    for (const key in attributes) {
-      const value = attributes[key];
-      if (value === undefined || value === null) continue;
-      out.push(key, value);
-      count++;
-    }
-  }
   out[at] = count;
 }
 
@@ -75,11 +62,11 @@ export function packSpan(span: SpanRecord, out: unknown[]): void {
     span.status.code,
     span.status.message ?? '',
   );
-  packSpanAttributes(span, out);
+  packAttributes(out, (visit) => eachSpanAttribute(span, visit));
   out.push(span.events.length);
   for (const event of span.events) {
     out.push(event.name, event.timeMs);
-    packAttributes(event.attributes, out);
+    packAttributes(out, (visit) => eachAttribute(event.attributes, visit));
   }
 }
 

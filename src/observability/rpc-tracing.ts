@@ -3,7 +3,7 @@ import type { CallContext } from '../core/context.ts';
 import type { CallMiddleware, Contract, Handlers } from '../core/contract.ts';
 import type { Transport } from '../transport/types.ts';
 import { type FixedAttributes, fixedAttributes } from './span-record.ts';
-import { inSpan, sampledParent, tracing } from './tracing.ts';
+import { inSpan, NO_ATTRIBUTES, sampledParent, tracing } from './tracing.ts';
 
 type AnyHandler = (input: unknown, ctx: CallContext) => Promise<unknown>;
 
@@ -93,9 +93,6 @@ export function rpcTracing(transportKind: string): CallMiddleware {
       );
   };
 }
-
-/** A client span's own attributes: none (all of them are its method's). */
-const NO_ATTRIBUTES = (): Attributes => ({});
 
 /**
  * Traces every call through a transport when tracing is on: a client span on the caller's side

@@ -58,13 +58,17 @@ export function eachSpanAttribute(
   span: SpanRecord,
   visit: (key: string, value: AttributeValue) => void,
 ): void {
-  if (span.fixed) visitAll(span.fixed.attributes, visit);
-  visitAll(span.attributes, visit);
+  if (span.fixed) eachAttribute(span.fixed.attributes, visit);
+  eachAttribute(span.attributes, visit);
   const late = span.late;
   if (late) for (let i = 0; i < late.length; i += 2) visit(late[i] as string, late[i + 1] as AttributeValue);
 }
 
-function visitAll(attributes: Attributes, visit: (key: string, value: AttributeValue) => void): void {
+/** Calls `visit` with each attribute that is set, in order; none without attributes. */
+export function eachAttribute(
+  attributes: Attributes | undefined,
+  visit: (key: string, value: AttributeValue) => void,
+): void {
   for (const key in attributes) {
     const value = attributes[key];
     if (value !== undefined && value !== null) visit(key, value);

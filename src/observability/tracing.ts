@@ -203,6 +203,9 @@ export function sampledParent(traceparent: string | undefined): boolean {
 /** A span's attributes, or a function making them only when the span is recorded. */
 export type LazyAttributes = Attributes | (() => Attributes);
 
+/** No attributes of a span's own (all of them fixed): a fresh empty object each time it is recorded. */
+export const NO_ATTRIBUTES: LazyAttributes = () => ({});
+
 const attributesOf = (attributes: LazyAttributes): Attributes =>
   typeof attributes === 'function' ? attributes() : { ...attributes };
 
