@@ -143,24 +143,27 @@ const send = (replica: Replica, conversationId: string, text: string, messageId?
     createCallContext({ timeoutMs: 60_000 }),
   );
 
+/** Drains and closes replicas, then deletes the keys the tests wrote. */
+async function stopReplicas(replicas: Replica[]): Promise<void> {
+  for (const { service, lease, client } of replicas) {
+    await service.drain();
+    await lease.close();
+    await client.close();
+  }
+  const admin = createClient({ url: REDIS_URL });
+  await admin.connect();
+  for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
+    if (keys.length > 0) await admin.del(keys);
+  }
+  await admin.close();
+}
+
 describe('two conversation replicas sharing one Redis', () => {
   let replicas: Replica[];
   beforeAll(async () => {
     replicas = [await startReplica(0), await startReplica(1)];
   });
-  afterAll(async () => {
-    for (const { service, lease, client } of replicas) {
-      await service.drain();
-      await lease.close();
-      await client.close();
-    }
-    const admin = createClient({ url: REDIS_URL });
-    await admin.connect();
-    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-      if (keys.length > 0) await admin.del(keys);
-    }
-    await admin.close();
-  });
+  afterAll(() => stopReplicas(replicas));
 
   it('never run two turns of one conversation at once, and keep the turns in the order sent', async () => {
     const conversationId = `c-${randomUUID()}`;
@@ -305,19 +308,7 @@ describe("replicas that send a turn's first reads with the lease's acquire", () 
       await startReplica(5, 5000, true, { readsAfterLease: true }),
     ];
   });
-  afterAll(async () => {
-    for (const { service, lease, client } of replicas) {
-      await service.drain();
-      await lease.close();
-      await client.close();
-    }
-    const admin = createClient({ url: REDIS_URL });
-    await admin.connect();
-    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 500 })) {
-      if (keys.length > 0) await admin.del(keys);
-    }
-    await admin.close();
-  });
+  afterAll(() => stopReplicas(replicas));
 
   it("sends the conversation's read before the acquire is answered, saving a round trip", async () => {
     const conversationId = `early-${randomUUID()}`;
