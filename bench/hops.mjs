@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { createClient } from 'redis';
-import { freePort, load, makeClient, offer, percentile, startRole } from './lib.mjs';
+import { freePort, load, makeClient, offer, percentile, spawnNode, startRole } from './lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const FLOOR_ROLE = fileURLToPath(new URL('./split-floor-role.mjs', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -281,4 +282,48 @@ for (const transport of ['nats', 'http']) {
   }
   await split.stop();
 }
+
+// The floor of a split turn here: the same processes and hops with nothing of Clawmesh in them
+// (bench/split-floor-role.mjs: node:http, nats.js, the redis client), measured the same way.
+async function startFloor() {
+  const prefix = `hopsfloor${run}`;
+  const env = { NATS_URL, REDIS_URL, FLOOR_PREFIX: prefix };
+  const own = [];
+  let gatewayUrl;
+  for (const role of ['models', 'skills', 'conversation', 'gateway']) {
+    const { child, value } = await spawnNode([FLOOR_ROLE, role], {
+      env,
+      ready: (line) => (line.startsWith('{"ready"') ? JSON.parse(line) : undefined),
+    });
+    children.push(child);
+    own.push(child);
+    gatewayUrl = value.url;
+  }
+  return {
+    url: gatewayUrl,
+    stop: async () => {
+      for (const child of own) child.kill('SIGTERM');
+      await Promise.all(own.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+      await deleteKeys(`${prefix}:*`);
+    },
+  };
+}
+const floor = await startFloor();
+const floorPost = makeClient(floor.url, 64);
+for (let i = 0; i < 300; i++) await floorPost('/v1/messages', question(i));
+await offer(floorPost, question, RATE, 3);
+const floorRows = [
+  await offer(floorPost, question, RATE, RATE_SECONDS),
+  await offer(floorPost, question, LOW_RATE, RATE_SECONDS),
+];
+const floorLoop = await load((i) => floorPost('/v1/messages', question(i)), { total: 3000, concurrency: 16 });
+for (const [k, m] of floorRows.entries()) {
+  console.log(
+    `${'floor'.padEnd(9)}  ${String(k === 0 ? RATE : LOW_RATE).padStart(9)}  ${(m.latencies.length / m.wall).toFixed(0).padStart(10)}  ${String(m.failed).padStart(6)}  ${fmt(percentile(m.latencies, 50)).padStart(8)}  ${fmt(percentile(m.latencies, 90)).padStart(8)}  ${fmt(percentile(m.latencies, 99)).padStart(8)}  ${k === 0 ? (3000 / (floorLoop.wallMs / 1000)).toFixed(0).padStart(24) : ''}`,
+  );
+}
+console.log(
+  'floor: the same turn shape with nothing of Clawmesh (bench/split-floor-role.mjs): node:http in, a NATS request to a conversation process that makes 4 Redis round trips and 3 NATS requests (2 KB out, 1 KB back) to two more processes',
+);
+await floor.stop();
 process.exit(0);
