@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { createClient } from 'redis';
-import { freePort, load, makeClient, offer, percentile, spawnNode, startRole } from './lib.mjs';
+import { freePort, load, makeClient, offer, percentile, startRole } from './lib.mjs';
+import { startFloor as startFloorProcesses } from './split-lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
-const FLOOR_ROLE = fileURLToPath(new URL('./split-floor-role.mjs', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -287,18 +287,7 @@ for (const transport of ['nats', 'http']) {
 // (bench/split-floor-role.mjs: node:http, nats.js, the redis client), measured the same way.
 async function startFloor() {
   const prefix = `hopsfloor${run}`;
-  const env = { NATS_URL, REDIS_URL, FLOOR_PREFIX: prefix };
-  const own = [];
-  let gatewayUrl;
-  for (const role of ['models', 'skills', 'conversation', 'gateway']) {
-    const { child, value } = await spawnNode([FLOOR_ROLE, role], {
-      env,
-      ready: (line) => (line.startsWith('{"ready"') ? JSON.parse(line) : undefined),
-    });
-    children.push(child);
-    own.push(child);
-    gatewayUrl = value.url;
-  }
+  const { children: own, gatewayUrl } = await startFloorProcesses(NATS_URL, REDIS_URL, prefix, children);
   return {
     url: gatewayUrl,
     stop: async () => {

@@ -5,12 +5,14 @@
 // (INFO commandstats) and the NATS messages per turn (the server's /varz), over sequential turns
 // and at a fixed rate. Baseline in the same run: the same turns through one process (every
 // service in it, `local` transport, memory store). Linux only.
+// Then the same for the floor of a split (bench/split-floor-role.mjs: the same turn shape, four
+// processes with nothing of Clawmesh in them) over the same servers: what is Clawmesh's own.
 // Redis and NATS are servers of its own (redis-server and nats-server from PATH, on free
 // ports), so their CPU and counters are this deployment's alone.
 // Run with `npm run bench:split-cpu`.
 import { fileURLToPath } from 'node:url';
 import { makeClient, offer, percentile, startRole } from './lib.mjs';
-import { commandStats, cpuMs, sleeps, startServers, startSplit } from './split-lib.mjs';
+import { commandStats, cpuMs, sleeps, startFloor, startServers, startSplit } from './split-lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const WARM = Number(process.env.BENCH_WARM ?? 1000);
@@ -115,6 +117,34 @@ await measure(
   split,
   servers,
   async () => (await offer(splitPost, question, RATE, RATE_SECONDS)).latencies,
+  RATE * RATE_SECONDS,
+);
+const floor = await startFloor(
+  `nats://127.0.0.1:${servers.natsPort}`,
+  `redis://127.0.0.1:${servers.redisPort}`,
+  'floor',
+  children,
+);
+const floorProcesses = [
+  ...floor.processes,
+  ['nats-server', servers.nats.pid],
+  ['redis-server', servers.redis.pid],
+];
+const floorPost = makeClient(floor.gatewayUrl, 64);
+for (let i = 0; i < WARM; i++) await floorPost('/v1/messages', question(i));
+await measure(
+  'floor (the same turn shape, nothing of Clawmesh), sequential',
+  floorProcesses,
+  servers,
+  () => sequential(floorPost, SEQUENTIAL),
+  SEQUENTIAL,
+);
+await offer(floorPost, question, RATE, 3);
+await measure(
+  `floor, ${RATE} turns/s`,
+  floorProcesses,
+  servers,
+  async () => (await offer(floorPost, question, RATE, RATE_SECONDS)).latencies,
   RATE * RATE_SECONDS,
 );
 process.exit(0);

@@ -3,7 +3,8 @@
 // /proc (Linux).
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { freePort, startRole } from './lib.mjs';
+import { fileURLToPath } from 'node:url';
+import { freePort, spawnNode, startRole } from './lib.mjs';
 
 /** The roles of a fully split deployment, by the name printed for each: the gateway last (its URL is the deployment's). */
 const SPLIT_ROLES = [
@@ -86,6 +87,31 @@ export async function startSplit(cli, servers, children, tmpPrefix) {
   }
   processes.push(['nats-server', servers.nats.pid], ['redis-server', servers.redis.pid]);
   return { processes, gatewayUrl };
+}
+
+const FLOOR_ROLE = fileURLToPath(new URL('./split-floor-role.mjs', import.meta.url));
+
+/**
+ * Starts the floor of a split (bench/split-floor-role.mjs: the same turn shape with nothing of
+ * Clawmesh) over the NATS and Redis at `natsUrl` and `redisUrl`, its subjects and keys under
+ * `prefix`, each process added to `children`; resolves with `[name, pid]` of each, their
+ * processes, and the gateway's URL.
+ */
+export async function startFloor(natsUrl, redisUrl, prefix, children) {
+  const processes = [];
+  const own = [];
+  let gatewayUrl;
+  for (const role of ['models', 'skills', 'conversation', 'gateway']) {
+    const { child, value } = await spawnNode([FLOOR_ROLE, role], {
+      env: { NATS_URL: natsUrl, REDIS_URL: redisUrl, FLOOR_PREFIX: prefix },
+      ready: (line) => (line.startsWith('{"ready"') ? JSON.parse(line) : undefined),
+    });
+    children.push(child);
+    own.push(child);
+    processes.push([`floor ${role}`, child.pid]);
+    gatewayUrl = value.url;
+  }
+  return { processes, children: own, gatewayUrl };
 }
 
 /** A sum over the threads of a process, of a number read from each thread's /proc file. */
