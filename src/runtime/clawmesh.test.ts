@@ -359,3 +359,35 @@ describe('a conversation role whose turn lease needs a Redis that does not answe
     });
   });
 });
+
+describe('listening on a port another process holds', () => {
+  it('fails with the port and the setting that changes it, and stops cleanly', async () => {
+    const taken = createServer();
+    servers.push(taken);
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const app = await createClawmesh({
+      baseDir: mkdtempSync(join(tmpdir(), 'clawmesh-port-taken-')),
+      logger: silentLogger(),
+      configOptions: {
+        env: {},
+        overrides: { store: { kind: 'memory' }, audit: { enabled: false }, gateway: { port } },
+      },
+    });
+    try {
+      const failure = await app.listen().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(failure).toMatchObject({
+        code: 'UNAVAILABLE',
+        retryable: false,
+        message: expect.stringContaining(`port 127.0.0.1:${port} is already in use`),
+      });
+      expect((failure as Error).message).toContain('set PORT (or gateway.port)');
+      expect((failure as Error).cause).toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      await app.stop();
+    }
+  });
+});

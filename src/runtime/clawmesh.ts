@@ -4,6 +4,7 @@ import { type LoadConfigOptions, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { CallMiddleware, Client } from '../core/contract.ts';
 import { conversationContract } from '../core/contracts/conversation.ts';
+import { ClawmeshError } from '../core/errors.ts';
 import { createInFlight } from '../core/in-flight.ts';
 import { settlesWithin } from '../core/wait.ts';
 import { registerApiRoutes } from '../gateway/api-routes.ts';
@@ -236,7 +237,9 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
           'no API keys configured (gateway.apiKeys or CLAWMESH_API_KEYS): the HTTP API is open, so it listens on 127.0.0.1 only',
         );
       }
-      await http.listen({ port: gateway.port, host });
+      await http.listen({ port: gateway.port, host }).catch((err: unknown) => {
+        throw listenError(err, host, gateway.port);
+      });
       const address = http.server.address();
       const port = typeof address === 'object' && address ? address.port : gateway.port;
       const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -270,4 +273,29 @@ export async function createClawmesh(options: ClawmeshOptions = {}): Promise<Cla
       return stopping;
     },
   };
+}
+
+/**
+ * What a failed listen tells the operator: a port in use (most often two roles started on one
+ * host without a `PORT` each) or one this user may not bind, with the setting that changes it.
+ * Other errors pass unchanged.
+ */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const where = `${host}:${port}`;
+  if (code === 'EADDRINUSE') {
+    return new ClawmeshError(
+      'UNAVAILABLE',
+      `port ${where} is already in use by another process: set PORT (or gateway.port) to a free port; each role started on one host needs a port of its own`,
+      { cause: err, retryable: false },
+    );
+  }
+  if (code === 'EACCES') {
+    return new ClawmeshError(
+      'UNAVAILABLE',
+      `not allowed to listen on ${where}: ports below 1024 need privileges; set PORT (or gateway.port) to 1024 or above`,
+      { cause: err, retryable: false },
+    );
+  }
+  return err;
 }
