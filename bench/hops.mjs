@@ -1,7 +1,8 @@
 // bench/hops: the same turn (the stock question: one tool call, two model calls) through the
 // HTTP API with the services talking over the `local`, `http` and `nats` transports, in one run,
 // interleaved; the added latency per hop against `local`; then a fully split deployment (one
-// process per role, over NATS and Redis) held at 200 turns/s.
+// process per role, over NATS and Redis) held at 200 turns/s, and the floor of such a turn (the
+// same processes and hops with nothing of Clawmesh in them) measured the same way.
 // Run with `npm run bench:hops` (needs NATS on NATS_URL and Redis on REDIS_URL).
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -236,14 +237,15 @@ async function startSplit(transport) {
     const url = await start(args, { ...env, PORT: String(ports[name] ?? 0) });
     if (name === 'gateway') gatewayUrl = url;
   }
-  const own = children.slice(first);
-  return {
-    url: gatewayUrl,
-    stop: async () => {
-      for (const child of own) child.kill('SIGTERM');
-      await Promise.all(own.map((child) => new Promise((resolve) => child.once('exit', resolve))));
-      await deleteKeys(`${prefix}:*`);
-    },
+  return { url: gatewayUrl, stop: stopper(children.slice(first), prefix) };
+}
+
+/** Stops the processes of a deployment and deletes the keys it left in the shared Redis. */
+function stopper(own, prefix) {
+  return async () => {
+    for (const child of own) child.kill('SIGTERM');
+    await Promise.all(own.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    await deleteKeys(`${prefix}:*`);
   };
 }
 
@@ -263,8 +265,21 @@ console.log(
 console.log(
   'transport  offered/s  achieved/s  failed  turn p50  turn p90  turn p99  closed loop c=16 turns/s',
 );
-for (const transport of ['nats', 'http']) {
-  const split = await startSplit(transport);
+// The floor of a split turn here: the same processes and hops with nothing of Clawmesh in them
+// (bench/split-floor-role.mjs: node:http, nats.js, the redis client), measured the same way.
+async function startFloor() {
+  const prefix = `hopsfloor${run}`;
+  const { children: own, gatewayUrl } = await startFloorProcesses(NATS_URL, REDIS_URL, prefix, children);
+  return { url: gatewayUrl, stop: stopper(own, prefix) };
+}
+
+const deployments = [
+  ['nats', () => startSplit('nats')],
+  ['http', () => startSplit('http')],
+  ['floor', startFloor],
+];
+for (const [name, startDeployment] of deployments) {
+  const split = await startDeployment();
   const post = makeClient(split.url, 64);
   for (let i = 0; i < 300; i++) await post('/v1/messages', question(i));
   // Warm-up at the same rate: keep-alive connections and code paths of concurrent turns.
@@ -277,42 +292,12 @@ for (const transport of ['nats', 'http']) {
   for (const [k, m] of measured.entries()) {
     const rate = k === 0 ? RATE : LOW_RATE;
     console.log(
-      `${transport.padEnd(9)}  ${String(rate).padStart(9)}  ${(m.latencies.length / m.wall).toFixed(0).padStart(10)}  ${String(m.failed).padStart(6)}  ${fmt(percentile(m.latencies, 50)).padStart(8)}  ${fmt(percentile(m.latencies, 90)).padStart(8)}  ${fmt(percentile(m.latencies, 99)).padStart(8)}  ${k === 0 ? (3000 / (wallMs / 1000)).toFixed(0).padStart(24) : ''}`,
+      `${name.padEnd(9)}  ${String(rate).padStart(9)}  ${(m.latencies.length / m.wall).toFixed(0).padStart(10)}  ${String(m.failed).padStart(6)}  ${fmt(percentile(m.latencies, 50)).padStart(8)}  ${fmt(percentile(m.latencies, 90)).padStart(8)}  ${fmt(percentile(m.latencies, 99)).padStart(8)}  ${k === 0 ? (3000 / (wallMs / 1000)).toFixed(0).padStart(24) : ''}`,
     );
   }
   await split.stop();
 }
-
-// The floor of a split turn here: the same processes and hops with nothing of Clawmesh in them
-// (bench/split-floor-role.mjs: node:http, nats.js, the redis client), measured the same way.
-async function startFloor() {
-  const prefix = `hopsfloor${run}`;
-  const { children: own, gatewayUrl } = await startFloorProcesses(NATS_URL, REDIS_URL, prefix, children);
-  return {
-    url: gatewayUrl,
-    stop: async () => {
-      for (const child of own) child.kill('SIGTERM');
-      await Promise.all(own.map((child) => new Promise((resolve) => child.once('exit', resolve))));
-      await deleteKeys(`${prefix}:*`);
-    },
-  };
-}
-const floor = await startFloor();
-const floorPost = makeClient(floor.url, 64);
-for (let i = 0; i < 300; i++) await floorPost('/v1/messages', question(i));
-await offer(floorPost, question, RATE, 3);
-const floorRows = [
-  await offer(floorPost, question, RATE, RATE_SECONDS),
-  await offer(floorPost, question, LOW_RATE, RATE_SECONDS),
-];
-const floorLoop = await load((i) => floorPost('/v1/messages', question(i)), { total: 3000, concurrency: 16 });
-for (const [k, m] of floorRows.entries()) {
-  console.log(
-    `${'floor'.padEnd(9)}  ${String(k === 0 ? RATE : LOW_RATE).padStart(9)}  ${(m.latencies.length / m.wall).toFixed(0).padStart(10)}  ${String(m.failed).padStart(6)}  ${fmt(percentile(m.latencies, 50)).padStart(8)}  ${fmt(percentile(m.latencies, 90)).padStart(8)}  ${fmt(percentile(m.latencies, 99)).padStart(8)}  ${k === 0 ? (3000 / (floorLoop.wallMs / 1000)).toFixed(0).padStart(24) : ''}`,
-  );
-}
 console.log(
   'floor: the same turn shape with nothing of Clawmesh (bench/split-floor-role.mjs): node:http in, a NATS request to a conversation process that makes 4 Redis round trips and 3 NATS requests (2 KB out, 1 KB back) to two more processes',
 );
-await floor.stop();
 process.exit(0);

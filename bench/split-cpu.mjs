@@ -110,41 +110,31 @@ await measure(
   () => sequential(onePost, SEQUENTIAL),
   SEQUENTIAL,
 );
-await measure('split, sequential', split, servers, () => sequential(splitPost, SEQUENTIAL), SEQUENTIAL);
-await offer(splitPost, question, RATE, 3);
-await measure(
-  `split, ${RATE} turns/s`,
-  split,
-  servers,
-  async () => (await offer(splitPost, question, RATE, RATE_SECONDS)).latencies,
-  RATE * RATE_SECONDS,
-);
 const floor = await startFloor(
   `nats://127.0.0.1:${servers.natsPort}`,
   `redis://127.0.0.1:${servers.redisPort}`,
   'floor',
   children,
 );
-const floorProcesses = [
-  ...floor.processes,
+const floorPost = makeClient(floor.gatewayUrl, 64);
+for (let i = 0; i < WARM; i++) await floorPost('/v1/messages', question(i));
+const serverProcesses = [
   ['nats-server', servers.nats.pid],
   ['redis-server', servers.redis.pid],
 ];
-const floorPost = makeClient(floor.gatewayUrl, 64);
-for (let i = 0; i < WARM; i++) await floorPost('/v1/messages', question(i));
-await measure(
-  'floor (the same turn shape, nothing of Clawmesh), sequential',
-  floorProcesses,
-  servers,
-  () => sequential(floorPost, SEQUENTIAL),
-  SEQUENTIAL,
-);
-await offer(floorPost, question, RATE, 3);
-await measure(
-  `floor, ${RATE} turns/s`,
-  floorProcesses,
-  servers,
-  async () => (await offer(floorPost, question, RATE, RATE_SECONDS)).latencies,
-  RATE * RATE_SECONDS,
-);
+// The split, then the floor (the same turn shape, nothing of Clawmesh), over the same servers.
+for (const [label, processes, post] of [
+  ['split', split, splitPost],
+  ['floor (the same turn shape, nothing of Clawmesh)', [...floor.processes, ...serverProcesses], floorPost],
+]) {
+  await measure(`${label}, sequential`, processes, servers, () => sequential(post, SEQUENTIAL), SEQUENTIAL);
+  await offer(post, question, RATE, 3);
+  await measure(
+    `${label}, ${RATE} turns/s`,
+    processes,
+    servers,
+    async () => (await offer(post, question, RATE, RATE_SECONDS)).latencies,
+    RATE * RATE_SECONDS,
+  );
+}
 process.exit(0);
