@@ -39,7 +39,7 @@ async function start(args, env) {
 
 async function natsCounts(monitorPort) {
   const varz = await (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json();
-  return { in: varz.in_msgs, out: varz.out_msgs };
+  return { in: varz.in_msgs, out: varz.out_msgs, inBytes: varz.in_bytes };
 }
 
 /** Open loop: a turn starts every 1/rate s whether or not the earlier ones finished. */
@@ -86,7 +86,7 @@ async function measure(label, processes, servers, drive, turns) {
       `Redis commands/turn ${total.toFixed(1)}: ${byName.map(([name, n]) => `${name} ${n.toFixed(1)}`).join(', ')}`,
     );
     console.log(
-      `NATS messages/turn: ${((nats1.in - nats0.in) / turns).toFixed(1)} in, ${((nats1.out - nats0.out) / turns).toFixed(1)} out`,
+      `NATS messages/turn: ${((nats1.in - nats0.in) / turns).toFixed(1)} in, ${((nats1.out - nats0.out) / turns).toFixed(1)} out; ${((nats1.inBytes - nats0.inBytes) / turns / 1024).toFixed(1)} KB in`,
     );
   }
 }
