@@ -143,6 +143,35 @@ const send = (replica: Replica, conversationId: string, text: string, messageId?
     createCallContext({ timeoutMs: 60_000 }),
   );
 
+/**
+ * Sends `count` messages of one conversation 2 ms apart, to the two replicas in turn; checks each
+ * got its own reply and each turn's model call saw every earlier message and reply; resolves with
+ * those model calls in the order their turns started.
+ */
+async function sendAlternating(
+  replicas: Replica[],
+  conversationId: string,
+  count: number,
+  messageIdOf?: (n: number) => string,
+): Promise<ModelCall[]> {
+  const replies: Array<ReturnType<typeof send>> = [];
+  for (let n = 1; n <= count; n += 1) {
+    replies.push(send(replicas[n % 2]!, conversationId, `message ${n}`, messageIdOf?.(n)));
+    await sleep(2);
+  }
+  const texts = (await Promise.all(replies)).map((reply) => reply.text);
+  expect(texts).toEqual(Array.from({ length: count }, (_, i) => `reply to message ${i + 1}`));
+  const turns = calls
+    .filter((call) => call.conversationId === conversationId)
+    .sort((x, y) => x.start - y.start);
+  expect(turns).toHaveLength(count);
+  turns.forEach((turn, i) => {
+    expect(turn.users).toEqual(Array.from({ length: i + 1 }, (_, k) => `message ${k + 1}`));
+    expect(turn.assistants).toEqual(Array.from({ length: i }, (_, k) => `reply to message ${k + 1}`));
+  });
+  return turns;
+}
+
 /** Drains and closes replicas, then deletes the keys the tests wrote. */
 async function stopReplicas(replicas: Replica[]): Promise<void> {
   for (const { service, lease, client } of replicas) {
@@ -167,28 +196,13 @@ describe('two conversation replicas sharing one Redis', () => {
 
   it('never run two turns of one conversation at once, and keep the turns in the order sent', async () => {
     const conversationId = `c-${randomUUID()}`;
-    const replies: Array<ReturnType<typeof send>> = [];
-    for (let n = 1; n <= 50; n += 1) {
-      replies.push(send(replicas[n % 2]!, conversationId, `message ${n}`));
-      await sleep(2);
-    }
-    const texts = (await Promise.all(replies)).map((reply) => reply.text);
-    expect(texts).toEqual(Array.from({ length: 50 }, (_, i) => `reply to message ${i + 1}`));
-
-    const turns = calls
-      .filter((call) => call.conversationId === conversationId)
-      .sort((x, y) => x.start - y.start);
-    expect(turns).toHaveLength(50);
+    const turns = await sendAlternating(replicas, conversationId, 50);
     // Turns alternate between the replicas, and none starts before the previous one ended.
     expect(turns.map((turn) => turn.replica)).toEqual(Array.from({ length: 50 }, (_, i) => (i + 1) % 2));
     for (let i = 1; i < turns.length; i += 1)
       expect(turns[i]!.start).toBeGreaterThanOrEqual(turns[i - 1]!.end);
-    // Each turn saw every earlier turn, though half of them were written by the other replica:
-    // neither replica's history cache served a stale history.
-    turns.forEach((turn, i) => {
-      expect(turn.users).toEqual(Array.from({ length: i + 1 }, (_, k) => `message ${k + 1}`));
-      expect(turn.assistants).toEqual(Array.from({ length: i }, (_, k) => `reply to message ${k + 1}`));
-    });
+    // sendAlternating checked that each turn saw every earlier turn, though half of them were
+    // written by the other replica: neither replica's history cache served a stale history.
 
     const stored = await replicas[0]!.store.messages(conversationId);
     expect(stored.map((m) => [m.seq, m.role, m.content])).toEqual(
@@ -322,23 +336,10 @@ describe("replicas that send a turn's first reads with the lease's acquire", () 
 
   it('keeps the turns in order, each seeing every earlier one, when the lease had to be waited for', async () => {
     const conversationId = `waited-${randomUUID()}`;
-    const replies: Array<ReturnType<typeof send>> = [];
-    for (let n = 1; n <= 30; n += 1) {
-      replies.push(send(replicas[n % 2]!, conversationId, `message ${n}`, `m-${n}`));
-      await sleep(2);
-    }
-    const texts = (await Promise.all(replies)).map((reply) => reply.text);
-    expect(texts).toEqual(Array.from({ length: 30 }, (_, i) => `reply to message ${i + 1}`));
-    const turns = calls
-      .filter((call) => call.conversationId === conversationId)
-      .sort((x, y) => x.start - y.start);
-    expect(turns).toHaveLength(30);
     // Reads sent before a lease that was then waited for are stale: a turn that used them would
     // miss the other replica's last turn (its history cache matching the stale message count).
-    turns.forEach((turn, i) => {
-      expect(turn.users).toEqual(Array.from({ length: i + 1 }, (_, k) => `message ${k + 1}`));
-      expect(turn.assistants).toEqual(Array.from({ length: i }, (_, k) => `reply to message ${k + 1}`));
-    });
+    // sendAlternating checks that each turn saw every earlier one.
+    await sendAlternating(replicas, conversationId, 30, (n) => `m-${n}`);
     // A message sent again is answered from its record, not run again.
     expect((await send(replicas[1]!, conversationId, 'message 4', 'm-4')).text).toBe('reply to message 4');
     expect(calls.filter((call) => call.conversationId === conversationId)).toHaveLength(30);
