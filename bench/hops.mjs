@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { createClient } from 'redis';
 import { freePort, load, makeClient, offer, percentile, startRole } from './lib.mjs';
-import { startFloor as startFloorProcesses } from './split-lib.mjs';
+import {
+  SPLIT_ROLE_NAMES,
+  serviceUrlVariable,
+  startFloor as startFloorProcesses,
+  startRoles,
+} from './split-lib.mjs';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -215,28 +220,17 @@ async function startSplit(transport) {
     CLAWMESH_BUS: 'memory',
     LOG_LEVEL: 'info',
   };
-  const roles = [
-    ['models', ['models']],
-    ['skills_inventory', ['skills', '--skills', 'inventory']],
-    ['skills_support', ['skills', '--skills', 'support']],
-    ['conversation', ['conversation']],
-    ['gateway', ['gateway']],
-  ];
   const ports = {};
   if (transport === 'nats') Object.assign(env, { NATS_URL, CLAWMESH_NATS__SUBJECT_PREFIX: prefix });
   else {
     // Each service's URL is known before it starts: every role calls the others by URL.
-    for (const [name] of roles) {
+    for (const name of SPLIT_ROLE_NAMES) {
       ports[name] = await freePort();
-      env[`${name.toUpperCase()}_SERVICE_URL`] = `http://127.0.0.1:${ports[name]}`;
+      env[serviceUrlVariable(name)] = `http://127.0.0.1:${ports[name]}`;
     }
   }
   const first = children.length;
-  let gatewayUrl;
-  for (const [name, args] of roles) {
-    const url = await start(args, { ...env, PORT: String(ports[name] ?? 0) });
-    if (name === 'gateway') gatewayUrl = url;
-  }
+  const { gatewayUrl } = await startRoles(CLI, env, children, 'clawmesh-hops-', ports);
   return { url: gatewayUrl, stop: stopper(children.slice(first), prefix) };
 }
 

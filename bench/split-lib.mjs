@@ -1,4 +1,4 @@
-// What the split-deployment benchmarks (bench/split-cpu, bench/split-pair) share: a Redis and a
+// What the split-deployment benchmarks (bench/split-cpu, bench/split-pair, bench/hops) share: a Redis and a
 // NATS server of their own, the five role processes over them, and per-process counters read from
 // /proc (Linux).
 import { spawn } from 'node:child_process';
@@ -62,6 +62,33 @@ export async function startServers(children) {
   return { redis, nats, redisPort, natsPort, monitorPort };
 }
 
+/** Where the http transport finds a role: `SKILLS_INVENTORY_SERVICE_URL` for `skills inventory`. */
+export const serviceUrlVariable = (name) => `${name.replaceAll(' ', '_').toUpperCase()}_SERVICE_URL`;
+
+/** The names of a split deployment's roles, in the order they start. */
+export const SPLIT_ROLE_NAMES = SPLIT_ROLES.map(([name]) => name);
+
+/**
+ * Starts one process per role of `cli` with `env`, each on `ports[name]` (any free port when it
+ * has none), each added to `children`; resolves with `[name, pid]` of each and the gateway's URL.
+ */
+export async function startRoles(cli, env, children, tmpPrefix, ports = {}) {
+  const processes = [];
+  let gatewayUrl;
+  for (const [name, args] of SPLIT_ROLES) {
+    const { child, url } = await startRole(
+      cli,
+      args,
+      { ...env, PORT: String(ports[name] ?? 0) },
+      { tmpPrefix },
+    );
+    children.push(child);
+    processes.push([name, child.pid]);
+    gatewayUrl = url;
+  }
+  return { processes, gatewayUrl };
+}
+
 /**
  * Starts one process per role of `cli` over NATS with the Redis store and lease of `servers`
  * (each added to `children`); resolves with `[name, pid]` of each, the two servers' included, and
@@ -75,16 +102,8 @@ export async function startSplit(cli, servers, children, tmpPrefix) {
     REDIS_URL: `redis://127.0.0.1:${servers.redisPort}`,
     CLAWMESH_BUS: 'memory',
     LOG_LEVEL: 'info',
-    PORT: '0',
   };
-  const processes = [];
-  let gatewayUrl;
-  for (const [name, args] of SPLIT_ROLES) {
-    const { child, url } = await startRole(cli, args, env, { tmpPrefix });
-    children.push(child);
-    processes.push([name, child.pid]);
-    gatewayUrl = url;
-  }
+  const { processes, gatewayUrl } = await startRoles(cli, env, children, tmpPrefix);
   processes.push(['nats-server', servers.nats.pid], ['redis-server', servers.redis.pid]);
   return { processes, gatewayUrl };
 }
