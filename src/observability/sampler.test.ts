@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { type Context, ROOT_CONTEXT, SamplingDecision, SpanKind, trace } from '@opentelemetry/api';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it, vi } from 'vitest';
-import { SAMPLER_NAMES, type SamplerChoice, samplerChoiceFromEnv, samplerOf } from './sampler.ts';
+import {
+  edgeDecisionOf,
+  SAMPLER_NAMES,
+  type SamplerChoice,
+  samplerChoiceFromEnv,
+  samplerOf,
+} from './sampler.ts';
 
 /** A random, valid W3C trace id (32 lowercase hex digits). */
 const randomTraceId = (): string => randomBytes(16).toString('hex');
@@ -216,5 +222,36 @@ describe('samplerOf', () => {
     });
     const fromEnv = await samplerOf(choice);
     expect(decide(fromEnv)).toBe(SamplingDecision.NOT_RECORD);
+  });
+});
+
+describe('edgeDecisionOf', () => {
+  it("decides as the SDK's sampler does for every sampler: a new trace, a sampled caller, an unsampled one", async () => {
+    const cases = [
+      ['new trace', undefined],
+      ['sampled caller', { spanId: randomSpanId(), sampled: true }],
+      ['unsampled caller', { spanId: randomSpanId(), sampled: false }],
+    ] as const;
+    for (const name of SAMPLER_NAMES) {
+      for (const ratio of name.endsWith('traceidratio') ? [0, 1] : [1]) {
+        const choice = { name, ratio };
+        const edge = await edgeDecisionOf(choice);
+        const sdk = await samplerOf(choice);
+        for (const [what, parent] of cases) {
+          const traceId = randomTraceId();
+          const context = parent
+            ? trace.setSpanContext(ROOT_CONTEXT, {
+                traceId,
+                spanId: parent.spanId,
+                traceFlags: parent.sampled ? 1 : 0,
+                isRemote: true,
+              })
+            : ROOT_CONTEXT;
+          expect(edge('x', parent, traceId, {}, undefined), `${name} ${ratio}, ${what}`).toBe(
+            decide(sdk, context, traceId) === SamplingDecision.RECORD_AND_SAMPLED,
+          );
+        }
+      }
+    }
   });
 });

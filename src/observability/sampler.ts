@@ -1,4 +1,7 @@
+import type { Attributes, SpanContext } from '@opentelemetry/api';
 import type { Sampler } from '@opentelemetry/sdk-trace-base';
+import { SAMPLING_DECISION, SPAN_KIND, TRACE_FLAGS } from './otel-constants.ts';
+import type { FixedAttributes } from './span-record.ts';
 
 /** The samplers of `OTEL_TRACES_SAMPLER` that Clawmesh understands (the specification's built-in ones). */
 export const SAMPLER_NAMES = [
@@ -52,4 +55,47 @@ export async function samplerOf(choice: SamplerChoice): Promise<Sampler> {
         ? new AlwaysOffSampler()
         : new TraceIdRatioBasedSampler(choice.ratio);
   return choice.name.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+}
+
+/** The caller's span an edge continues: its id, and whether the caller sampled the trace. */
+export interface EdgeParent {
+  readonly spanId: string;
+  readonly sampled: boolean;
+}
+
+/**
+ * Whether the span that starts this process's part of a trace (an edge) is recorded: `parent` is
+ * the caller's span, if any; `own` and `fixed` are the span's attributes.
+ */
+export type EdgeDecision = (
+  name: string,
+  parent: EdgeParent | undefined,
+  traceId: string,
+  own: Attributes,
+  fixed: FixedAttributes | undefined,
+) => boolean;
+
+/**
+ * The edge decision of a choice, made once at start-up. The default samplers need no call into
+ * the SDK's: `parentbased_always_on` samples every new trace and a caller's as the caller decided
+ * (what ParentBasedSampler over AlwaysOnSampler answers), `always_on` samples every trace. The
+ * others ask the SDK's sampler, which needs the OpenTelemetry API's context.
+ */
+export async function edgeDecisionOf(choice: SamplerChoice): Promise<EdgeDecision> {
+  if (choice.name === 'parentbased_always_on') return (_name, parent) => (parent ? parent.sampled : true);
+  if (choice.name === 'always_on') return () => true;
+  const [sampler, otel] = await Promise.all([samplerOf(choice), import('@opentelemetry/api')]);
+  return (name, parent, traceId, own, fixed) => {
+    const context = parent
+      ? otel.trace.setSpanContext(otel.ROOT_CONTEXT, {
+          traceId,
+          spanId: parent.spanId,
+          traceFlags: parent.sampled ? TRACE_FLAGS.SAMPLED : TRACE_FLAGS.NONE,
+          isRemote: true,
+        } satisfies SpanContext)
+      : otel.ROOT_CONTEXT;
+    const attributes = fixed ? { ...fixed.attributes, ...own } : own;
+    const { decision } = sampler.shouldSample(context, traceId, name, SPAN_KIND.SERVER, attributes, []);
+    return decision === SAMPLING_DECISION.RECORD_AND_SAMPLED;
+  };
 }

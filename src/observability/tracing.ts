@@ -1,12 +1,11 @@
-import type { Attributes, Context, Span, SpanContext, SpanKind } from '@opentelemetry/api';
-import type { Sampler } from '@opentelemetry/sdk-trace-base';
+import type { Attributes, Span, SpanKind } from '@opentelemetry/api';
 import { type CallContext, isTraceparent, withContext } from '../core/context.ts';
 import { ClawmeshError } from '../core/errors.ts';
 import { randomHex } from '../core/ids.ts';
-import { SAMPLING_DECISION, SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-constants.ts';
+import { SPAN_KIND, SPAN_STATUS, TRACE_FLAGS } from './otel-constants.ts';
 import type { OtlpProtocol } from './otlp-sink.ts';
 import { RecordingSpan, type SpanParent } from './recording-span.ts';
-import type { SamplerChoice } from './sampler.ts';
+import type { EdgeDecision } from './sampler.ts';
 import type { SpanExport } from './span-export.ts';
 import type { FixedAttributes } from './span-record.ts';
 
@@ -63,11 +62,7 @@ export interface TracingOptions {
 
 let active: Tracing = DISABLED;
 /** Decides for the spans that start a trace or continue a caller's (the edges). */
-let edgeSampler: Sampler | undefined;
-/** The sampler chosen, by its `OTEL_TRACES_SAMPLER` name. */
-let edgeChoice: SamplerChoice['name'] | undefined;
-/** The OpenTelemetry API, which the sampler's context needs: loaded by `initTracing`, not at start-up. */
-let otel: typeof import('@opentelemetry/api') | undefined;
+let decideEdge: EdgeDecision | undefined;
 
 /** The tracing of this process (disabled until {@link initTracing} starts it). */
 export function tracing(): Tracing {
@@ -88,15 +83,13 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
   const url = options.url;
   if (!url) return DISABLED;
   if (active.enabled) return active;
-  const [{ createSpanExport }, { samplerChoiceFromEnv, samplerOf }, { otlpProtocolFromEnv }] =
+  const [{ createSpanExport }, { samplerChoiceFromEnv, edgeDecisionOf }, { otlpProtocolFromEnv }] =
     await Promise.all([import('./span-export.ts'), import('./sampler.ts'), import('./otlp-sink.ts')]);
   const choice = samplerChoiceFromEnv();
   if (choice.warning) options.warn?.(choice.warning);
   const { protocol, warning } = otlpProtocolFromEnv();
   if (warning) options.warn?.(warning);
-  otel = await import('@opentelemetry/api');
-  edgeSampler = await samplerOf(choice);
-  edgeChoice = choice.name;
+  decideEdge = await edgeDecisionOf(choice);
   const spans: SpanExport = await createSpanExport({
     url,
     resource: {
@@ -130,8 +123,7 @@ export async function initTracing(options: TracingOptions): Promise<Tracing> {
     flush: () => spans.flush(),
     async shutdown() {
       active = DISABLED;
-      edgeSampler = undefined;
-      edgeChoice = undefined;
+      decideEdge = undefined;
       await spans.shutdown();
     },
   };
@@ -236,32 +228,6 @@ export function inSpan<T>(
   return runIn(span, () => work(contextIn(ctx, span), span));
 }
 
-/** The sampler's decision for a span that starts a trace or continues a caller's. */
-function sampleEdge(
-  name: string,
-  parent: ReturnType<typeof parentIn>,
-  traceId: string,
-  own: Attributes,
-  fixed: FixedAttributes | undefined,
-): boolean {
-  if (!edgeSampler || !otel) return true;
-  // The default sampler's decision needs no call into the SDK's: every new trace is sampled, and
-  // a caller's trace as the caller decided (what ParentBasedSampler over AlwaysOnSampler answers).
-  if (edgeChoice === 'parentbased_always_on') return parent ? parent.sampled : true;
-  if (edgeChoice === 'always_on') return true;
-  const attributes = fixed ? { ...fixed.attributes, ...own } : own;
-  const context: Context = parent
-    ? otel.trace.setSpanContext(otel.ROOT_CONTEXT, {
-        traceId,
-        spanId: parent.spanId,
-        traceFlags: parent.sampled ? TRACE_FLAGS.SAMPLED : TRACE_FLAGS.NONE,
-        isRemote: true,
-      } satisfies SpanContext)
-    : otel.ROOT_CONTEXT;
-  const { decision } = edgeSampler.shouldSample(context, traceId, name, SPAN_KIND.SERVER, attributes, []);
-  return decision === SAMPLING_DECISION.RECORD_AND_SAMPLED;
-}
-
 /**
  * Runs `work` in the root span of a message entering the platform (an HTTP request, a channel
  * update): a child of `incoming` (the request's own `traceparent` header) when there is one,
@@ -283,7 +249,7 @@ export function inEdgeSpan<T>(
   const remote = incoming ? parentIn(incoming) : undefined;
   const parent = remote ?? newTrace();
   const recorded = attributesOf(attributes);
-  if (!sampleEdge(name, remote, parent.traceId, recorded, fixed)) {
+  if (decideEdge && !decideEdge(name, remote, parent.traceId, recorded, fixed)) {
     return work(withContext(ctx, { traceparent: `00-${parent.traceId}-${randomHex(8)}-00` }));
   }
   const span = tracer.startSpan(name, SPAN_KIND.SERVER, recorded, parent, fixed);
